@@ -1,0 +1,91 @@
+# walship - WAL archiving for PostgreSQL.  See README.md.
+
+VERSION := $(shell cat VERSION)
+
+CC       ?= cc
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+SPOOLDIR ?= /var/spool/walship
+DESTDIR  ?=
+INSTALL  ?= install
+
+BUILD    ?= build
+CFLAGS   ?= -O2 -g
+WARNINGS := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wconversion -Wno-format-truncation -Werror
+CPPFLAGS += -Isrc -D_GNU_SOURCE -DWALSHIP_VERSION='"$(VERSION)"'
+LDLIBS   := -lzstd -lcrypto -ljansson -lpthread
+PYTEST   ?= /usr/bin/python3 -m pytest
+
+LIB_SRC  := $(wildcard src/util/*.c src/pg/*.c src/store/*.c src/repo/*.c src/cmd/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+PROGRAMS := walship walship-push walship-fetch
+BINS     := $(PROGRAMS:%=$(BUILD)/bin/%)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test unit integration asan lint install uninstall demo bench clean format
+
+all: $(BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARNINGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libwalship.a: $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/bin/%: $(BUILD)/src/bin/%.o $(BUILD)/libwalship.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libwalship.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+
+# Unit tests first (fast, no services), then the integration tests that start
+# a real PostgreSQL as an unprivileged user.
+test: unit integration
+
+unit: $(UNITS) $(BINS)
+	@set -e; for t in $(UNITS); do echo "== $$t"; WALSHIP_BIN=$(abspath $(BUILD)/bin) $$t; done
+
+integration: $(BINS)
+	WALSHIP_BIN=$(abspath $(BUILD)/bin) $(PYTEST) -q -ra tests/integration $(PYTEST_ARGS)
+
+# AddressSanitizer and UndefinedBehaviorSanitizer build, then every test on it.
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' \
+		LDFLAGS='-fsanitize=address,undefined' test
+
+lint:
+	clang-format --dry-run --Werror $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance --std=c11 \
+		--inline-suppr --suppress=missingIncludeSystem -Isrc -D_GNU_SOURCE src tests/unit
+
+format:
+	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h)
+
+install: $(BINS)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR)
+	$(INSTALL) -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -d -m 0700 $(DESTDIR)$(SPOOLDIR)
+	@if [ -z "$(DESTDIR)" ] && id postgres >/dev/null 2>&1; then chown postgres:postgres $(SPOOLDIR); fi
+
+uninstall:
+	rm -f $(PROGRAMS:%=$(DESTDIR)$(BINDIR)/%)
+	-rmdir $(DESTDIR)$(SPOOLDIR) 2>/dev/null
+
+# The main job on a local-disk repository, installing what it needs (Debian 12).
+demo:
+	scripts/install-deps
+	$(MAKE) all
+	scripts/demo
+
+bench: $(BINS)
+	scripts/bench
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJ:.o=.d) $(UNITS:$(BUILD)/tests/%=$(BUILD)/tests/unit/%.d)

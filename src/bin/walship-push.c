@@ -1,0 +1,46 @@
+/*
+ * walship-push - archive_command: walship-push [OPTION]... %p %f
+ * Exit 0 only once the WAL file is durable in the repository; 1 otherwise.
+ */
+#include <stdio.h>
+
+#include "cmd/cli.h"
+#include "cmd/push.h"
+#include "util/cleanup.h"
+#include "util/log.h"
+
+static void usage(void)
+{
+	printf("walship-push stores one WAL file in a walship repository (archive_command).\n\n"
+	       "Usage:\n"
+	       "  walship-push [OPTION]... WALPATH WALNAME\n\n"
+	       "In postgresql.conf:\n"
+	       "  archive_command = 'walship-push %%p %%f'\n\n"
+	       "Options:\n"
+	       "  -D, --pgdata=DIR      data directory (default: the current directory, where\n"
+	       "                        PostgreSQL runs archive_command)\n"
+	       "%s\n"
+	       "Exit status: 0 when the file is durably stored (or an identical copy already\n"
+	       "is), 1 on any failure (PostgreSQL keeps the file and retries).\n",
+	       cli_common_help);
+}
+
+int main(int argc, char **argv)
+{
+	Cli cli;
+	WsError err;
+	int rc;
+
+	log_init("walship-push");
+	cleanup_init(1);
+	ws_error_clear(&err);
+	rc = cli_parse(&cli, argc, argv, CLI_OPT_PGDATA, usage, &err);
+	if (rc == 0 && !cli.done && cli.argc != 2)
+		rc = ws_error(&err, WS_USAGE, "expected 2 arguments (WALPATH WALNAME, %%p %%f), got %d", cli.argc);
+	if (rc == 0 && !cli.done)
+		rc = cmd_push(cli.cfg, cli.pgdata ? cli.pgdata : ".", cli.argv[0], cli.argv[1], &err);
+	if (rc != 0)
+		cli_report(&cli, &err);
+	cli_free(&cli);
+	return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,183 @@
+/*
+ * fetch.c - restore_command: fetch, verify and decompress one WAL file.
+ *
+ * The one rule that matters: "not found" (exit 1) is said only by a
+ * repository proven healthy in this call.  Everything else aborts recovery
+ * (200) so PostgreSQL stops with our message in its log instead of promoting
+ * at the wrong point; a standby instead gets 1 and retries (a FATAL in its
+ * startup process would shut the server down).
+ */
+#include "cmd/fetch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd/cluster.h"
+#include "pg/walname.h"
+#include "pg/walpage.h"
+#include "repo/keys.h"
+#include "repo/repo.h"
+#include "util/cleanup.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#define SMALL_FILE_MAX (16u * 1024 * 1024)
+
+/* Writes to the temp file and keeps the first page header for the check afterwards. */
+typedef struct FetchSink {
+	int fd;
+	const char *what;
+	uint64_t written;
+	unsigned char head[WAL_LONG_HEADER_SIZE];
+} FetchSink;
+
+static int fetch_sink_write(void *ctx, const unsigned char *buf, size_t len, WsError *err)
+{
+	FetchSink *s = ctx;
+	if (s->written < sizeof(s->head)) {
+		size_t n = sizeof(s->head) - (size_t)s->written;
+		memcpy(s->head + s->written, buf, n < len ? n : len);
+	}
+	if (fs_write_all(s->fd, buf, len) != 0)
+		return ws_error_errno(err, WS_FATAL, errno, "could not write %s", s->what);
+	s->written += len;
+	return 0;
+}
+
+/* The data directory of a frontend tool's %p: <pgdata>/pg_wal/<name>. */
+static char *frontend_pgdata(const char *path)
+{
+	char *dir = fs_dirname(path);
+	char *pgdata = NULL;
+	if (strcmp(fs_basename(dir), "pg_wal") == 0 || strcmp(fs_basename(dir), "pg_xlog") == 0)
+		pgdata = fs_dirname(dir);
+	free(dir);
+	return pgdata ? pgdata : xstrdup(".");
+}
+
+int fetch_exit_code(int rc, FetchMode mode)
+{
+	if (rc == 0)
+		return 0;
+	if (rc == WS_NOT_FOUND)
+		return 1;
+	if (rc == WS_USAGE)
+		return FETCH_EXIT_ABORT;
+	return mode == FETCH_MODE_STANDBY ? 1 : FETCH_EXIT_ABORT;
+}
+
+int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsError *err)
+{
+	WalName name;
+	ClusterInfo ci;
+	Repo *repo = NULL;
+	const RepoEpoch *epoch;
+	char key[STORE_KEY_MAX];
+	char *pgdata = NULL, *dir = NULL, *tmp = NULL;
+	char what[WAL_NAME_MAX + 32];
+	int fd = -1, slot = -1, rc;
+	bool renamed = false;
+
+	*mode = req->mode;
+	if ((rc = walname_parse(req->name, &name, err)) != 0)
+		return rc;
+	if (req->path[0] == '\0')
+		return ws_error(err, WS_USAGE, "the target path (%%p) is empty");
+
+	pgdata = req->pgdata ? xstrdup(req->pgdata) : NULL;
+	if (pgdata == NULL)
+		pgdata = fetch_mode_detect(req->mode, ".", 0, req->path) == FETCH_MODE_FRONTEND
+				 ? frontend_pgdata(req->path)
+				 : xstrdup(".");
+	if ((rc = pg_version_read(pgdata, &ci.pg_major, err)) != 0)
+		goto done;
+	*mode = fetch_mode_detect(req->mode, pgdata, ci.pg_major, req->path);
+	log_debug("fetching \"%s\" in %s mode", name.name, fetch_mode_str(*mode));
+
+	if ((rc = pg_control_read(pgdata, &ci.control, err)) != 0)
+		goto done;
+	if ((rc = repo_open(cfg, &repo, err)) != 0)
+		goto done;
+	if ((rc = cluster_fetch_epoch(repo_meta(repo), &ci, req->epoch, repo_display(repo), &epoch, err)) != 0)
+		goto done;
+	if (name.kind != WAL_HISTORY && (rc = walname_check_segsize(&name, epoch->seg_size, err)) != 0)
+		goto done;
+	if (repo_key_wal(epoch, &name, key, sizeof(key)) != 0) {
+		rc = ws_error(err, WS_FATAL, "repository key for \"%s\" is too long", name.name);
+		goto done;
+	}
+
+	/* Temp file beside %p: the rename is atomic and never crosses filesystems. */
+	dir = fs_dirname(req->path);
+	tmp = xasprintf("%s/.%s.walship.XXXXXX", dir, fs_basename(req->path));
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not create temporary file \"%s\"", tmp);
+		free(tmp);
+		tmp = NULL;
+		goto done;
+	}
+	slot = cleanup_register(tmp);
+	snprintf(what, sizeof(what), "\"%s\"", tmp);
+
+	bool segment_like = name.kind == WAL_SEGMENT || name.kind == WAL_PARTIAL;
+	FetchSink sink = {.fd = fd, .what = what};
+	ObjInfo info;
+	rc = repo_get_object(repo, key, segment_like ? epoch->seg_size : SMALL_FILE_MAX, fetch_sink_write, &sink,
+			     &info, err);
+	if (rc == WS_NOT_FOUND) {
+		/* walship.json was read and matched this cluster: a true "not found". */
+		log_debug("WAL file \"%s\" is not in repository \"%s\"", name.name, repo_display(repo));
+		goto done;
+	}
+	if (rc != 0) {
+		ws_error_prefix(err, "could not restore WAL file \"%s\"", name.name);
+		goto done;
+	}
+	if (segment_like) {
+		if (sink.written != epoch->seg_size) {
+			rc = ws_error(err, WS_CORRUPT,
+				      "stored WAL file \"%s\" has %" PRIu64 " bytes, expected %" PRIu32, name.name,
+				      sink.written, epoch->seg_size);
+			goto done;
+		}
+		rc = wal_page_check(sink.head, sizeof(sink.head), ci.pg_major, ci.control.sysid, epoch->seg_size,
+				    walname_segno(&name, epoch->seg_size), name.name, err);
+		if (rc != 0) {
+			ws_error_prefix(err, "stored object \"%s\" in repository \"%s\" is not this WAL file", key,
+					repo_display(repo));
+			goto done;
+		}
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not write \"%s\"", tmp);
+		goto done;
+	}
+	fd = -1;
+	if (rename(tmp, req->path) != 0) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not rename \"%s\" to \"%s\"", tmp, req->path);
+		goto done;
+	}
+	renamed = true;
+	log_info("restored \"%s\" (%" PRIu64 " bytes) to \"%s\"", name.name, info.content_size, req->path);
+done:
+	if (fd >= 0)
+		close(fd);
+	if (tmp != NULL && !renamed)
+		unlink(tmp);
+	if (slot >= 0)
+		cleanup_unregister(slot);
+	free(tmp);
+	free(dir);
+	free(pgdata);
+	repo_free(repo);
+	return rc;
+}

@@ -1,0 +1,287 @@
+/*
+ * recovery.c - telling, from inside restore_command, whether PostgreSQL is
+ * in targeted recovery, running a standby, or whether a frontend tool such
+ * as pg_rewind is the caller.  fetch answers errors differently in each.
+ *
+ * When in doubt the answer is "recovery": calling a standby "recovery" makes
+ * an error stop it (loud, fixable), while calling recovery "standby" would
+ * make an error read as the end of the archive and promote too early.
+ */
+#include "pg/recovery.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "util/fsutil.h"
+#include "util/mem.h"
+
+/* recovery.conf is a few lines; anything bigger is not one PostgreSQL wrote. */
+#define RECOVERY_CONF_MAX (1024 * 1024)
+
+int fetch_mode_parse(const char *s)
+{
+	if (s == NULL)
+		return -1;
+	if (strcasecmp(s, "auto") == 0)
+		return FETCH_MODE_AUTO;
+	if (strcasecmp(s, "recovery") == 0)
+		return FETCH_MODE_RECOVERY;
+	if (strcasecmp(s, "standby") == 0)
+		return FETCH_MODE_STANDBY;
+	return -1;
+}
+
+const char *fetch_mode_str(FetchMode mode)
+{
+	switch (mode) {
+	case FETCH_MODE_AUTO:
+		return "auto";
+	case FETCH_MODE_RECOVERY:
+		return "recovery";
+	case FETCH_MODE_STANDBY:
+		return "standby";
+	case FETCH_MODE_FRONTEND:
+		return "frontend";
+	}
+	return "unknown";
+}
+
+/* As PostgreSQL's parse_bool_with_len (src/backend/utils/adt/bool.c). */
+int pg_parse_bool(const char *s)
+{
+	size_t len;
+
+	if (s == NULL)
+		return -1;
+	len = strlen(s);
+	switch (*s) {
+	case 't':
+	case 'T':
+		if (len <= 4 && strncasecmp(s, "true", len) == 0)
+			return 1;
+		break;
+	case 'f':
+	case 'F':
+		if (len <= 5 && strncasecmp(s, "false", len) == 0)
+			return 0;
+		break;
+	case 'y':
+	case 'Y':
+		if (len <= 3 && strncasecmp(s, "yes", len) == 0)
+			return 1;
+		break;
+	case 'n':
+	case 'N':
+		if (len <= 2 && strncasecmp(s, "no", len) == 0)
+			return 0;
+		break;
+	case 'o':
+	case 'O':
+		/* "o" alone could be on or off: at least two characters are needed. */
+		if (len == 2 && strncasecmp(s, "on", 2) == 0)
+			return 1;
+		if (len >= 2 && len <= 3 && strncasecmp(s, "off", len) == 0)
+			return 0;
+		break;
+	case '1':
+		if (len == 1)
+			return 1;
+		break;
+	case '0':
+		if (len == 1)
+			return 0;
+		break;
+	default:
+		break;
+	}
+	return -1;
+}
+
+static bool is_frontend_path(const char *target_path)
+{
+	const char *base;
+
+	if (target_path == NULL)
+		return false;
+	base = fs_basename(target_path);
+	return strcmp(base, "RECOVERYXLOG") != 0 && strcmp(base, "RECOVERYHISTORY") != 0;
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	struct stat st;
+	bool found = stat(path, &st) == 0;
+	free(path);
+	return found;
+}
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+}
+
+static bool is_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+	       c == '.' || (unsigned char)c >= 0x80;
+}
+
+/*
+ * Parse one 'quoted' value starting after the opening quote, unescaping as
+ * PostgreSQL's GUC_scanstr does ('' and backslash escapes).  Returns the
+ * position after the closing quote, or NULL if the line ends first.
+ */
+static const char *scan_quoted(const char *p, const char *end, char *out, size_t size)
+{
+	size_t n = 0;
+
+	while (p < end) {
+		char c = *p++;
+		if (c == '\'') {
+			if (p < end && *p == '\'') {
+				c = '\'';
+				p++;
+			} else {
+				out[n] = '\0';
+				return p;
+			}
+		} else if (c == '\\' && p < end) {
+			c = *p++;
+			switch (c) {
+			case 'b':
+				c = '\b';
+				break;
+			case 'f':
+				c = '\f';
+				break;
+			case 'n':
+				c = '\n';
+				break;
+			case 'r':
+				c = '\r';
+				break;
+			case 't':
+				c = '\t';
+				break;
+			case '0':
+			case '1':
+			case '2':
+			case '3':
+			case '4':
+			case '5':
+			case '6':
+			case '7': {
+				int v = c - '0';
+				for (int k = 0; k < 2 && p < end && *p >= '0' && *p <= '7'; k++)
+					v = v * 8 + (*p++ - '0');
+				c = (char)v;
+				break;
+			}
+			default:
+				break;
+			}
+		}
+		if (n + 1 < size)
+			out[n++] = c;
+	}
+	return NULL;
+}
+
+/*
+ * From one line of a PostgreSQL configuration file ("name = value",
+ * "name value", "name=value", value optionally 'quoted', # comments), copy the
+ * value into value if the name is want.  Malformed lines are ignored: they are
+ * PostgreSQL's to refuse.
+ */
+static bool line_sets(const char *p, const char *end, const char *want, char *value, size_t size)
+{
+	const char *name;
+	size_t name_len;
+
+	while (p < end && is_space(*p))
+		p++;
+	name = p;
+	while (p < end && is_name_char(*p))
+		p++;
+	name_len = (size_t)(p - name);
+	if (name_len == 0)
+		return false; /* blank, comment, or junk */
+	while (p < end && is_space(*p))
+		p++;
+	if (p < end && *p == '=') {
+		p++;
+		while (p < end && is_space(*p))
+			p++;
+	}
+	if (p < end && *p == '\'') {
+		p = scan_quoted(p + 1, end, value, size);
+		if (p == NULL)
+			return false;
+	} else {
+		const char *v = p;
+		size_t n;
+		while (p < end && !is_space(*p) && *p != '#')
+			p++;
+		n = (size_t)(p - v);
+		if (n == 0 || n >= size)
+			return false;
+		memcpy(value, v, n);
+		value[n] = '\0';
+	}
+	while (p < end && is_space(*p))
+		p++;
+	if (p < end && *p != '#')
+		return false;
+	/* Names are compared exactly, as PostgreSQL up to 11 does for recovery.conf. */
+	return name_len == strlen(want) && memcmp(name, want, name_len) == 0;
+}
+
+/* standby_mode from DIR/recovery.conf: 1 on, 0 off or absent. */
+static int recovery_conf_standby(const char *datadir)
+{
+	char *path = xasprintf("%s/recovery.conf", datadir);
+	char *text = NULL;
+	size_t len = 0;
+	char value[256], last[256];
+	bool found = false;
+	int standby = 0;
+
+	if (fs_read_small(path, RECOVERY_CONF_MAX, &text, &len, NULL) != 0)
+		goto done;
+	for (const char *line = text; line < text + len;) {
+		const char *eol = memchr(line, '\n', (size_t)(text + len - line));
+		if (eol == NULL)
+			eol = text + len;
+		/* Later settings override earlier ones, as in PostgreSQL. */
+		if (line_sets(line, eol, "standby_mode", value, sizeof(value))) {
+			memcpy(last, value, sizeof(last));
+			found = true;
+		}
+		line = eol + 1;
+	}
+	if (found && pg_parse_bool(last) == 1)
+		standby = 1;
+
+done:
+	free(text);
+	free(path);
+	return standby;
+}
+
+FetchMode fetch_mode_detect(FetchMode requested, const char *datadir, int pg_major, const char *target_path)
+{
+	if (is_frontend_path(target_path))
+		return FETCH_MODE_FRONTEND;
+	if (requested != FETCH_MODE_AUTO)
+		return requested;
+	if (datadir == NULL)
+		datadir = ".";
+	/* 96 stands for 9.6: numerically above 12, but it has recovery.conf. */
+	if (pg_major >= 12 && pg_major < 90)
+		return file_exists(datadir, "standby.signal") ? FETCH_MODE_STANDBY : FETCH_MODE_RECOVERY;
+	return recovery_conf_standby(datadir) ? FETCH_MODE_STANDBY : FETCH_MODE_RECOVERY;
+}

@@ -1,0 +1,398 @@
+/*
+ * meta.c - walship.json: the repository's format, identity and epochs.
+ *
+ * Every field is checked on the way in: this file decides which cluster a
+ * push may write for and where a fetch looks, so a damaged or hand-edited
+ * one must stop walship rather than steer it.
+ */
+#include "repo/meta.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/rand.h>
+
+#include "util/mem.h"
+
+#define INVALID "walship.json of the repository is invalid"
+
+static void pg_major_str(int pg_major, char *buf, size_t size)
+{
+	if (pg_major == 96)
+		snprintf(buf, size, "9.6");
+	else
+		snprintf(buf, size, "%d", pg_major);
+}
+
+static void make_uuid(char out[40])
+{
+	unsigned char b[16];
+	char hex[33];
+	if (RAND_bytes(b, sizeof(b)) != 1) {
+		/* Without randomness no identity is safe to hand out. */
+		fprintf(stderr, "walship: error: could not generate random bytes for the repository UUID\n");
+		exit(1);
+	}
+	b[6] = (unsigned char)((b[6] & 0x0F) | 0x40); /* version 4 */
+	b[8] = (unsigned char)((b[8] & 0x3F) | 0x80); /* RFC 4122 variant */
+	hex_encode(b, sizeof(b), hex);
+	snprintf(out, 40, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+}
+
+static void now_utc(char out[40])
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 40, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The number after the dash of an epoch id ("16-2" -> 2). */
+static unsigned long epoch_number(const char *id)
+{
+	const char *dash = strrchr(id, '-');
+	return dash ? strtoul(dash + 1, NULL, 10) : 0;
+}
+
+RepoMeta *repo_meta_new(uint64_t sysid, int pg_major, uint32_t seg_size)
+{
+	RepoMeta *meta = xcalloc(1, sizeof(*meta));
+	meta->format = REPO_META_FORMAT;
+	make_uuid(meta->uuid);
+	repo_meta_add_epoch(meta, sysid, pg_major, seg_size);
+	return meta;
+}
+
+RepoEpoch *repo_meta_add_epoch(RepoMeta *meta, uint64_t sysid, int pg_major, uint32_t seg_size)
+{
+	unsigned long n = 0;
+	char major[16];
+	for (int i = 0; i < meta->n_epochs; i++) {
+		unsigned long k = epoch_number(meta->epochs[i].id);
+		if (k > n)
+			n = k;
+	}
+	meta->epochs = xrealloc(meta->epochs, (size_t)(meta->n_epochs + 1) * sizeof(RepoEpoch));
+	RepoEpoch *e = &meta->epochs[meta->n_epochs++];
+	memset(e, 0, sizeof(*e));
+	pg_major_str(pg_major, major, sizeof(major));
+	snprintf(e->id, sizeof(e->id), "%s-%lu", major, n + 1);
+	e->sysid = sysid;
+	e->pg_major = pg_major;
+	e->seg_size = seg_size;
+	now_utc(e->created);
+	return e;
+}
+
+void repo_meta_free(RepoMeta *meta)
+{
+	if (meta == NULL)
+		return;
+	free(meta->epochs);
+	free(meta);
+}
+
+/* ---- parsing ---- */
+
+static bool is_uuid(const char *s)
+{
+	if (strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return false;
+		} else if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	if (s[0] < '1' || s[0] > '9')
+		return false;
+	for (const char *p = s; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	errno = 0;
+	unsigned long long v = strtoull(s, NULL, 10);
+	if (errno == ERANGE)
+		return false;
+	*out = (uint64_t)v;
+	return true;
+}
+
+static bool parse_pg_major(const char *s, int *out)
+{
+	if (strcmp(s, "9.6") == 0) {
+		*out = 96;
+		return true;
+	}
+	/* Two digits, 10 up: later majors may come with a later walship of the same format. */
+	if (strlen(s) == 2 && s[0] >= '1' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9') {
+		*out = (s[0] - '0') * 10 + (s[1] - '0');
+		return true;
+	}
+	return false;
+}
+
+static bool is_epoch_id(const char *s)
+{
+	const char *dash = strrchr(s, '-');
+	if (dash == NULL || dash == s || dash[1] == '\0')
+		return false;
+	for (const char *p = s; p < dash; p++)
+		if (!((*p >= '0' && *p <= '9') || *p == '.'))
+			return false;
+	for (const char *p = dash + 1; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	return true;
+}
+
+static bool is_timestamp(const char *s)
+{
+	/* YYYY-MM-DDTHH:MM:SSZ */
+	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+	if (strlen(s) != sizeof(shape) - 1)
+		return false;
+	for (size_t i = 0; shape[i]; i++) {
+		if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
+			return false;
+	}
+	return true;
+}
+
+static bool seg_size_ok(json_int_t v)
+{
+	return v >= 1024 * 1024 && v <= 1024 * 1024 * 1024 && (v & (v - 1)) == 0;
+}
+
+/* A string member, or NULL after filling err. */
+static const char *get_string(json_t *obj, const char *key, const char *where, WsError *err)
+{
+	json_t *v = json_object_get(obj, key);
+	if (v == NULL) {
+		ws_error(err, WS_CORRUPT, INVALID ": %s\"%s\" is missing", where, key);
+		return NULL;
+	}
+	if (!json_is_string(v)) {
+		ws_error(err, WS_CORRUPT, INVALID ": %s\"%s\" is not a string", where, key);
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+static int parse_epoch(json_t *obj, int index, RepoEpoch *e, WsError *err)
+{
+	char where[48];
+	const char *s;
+	json_t *v;
+
+	snprintf(where, sizeof(where), "epoch %d: ", index + 1);
+	if (!json_is_object(obj))
+		return ws_error(err, WS_CORRUPT, INVALID ": epoch %d is not an object", index + 1);
+
+	if ((s = get_string(obj, "id", where, err)) == NULL)
+		return WS_CORRUPT;
+	if (strlen(s) >= sizeof(e->id) || !is_epoch_id(s))
+		return ws_error(err, WS_CORRUPT,
+				INVALID ": %s\"id\" is not of the form <major>-<number>: \"%.64s\"", where,
+				s);
+	strcpy(e->id, s);
+
+	if ((s = get_string(obj, "system_identifier", where, err)) == NULL)
+		return WS_CORRUPT;
+	if (!parse_u64(s, &e->sysid))
+		return ws_error(
+			err, WS_CORRUPT,
+			INVALID
+			": %s\"system_identifier\" is not a positive 64-bit decimal number: \"%.64s\"",
+			where, s);
+
+	if ((s = get_string(obj, "pg_major", where, err)) == NULL)
+		return WS_CORRUPT;
+	if (!parse_pg_major(s, &e->pg_major))
+		return ws_error(err, WS_CORRUPT,
+				INVALID ": %s\"pg_major\" is not a PostgreSQL major version: \"%.64s\"",
+				where, s);
+
+	v = json_object_get(obj, "wal_segment_size");
+	if (v == NULL)
+		return ws_error(err, WS_CORRUPT, INVALID ": %s\"wal_segment_size\" is missing", where);
+	if (!json_is_integer(v) || !seg_size_ok(json_integer_value(v)))
+		return ws_error(err, WS_CORRUPT,
+				INVALID ": %s\"wal_segment_size\" is not a power of two from 1 MiB to 1 GiB",
+				where);
+	e->seg_size = (uint32_t)json_integer_value(v);
+
+	if ((s = get_string(obj, "created", where, err)) == NULL)
+		return WS_CORRUPT;
+	if (!is_timestamp(s))
+		return ws_error(err, WS_CORRUPT,
+				INVALID ": %s\"created\" is not a UTC time YYYY-MM-DDTHH:MM:SSZ: \"%.64s\"",
+				where, s);
+	strcpy(e->created, s);
+	return 0;
+}
+
+int repo_meta_parse(const char *json, size_t len, RepoMeta **out, WsError *err)
+{
+	json_error_t jerr;
+	json_t *root = NULL, *v, *epochs;
+	RepoMeta *meta = NULL;
+	const char *s;
+	int rc = WS_CORRUPT;
+
+	*out = NULL;
+	if (len > REPO_META_MAX) {
+		ws_error(err, WS_CORRUPT, INVALID ": it has %zu bytes, more than %d", len, REPO_META_MAX);
+		goto done;
+	}
+	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		ws_error(err, WS_CORRUPT, INVALID ": %s at line %d, column %d", jerr.text, jerr.line,
+			 jerr.column);
+		goto done;
+	}
+	if (!json_is_object(root)) {
+		ws_error(err, WS_CORRUPT, INVALID ": not a JSON object");
+		goto done;
+	}
+
+	/* The format first: a newer one may have changed everything else. */
+	v = json_object_get(root, "format");
+	if (v == NULL || !json_is_integer(v) || json_integer_value(v) < 1) {
+		ws_error(err, WS_CORRUPT, INVALID ": \"format\" is %s",
+			 v == NULL ? "missing" : "not a positive integer");
+		goto done;
+	}
+	if (json_integer_value(v) > REPO_META_FORMAT) {
+		rc = ws_error(err, WS_FATAL,
+			      "the repository has format %" JSON_INTEGER_FORMAT
+			      ", newer than this walship supports (%d)",
+			      json_integer_value(v), REPO_META_FORMAT);
+		ws_error_hint(
+			err,
+			"Upgrade walship to a version that supports repository format %" JSON_INTEGER_FORMAT
+			".",
+			json_integer_value(v));
+		goto done;
+	}
+
+	v = json_object_get(root, "encryption");
+	if (v != NULL && !json_is_null(v)) {
+		rc = ws_error(err, WS_FATAL,
+			      "repository is encrypted; this walship does not support encryption yet");
+		ws_error_hint(err, "Upgrade walship to a version that supports encryption.");
+		goto done;
+	}
+
+	meta = xcalloc(1, sizeof(*meta));
+	meta->format = (int)json_integer_value(json_object_get(root, "format"));
+	if ((s = get_string(root, "uuid", "", err)) == NULL)
+		goto done;
+	if (!is_uuid(s)) {
+		ws_error(err, WS_CORRUPT, INVALID ": \"uuid\" is not a lowercase UUID: \"%.64s\"", s);
+		goto done;
+	}
+	strcpy(meta->uuid, s);
+
+	epochs = json_object_get(root, "epochs");
+	if (epochs == NULL || !json_is_array(epochs) || json_array_size(epochs) == 0) {
+		ws_error(err, WS_CORRUPT, INVALID ": \"epochs\" is %s",
+			 epochs == NULL          ? "missing"
+			 : json_is_array(epochs) ? "empty"
+						 : "not an array");
+		goto done;
+	}
+	if (json_array_size(epochs) > 10000) {
+		ws_error(err, WS_CORRUPT, INVALID ": \"epochs\" has %zu entries", json_array_size(epochs));
+		goto done;
+	}
+	meta->epochs = xcalloc(json_array_size(epochs), sizeof(RepoEpoch));
+	for (size_t i = 0; i < json_array_size(epochs); i++) {
+		RepoEpoch *e = &meta->epochs[i];
+		if (parse_epoch(json_array_get(epochs, i), (int)i, e, err) < 0)
+			goto done;
+		for (int j = 0; j < meta->n_epochs; j++) {
+			if (strcmp(meta->epochs[j].id, e->id) == 0) {
+				ws_error(err, WS_CORRUPT, INVALID ": epoch id \"%s\" appears twice", e->id);
+				goto done;
+			}
+		}
+		meta->n_epochs++;
+	}
+	*out = meta;
+	meta = NULL;
+	rc = 0;
+done:
+	repo_meta_free(meta);
+	json_decref(root);
+	return rc;
+}
+
+char *repo_meta_serialize(const RepoMeta *meta)
+{
+	json_t *root = json_object();
+	json_t *epochs = json_array();
+	char major[16];
+	char sysid[24];
+
+	json_object_set_new(root, "format", json_integer(meta->format));
+	json_object_set_new(root, "uuid", json_string(meta->uuid));
+	json_object_set_new(root, "encryption", json_null());
+	for (int i = 0; i < meta->n_epochs; i++) {
+		const RepoEpoch *e = &meta->epochs[i];
+		json_t *obj = json_object();
+		pg_major_str(e->pg_major, major, sizeof(major));
+		snprintf(sysid, sizeof(sysid), "%" PRIu64, e->sysid);
+		json_object_set_new(obj, "id", json_string(e->id));
+		json_object_set_new(obj, "system_identifier", json_string(sysid));
+		json_object_set_new(obj, "pg_major", json_string(major));
+		json_object_set_new(obj, "wal_segment_size", json_integer(e->seg_size));
+		json_object_set_new(obj, "created", json_string(e->created));
+		json_array_append_new(epochs, obj);
+	}
+	json_object_set_new(root, "epochs", epochs);
+
+	char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	if (text == NULL) {
+		/* jansson fails only when it cannot allocate: as xmalloc does. */
+		fputs("walship: error: out of memory (serializing walship.json)\n", stderr);
+		exit(1);
+	}
+	char *out = xasprintf("%s\n", text);
+	free(text);
+	return out;
+}
+
+const RepoEpoch *repo_meta_newest(const RepoMeta *meta)
+{
+	return meta->n_epochs > 0 ? &meta->epochs[meta->n_epochs - 1] : NULL;
+}
+
+const RepoEpoch *repo_meta_find_sysid(const RepoMeta *meta, uint64_t sysid)
+{
+	for (int i = meta->n_epochs - 1; i >= 0; i--)
+		if (meta->epochs[i].sysid == sysid)
+			return &meta->epochs[i];
+	return NULL;
+}
+
+const RepoEpoch *repo_meta_find_id(const RepoMeta *meta, const char *id)
+{
+	for (int i = 0; i < meta->n_epochs; i++)
+		if (strcmp(meta->epochs[i].id, id) == 0)
+			return &meta->epochs[i];
+	return NULL;
+}

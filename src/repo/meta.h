@@ -1,0 +1,55 @@
+/*
+ * meta.h - walship.json, the repository's identity.
+ *
+ *   {"format": 1, "uuid": "...", "encryption": null,
+ *    "epochs": [{"id": "15-1", "system_identifier": "7301...", "pg_major": "15",
+ *                "wal_segment_size": 16777216, "created": "2026-11-25T18:00:00Z"}]}
+ *
+ * The system identifier is a decimal string (it does not fit a JSON number's
+ * exact range everywhere).  Epochs are in creation order; the last is the
+ * newest, the one pushes go to.
+ */
+#ifndef WALSHIP_REPO_META_H
+#define WALSHIP_REPO_META_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+#define REPO_META_KEY "walship.json"
+#define REPO_META_FORMAT 1
+#define REPO_META_MAX (1024 * 1024)
+
+typedef struct RepoEpoch {
+	char id[32];
+	uint64_t sysid;
+	int pg_major; /* 96 for 9.6, else 10..17 */
+	uint32_t seg_size;
+	char created[40];
+} RepoEpoch;
+
+typedef struct RepoMeta {
+	int format;
+	char uuid[40];
+	int n_epochs;
+	RepoEpoch *epochs;
+} RepoMeta;
+
+/* A new repository's meta with one epoch; uuid random. */
+RepoMeta *repo_meta_new(uint64_t sysid, int pg_major, uint32_t seg_size);
+/* Append an epoch for a new cluster (walship upgrade); returns it. */
+RepoEpoch *repo_meta_add_epoch(RepoMeta *meta, uint64_t sysid, int pg_major, uint32_t seg_size);
+void repo_meta_free(RepoMeta *meta);
+
+/* WS_CORRUPT naming what is wrong; a format newer than ours is WS_FATAL with a hint to upgrade walship. */
+int repo_meta_parse(const char *json, size_t len, RepoMeta **out, WsError *err);
+/* Pretty JSON text, malloc'd, newline-terminated. */
+char *repo_meta_serialize(const RepoMeta *meta);
+
+const RepoEpoch *repo_meta_newest(const RepoMeta *meta);
+/* The newest epoch of this system identifier, or NULL. */
+const RepoEpoch *repo_meta_find_sysid(const RepoMeta *meta, uint64_t sysid);
+const RepoEpoch *repo_meta_find_id(const RepoMeta *meta, const char *id);
+
+#endif

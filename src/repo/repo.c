@@ -1,0 +1,210 @@
+/*
+ * repo.c - an open repository: the store its URL names, its walship.json, and
+ * objects put and got through the object format with reused codec contexts.
+ */
+#include "repo/repo.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/mem.h"
+
+struct Repo {
+	Store *store;
+	RepoMeta *meta;
+	int level;
+	ObjEncoder *enc;
+	ObjDecoder *dec;
+};
+
+typedef struct MemSink {
+	char *buf;
+	size_t len;
+	size_t cap;
+} MemSink;
+
+static int mem_sink_write(void *ctx, const unsigned char *buf, size_t len, WsError *err)
+{
+	MemSink *m = ctx;
+	if (m->len + len > m->cap)
+		return ws_error(err, WS_CORRUPT, "%s is larger than %zu bytes", REPO_META_KEY, m->cap);
+	memcpy(m->buf + m->len, buf, len);
+	m->len += len;
+	return 0;
+}
+
+typedef struct MemSource {
+	const char *buf;
+	size_t len;
+	size_t pos;
+} MemSource;
+
+static int mem_source_read(void *ctx, unsigned char *buf, size_t cap, size_t *got, WsError *err)
+{
+	(void)err;
+	MemSource *m = ctx;
+	size_t n = m->len - m->pos < cap ? m->len - m->pos : cap;
+	memcpy(buf, m->buf + m->pos, n);
+	m->pos += n;
+	*got = n;
+	return 0;
+}
+
+static int repo_level(const Config *cfg, int *level, WsError *err)
+{
+	long v = 3;
+	int rc = config_get_int(cfg, "compress-level", -7, 19, &v, err);
+	*level = (int)v;
+	return rc;
+}
+
+static Repo *repo_alloc(Store *store, int level)
+{
+	Repo *repo = xcalloc(1, sizeof(*repo));
+	repo->store = store;
+	repo->level = level;
+	return repo;
+}
+
+int repo_open(const Config *cfg, Repo **out, WsError *err)
+{
+	const char *url = config_get(cfg, "repo");
+	Store *store = NULL;
+	MemSink sink = {0};
+	int level, rc;
+
+	*out = NULL;
+	if (url == NULL || url[0] == '\0') {
+		ws_error(err, WS_USAGE, "no repository configured");
+		ws_error_hint(err, "pass --repo=URL, or set repo in the configuration file or WALSHIP_REPO");
+		return WS_USAGE;
+	}
+	if ((rc = repo_level(cfg, &level, err)) != 0)
+		return rc;
+	if ((rc = store_open(url, cfg, STORE_OPEN_DEFAULT, &store, err)) != 0)
+		return rc;
+
+	sink.cap = REPO_META_MAX;
+	sink.buf = xmalloc(sink.cap);
+	rc = store_get(store, REPO_META_KEY, 0, STORE_TO_END, mem_sink_write, &sink, err);
+	if (rc == WS_NOT_FOUND) {
+		/* Never "not found": an unmounted volume must not look like an empty archive. */
+		ws_error(err, WS_FATAL, "repository \"%s\" is not initialised: it has no %s", store_display(store),
+			 REPO_META_KEY);
+		ws_error_hint(err,
+			      "if the repository should exist, check that its volume is mounted and the repo "
+			      "setting is right; to create it, run \"walship init --repo=%s --pgdata=DIR\"",
+			      store_display(store));
+		rc = WS_FATAL;
+		goto done;
+	}
+	if (rc != 0)
+		goto done;
+
+	RepoMeta *meta = NULL;
+	if ((rc = repo_meta_parse(sink.buf, sink.len, &meta, err)) != 0) {
+		ws_error_prefix(err, "repository \"%s\"", store_display(store));
+		goto done;
+	}
+	Repo *repo = repo_alloc(store, level);
+	repo->meta = meta;
+	store = NULL;
+	*out = repo;
+done:
+	free(sink.buf);
+	store_free(store);
+	return rc;
+}
+
+int repo_create(const Config *cfg, uint64_t sysid, int pg_major, uint32_t seg_size, Repo **out, WsError *err)
+{
+	const char *url = config_get(cfg, "repo");
+	Store *store = NULL;
+	int level, rc;
+
+	*out = NULL;
+	if (url == NULL || url[0] == '\0') {
+		ws_error(err, WS_USAGE, "no repository given");
+		ws_error_hint(err, "pass --repo=URL, or set repo in the configuration file or WALSHIP_REPO");
+		return WS_USAGE;
+	}
+	if ((rc = repo_level(cfg, &level, err)) != 0)
+		return rc;
+	if ((rc = store_open(url, cfg, STORE_OPEN_CREATE, &store, err)) != 0)
+		return rc;
+
+	RepoMeta *meta = repo_meta_new(sysid, pg_major, seg_size);
+	char *json = repo_meta_serialize(meta);
+	MemSource src = {json, strlen(json), 0};
+	rc = store_put(store, REPO_META_KEY, mem_source_read, &src, true, err);
+	free(json);
+	if (rc == WS_EXISTS) {
+		ws_error(err, WS_EXISTS, "repository \"%s\" is already initialised", store_display(store));
+		ws_error_hint(err, "use it as it is; after pg_upgrade, run \"walship upgrade\" instead");
+	}
+	if (rc != 0) {
+		repo_meta_free(meta);
+		store_free(store);
+		return rc;
+	}
+	Repo *repo = repo_alloc(store, level);
+	repo->meta = meta;
+	*out = repo;
+	return 0;
+}
+
+void repo_free(Repo *repo)
+{
+	if (repo == NULL)
+		return;
+	obj_encoder_free(repo->enc);
+	obj_decoder_free(repo->dec);
+	repo_meta_free(repo->meta);
+	store_free(repo->store);
+	free(repo);
+}
+
+const RepoMeta *repo_meta(const Repo *repo)
+{
+	return repo->meta;
+}
+
+Store *repo_store(Repo *repo)
+{
+	return repo->store;
+}
+
+const char *repo_display(const Repo *repo)
+{
+	return store_display(repo->store);
+}
+
+int repo_compress_level(const Repo *repo)
+{
+	return repo->level;
+}
+
+int repo_put_object(Repo *repo, const char *key, WsReader in, void *in_ctx, uint64_t content_size,
+		    bool no_overwrite, ObjInfo *info, WsError *err)
+{
+	if (repo->enc == NULL)
+		repo->enc = obj_encoder_new(repo->level);
+	obj_encoder_reset(repo->enc, in, in_ctx, content_size);
+	int rc = store_put(repo->store, key, obj_encoder_read, repo->enc, no_overwrite, err);
+	if (rc == 0 && info != NULL)
+		obj_encoder_info(repo->enc, info);
+	return rc;
+}
+
+int repo_get_object(Repo *repo, const char *key, uint64_t max_size, WsWriter out, void *out_ctx, ObjInfo *info,
+		    WsError *err)
+{
+	if (repo->dec == NULL)
+		repo->dec = obj_decoder_new();
+	obj_decoder_reset(repo->dec, max_size, out, out_ctx, key);
+	int rc = store_get(repo->store, key, 0, STORE_TO_END, obj_decoder_write, repo->dec, err);
+	if (rc != 0)
+		return rc;
+	ObjInfo local;
+	return obj_decoder_finish(repo->dec, info ? info : &local, err);
+}

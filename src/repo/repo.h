@@ -1,0 +1,59 @@
+/*
+ * repo.h - an open repository: its store, its walship.json, and objects put
+ * and got through the object format.
+ */
+#ifndef WALSHIP_REPO_REPO_H
+#define WALSHIP_REPO_REPO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "repo/meta.h"
+#include "repo/object.h"
+#include "store/store.h"
+#include "util/config.h"
+
+typedef struct Repo Repo;
+
+/*
+ * Open the repository named by the "repo" setting and read walship.json.
+ * No "repo": WS_USAGE.  Store unreachable or root missing: WS_FATAL.
+ * walship.json absent: WS_FATAL "not initialised" with a hint (init, or an
+ * unmounted volume).  Never WS_NOT_FOUND.
+ */
+int repo_open(const Config *cfg, Repo **out, WsError *err);
+
+/*
+ * Create the repository (walship init): the root if missing, and walship.json
+ * with one epoch, written with no-overwrite.  An existing walship.json is
+ * WS_EXISTS.
+ */
+int repo_create(const Config *cfg, uint64_t sysid, int pg_major, uint32_t seg_size, Repo **out, WsError *err);
+
+void repo_free(Repo *repo);
+
+const RepoMeta *repo_meta(const Repo *repo);
+Store *repo_store(Repo *repo);
+const char *repo_display(const Repo *repo);
+
+/*
+ * Store the content read from in as an object under key.  content_size may be
+ * OBJ_SIZE_UNKNOWN.  info (may be NULL) gets size and SHA-256.  Store errors
+ * pass through (WS_EXISTS with no_overwrite).
+ */
+int repo_put_object(Repo *repo, const char *key, WsReader in, void *in_ctx, uint64_t content_size,
+		    bool no_overwrite, ObjInfo *info, WsError *err);
+
+/*
+ * Fetch, decode and verify the object under key into out; max_size caps the
+ * content.  WS_NOT_FOUND from the store passes through; any verification
+ * failure is WS_CORRUPT.  Bytes may already have reached out when it fails:
+ * callers write to a temporary file.
+ */
+int repo_get_object(Repo *repo, const char *key, uint64_t max_size, WsWriter out, void *out_ctx, ObjInfo *info,
+		    WsError *err);
+
+/* The compression level from config ("compress-level"). */
+int repo_compress_level(const Repo *repo);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * driver.h - what a store driver implements; only store.c and the drivers
+ * include this.  A driver's handle embeds struct Store as its first member.
+ */
+#ifndef WALSHIP_STORE_DRIVER_H
+#define WALSHIP_STORE_DRIVER_H
+
+#include "store/store.h"
+
+typedef struct StoreDriver {
+	const char *name;
+	int (*put)(Store *s, const char *key, WsReader src, void *src_ctx, bool no_overwrite, WsError *err);
+	int (*get)(Store *s, const char *key, uint64_t offset, uint64_t length, WsWriter sink, void *sink_ctx,
+		   WsError *err);
+	int (*stat)(Store *s, const char *key, StoreStat *st, WsError *err);
+	int (*list)(Store *s, const char *prefix, StoreListFn fn, void *ctx, WsError *err);
+	int (*remove)(Store *s, const char *key, WsError *err);
+	void (*free)(Store *s); /* releases everything the handle owns, display included */
+} StoreDriver;
+
+struct Store {
+	const StoreDriver *driver;
+	char *display;
+};
+
+/* Local disk: root is an absolute directory path. */
+int store_local_open(const char *root, const Config *cfg, int flags, Store **out, WsError *err);
+
+/*
+ * Tests only: make no-overwrite puts of handles opened afterwards use the
+ * link()+unlink() fallback, as on a filesystem without RENAME_NOREPLACE.
+ */
+void store_local_test_force_link_fallback(int on);
+
+#endif

@@ -1,0 +1,686 @@
+/*
+ * local.c - the local-disk store driver.
+ *
+ * An object is a file under the root directory.  A put writes a temporary
+ * file beside the final name, fsyncs it, moves it into place (with
+ * RENAME_NOREPLACE, or link()+unlink() where that is unsupported, when the
+ * key must not be replaced) and fsyncs the directory: after a crash the key
+ * holds either the whole object or nothing.  Names starting with "." are the
+ * driver's temporary files and are never shown as keys.
+ */
+#include "store/driver.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/cleanup.h"
+#include "util/fsutil.h"
+#include "util/mem.h"
+
+#define LOCAL_BUF_SIZE   (256 * 1024)
+#define LOCAL_DIR_MODE   0750
+#define LOCAL_FILE_MODE  0640
+#define LOCAL_TEMP_TRIES 100
+/* Longest part of the final name kept in a temp name, so it stays under NAME_MAX. */
+#define LOCAL_TEMP_BASE_MAX 200
+
+typedef struct LocalStore {
+	Store base;
+	char *root;      /* absolute, without trailing '/' (except for "/" itself) */
+	bool force_link; /* test hook: act as if RENAME_NOREPLACE were unsupported */
+} LocalStore;
+
+typedef struct ListEntry {
+	char *name; /* "name", or "name/" for a directory so that bytewise order is the keys' order */
+	size_t len;
+	bool dir;
+	StoreStat st;
+} ListEntry;
+
+static int force_link_fallback;
+
+void store_local_test_force_link_fallback(int on)
+{
+	force_link_fallback = on;
+}
+
+static char *local_path(const LocalStore *ls, const char *key)
+{
+	if (strcmp(ls->root, "/") == 0)
+		return xasprintf("/%s", key);
+	return xasprintf("%s/%s", ls->root, key);
+}
+
+static void hint_for_errno(const char *root, int errnum, WsError *err)
+{
+	switch (errnum) {
+	case ENOSPC:
+	case EDQUOT:
+		ws_error_hint(err, "free space (or raise the quota) on the filesystem holding \"%s\"", root);
+		break;
+	case EACCES:
+	case EPERM:
+		ws_error_hint(err,
+			      "the repository must be readable and writable by the user walship runs as (for "
+			      "archive_command and restore_command, the user PostgreSQL runs as)");
+		break;
+	case EROFS:
+		ws_error_hint(err, "the filesystem holding \"%s\" is mounted read-only", root);
+		break;
+	case EIO:
+		ws_error_hint(err, "check the system log for errors on the device holding \"%s\"", root);
+		break;
+	default:
+		break;
+	}
+}
+
+/* "could not <action> "KEY" <prep> repository "R": <strerror>" plus a hint when the operator can act. */
+static int local_fail(const LocalStore *ls, int errnum, const char *action, const char *key, const char *prep,
+		      WsError *err)
+{
+	ws_error_errno(err, WS_FATAL, errnum, "could not %s \"%s\" %s repository \"%s\"", action, key, prep,
+		       ls->root);
+	hint_for_errno(ls->root, errnum, err);
+	return WS_FATAL;
+}
+
+/*
+ * The root must exist and be a searchable directory; checked at open and again
+ * whenever something is missing, since "not found" is only an answer when the
+ * store itself is there.
+ */
+static int check_root(const char *root, WsError *err)
+{
+	struct stat st;
+	if (stat(root, &st) != 0) {
+		int e = errno;
+		if (e == ENOENT) {
+			ws_error(err, WS_FATAL, "repository directory \"%s\" does not exist", root);
+			ws_error_hint(err,
+				      "create it with walship init, or check that the volume holding it is "
+				      "mounted");
+			return WS_FATAL;
+		}
+		ws_error_errno(err, WS_FATAL, e, "could not access repository directory \"%s\"", root);
+		hint_for_errno(root, e, err);
+		return WS_FATAL;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return ws_error(err, WS_FATAL, "repository \"%s\" is not a directory", root);
+	if (access(root, R_OK | X_OK) != 0) {
+		int e = errno;
+		ws_error_errno(err, WS_FATAL, e, "could not access repository directory \"%s\"", root);
+		hint_for_errno(root, e, err);
+		return WS_FATAL;
+	}
+	return 0;
+}
+
+static int not_found(const LocalStore *ls, const char *key, WsError *err)
+{
+	int rc = check_root(ls->root, err);
+	if (rc != 0)
+		return rc;
+	return ws_error(err, WS_NOT_FOUND, "object \"%s\" not found in repository \"%s\"", key, ls->root);
+}
+
+/* Components starting with "." are this driver's temporary files: a key using one could never be listed. */
+static int check_reserved(const char *key, WsError *err)
+{
+	for (size_t i = 0; key[i] != '\0'; i++) {
+		if (key[i] == '.' && (i == 0 || key[i - 1] == '/')) {
+			ws_error(err, WS_USAGE, "invalid object key \"%s\": a component starts with \".\"",
+				 key);
+			ws_error_detail(
+				err, "Names starting with \".\" are reserved for temporary files in a local "
+				     "repository.");
+			return WS_USAGE;
+		}
+	}
+	return 0;
+}
+
+static bool name_ok(const char *name)
+{
+	for (const char *p = name; *p; p++) {
+		char c = *p;
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '@' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static void random_suffix(char out[7])
+{
+	static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char rnd[6];
+
+	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
+		static unsigned long counter;
+		/* Only uniqueness matters (O_EXCL catches collisions): mix what differs between callers. */
+		unsigned long v = (unsigned long)getpid() * 2654435761UL ^ (unsigned long)time(NULL) ^
+				  ++counter * 40503UL;
+		for (size_t i = 0; i < sizeof(rnd); i++, v >>= 5)
+			rnd[i] = (unsigned char)v;
+	}
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		out[i] = chars[rnd[i] % (sizeof(chars) - 1)];
+	out[6] = '\0';
+}
+
+/*
+ * Create the directories of key below the root.  Each one's parent is fsynced
+ * (also when another process created it first, as its fsync may not be done
+ * yet) so the new entry is durable.  The root itself is never created: a
+ * missing root (an unmounted volume) must stay an error.
+ */
+static int make_parents(const LocalStore *ls, const char *key, WsError *err)
+{
+	char *path = local_path(ls, key);
+	char *p = path + strlen(path) - strlen(key);
+	int rc = 0;
+
+	while ((p = strchr(p, '/')) != NULL) {
+		*p = '\0';
+		if (mkdir(path, LOCAL_DIR_MODE) == 0 || errno == EEXIST) {
+			char *parent = fs_dirname(path);
+			rc = fs_fsync_dir(parent, err);
+			free(parent);
+		} else if (errno == ENOENT) {
+			rc = check_root(ls->root, err);
+			if (rc == 0)
+				rc = local_fail(ls, ENOENT, "write", key, "to", err);
+		} else {
+			rc = local_fail(ls, errno, "write", key, "to", err);
+		}
+		*p++ = '/';
+		if (rc != 0)
+			break;
+	}
+	free(path);
+	return rc;
+}
+
+/*
+ * Create the temp file for key in dir, registered for removal on a signal
+ * before it exists so that no signal can leave it behind (full slots or an
+ * over-long path give *slot_out = -1: only that protection is lost).
+ */
+static int open_temp(const LocalStore *ls, const char *key, const char *dir, const char *base, char **tmp_out,
+		     int *fd_out, int *slot_out, WsError *err)
+{
+	bool made_dirs = false;
+
+	for (int i = 0; i < LOCAL_TEMP_TRIES; i++) {
+		char suffix[7];
+		random_suffix(suffix);
+		char *tmp = xasprintf("%s/.%.*s.tmp.%s", dir, LOCAL_TEMP_BASE_MAX, base, suffix);
+		int slot = cleanup_register(tmp);
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, LOCAL_FILE_MODE);
+		if (fd >= 0) {
+			*tmp_out = tmp;
+			*fd_out = fd;
+			*slot_out = slot;
+			return 0;
+		}
+		int e = errno;
+		if (slot >= 0)
+			cleanup_unregister(slot);
+		free(tmp);
+		if (e == EEXIST)
+			continue;
+		if (e == ENOENT && !made_dirs) {
+			int rc = make_parents(ls, key, err);
+			if (rc != 0)
+				return rc;
+			made_dirs = true;
+			continue;
+		}
+		if (e == ENOENT) {
+			int rc = check_root(ls->root, err);
+			if (rc != 0)
+				return rc;
+		}
+		return local_fail(ls, e, "write", key, "to", err);
+	}
+	return ws_error(err, WS_FATAL,
+			"could not write \"%s\" to repository \"%s\": no free temporary file name", key,
+			ls->root);
+}
+
+static int exists_error(const LocalStore *ls, const char *key, WsError *err)
+{
+	return ws_error(err, WS_EXISTS, "\"%s\" already exists in repository \"%s\"", key, ls->root);
+}
+
+/*
+ * Move tmp to path unless path exists, atomically.  *tmp_gone tells whether
+ * tmp no longer needs removing.
+ */
+static int place_no_replace(const LocalStore *ls, const char *key, const char *tmp, const char *path,
+			    bool *tmp_gone, WsError *err)
+{
+	if (!ls->force_link) {
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) {
+			*tmp_gone = true;
+			return 0;
+		}
+		if (errno == EEXIST)
+			return exists_error(ls, key, err);
+		if (errno != EINVAL && errno != ENOSYS)
+			return local_fail(ls, errno, "write", key, "to", err);
+	}
+
+	/* link() never replaces its target either; the temp name then goes away. */
+	if (link(tmp, path) != 0) {
+		int e = errno;
+		if (e == EEXIST)
+			return exists_error(ls, key, err);
+		local_fail(ls, e, "write", key, "to", err);
+		if (e == EPERM)
+			ws_error_hint(
+				err,
+				"the filesystem holding \"%s\" supports neither RENAME_NOREPLACE nor hard "
+				"links, so objects cannot be stored without risk of replacing one",
+				ls->root);
+		return WS_FATAL;
+	}
+	/* The object is in place; a temp name left behind is invisible to list and harmless. */
+	if (unlink(tmp) == 0)
+		*tmp_gone = true;
+	return 0;
+}
+
+static int local_put(Store *s, const char *key, WsReader src, void *src_ctx, bool no_overwrite, WsError *err)
+{
+	LocalStore *ls = (LocalStore *)s;
+	char *path = NULL;
+	char *dir = NULL;
+	char *tmp = NULL;
+	unsigned char *buf = NULL;
+	int fd = -1;
+	int slot = -1;
+	int close_rc;
+	bool tmp_gone = true;
+	int rc = check_reserved(key, err);
+	if (rc != 0)
+		goto done;
+
+	path = local_path(ls, key);
+	dir = fs_dirname(path);
+	rc = open_temp(ls, key, dir, fs_basename(path), &tmp, &fd, &slot, err);
+	if (rc != 0)
+		goto done;
+	tmp_gone = false;
+
+	buf = xmalloc(LOCAL_BUF_SIZE);
+	for (;;) {
+		size_t got = 0;
+		rc = src(src_ctx, buf, LOCAL_BUF_SIZE, &got, err);
+		if (rc != 0)
+			goto done;
+		if (got == 0)
+			break;
+		if (fs_write_all(fd, buf, got) != 0) {
+			rc = local_fail(ls, errno, "write", key, "to", err);
+			goto done;
+		}
+	}
+	if (fsync(fd) != 0) {
+		rc = local_fail(ls, errno, "write", key, "to", err);
+		goto done;
+	}
+	close_rc = close(fd);
+	fd = -1;
+	if (close_rc != 0) {
+		rc = local_fail(ls, errno, "write", key, "to", err);
+		goto done;
+	}
+
+	if (no_overwrite) {
+		rc = place_no_replace(ls, key, tmp, path, &tmp_gone, err);
+	} else if (rename(tmp, path) == 0) {
+		tmp_gone = true;
+	} else {
+		rc = local_fail(ls, errno, "write", key, "to", err);
+	}
+	if (rc != 0)
+		goto done;
+
+	rc = fs_fsync_dir(dir, err);
+
+done:
+	if (fd >= 0)
+		close(fd);
+	if (!tmp_gone)
+		unlink(tmp);
+	if (slot >= 0)
+		cleanup_unregister(slot);
+	free(buf);
+	free(tmp);
+	free(dir);
+	free(path);
+	return rc;
+}
+
+/* Open an object for reading: NOT_FOUND when absent or a directory, FATAL when not a plain file. */
+static int open_object(const LocalStore *ls, const char *key, int *fd_out, WsError *err)
+{
+	struct stat st;
+	char *path = local_path(ls, key);
+	int rc = 0;
+
+	/* O_NONBLOCK: a FIFO planted at a key must not hang the caller. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0) {
+		int e = errno;
+		if (e == ENOENT || e == ENOTDIR)
+			rc = not_found(ls, key, err);
+		else if (e == ELOOP)
+			rc = ws_error(err, WS_FATAL, "object \"%s\" in repository \"%s\" is a symbolic link",
+				      key, ls->root);
+		else
+			rc = local_fail(ls, e, "read", key, "from", err);
+		goto done;
+	}
+	if (fstat(fd, &st) != 0) {
+		rc = local_fail(ls, errno, "read", key, "from", err);
+		goto done;
+	}
+	if (S_ISDIR(st.st_mode))
+		rc = not_found(ls, key, err);
+	else if (!S_ISREG(st.st_mode))
+		rc = ws_error(err, WS_FATAL, "object \"%s\" in repository \"%s\" is not a regular file", key,
+			      ls->root);
+
+done:
+	if (rc == 0)
+		*fd_out = fd;
+	else if (fd >= 0)
+		close(fd);
+	free(path);
+	return rc;
+}
+
+static int local_get(Store *s, const char *key, uint64_t offset, uint64_t length, WsWriter sink,
+		     void *sink_ctx, WsError *err)
+{
+	LocalStore *ls = (LocalStore *)s;
+	unsigned char *buf = NULL;
+	uint64_t pos = offset;
+	uint64_t left = length;
+	int fd = -1;
+	int rc = check_reserved(key, err);
+	if (rc != 0)
+		return rc;
+	rc = open_object(ls, key, &fd, err);
+	if (rc != 0)
+		return rc;
+	/* An offset off_t cannot hold is past the end of any file. */
+	if (offset > (uint64_t)INT64_MAX)
+		goto done;
+
+	(void)posix_fadvise(fd, (off_t)offset, 0, POSIX_FADV_SEQUENTIAL);
+	buf = xmalloc(LOCAL_BUF_SIZE);
+	while (left > 0) {
+		size_t want = left < LOCAL_BUF_SIZE ? (size_t)left : LOCAL_BUF_SIZE;
+		ssize_t n = pread(fd, buf, want, (off_t)pos);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = local_fail(ls, errno, "read", key, "from", err);
+			goto done;
+		}
+		if (n == 0)
+			break;
+		rc = sink(sink_ctx, buf, (size_t)n, err);
+		if (rc != 0)
+			goto done;
+		pos += (uint64_t)n;
+		left -= (uint64_t)n;
+	}
+
+done:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+static int local_stat(Store *s, const char *key, StoreStat *out, WsError *err)
+{
+	LocalStore *ls = (LocalStore *)s;
+	struct stat st;
+	int rc = check_reserved(key, err);
+	if (rc != 0)
+		return rc;
+
+	char *path = local_path(ls, key);
+	if (lstat(path, &st) != 0) {
+		int e = errno;
+		if (e == ENOENT || e == ENOTDIR)
+			rc = not_found(ls, key, err);
+		else
+			rc = local_fail(ls, e, "stat", key, "in", err);
+	} else if (S_ISDIR(st.st_mode)) {
+		rc = not_found(ls, key, err);
+	} else if (!S_ISREG(st.st_mode)) {
+		rc = ws_error(err, WS_FATAL, "object \"%s\" in repository \"%s\" is not a regular file", key,
+			      ls->root);
+	} else {
+		out->size = (uint64_t)st.st_size;
+		out->mtime = (int64_t)st.st_mtim.tv_sec;
+	}
+	free(path);
+	return rc;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const ListEntry *)a)->name, ((const ListEntry *)b)->name);
+}
+
+/*
+ * List the directory whose key prefix is key[0..keylen) ("" or ending in '/'),
+ * only names starting with filter at this level (NULL: all), depth-first in
+ * bytewise key order.  key is a STORE_KEY_MAX buffer extended in place.
+ */
+static int list_dir(const LocalStore *ls, char *key, size_t keylen, const char *filter, StoreListFn fn,
+		    void *ctx, WsError *err)
+{
+	ListEntry *entries = NULL;
+	size_t n = 0, cap = 0;
+	size_t flen = filter ? strlen(filter) : 0;
+	DIR *d = NULL;
+	int rc = 0;
+	char *path = keylen == 0 ? xstrdup(ls->root) : local_path(ls, key);
+
+	/* The path of a directory key ends in '/'; open() accepts that. */
+	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (dfd < 0) {
+		int e = errno;
+		/* Absent (or a file, or a symlink, which list skips): nothing under this prefix. */
+		if (e == ENOENT || e == ENOTDIR || e == ELOOP)
+			rc = check_root(ls->root, err);
+		else
+			rc = local_fail(ls, e, "list", key, "in", err);
+		goto done;
+	}
+	d = fdopendir(dfd);
+	if (d == NULL) {
+		rc = local_fail(ls, errno, "list", key, "in", err);
+		close(dfd);
+		goto done;
+	}
+
+	for (;;) {
+		struct stat st;
+		errno = 0;
+		struct dirent *de = readdir(d);
+		if (de == NULL) {
+			if (errno != 0) {
+				rc = local_fail(ls, errno, "list", key, "in", err);
+				goto done;
+			}
+			break;
+		}
+		const char *name = de->d_name;
+		size_t nlen = strlen(name);
+		/* Temp files and names no key could have are not objects. */
+		if (name[0] == '.' || (filter && strncmp(name, filter, flen) != 0) || !name_ok(name) ||
+		    keylen + nlen >= STORE_KEY_MAX)
+			continue;
+		if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			if (errno == ENOENT)
+				continue; /* removed while we list */
+			rc = local_fail(ls, errno, "list", key, "in", err);
+			goto done;
+		}
+		bool is_dir = S_ISDIR(st.st_mode);
+		if ((!S_ISREG(st.st_mode) && !is_dir) || keylen + nlen + is_dir >= STORE_KEY_MAX)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			entries = xrealloc(entries, cap * sizeof(*entries));
+		}
+		ListEntry *e = &entries[n++];
+		e->dir = is_dir;
+		e->name = e->dir ? xasprintf("%s/", name) : xstrdup(name);
+		e->len = nlen + (e->dir ? 1 : 0);
+		e->st.size = (uint64_t)st.st_size;
+		e->st.mtime = (int64_t)st.st_mtim.tv_sec;
+	}
+	closedir(d);
+	d = NULL;
+
+	if (n > 0)
+		qsort(entries, n, sizeof(*entries), entry_cmp);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		memcpy(key + keylen, entries[i].name, entries[i].len + 1);
+		if (entries[i].dir)
+			rc = list_dir(ls, key, keylen + entries[i].len, NULL, fn, ctx, err);
+		else
+			rc = fn(ctx, key, &entries[i].st, err);
+	}
+	key[keylen] = '\0';
+
+done:
+	if (d != NULL)
+		closedir(d);
+	for (size_t i = 0; i < n; i++)
+		free(entries[i].name);
+	free(entries);
+	free(path);
+	return rc;
+}
+
+static int local_list(Store *s, const char *prefix, StoreListFn fn, void *ctx, WsError *err)
+{
+	LocalStore *ls = (LocalStore *)s;
+	char key[STORE_KEY_MAX];
+	const char *slash = strrchr(prefix, '/');
+	size_t dirlen = slash ? (size_t)(slash - prefix) + 1 : 0;
+
+	/* Nothing is listed inside temp names. */
+	for (size_t i = 0; i < dirlen; i++) {
+		if (prefix[i] == '.' && (i == 0 || prefix[i - 1] == '/'))
+			return check_root(ls->root, err);
+	}
+	/* store_list checked the length: dirlen < STORE_KEY_MAX. */
+	memcpy(key, prefix, dirlen);
+	key[dirlen] = '\0';
+	const char *filter = prefix[dirlen] ? prefix + dirlen : NULL;
+	return list_dir(ls, key, dirlen, filter, fn, ctx, err);
+}
+
+static int local_remove(Store *s, const char *key, WsError *err)
+{
+	LocalStore *ls = (LocalStore *)s;
+	int rc = check_reserved(key, err);
+	if (rc != 0)
+		return rc;
+
+	char *path = local_path(ls, key);
+	if (unlink(path) != 0) {
+		int e = errno;
+		if (e == ENOENT || e == ENOTDIR || e == EISDIR)
+			rc = not_found(ls, key, err);
+		else
+			rc = local_fail(ls, e, "remove", key, "from", err);
+	} else {
+		char *dir = fs_dirname(path);
+		rc = fs_fsync_dir(dir, err);
+		free(dir);
+	}
+	free(path);
+	return rc;
+}
+
+static void local_free(Store *s)
+{
+	LocalStore *ls = (LocalStore *)s;
+	free(ls->base.display);
+	free(ls->root);
+	free(ls);
+}
+
+static const StoreDriver local_driver = {
+	.name = "local",
+	.put = local_put,
+	.get = local_get,
+	.stat = local_stat,
+	.list = local_list,
+	.remove = local_remove,
+	.free = local_free,
+};
+
+int store_local_open(const char *root, const Config *cfg, int flags, Store **out, WsError *err)
+{
+	(void)cfg;
+	*out = NULL;
+	if (root == NULL || root[0] != '/') {
+		ws_error(err, WS_USAGE, "repository path must be absolute");
+		ws_error_detail(err, "The repository is \"%s\".", root ? root : "");
+		return WS_USAGE;
+	}
+
+	size_t len = strlen(root);
+	while (len > 1 && root[len - 1] == '/')
+		len--;
+	char *norm = xstrndup(root, len);
+
+	LocalStore *ls = NULL;
+	int rc = 0;
+	if (flags & STORE_OPEN_CREATE) {
+		rc = fs_mkdir_durable(norm, LOCAL_DIR_MODE, NULL, err);
+		if (rc != 0) {
+			if (err != NULL)
+				hint_for_errno(norm, err->errnum, err);
+			goto done;
+		}
+	}
+	rc = check_root(norm, err);
+	if (rc != 0)
+		goto done;
+
+	ls = xcalloc(1, sizeof(*ls));
+	ls->base.driver = &local_driver;
+	ls->base.display = xstrdup(norm);
+	ls->root = norm;
+	ls->force_link = force_link_fallback != 0;
+	norm = NULL;
+	*out = &ls->base;
+
+done:
+	free(norm);
+	return rc;
+}

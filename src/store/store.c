@@ -1,0 +1,187 @@
+/*
+ * store.c - the storage interface's single entry point: picks the driver a
+ * repository URL names and checks every key before a driver sees it, so that
+ * no driver can be asked to step outside its root.
+ */
+#include "store/store.h"
+
+#include <string.h>
+
+#include "store/driver.h"
+
+#define STORE_URL_HINT "use /absolute/path or file:///absolute/path"
+
+static bool key_char_ok(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+	       c == '_' || c == '@' || c == '-';
+}
+
+/*
+ * Check the rules on key, where a partial last component is allowed when
+ * is_prefix (a listing prefix may end with '/' or in the middle of a name).
+ */
+static int key_check(const char *key, bool is_prefix, WsError *err)
+{
+	const char *what = is_prefix ? "prefix" : "key";
+	size_t len = strlen(key);
+
+	if (len == 0) {
+		if (is_prefix)
+			return 0;
+		return ws_error(err, WS_USAGE, "invalid object key \"\": empty");
+	}
+	if (len >= STORE_KEY_MAX)
+		return ws_error(err, WS_USAGE, "invalid object %s \"%.64s...\": longer than %d characters",
+				what, key, STORE_KEY_MAX - 1);
+	if (key[0] == '/')
+		return ws_error(err, WS_USAGE, "invalid object %s \"%s\": must be relative", what, key);
+
+	const char *comp = key;
+	for (;;) {
+		const char *end = strchr(comp, '/');
+		size_t clen = end ? (size_t)(end - comp) : strlen(comp);
+
+		if (end == NULL && clen == 0) {
+			/* Trailing '/': a key never ends so, a prefix may. */
+			if (is_prefix)
+				return 0;
+			return ws_error(err, WS_USAGE, "invalid object key \"%s\": ends with \"/\"", key);
+		}
+		if (clen == 0)
+			return ws_error(err, WS_USAGE, "invalid object %s \"%s\": empty path component", what,
+					key);
+		/* A partial "." or ".." at the end of a prefix can only match longer names. */
+		if ((end != NULL || !is_prefix) &&
+		    ((clen == 1 && comp[0] == '.') || (clen == 2 && comp[0] == '.' && comp[1] == '.')))
+			return ws_error(err, WS_USAGE, "invalid object %s \"%s\": \"%.*s\" component", what,
+					key, (int)clen, comp);
+		for (size_t i = 0; i < clen; i++) {
+			if (!key_char_ok(comp[i])) {
+				unsigned char c = (unsigned char)comp[i];
+				if (c >= 0x20 && c < 0x7f)
+					ws_error(err, WS_USAGE,
+						 "invalid object %s \"%s\": character \"%c\" not allowed",
+						 what, key, c);
+				else
+					ws_error(err, WS_USAGE, "invalid object %s: byte 0x%02x not allowed",
+						 what, c);
+				ws_error_detail(
+					err, "Keys are made of letters, digits, \".\", \"_\", \"@\", \"-\" "
+					     "and \"/\" between components.");
+				return WS_USAGE;
+			}
+		}
+		if (end == NULL)
+			return 0;
+		comp = end + 1;
+	}
+}
+
+int store_key_check(const char *key, WsError *err)
+{
+	if (key == NULL)
+		return ws_error(err, WS_USAGE, "invalid object key: none given");
+	return key_check(key, false, err);
+}
+
+int store_open(const char *url, const Config *cfg, int flags, Store **out, WsError *err)
+{
+	*out = NULL;
+	if (url == NULL || url[0] == '\0') {
+		ws_error(err, WS_USAGE, "no repository given");
+		ws_error_hint(err, "set repo in the configuration file or pass --repo; " STORE_URL_HINT);
+		return WS_USAGE;
+	}
+
+	const char *path = NULL;
+	if (strncmp(url, "file://", 7) == 0)
+		path = url + 7;
+	else if (url[0] == '/')
+		path = url;
+
+	if (path != NULL) {
+		if (path[0] != '/') {
+			ws_error(err, WS_USAGE, "repository path must be absolute");
+			ws_error_detail(err, "The repository is \"%s\".", url);
+			ws_error_hint(err, STORE_URL_HINT);
+			return WS_USAGE;
+		}
+		return store_local_open(path, cfg, flags, out, err);
+	}
+
+	if (strncmp(url, "sftp://", 7) == 0 || strncmp(url, "s3://", 5) == 0) {
+		size_t n = strcspn(url, ":");
+		return ws_error(err, WS_FATAL, "repository type \"%.*s\" is not supported by this build",
+				(int)n, url);
+	}
+
+	const char *scheme_end = strstr(url, "://");
+	if (scheme_end == NULL) {
+		/* No scheme at all: taken as a relative path. */
+		ws_error(err, WS_USAGE, "repository path must be absolute");
+		ws_error_detail(err, "The repository is \"%s\".", url);
+		ws_error_hint(err, STORE_URL_HINT);
+		return WS_USAGE;
+	}
+	ws_error(err, WS_USAGE, "unrecognized repository \"%s\"", url);
+	ws_error_hint(
+		err, "a repository is /absolute/path, file:///absolute/path, sftp://user@host[:port]/path or "
+		     "s3://bucket[/prefix]");
+	return WS_USAGE;
+}
+
+void store_free(Store *s)
+{
+	if (s == NULL)
+		return;
+	s->driver->free(s);
+}
+
+const char *store_display(const Store *s)
+{
+	return s->display;
+}
+
+int store_put(Store *s, const char *key, WsReader src, void *src_ctx, bool no_overwrite, WsError *err)
+{
+	int rc = store_key_check(key, err);
+	if (rc != 0)
+		return rc;
+	return s->driver->put(s, key, src, src_ctx, no_overwrite, err);
+}
+
+int store_get(Store *s, const char *key, uint64_t offset, uint64_t length, WsWriter sink, void *sink_ctx,
+	      WsError *err)
+{
+	int rc = store_key_check(key, err);
+	if (rc != 0)
+		return rc;
+	return s->driver->get(s, key, offset, length, sink, sink_ctx, err);
+}
+
+int store_stat(Store *s, const char *key, StoreStat *st, WsError *err)
+{
+	int rc = store_key_check(key, err);
+	if (rc != 0)
+		return rc;
+	return s->driver->stat(s, key, st, err);
+}
+
+int store_list(Store *s, const char *prefix, StoreListFn fn, void *ctx, WsError *err)
+{
+	if (prefix == NULL)
+		prefix = "";
+	int rc = key_check(prefix, true, err);
+	if (rc != 0)
+		return rc;
+	return s->driver->list(s, prefix, fn, ctx, err);
+}
+
+int store_remove(Store *s, const char *key, WsError *err)
+{
+	int rc = store_key_check(key, err);
+	if (rc != 0)
+		return rc;
+	return s->driver->remove(s, key, err);
+}

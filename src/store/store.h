@@ -1,0 +1,72 @@
+/*
+ * store.h - the storage interface: one table of functions per driver, the
+ * same contract for all (local disk here; SFTP and S3 later).
+ *
+ * Keys are relative, '/'-separated, made of [A-Za-z0-9._@-] with no empty,
+ * "." or ".." component.  A driver knows nothing of WAL or of the repository
+ * layout.
+ *
+ * Contract:
+ * - put: readers never see a partial object; returns only once the object is
+ *   durable.  With no_overwrite an existing key answers WS_EXISTS and is never
+ *   replaced, atomically.
+ * - get: streams bytes [offset, offset+length) of the object to the writer
+ *   (length STORE_TO_END for the rest).
+ * - stat, list (every key under a prefix, sorted bytewise, in pages the driver
+ *   chooses), remove (WS_NOT_FOUND if absent).
+ * - Error classes: WS_NOT_FOUND exactly "no such object" (the store itself is
+ *   reachable and its root exists); WS_EXISTS; WS_TRANSIENT (already retried
+ *   within the driver's budget); WS_FATAL (permission, missing root, config,
+ *   I/O).  Messages say what, where, and a hint.
+ * - A handle is used from one thread.
+ */
+#ifndef WALSHIP_STORE_STORE_H
+#define WALSHIP_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/config.h"
+#include "util/error.h"
+#include "util/stream.h"
+
+#define STORE_TO_END UINT64_MAX
+#define STORE_KEY_MAX 1024
+
+typedef struct Store Store;
+
+typedef struct StoreStat {
+	uint64_t size;
+	int64_t mtime; /* seconds since the epoch */
+} StoreStat;
+
+/* Called once per key, in order; a non-zero return stops the listing and is returned. */
+typedef int (*StoreListFn)(void *ctx, const char *key, const StoreStat *st, WsError *err);
+
+typedef enum StoreOpenFlags {
+	STORE_OPEN_DEFAULT = 0,
+	STORE_OPEN_CREATE = 1, /* create the root if missing (walship init only) */
+} StoreOpenFlags;
+
+/*
+ * Open the store a repository URL names: "/abs/path" or "file:///abs/path".
+ * Without STORE_OPEN_CREATE a missing root is WS_FATAL with a hint about an
+ * unmounted volume.  Other schemes are WS_FATAL ("not supported").
+ */
+int store_open(const char *url, const Config *cfg, int flags, Store **out, WsError *err);
+void store_free(Store *s);
+
+/* The repository as shown to users ("/var/lib/walship" or "sftp://..."). */
+const char *store_display(const Store *s);
+
+/* WS_USAGE unless key follows the rules above. */
+int store_key_check(const char *key, WsError *err);
+
+int store_put(Store *s, const char *key, WsReader src, void *src_ctx, bool no_overwrite, WsError *err);
+int store_get(Store *s, const char *key, uint64_t offset, uint64_t length, WsWriter sink, void *sink_ctx,
+	      WsError *err);
+int store_stat(Store *s, const char *key, StoreStat *st, WsError *err);
+int store_list(Store *s, const char *prefix, StoreListFn fn, void *ctx, WsError *err);
+int store_remove(Store *s, const char *key, WsError *err);
+
+#endif

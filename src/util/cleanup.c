@@ -1,0 +1,91 @@
+/*
+ * cleanup.c - remove temporary files and exit promptly on SIGTERM/SIGINT.
+ *
+ * The handler may run between any two instructions of the code that
+ * registers a file, so a slot's path is written completely before its "used"
+ * flag is raised, and the flag is lowered before the slot is given back.  The
+ * handler touches only those flags, the fixed path buffers, unlink(2) and
+ * _exit(2), all async-signal-safe.  Slots are claimed with an atomic
+ * compare-and-swap so that worker threads may register files too.
+ */
+#include "util/cleanup.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+static char slot_path[CLEANUP_SLOTS][CLEANUP_PATH_MAX];
+static volatile sig_atomic_t slot_used[CLEANUP_SLOTS]; /* read by the handler */
+static atomic_int slot_claimed[CLEANUP_SLOTS];         /* owned by a registration */
+static volatile sig_atomic_t interrupted;
+static volatile sig_atomic_t signal_exit_code = 1;
+
+static void on_signal(int signo)
+{
+	(void)signo;
+	interrupted = 1;
+	for (int i = 0; i < CLEANUP_SLOTS; i++) {
+		if (slot_used[i]) {
+			/* Pairs with the fence in cleanup_register if another thread filled the slot. */
+			atomic_thread_fence(memory_order_acquire);
+			(void)unlink(slot_path[i]);
+		}
+	}
+	_exit(signal_exit_code);
+}
+
+void cleanup_init(int exit_code)
+{
+	struct sigaction sa;
+
+	signal_exit_code = exit_code;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGPIPE, &sa, NULL);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	/* While one signal cleans up, the other waits: no second pass over the slots. */
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGTERM);
+	sigaddset(&sa.sa_mask, SIGINT);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigaction(SIGINT, &sa, NULL);
+}
+
+int cleanup_register(const char *path)
+{
+	if (path == NULL)
+		return -1;
+	size_t len = strlen(path);
+	if (len >= CLEANUP_PATH_MAX)
+		return -1;
+	for (int i = 0; i < CLEANUP_SLOTS; i++) {
+		int expected = 0;
+		if (!atomic_compare_exchange_strong(&slot_claimed[i], &expected, 1))
+			continue;
+		memcpy(slot_path[i], path, len + 1);
+		/* Neither the compiler nor the CPU may raise the flag before the path is in place. */
+		atomic_thread_fence(memory_order_release);
+		slot_used[i] = 1;
+		return i;
+	}
+	return -1;
+}
+
+void cleanup_unregister(int slot)
+{
+	if (slot < 0 || slot >= CLEANUP_SLOTS)
+		return;
+	slot_used[slot] = 0;
+	atomic_thread_fence(memory_order_release);
+	atomic_store(&slot_claimed[slot], 0);
+}
+
+int cleanup_interrupted(void)
+{
+	return interrupted != 0;
+}

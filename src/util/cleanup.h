@@ -1,0 +1,27 @@
+/*
+ * cleanup.h - signal handling for the hook programs.
+ *
+ * SIGPIPE is ignored (a dropped socket must not kill an archiver).  On SIGTERM
+ * or SIGINT the registered temporary files are unlinked and the process exits
+ * at once with the code given to cleanup_init: PostgreSQL sends SIGTERM at
+ * shutdown and expects prompt exit.  Registration is async-signal-safe:
+ * paths are copied into fixed slots.
+ */
+#ifndef WALSHIP_UTIL_CLEANUP_H
+#define WALSHIP_UTIL_CLEANUP_H
+
+#define CLEANUP_SLOTS 8
+#define CLEANUP_PATH_MAX 4096
+
+/* Install the handlers; exit_code is used when a signal ends the process. */
+void cleanup_init(int exit_code);
+
+/* Remember a temp file to unlink on a signal; returns a slot id (>= 0) or -1 if full. */
+int cleanup_register(const char *path);
+/* Forget a slot (after rename or unlink). */
+void cleanup_unregister(int slot);
+
+/* Non-zero once SIGTERM/SIGINT arrived (when handlers are set to not exit, see below). */
+int cleanup_interrupted(void);
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * mem.h - allocation helpers that exit on out-of-memory, and small string helpers.
+ *
+ * walship cannot do anything useful without memory; rather than thread an
+ * out-of-memory error through every caller, these print one line and exit 1
+ * (which archive_command and restore_command both treat as a retryable failure).
+ */
+#ifndef WALSHIP_UTIL_MEM_H
+#define WALSHIP_UTIL_MEM_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *ptr, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+/* snprintf that reports truncation: returns 0 if it fit, -1 if not. */
+int str_format(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Lowercase hex of len bytes into out (2*len+1 bytes). */
+void hex_encode(const unsigned char *in, size_t len, char *out);
+
+#endif

@@ -1,0 +1,46 @@
+"""A real cluster archives through walship-push under a pgbench load; every
+archived segment comes back byte for byte, through walship-fetch and through
+plain `zstd -d`."""
+
+from pgcluster import describe, make_pg_dir, sha256_file, zstd_sha256
+
+
+def test_archive_under_pgbench_load(ws, work, clusters):
+    pg = clusters.new("primary").initdb()
+    repo = ws.init(work / "repo", pg.data)
+    # wal_keep_size keeps the archived segments in pg_wal to compare with.
+    pg.configure(archive_mode=True, archive_command=ws.archive_command(repo.root), wal_keep_size="1GB")
+    pg.start()
+
+    pg.pgbench("-i", "-s", "5", "-q")
+    pg.pgbench("-c", "2", "-j", "2", "-T", "15")
+    last = None
+    for _ in range(3):
+        last = pg.switch_wal()
+    pg.wait_archived(last, timeout=180)
+
+    pg_wal = pg.data / "pg_wal"
+    done = sorted(p.name[: -len(".done")] for p in (pg_wal / "archive_status").glob("*.done"))
+    objects = repo.objects()
+    assert len(done) >= 5, f"expected at least 5 archived segments, PostgreSQL reports {done}"
+    assert set(objects) == set(done), (
+        f"repository objects and archived files differ:\n only in repository: {sorted(set(objects) - set(done))}\n"
+        f" only archived: {sorted(set(done) - set(objects))}"
+    )
+    assert repo.dot_files() == [], f"temporary files left in the repository: {repo.dot_files()}"
+
+    out_dir = make_pg_dir(work / "out")
+    for name in done:
+        original = pg_wal / name
+        assert original.exists(), f"{name} is no longer in pg_wal (wal_keep_size should keep it)"
+        want = sha256_file(original)
+        assert objects[name] == repo.key_path(name), f"{name} stored at {objects[name]}, not {repo.key_path(name)}"
+        assert zstd_sha256(objects[name]) == want, f"zstd -d of the stored {name} differs from pg_wal's copy"
+
+        target = out_dir / name
+        rc, out, err = ws.fetch(repo.root, name, target, pg.data, "--mode=recovery")
+        assert rc == 0, f"walship-fetch {name} failed\n" + describe(rc, out, err)
+        assert sha256_file(target) == want, f"walship-fetch of {name} differs from pg_wal's copy"
+        target.unlink()
+
+    assert "walship-push: error" not in pg.log_text(), f"walship-push logged errors:\n{pg.log_tail()}"
