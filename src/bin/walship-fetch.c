@@ -44,13 +44,15 @@ int main(int argc, char **argv)
 	if (rc == 0 && !cli.done && cli.mode != NULL) {
 		int m = fetch_mode_parse(cli.mode);
 		if (m < 0)
-			rc = ws_error(&err, WS_USAGE, "invalid value \"%s\" for --mode: use auto, recovery or standby",
+			rc = ws_error(&err, WS_USAGE,
+				      "invalid value \"%s\" for --mode: use auto, recovery or standby",
 				      cli.mode);
 		else
 			mode = (FetchMode)m;
 	}
 	if (rc == 0 && !cli.done && cli.argc != 2)
-		rc = ws_error(&err, WS_USAGE, "expected 2 arguments (WALNAME WALPATH, %%f %%p), got %d", cli.argc);
+		rc = ws_error(&err, WS_USAGE, "expected 2 arguments (WALNAME WALPATH, %%f %%p), got %d",
+			      cli.argc);
 	if (rc == 0 && !cli.done) {
 		FetchRequest req = {cli.argv[0], cli.argv[1], cli.pgdata, mode, cli.epoch};
 		rc = cmd_fetch(cli.cfg, &req, &mode, &err);

@@ -36,7 +36,8 @@ int main(int argc, char **argv)
 	ws_error_clear(&err);
 	rc = cli_parse(&cli, argc, argv, CLI_OPT_PGDATA, usage, &err);
 	if (rc == 0 && !cli.done && cli.argc != 2)
-		rc = ws_error(&err, WS_USAGE, "expected 2 arguments (WALPATH WALNAME, %%p %%f), got %d", cli.argc);
+		rc = ws_error(&err, WS_USAGE, "expected 2 arguments (WALPATH WALNAME, %%p %%f), got %d",
+			      cli.argc);
 	if (rc == 0 && !cli.done)
 		rc = cmd_push(cli.cfg, cli.pgdata ? cli.pgdata : ".", cli.argv[0], cli.argv[1], &err);
 	if (rc != 0)

@@ -77,7 +77,8 @@ int cli_parse(Cli *cli, int argc, char **argv, unsigned opts, void (*usage)(void
 		case OPT_LOG_LEVEL:
 			if (log_level_parse(optarg) < 0)
 				return ws_error(err, WS_USAGE,
-						"invalid value \"%s\" for --log-level: use error, warning, info or debug",
+						"invalid value \"%s\" for --log-level: use error, warning, "
+						"info or debug",
 						optarg);
 			log_level = optarg;
 			break;

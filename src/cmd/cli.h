@@ -38,7 +38,6 @@ typedef struct Cli {
  */
 int cli_parse(Cli *cli, int argc, char **argv, unsigned opts, void (*usage)(void), WsError *err);
 
-
 void cli_free(Cli *cli);
 
 /* Print err and, for usage errors, `Try "PROG --help" for more information.` */

@@ -26,13 +26,14 @@ const char *cluster_size_str(uint64_t bytes, char *buf, size_t size)
 static void describe(const RepoEpoch *e, uint64_t sysid, int major, uint32_t seg_size, WsError *err)
 {
 	char v1[16], v2[16], s1[32], s2[32];
-	ws_error_detail(err,
-			"the repository's epoch \"%s\" is system identifier %" PRIu64 ", PostgreSQL %s, %s WAL "
-			"segments; this data directory is system identifier %" PRIu64 ", PostgreSQL %s, %s WAL "
-			"segments",
-			e->id, e->sysid, pg_major_str(e->pg_major, v1, sizeof(v1)),
-			cluster_size_str(e->seg_size, s1, sizeof(s1)), sysid, pg_major_str(major, v2, sizeof(v2)),
-			cluster_size_str(seg_size, s2, sizeof(s2)));
+	ws_error_detail(
+		err,
+		"the repository's epoch \"%s\" is system identifier %" PRIu64 ", PostgreSQL %s, %s WAL "
+		"segments; this data directory is system identifier %" PRIu64 ", PostgreSQL %s, %s WAL "
+		"segments",
+		e->id, e->sysid, pg_major_str(e->pg_major, v1, sizeof(v1)),
+		cluster_size_str(e->seg_size, s1, sizeof(s1)), sysid, pg_major_str(major, v2, sizeof(v2)),
+		cluster_size_str(seg_size, s2, sizeof(s2)));
 }
 
 int cluster_push_epoch(const RepoMeta *meta, const ClusterInfo *ci, const char *repo, const RepoEpoch **out,
@@ -47,19 +48,22 @@ int cluster_push_epoch(const RepoMeta *meta, const ClusterInfo *ci, const char *
 	if (e->sysid != c->sysid && repo_meta_find_sysid(meta, c->sysid) != NULL) {
 		ws_error(err, WS_FATAL, "repository \"%s\" has moved on to a newer cluster", repo);
 		describe(e, c->sysid, ci->pg_major, c->seg_size, err);
-		ws_error_hint(err, "this data directory belongs to an older epoch of the repository; archive the "
-				   "cluster the repository was upgraded to");
+		ws_error_hint(err,
+			      "this data directory belongs to an older epoch of the repository; archive the "
+			      "cluster the repository was upgraded to");
 	} else if (e->sysid != c->sysid) {
 		ws_error(err, WS_FATAL, "repository \"%s\" belongs to another cluster", repo);
 		describe(e, c->sysid, ci->pg_major, c->seg_size, err);
-		ws_error_hint(err, "after pg_upgrade, run \"walship upgrade --repo=%s --pgdata=DIR\"; otherwise "
-				   "point repo at this cluster's own repository",
+		ws_error_hint(err,
+			      "after pg_upgrade, run \"walship upgrade --repo=%s --pgdata=DIR\"; otherwise "
+			      "point repo at this cluster's own repository",
 			      repo);
 	} else {
-		ws_error(err, WS_FATAL, "repository \"%s\" does not match this cluster's version or WAL segment size",
-			 repo);
+		ws_error(err, WS_FATAL,
+			 "repository \"%s\" does not match this cluster's version or WAL segment size", repo);
 		describe(e, c->sysid, ci->pg_major, c->seg_size, err);
-		ws_error_hint(err, "run \"walship upgrade --repo=%s --pgdata=DIR\" if the cluster changed", repo);
+		ws_error_hint(err, "run \"walship upgrade --repo=%s --pgdata=DIR\" if the cluster changed",
+			      repo);
 	}
 	return WS_FATAL;
 }
@@ -71,13 +75,17 @@ int cluster_fetch_epoch(const RepoMeta *meta, const ClusterInfo *ci, const char 
 	if (epoch_id != NULL) {
 		e = repo_meta_find_id(meta, epoch_id);
 		if (e == NULL)
-			return ws_error(err, WS_FATAL, "repository \"%s\" has no epoch \"%s\"", repo, epoch_id);
+			return ws_error(err, WS_FATAL, "repository \"%s\" has no epoch \"%s\"", repo,
+					epoch_id);
 	} else {
 		e = repo_meta_find_sysid(meta, ci->control.sysid);
 		if (e == NULL) {
 			ws_error(err, WS_FATAL, "repository \"%s\" belongs to another cluster", repo);
-			describe(repo_meta_newest(meta), ci->control.sysid, ci->pg_major, ci->control.seg_size, err);
-			ws_error_hint(err, "set repo to this cluster's repository, or choose an epoch with --epoch");
+			describe(repo_meta_newest(meta), ci->control.sysid, ci->pg_major,
+				 ci->control.seg_size, err);
+			ws_error_hint(
+				err,
+				"set repo to this cluster's repository, or choose an epoch with --epoch");
 			return WS_FATAL;
 		}
 	}

@@ -105,7 +105,8 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 		goto done;
 	if ((rc = repo_open(cfg, &repo, err)) != 0)
 		goto done;
-	if ((rc = cluster_fetch_epoch(repo_meta(repo), &ci, req->epoch, repo_display(repo), &epoch, err)) != 0)
+	if ((rc = cluster_fetch_epoch(repo_meta(repo), &ci, req->epoch, repo_display(repo), &epoch, err)) !=
+	    0)
 		goto done;
 	if (name.kind != WAL_HISTORY && (rc = walname_check_segsize(&name, epoch->seg_size, err)) != 0)
 		goto done;
@@ -130,8 +131,8 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 	bool segment_like = name.kind == WAL_SEGMENT || name.kind == WAL_PARTIAL;
 	FetchSink sink = {.fd = fd, .what = what};
 	ObjInfo info;
-	rc = repo_get_object(repo, key, segment_like ? epoch->seg_size : SMALL_FILE_MAX, fetch_sink_write, &sink,
-			     &info, err);
+	rc = repo_get_object(repo, key, segment_like ? epoch->seg_size : SMALL_FILE_MAX, fetch_sink_write,
+			     &sink, &info, err);
 	if (rc == WS_NOT_FOUND) {
 		/* walship.json was read and matched this cluster: a true "not found". */
 		log_debug("WAL file \"%s\" is not in repository \"%s\"", name.name, repo_display(repo));
@@ -144,15 +145,15 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 	if (segment_like) {
 		if (sink.written != epoch->seg_size) {
 			rc = ws_error(err, WS_CORRUPT,
-				      "stored WAL file \"%s\" has %" PRIu64 " bytes, expected %" PRIu32, name.name,
-				      sink.written, epoch->seg_size);
+				      "stored WAL file \"%s\" has %" PRIu64 " bytes, expected %" PRIu32,
+				      name.name, sink.written, epoch->seg_size);
 			goto done;
 		}
-		rc = wal_page_check(sink.head, sizeof(sink.head), ci.pg_major, ci.control.sysid, epoch->seg_size,
-				    walname_segno(&name, epoch->seg_size), name.name, err);
+		rc = wal_page_check(sink.head, sizeof(sink.head), ci.pg_major, ci.control.sysid,
+				    epoch->seg_size, walname_segno(&name, epoch->seg_size), name.name, err);
 		if (rc != 0) {
-			ws_error_prefix(err, "stored object \"%s\" in repository \"%s\" is not this WAL file", key,
-					repo_display(repo));
+			ws_error_prefix(err, "stored object \"%s\" in repository \"%s\" is not this WAL file",
+					key, repo_display(repo));
 			goto done;
 		}
 	}
@@ -163,7 +164,8 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 	}
 	fd = -1;
 	if (rename(tmp, req->path) != 0) {
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not rename \"%s\" to \"%s\"", tmp, req->path);
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not rename \"%s\" to \"%s\"", tmp,
+				    req->path);
 		goto done;
 	}
 	renamed = true;

@@ -9,11 +9,12 @@
 #include "util/error.h"
 
 typedef struct FetchRequest {
-	const char *name;   /* %f */
-	const char *path;   /* %p */
-	const char *pgdata; /* NULL: the current directory, or for a frontend tool the parent of %p's pg_wal */
-	FetchMode mode;     /* as requested (FETCH_MODE_AUTO unless --mode) */
-	const char *epoch;  /* --epoch or NULL */
+	const char *name; /* %f */
+	const char *path; /* %p */
+	const char
+		*pgdata;   /* NULL: the current directory, or for a frontend tool the parent of %p's pg_wal */
+	FetchMode mode;    /* as requested (FETCH_MODE_AUTO unless --mode) */
+	const char *epoch; /* --epoch or NULL */
 } FetchRequest;
 
 /*

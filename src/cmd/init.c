@@ -24,8 +24,9 @@ int cmd_init(const Config *cfg, const char *pgdata, WsError *err)
 	const RepoEpoch *e = repo_meta_newest(meta);
 	char v[16], s[32];
 	printf("initialised repository \"%s\" (%s)\n", repo_display(repo), meta->uuid);
-	printf("epoch \"%s\": system identifier %" PRIu64 ", PostgreSQL %s, %s WAL segments\n", e->id, e->sysid,
-	       pg_major_str(e->pg_major, v, sizeof(v)), cluster_size_str(e->seg_size, s, sizeof(s)));
+	printf("epoch \"%s\": system identifier %" PRIu64 ", PostgreSQL %s, %s WAL segments\n", e->id,
+	       e->sysid, pg_major_str(e->pg_major, v, sizeof(v)),
+	       cluster_size_str(e->seg_size, s, sizeof(s)));
 	repo_free(repo);
 	return 0;
 }

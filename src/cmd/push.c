@@ -101,7 +101,8 @@ static int open_wal_file(PushFile *f, const ClusterInfo *ci, const RepoEpoch *ep
 	if (f->size != epoch->seg_size) {
 		char want[32];
 		ws_error(err, WS_FATAL, "WAL file \"%s\" has %" PRIu64 " bytes, expected %" PRIu32 " (%s)",
-			 f->name.name, f->size, epoch->seg_size, cluster_size_str(epoch->seg_size, want, sizeof(want)));
+			 f->name.name, f->size, epoch->seg_size,
+			 cluster_size_str(epoch->seg_size, want, sizeof(want)));
 		ws_error_hint(err, "a truncated or foreign file is never archived; check \"%s\"", f->path);
 		return WS_FATAL;
 	}
@@ -112,8 +113,8 @@ static int open_wal_file(PushFile *f, const ClusterInfo *ci, const RepoEpoch *ep
 	rc = wal_page_check(page, (size_t)n, ci->pg_major, ci->control.sysid, epoch->seg_size,
 			    walname_segno(&f->name, epoch->seg_size), f->name.name, err);
 	if (rc != 0)
-		ws_error_hint(err, "WAL file \"%s\" was not archived; check where \"%s\" came from", f->name.name,
-			      f->path);
+		ws_error_hint(err, "WAL file \"%s\" was not archived; check where \"%s\" came from",
+			      f->name.name, f->path);
 	return rc;
 }
 
@@ -137,14 +138,17 @@ static int compare_stored(Repo *repo, PushFile *f, const char *key, unsigned cha
 	int rc = file_sha256(f, local, err);
 	if (rc != 0)
 		return rc;
-	rc = repo_get_object(repo, key, f->size > SMALL_FILE_MAX ? f->size : SMALL_FILE_MAX, discard_write, NULL,
-			     &info, err);
+	rc = repo_get_object(repo, key, f->size > SMALL_FILE_MAX ? f->size : SMALL_FILE_MAX, discard_write,
+			     NULL, &info, err);
 	if (rc == WS_CORRUPT) {
-		ws_error_prefix(err, "WAL file \"%s\" is already in the repository but the stored copy is damaged",
+		ws_error_prefix(err,
+				"WAL file \"%s\" is already in the repository but the stored copy is damaged",
 				f->name.name);
-		ws_error_hint(err, "move the damaged object \"%s\" aside in repository \"%s\" and let the archiver "
-				   "retry",
-			      key, repo_display(repo));
+		ws_error_hint(
+			err,
+			"move the damaged object \"%s\" aside in repository \"%s\" and let the archiver "
+			"retry",
+			key, repo_display(repo));
 	}
 	if (rc != 0)
 		return rc;
@@ -169,11 +173,13 @@ static int push_existing(Repo *repo, const RepoEpoch *epoch, PushFile *f, const 
 	hex_encode(stored, 32, shex);
 
 	if (f->name.kind == WAL_SEGMENT || f->name.kind == WAL_HISTORY) {
-		ws_error(err, WS_FATAL, "WAL file \"%s\" is already archived with different content", f->name.name);
+		ws_error(err, WS_FATAL, "WAL file \"%s\" is already archived with different content",
+			 f->name.name);
 		ws_error_detail(err, "stored SHA-256 %s, new SHA-256 %s", shex, lhex);
-		ws_error_hint(err,
-			      "the stored copy is kept; find out which cluster wrote each (a promoted standby or a "
-			      "cloned data directory archiving into the same repository?) before removing one");
+		ws_error_hint(
+			err,
+			"the stored copy is kept; find out which cluster wrote each (a promoted standby or a "
+			"cloned data directory archiving into the same repository?) before removing one");
 		return WS_FATAL;
 	}
 
@@ -235,7 +241,8 @@ int cmd_push(const Config *cfg, const char *pgdata, const char *path, const char
 			 info.content_size, info.stored_size, hex);
 	}
 done:
-	if (rc != 0 && rc != WS_USAGE && err->msg[0] && strstr(err->msg, f.name.name) == NULL && f.name.name[0])
+	if (rc != 0 && rc != WS_USAGE && err->msg[0] && strstr(err->msg, f.name.name) == NULL &&
+	    f.name.name[0])
 		ws_error_prefix(err, "could not archive \"%s\"", f.name.name);
 	if (f.fd >= 0)
 		close(f.fd);

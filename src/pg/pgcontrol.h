@@ -39,5 +39,4 @@ int pg_version_read(const char *datadir, int *major, WsError *err);
 /* "9.6" or "15" for a major number from pg_version_read. */
 const char *pg_major_str(int major, char *buf, size_t size);
 
-
 #endif

@@ -31,8 +31,7 @@ const char *fetch_mode_str(FetchMode mode);
  * An explicit mode is returned unchanged, except that a frontend %p is
  * always FETCH_MODE_FRONTEND.
  */
-FetchMode fetch_mode_detect(FetchMode requested, const char *datadir, int pg_major,
-			    const char *target_path);
+FetchMode fetch_mode_detect(FetchMode requested, const char *datadir, int pg_major, const char *target_path);
 
 /* Parse a PostgreSQL boolean ("on", "TRUE", "y", "1", "of"f...); -1 if not one. */
 int pg_parse_bool(const char *s);

@@ -14,7 +14,7 @@
 #include "util/error.h"
 
 #define WAL_LONG_HEADER_SIZE 40
-#define WAL_XLP_LONG_HEADER 0x0002
+#define WAL_XLP_LONG_HEADER  0x0002
 
 typedef struct WalLongHeader {
 	uint16_t magic;
@@ -39,7 +39,7 @@ void wal_long_header_decode(const unsigned char *buf, WalLongHeader *out);
  * sysid, seg_size, and xlp_pageaddr == segno * seg_size.  WS_CORRUPT with the
  * expected and found values in the detail.  what names the file for messages.
  */
-int wal_page_check(const unsigned char *buf, size_t len, int pg_major, uint64_t sysid,
-		   uint32_t seg_size, uint64_t segno, const char *what, WsError *err);
+int wal_page_check(const unsigned char *buf, size_t len, int pg_major, uint64_t sysid, uint32_t seg_size,
+		   uint64_t segno, const char *what, WsError *err);
 
 #endif

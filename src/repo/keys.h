@@ -19,7 +19,7 @@
 int repo_key_wal(const RepoEpoch *epoch, const WalName *name, char *buf, size_t size);
 
 /* The key of a differing .partial/.backup kept beside the first. */
-int repo_key_wal_variant(const RepoEpoch *epoch, const WalName *name, const unsigned char sha256[32], char *buf,
-			 size_t size);
+int repo_key_wal_variant(const RepoEpoch *epoch, const WalName *name, const unsigned char sha256[32],
+			 char *buf, size_t size);
 
 #endif

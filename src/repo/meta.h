@@ -17,9 +17,9 @@
 
 #include "util/error.h"
 
-#define REPO_META_KEY "walship.json"
+#define REPO_META_KEY    "walship.json"
 #define REPO_META_FORMAT 1
-#define REPO_META_MAX (1024 * 1024)
+#define REPO_META_MAX    (1024 * 1024)
 
 typedef struct RepoEpoch {
 	char id[32];

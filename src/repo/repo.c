@@ -89,8 +89,8 @@ int repo_open(const Config *cfg, Repo **out, WsError *err)
 	rc = store_get(store, REPO_META_KEY, 0, STORE_TO_END, mem_sink_write, &sink, err);
 	if (rc == WS_NOT_FOUND) {
 		/* Never "not found": an unmounted volume must not look like an empty archive. */
-		ws_error(err, WS_FATAL, "repository \"%s\" is not initialised: it has no %s", store_display(store),
-			 REPO_META_KEY);
+		ws_error(err, WS_FATAL, "repository \"%s\" is not initialised: it has no %s",
+			 store_display(store), REPO_META_KEY);
 		ws_error_hint(err,
 			      "if the repository should exist, check that its volume is mounted and the repo "
 			      "setting is right; to create it, run \"walship init --repo=%s --pgdata=DIR\"",
@@ -196,8 +196,8 @@ int repo_put_object(Repo *repo, const char *key, WsReader in, void *in_ctx, uint
 	return rc;
 }
 
-int repo_get_object(Repo *repo, const char *key, uint64_t max_size, WsWriter out, void *out_ctx, ObjInfo *info,
-		    WsError *err)
+int repo_get_object(Repo *repo, const char *key, uint64_t max_size, WsWriter out, void *out_ctx,
+		    ObjInfo *info, WsError *err)
 {
 	if (repo->dec == NULL)
 		repo->dec = obj_decoder_new();

@@ -50,8 +50,8 @@ int repo_put_object(Repo *repo, const char *key, WsReader in, void *in_ctx, uint
  * failure is WS_CORRUPT.  Bytes may already have reached out when it fails:
  * callers write to a temporary file.
  */
-int repo_get_object(Repo *repo, const char *key, uint64_t max_size, WsWriter out, void *out_ctx, ObjInfo *info,
-		    WsError *err);
+int repo_get_object(Repo *repo, const char *key, uint64_t max_size, WsWriter out, void *out_ctx,
+		    ObjInfo *info, WsError *err);
 
 /* The compression level from config ("compress-level"). */
 int repo_compress_level(const Repo *repo);

@@ -30,7 +30,7 @@
 #include "util/error.h"
 #include "util/stream.h"
 
-#define STORE_TO_END UINT64_MAX
+#define STORE_TO_END  UINT64_MAX
 #define STORE_KEY_MAX 1024
 
 typedef struct Store Store;

@@ -24,11 +24,11 @@
 typedef struct Config Config;
 
 typedef struct ConfigKey {
-	const char *name;     /* "compress-level" */
-	const char *def;      /* default value, or NULL */
-	bool secret;          /* never from the command line, never printed */
-	const char *aws_env;  /* AWS_* environment variable also read, or NULL */
-	const char *help;     /* one line for --help and the README */
+	const char *name;    /* "compress-level" */
+	const char *def;     /* default value, or NULL */
+	bool secret;         /* never from the command line, never printed */
+	const char *aws_env; /* AWS_* environment variable also read, or NULL */
+	const char *help;    /* one line for --help and the README */
 } ConfigKey;
 
 /* The table of known keys, terminated by a NULL name. */
@@ -55,7 +55,8 @@ int config_load(Config *cfg, const char *explicit_path, const char *default_path
 /* The merged value, or NULL if unset with no default. */
 const char *config_get(const Config *cfg, const char *key);
 
-/* Where the value came from: "default", "configuration file \"F\"", "environment variable WALSHIP_X", "command line". */
+/* Where the value came from: "default", "configuration file \"F\"", "environment variable WALSHIP_X",
+ * "command line". */
 const char *config_source(const Config *cfg, const char *key);
 
 /* Parse an integer value in [min, max]; error names the key and its source. */

@@ -13,7 +13,10 @@
 /* Continue a running CRC (start with CRC32C_INIT). */
 uint32_t crc32c_update(uint32_t crc, const void *data, size_t len);
 /* Final value of a running CRC. */
-static inline uint32_t crc32c_final(uint32_t crc) { return crc ^ 0xFFFFFFFFu; }
+static inline uint32_t crc32c_final(uint32_t crc)
+{
+	return crc ^ 0xFFFFFFFFu;
+}
 /* One-shot. */
 uint32_t crc32c(const void *data, size_t len);
 

@@ -14,7 +14,7 @@ void ws_error_clear(WsError *err)
 }
 
 static int set_message(WsError *err, int cls, int errnum, const char *fmt, va_list ap)
-    __attribute__((format(printf, 4, 0)));
+	__attribute__((format(printf, 4, 0)));
 
 static int set_message(WsError *err, int cls, int errnum, const char *fmt, va_list ap)
 {

@@ -39,8 +39,7 @@ void ws_error_clear(WsError *err);
  * detail, hint and errnum.  Returns cls so callers can write
  * "return ws_error(err, WS_FATAL, ...)".  err may be NULL.
  */
-int ws_error(WsError *err, int cls, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+int ws_error(WsError *err, int cls, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* As ws_error, with errnum recorded and ": strerror" appended to the message. */
 int ws_error_errno(WsError *err, int cls, int errnum, const char *fmt, ...)

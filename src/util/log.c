@@ -68,16 +68,16 @@ static void emit(const char *tag, const char *fmt, va_list ap)
 	(void)!write(STDERR_FILENO, line, used);
 }
 
-#define LOG_FN(fname, level, tag)                                                                             \
-	void fname(const char *fmt, ...)                                                                      \
-	{                                                                                                     \
-		va_list ap;                                                                                   \
-		last_printed = current_level >= (level);                                                      \
-		if (!last_printed)                                                                            \
-			return;                                                                               \
-		va_start(ap, fmt);                                                                            \
-		emit(tag, fmt, ap);                                                                           \
-		va_end(ap);                                                                                   \
+#define LOG_FN(fname, level, tag)                                                                            \
+	void fname(const char *fmt, ...)                                                                     \
+	{                                                                                                    \
+		va_list ap;                                                                                  \
+		last_printed = current_level >= (level);                                                     \
+		if (!last_printed)                                                                           \
+			return;                                                                              \
+		va_start(ap, fmt);                                                                           \
+		emit(tag, fmt, ap);                                                                          \
+		va_end(ap);                                                                                  \
 	}
 
 LOG_FN(log_error, LOG_LEVEL_ERROR, "error")

@@ -6,6 +6,7 @@ After a failure %p must not exist and nothing may be left beside it.
 """
 
 import os
+import shutil
 
 import pytest
 
@@ -217,30 +218,50 @@ def test_auto_mode_standby_wins_over_recovery_signal(ws, stocked, datadir, out_d
     assert rc == 1, "standby.signal wins over recovery.signal\n" + describe(rc, out, err)
 
 
+def rewind_target(datadir, work):
+    """The data directory pg_rewind works on: the same cluster, with the
+    segment to fetch absent from its pg_wal.  pg_rewind -c runs
+    restore_command from its own working directory with
+    %p = <target>/pg_wal/<name>."""
+    target = make_pg_dir(work / "target")
+    make_pg_dir(target / "global")
+    for rel in ("PG_VERSION", "global/pg_control"):
+        shutil.copyfile(datadir / rel, target / rel)
+    write_pg_file(target / "standby.signal", b"")
+    return target, make_pg_dir(target / "pg_wal")
+
+
 @pytest.mark.parametrize("mode_opts", [[], ["--mode=standby"]], ids=["auto", "standby"])
 def test_frontend_tool_errors_abort_even_on_standby(ws, stocked, datadir, work, mode_opts):
-    # pg_rewind -c runs restore_command with %p = <target>/pg_wal/<name>.
     write_pg_file(datadir / "standby.signal", b"")
-    target_wal = make_pg_dir(work / "target" / "pg_wal")
+    target, target_wal = rewind_target(datadir, work)
     corrupt_object(stocked)
-    rc, out, err = ws.fetch(stocked.root, FIRST_SEGMENT, target_wal / FIRST_SEGMENT, datadir, *mode_opts)
+    rc, out, err = ws.fetch(stocked.root, FIRST_SEGMENT, target_wal / FIRST_SEGMENT, work, *mode_opts)
     assert rc == ABORT, "a frontend tool's fetch must answer 200 on an error, even on a standby\n" + \
         describe(rc, out, err)
     assert_no_output(target_wal, "frontend tool")
 
 
 def test_frontend_tool_success_and_not_found(ws, stocked, datadir, work):
-    write_pg_file(datadir / "standby.signal", b"")
-    target_wal = make_pg_dir(work / "target" / "pg_wal")
+    target, target_wal = rewind_target(datadir, work)
     dest = target_wal / FIRST_SEGMENT
-    rc, out, err = ws.fetch(stocked.root, FIRST_SEGMENT, dest, datadir)
+    rc, out, err = ws.fetch(stocked.root, FIRST_SEGMENT, dest, work)
     assert rc == 0, describe(rc, out, err)
     assert dest.read_bytes() == (datadir / SEG).read_bytes()
     missing = "000000010000000000000004"
-    rc, out, err = ws.fetch(stocked.root, missing, target_wal / missing, datadir)
+    rc, out, err = ws.fetch(stocked.root, missing, target_wal / missing, work)
     assert rc == 1, "not found is still 1 for a frontend tool\n" + describe(rc, out, err)
+    assert err.strip() == "", describe(rc, out, err)
     assert not (target_wal / missing).exists()
     assert sorted(os.listdir(target_wal)) == [FIRST_SEGMENT], f"extra files: {os.listdir(target_wal)}"
+
+
+def test_frontend_tool_for_another_cluster_aborts(ws, stocked, foreign_datadir, work):
+    # pg_rewind on a data directory of another cluster must not be told "not found".
+    target, target_wal = rewind_target(foreign_datadir, work)
+    rc, out, err = ws.fetch(stocked.root, "000000010000000000000004", target_wal / "000000010000000000000004", work)
+    assert rc == ABORT, describe(rc, out, err)
+    assert_no_output(target_wal, "frontend tool, another cluster")
 
 
 # -- usage errors ----------------------------------------------------------------
