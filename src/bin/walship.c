@@ -34,7 +34,7 @@ static int run_init(Cli *cli, WsError *err)
 		return ws_error(err, WS_USAGE, "unexpected argument \"%s\"", cli->argv[0]);
 	if (cli->pgdata == NULL) {
 		ws_error(err, WS_USAGE, "no data directory given");
-		ws_error_hint(err, "walship init --repo=URL --pgdata=DIR");
+		ws_error_hint(err, "Run walship init --repo=URL --pgdata=DIR.");
 		return WS_USAGE;
 	}
 	return cmd_init(cli->cfg, cli->pgdata, err);

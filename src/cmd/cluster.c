@@ -28,9 +28,9 @@ static void describe(const RepoEpoch *e, uint64_t sysid, int major, uint32_t seg
 	char v1[16], v2[16], s1[32], s2[32];
 	ws_error_detail(
 		err,
-		"the repository's epoch \"%s\" is system identifier %" PRIu64 ", PostgreSQL %s, %s WAL "
+		"The repository's epoch \"%s\" is system identifier %" PRIu64 ", PostgreSQL %s, %s WAL "
 		"segments; this data directory is system identifier %" PRIu64 ", PostgreSQL %s, %s WAL "
-		"segments",
+		"segments.",
 		e->id, e->sysid, pg_major_str(e->pg_major, v1, sizeof(v1)),
 		cluster_size_str(e->seg_size, s1, sizeof(s1)), sysid, pg_major_str(major, v2, sizeof(v2)),
 		cluster_size_str(seg_size, s2, sizeof(s2)));
@@ -49,20 +49,21 @@ int cluster_push_epoch(const RepoMeta *meta, const ClusterInfo *ci, const char *
 		ws_error(err, WS_FATAL, "repository \"%s\" has moved on to a newer cluster", repo);
 		describe(e, c->sysid, ci->pg_major, c->seg_size, err);
 		ws_error_hint(err,
-			      "this data directory belongs to an older epoch of the repository; archive the "
-			      "cluster the repository was upgraded to");
+			      "This data directory belongs to an older epoch of the repository: archive the "
+			      "cluster the repository was upgraded to.");
 	} else if (e->sysid != c->sysid) {
 		ws_error(err, WS_FATAL, "repository \"%s\" belongs to another cluster", repo);
 		describe(e, c->sysid, ci->pg_major, c->seg_size, err);
 		ws_error_hint(err,
-			      "after pg_upgrade, run \"walship upgrade --repo=%s --pgdata=DIR\"; otherwise "
-			      "point repo at this cluster's own repository",
+			      "Point repo at this cluster's own repository. A cluster made by pg_upgrade "
+			      "needs a new epoch of the repository \"%s\" first.",
 			      repo);
 	} else {
 		ws_error(err, WS_FATAL,
 			 "repository \"%s\" does not match this cluster's version or WAL segment size", repo);
 		describe(e, c->sysid, ci->pg_major, c->seg_size, err);
-		ws_error_hint(err, "run \"walship upgrade --repo=%s --pgdata=DIR\" if the cluster changed",
+		ws_error_hint(err,
+			      "A cluster changed by pg_upgrade needs a new epoch of the repository \"%s\".",
 			      repo);
 	}
 	return WS_FATAL;
@@ -85,7 +86,7 @@ int cluster_fetch_epoch(const RepoMeta *meta, const ClusterInfo *ci, const char 
 				 ci->control.seg_size, err);
 			ws_error_hint(
 				err,
-				"set repo to this cluster's repository, or choose an epoch with --epoch");
+				"Set repo to this cluster's repository, or choose an epoch with --epoch.");
 			return WS_FATAL;
 		}
 	}

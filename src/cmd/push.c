@@ -103,7 +103,7 @@ static int open_wal_file(PushFile *f, const ClusterInfo *ci, const RepoEpoch *ep
 		ws_error(err, WS_FATAL, "WAL file \"%s\" has %" PRIu64 " bytes, expected %" PRIu32 " (%s)",
 			 f->name.name, f->size, epoch->seg_size,
 			 cluster_size_str(epoch->seg_size, want, sizeof(want)));
-		ws_error_hint(err, "a truncated or foreign file is never archived; check \"%s\"", f->path);
+		ws_error_hint(err, "A truncated or foreign file is never archived. Check \"%s\".", f->path);
 		return WS_FATAL;
 	}
 	unsigned char page[WAL_LONG_HEADER_SIZE];
@@ -113,7 +113,7 @@ static int open_wal_file(PushFile *f, const ClusterInfo *ci, const RepoEpoch *ep
 	rc = wal_page_check(page, (size_t)n, ci->pg_major, ci->control.sysid, epoch->seg_size,
 			    walname_segno(&f->name, epoch->seg_size), f->name.name, err);
 	if (rc != 0)
-		ws_error_hint(err, "WAL file \"%s\" was not archived; check where \"%s\" came from",
+		ws_error_hint(err, "WAL file \"%s\" was not archived. Check where \"%s\" came from.",
 			      f->name.name, f->path);
 	return rc;
 }
@@ -146,8 +146,8 @@ static int compare_stored(Repo *repo, PushFile *f, const char *key, unsigned cha
 				f->name.name);
 		ws_error_hint(
 			err,
-			"move the damaged object \"%s\" aside in repository \"%s\" and let the archiver "
-			"retry",
+			"Move the damaged object \"%s\" aside in repository \"%s\" and let the archiver "
+			"retry.",
 			key, repo_display(repo));
 	}
 	if (rc != 0)
@@ -175,11 +175,11 @@ static int push_existing(Repo *repo, const RepoEpoch *epoch, PushFile *f, const 
 	if (f->name.kind == WAL_SEGMENT || f->name.kind == WAL_HISTORY) {
 		ws_error(err, WS_FATAL, "WAL file \"%s\" is already archived with different content",
 			 f->name.name);
-		ws_error_detail(err, "stored SHA-256 %s, new SHA-256 %s", shex, lhex);
+		ws_error_detail(err, "Stored SHA-256 %s, new SHA-256 %s.", shex, lhex);
 		ws_error_hint(
 			err,
-			"the stored copy is kept; find out which cluster wrote each (a promoted standby or a "
-			"cloned data directory archiving into the same repository?) before removing one");
+			"The stored copy is kept. Find out which cluster wrote each (a promoted standby or a "
+			"cloned data directory archiving into the same repository?) before removing one.");
 		return WS_FATAL;
 	}
 
@@ -201,7 +201,7 @@ static int push_existing(Repo *repo, const RepoEpoch *epoch, PushFile *f, const 
 	}
 	log_warning("%s \"%s\" differs from the archived one; stored it beside as \"%s\"",
 		    walname_kind_str(f->name.kind), f->name.name, vkey);
-	log_detail("stored SHA-256 %s, new SHA-256 %s", shex, lhex);
+	log_detail("Stored SHA-256 %s, new SHA-256 %s.", shex, lhex);
 	return 0;
 }
 

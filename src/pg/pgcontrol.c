@@ -62,8 +62,8 @@ static int control_corrupt(WsError *err, const char *path, const char *why)
 	else
 		ws_error(err, WS_CORRUPT, "pg_control is corrupt");
 	ws_error_detail(err, "%s", why);
-	ws_error_hint(err, "the file is damaged, or is not the pg_control of a PostgreSQL 9.6 to 17 cluster "
-			   "built for this platform");
+	ws_error_hint(err, "The file is damaged, or is not the pg_control of a PostgreSQL 9.6 to 17 cluster "
+			   "built for this platform.");
 	return WS_CORRUPT;
 }
 
@@ -137,7 +137,7 @@ int pg_control_read(const char *datadir, PgControl *out, WsError *err)
 		int e = errno;
 		rc = ws_error_errno(err, WS_FATAL, e, "could not open file \"%s\"", path);
 		if (e == ENOENT || e == ENOTDIR)
-			ws_error_hint(err, "is \"%s\" a PostgreSQL data directory?", datadir);
+			ws_error_hint(err, "Is \"%s\" a PostgreSQL data directory?", datadir);
 		goto done;
 	}
 	buf = xmalloc(PG_CONTROL_FILE_SIZE);
@@ -169,7 +169,7 @@ int pg_version_read(const char *datadir, int *major, WsError *err)
 		if (rc == WS_NOT_FOUND) {
 			err->cls = WS_FATAL;
 			rc = WS_FATAL;
-			ws_error_hint(err, "is \"%s\" a PostgreSQL data directory?", datadir);
+			ws_error_hint(err, "Is \"%s\" a PostgreSQL data directory?", datadir);
 		}
 		goto done;
 	}
@@ -185,7 +185,7 @@ int pg_version_read(const char *datadir, int *major, WsError *err)
 		char shown[WALNAME_ESCAPE_MAX + 8];
 		walname_escape(text, len, shown, sizeof(shown));
 		rc = ws_error(err, WS_FATAL, "unsupported PostgreSQL version \"%s\" in \"%s\"", shown, path);
-		ws_error_detail(err, "walship supports PostgreSQL 9.6 and 10 to 17");
+		ws_error_detail(err, "walship supports PostgreSQL 9.6 and 10 to 17.");
 	}
 
 done:

@@ -156,14 +156,14 @@ int walname_check_segsize(const WalName *n, uint32_t seg_size, WsError *err)
 		return 0;
 	if (!wal_segsize_valid(seg_size)) {
 		ws_error(err, WS_USAGE, "invalid WAL segment size %u", seg_size);
-		ws_error_detail(err, "the WAL segment size must be a power of two from 1 MB to 1 GB");
+		ws_error_detail(err, "The WAL segment size must be a power of two from 1 MB to 1 GB.");
 		return WS_USAGE;
 	}
 	per_log = wal_segs_per_log(seg_size);
 	if (n->seg >= per_log) {
 		ws_error(err, WS_USAGE, "\"%s\" is not a valid WAL file name for %u MB segments", n->name,
 			 seg_size / (1024 * 1024));
-		ws_error_detail(err, "with this segment size its last 8 hex digits must be below %08X",
+		ws_error_detail(err, "With this segment size its last 8 hex digits must be below %08X.",
 				(uint32_t)per_log);
 		return WS_USAGE;
 	}

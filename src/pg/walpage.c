@@ -104,7 +104,8 @@ int wal_page_check(const unsigned char *buf, size_t len, int pg_major, uint64_t 
 	}
 	if (len < WAL_LONG_HEADER_SIZE) {
 		corrupt(err, what, "is too short");
-		ws_error_detail(err, "it has %zu bytes, a WAL segment starts with a %d-byte long page header",
+		ws_error_detail(err,
+				"It has %zu bytes, a WAL segment starts with a %d-byte long page header.",
 				len, WAL_LONG_HEADER_SIZE);
 		return WS_CORRUPT;
 	}
@@ -117,33 +118,35 @@ int wal_page_check(const unsigned char *buf, size_t len, int pg_major, uint64_t 
 			major_name(other, got_ver, sizeof(got_ver));
 			ws_error(err, WS_CORRUPT, "WAL file \"%s\" was written by PostgreSQL %s, not %s",
 				 what, got_ver, want_ver);
-			ws_error_detail(err, "its page magic is 0x%04X, PostgreSQL %s writes 0x%04X", h.magic,
-					want_ver, want_magic);
-			ws_error_hint(err, "after pg_upgrade, run \"walship upgrade\" to start a new epoch");
+			ws_error_detail(err, "Its page magic is 0x%04X, PostgreSQL %s writes 0x%04X.",
+					h.magic, want_ver, want_magic);
+			ws_error_hint(err, "After pg_upgrade, the repository needs a new epoch for the "
+					   "upgraded cluster.");
 		} else {
 			corrupt(err, what, "has an invalid page header");
-			ws_error_detail(err, "its page magic is 0x%04X, PostgreSQL %s writes 0x%04X", h.magic,
-					want_ver, want_magic);
-			ws_error_hint(err, "the file may be damaged, truncated or not a WAL segment at all");
+			ws_error_detail(err, "Its page magic is 0x%04X, PostgreSQL %s writes 0x%04X.",
+					h.magic, want_ver, want_magic);
+			ws_error_hint(err, "The file may be damaged, truncated or not a WAL segment at all.");
 		}
 		return WS_CORRUPT;
 	}
 	if ((h.info & WAL_XLP_LONG_HEADER) == 0) {
 		corrupt(err, what, "does not start with a long page header");
-		ws_error_detail(err, "its xlp_info is 0x%04X, without the long-header bit 0x%04X", h.info,
+		ws_error_detail(err, "Its xlp_info is 0x%04X, without the long-header bit 0x%04X.", h.info,
 				WAL_XLP_LONG_HEADER);
 		return WS_CORRUPT;
 	}
 	if (h.sysid != sysid) {
 		corrupt(err, what, "belongs to another cluster");
-		ws_error_detail(err, "its system identifier is %" PRIu64 ", the data directory's is %" PRIu64,
+		ws_error_detail(err,
+				"Its system identifier is %" PRIu64 ", the data directory's is %" PRIu64 ".",
 				h.sysid, sysid);
 		return WS_CORRUPT;
 	}
 	if (h.seg_size != seg_size) {
 		ws_error(err, WS_CORRUPT, "WAL file \"%s\" has segment size %u, expected %u", what,
 			 h.seg_size, seg_size);
-		ws_error_detail(err, "its page header says %u bytes, the cluster's WAL segments have %u",
+		ws_error_detail(err, "Its page header says %u bytes, the cluster's WAL segments have %u.",
 				h.seg_size, seg_size);
 		return WS_CORRUPT;
 	}
@@ -164,7 +167,7 @@ int wal_page_check(const unsigned char *buf, size_t len, int pg_major, uint64_t 
 	if (h.xlog_blcksz < 1024 || h.xlog_blcksz > 65536 || (h.xlog_blcksz & (h.xlog_blcksz - 1)) != 0) {
 		ws_error(err, WS_CORRUPT, "WAL file \"%s\" has an invalid WAL block size %u", what,
 			 h.xlog_blcksz);
-		ws_error_detail(err, "the WAL block size is a power of two from 1024 to 65536 bytes");
+		ws_error_detail(err, "The WAL block size is a power of two from 1024 to 65536 bytes.");
 		return WS_CORRUPT;
 	}
 	return 0;

@@ -520,7 +520,7 @@ static int decoder_trailer_done(ObjDecoder *dec, WsError *err)
 			       dec->trl_size, dec->produced);
 	if (body_crc != crc32c_final(dec->crc)) {
 		rc = corrupt(err, dec->what, "CRC-32C mismatch");
-		ws_error_detail(err, "recorded %08" PRIx32 ", computed %08" PRIx32, body_crc,
+		ws_error_detail(err, "Recorded %08" PRIx32 ", computed %08" PRIx32 ".", body_crc,
 				crc32c_final(dec->crc));
 		return rc;
 	}
@@ -530,7 +530,7 @@ static int decoder_trailer_done(ObjDecoder *dec, WsError *err)
 		hex_encode(recorded, 32, hex_rec);
 		hex_encode(dec->sha256, 32, hex_comp);
 		rc = corrupt(err, dec->what, "SHA-256 mismatch");
-		ws_error_detail(err, "recorded %s, computed %s", hex_rec, hex_comp);
+		ws_error_detail(err, "Recorded %s, computed %s.", hex_rec, hex_comp);
 		return rc;
 	}
 	dec->state = DEC_DONE;

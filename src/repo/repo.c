@@ -76,7 +76,7 @@ int repo_open(const Config *cfg, Repo **out, WsError *err)
 	*out = NULL;
 	if (url == NULL || url[0] == '\0') {
 		ws_error(err, WS_USAGE, "no repository configured");
-		ws_error_hint(err, "pass --repo=URL, or set repo in the configuration file or WALSHIP_REPO");
+		ws_error_hint(err, "Pass --repo=URL, or set repo in the configuration file or WALSHIP_REPO.");
 		return WS_USAGE;
 	}
 	if ((rc = repo_level(cfg, &level, err)) != 0)
@@ -92,8 +92,8 @@ int repo_open(const Config *cfg, Repo **out, WsError *err)
 		ws_error(err, WS_FATAL, "repository \"%s\" is not initialised: it has no %s",
 			 store_display(store), REPO_META_KEY);
 		ws_error_hint(err,
-			      "if the repository should exist, check that its volume is mounted and the repo "
-			      "setting is right; to create it, run \"walship init --repo=%s --pgdata=DIR\"",
+			      "If the repository should exist, check that its volume is mounted and the repo "
+			      "setting is right. To create it, run \"walship init --repo=%s --pgdata=DIR\".",
 			      store_display(store));
 		rc = WS_FATAL;
 		goto done;
@@ -125,7 +125,7 @@ int repo_create(const Config *cfg, uint64_t sysid, int pg_major, uint32_t seg_si
 	*out = NULL;
 	if (url == NULL || url[0] == '\0') {
 		ws_error(err, WS_USAGE, "no repository given");
-		ws_error_hint(err, "pass --repo=URL, or set repo in the configuration file or WALSHIP_REPO");
+		ws_error_hint(err, "Pass --repo=URL, or set repo in the configuration file or WALSHIP_REPO.");
 		return WS_USAGE;
 	}
 	if ((rc = repo_level(cfg, &level, err)) != 0)
@@ -140,7 +140,7 @@ int repo_create(const Config *cfg, uint64_t sysid, int pg_major, uint32_t seg_si
 	free(json);
 	if (rc == WS_EXISTS) {
 		ws_error(err, WS_EXISTS, "repository \"%s\" is already initialised", store_display(store));
-		ws_error_hint(err, "use it as it is; after pg_upgrade, run \"walship upgrade\" instead");
+		ws_error_hint(err, "Use it as it is: walship init never replaces a repository.");
 	}
 	if (rc != 0) {
 		repo_meta_free(meta);

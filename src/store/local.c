@@ -64,19 +64,19 @@ static void hint_for_errno(const char *root, int errnum, WsError *err)
 	switch (errnum) {
 	case ENOSPC:
 	case EDQUOT:
-		ws_error_hint(err, "free space (or raise the quota) on the filesystem holding \"%s\"", root);
+		ws_error_hint(err, "Free space (or raise the quota) on the filesystem holding \"%s\".", root);
 		break;
 	case EACCES:
 	case EPERM:
 		ws_error_hint(err,
-			      "the repository must be readable and writable by the user walship runs as (for "
-			      "archive_command and restore_command, the user PostgreSQL runs as)");
+			      "The repository must be readable and writable by the user walship runs as (for "
+			      "archive_command and restore_command, the user PostgreSQL runs as).");
 		break;
 	case EROFS:
-		ws_error_hint(err, "the filesystem holding \"%s\" is mounted read-only", root);
+		ws_error_hint(err, "The filesystem holding \"%s\" is mounted read-only.", root);
 		break;
 	case EIO:
-		ws_error_hint(err, "check the system log for errors on the device holding \"%s\"", root);
+		ws_error_hint(err, "Check the system log for errors on the device holding \"%s\".", root);
 		break;
 	default:
 		break;
@@ -106,8 +106,8 @@ static int check_root(const char *root, WsError *err)
 		if (e == ENOENT) {
 			ws_error(err, WS_FATAL, "repository directory \"%s\" does not exist", root);
 			ws_error_hint(err,
-				      "create it with walship init, or check that the volume holding it is "
-				      "mounted");
+				      "Create it with walship init, or check that the volume holding it is "
+				      "mounted.");
 			return WS_FATAL;
 		}
 		ws_error_errno(err, WS_FATAL, e, "could not access repository directory \"%s\"", root);
@@ -290,8 +290,8 @@ static int place_no_replace(const LocalStore *ls, const char *key, const char *t
 		if (e == EPERM)
 			ws_error_hint(
 				err,
-				"the filesystem holding \"%s\" supports neither RENAME_NOREPLACE nor hard "
-				"links, so objects cannot be stored without risk of replacing one",
+				"The filesystem holding \"%s\" supports neither RENAME_NOREPLACE nor hard "
+				"links, so objects cannot be stored without risk of replacing one.",
 				ls->root);
 		return WS_FATAL;
 	}

@@ -90,7 +90,7 @@ int store_open(const char *url, const Config *cfg, int flags, Store **out, WsErr
 	*out = NULL;
 	if (url == NULL || url[0] == '\0') {
 		ws_error(err, WS_USAGE, "no repository given");
-		ws_error_hint(err, "set repo in the configuration file or pass --repo; " STORE_URL_HINT);
+		ws_error_hint(err, "Set repo in the configuration file or pass --repo; ." STORE_URL_HINT);
 		return WS_USAGE;
 	}
 
@@ -126,8 +126,8 @@ int store_open(const char *url, const Config *cfg, int flags, Store **out, WsErr
 	}
 	ws_error(err, WS_USAGE, "unrecognized repository \"%s\"", url);
 	ws_error_hint(
-		err, "a repository is /absolute/path, file:///absolute/path, sftp://user@host[:port]/path or "
-		     "s3://bucket[/prefix]");
+		err, "A repository is /absolute/path, file:///absolute/path, sftp://user@host[:port]/path or "
+		     "s3://bucket[/prefix].");
 	return WS_USAGE;
 }
 

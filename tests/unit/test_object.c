@@ -499,9 +499,9 @@ static void test_sha256_mismatch_reported_with_both_values(void **state)
 	assert_string_equal(err.msg,
 			    "object \"15-1/wal/0000000100000000/000000010000000000000001\" is corrupt: "
 			    "SHA-256 mismatch");
-	assert_non_null(strstr(err.detail, "recorded "));
+	assert_non_null(strstr(err.detail, "Recorded "));
 	assert_non_null(strstr(err.detail, ", computed "));
-	assert_int_equal(strlen(err.detail), strlen("recorded , computed ") + 128);
+	assert_int_equal(strlen(err.detail), strlen("Recorded , computed .") + 128);
 	free(out.p);
 	free(obj.p);
 	free(data);

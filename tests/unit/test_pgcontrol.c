@@ -310,7 +310,7 @@ static void test_missing_control_file_asks_about_the_data_directory(void **state
 	snprintf(want, sizeof(want), "could not open file \"%s/global/pg_control\": %s", dir,
 		 strerror(ENOENT));
 	assert_string_equal(err.msg, want);
-	snprintf(want, sizeof(want), "is \"%s\" a PostgreSQL data directory?", dir);
+	snprintf(want, sizeof(want), "Is \"%s\" a PostgreSQL data directory?", dir);
 	assert_string_equal(err.hint, want);
 }
 
@@ -363,14 +363,14 @@ static void test_pg_version_unsupported(void **state)
 		snprintf(want, sizeof(want), "unsupported PostgreSQL version \"%s\" in \"%s/PG_VERSION\"",
 			 bad[i].shown, dir);
 		assert_string_equal(err.msg, want);
-		assert_string_equal(err.detail, "walship supports PostgreSQL 9.6 and 10 to 17");
+		assert_string_equal(err.detail, "walship supports PostgreSQL 9.6 and 10 to 17.");
 	}
 
 	/* Missing: not a data directory. */
 	remove_file(dir, "PG_VERSION");
 	assert_int_equal(pg_version_read(dir, &major, &err), WS_FATAL);
 	assert_int_equal(err.cls, WS_FATAL);
-	snprintf(want, sizeof(want), "is \"%s\" a PostgreSQL data directory?", dir);
+	snprintf(want, sizeof(want), "Is \"%s\" a PostgreSQL data directory?", dir);
 	assert_string_equal(err.hint, want);
 }
 

@@ -1038,7 +1038,7 @@ static void test_put_on_full_filesystem_is_fatal_and_cleans_up(void **state)
 	char *want =
 		xasprintf("could not write \"wal/big\" to repository \"%s\": No space left on device", mnt);
 	assert_string_equal(err.msg, want);
-	assert_non_null(strstr(err.hint, "free space"));
+	assert_non_null(strstr(err.hint, "Free space"));
 	assert_int_equal(dots, 0);
 	assert_int_equal(in_wal, 0);
 	free(want);

@@ -125,7 +125,7 @@ static void test_magic_of_another_version_names_that_version(void **state)
 	assert_int_equal(err.cls, WS_CORRUPT);
 	assert_string_equal(err.msg,
 			    "WAL file \"000000010000000000000001\" was written by PostgreSQL 14, not 15");
-	assert_string_equal(err.detail, "its page magic is 0xD10D, PostgreSQL 15 writes 0xD110");
+	assert_string_equal(err.detail, "Its page magic is 0xD10D, PostgreSQL 15 writes 0xD110.");
 
 	build(buf, sizeof(buf), 0xD093, SYSID, 16 * MB, 1);
 	assert_int_equal(wal_page_check(buf, sizeof(buf), 17, SYSID, 16 * MB, 1, "F", &err), WS_CORRUPT);
@@ -145,7 +145,7 @@ static void test_unknown_magic_is_an_invalid_header(void **state)
 	build(buf, sizeof(buf), 0x1234, SYSID, 16 * MB, 1);
 	assert_int_equal(wal_page_check(buf, sizeof(buf), 15, SYSID, 16 * MB, 1, "F", &err), WS_CORRUPT);
 	assert_string_equal(err.msg, "WAL file \"F\" has an invalid page header");
-	assert_string_equal(err.detail, "its page magic is 0x1234, PostgreSQL 15 writes 0xD110");
+	assert_string_equal(err.detail, "Its page magic is 0x1234, PostgreSQL 15 writes 0xD110.");
 
 	memset(buf, 0, sizeof(buf)); /* a zero-filled (preallocated, never written) file */
 	assert_int_equal(wal_page_check(buf, sizeof(buf), 15, SYSID, 16 * MB, 1, "F", &err), WS_CORRUPT);
@@ -181,8 +181,8 @@ static void test_other_cluster_is_refused(void **state)
 		WS_CORRUPT);
 	assert_string_equal(err.msg, "WAL file \"000000010000000000000001\" belongs to another cluster");
 	assert_string_equal(err.detail,
-			    "its system identifier is 7000000000000000002, the data directory's is "
-			    "7300000000000000001");
+			    "Its system identifier is 7000000000000000002, the data directory's is "
+			    "7300000000000000001.");
 }
 
 static void test_wrong_segment_size_is_refused(void **state)
