@@ -91,11 +91,13 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 	if (req->path[0] == '\0')
 		return ws_error(err, WS_USAGE, "the target path (%%p) is empty");
 
-	pgdata = req->pgdata ? xstrdup(req->pgdata) : NULL;
-	if (pgdata == NULL)
-		pgdata = fetch_mode_detect(req->mode, ".", 0, req->path) == FETCH_MODE_FRONTEND
-				 ? frontend_pgdata(req->path)
-				 : xstrdup(".");
+	/* A frontend tool is known from %p alone: its errors abort whatever else fails below. */
+	if (fetch_mode_detect(req->mode, ".", 0, req->path) == FETCH_MODE_FRONTEND)
+		*mode = FETCH_MODE_FRONTEND;
+	if (req->pgdata != NULL)
+		pgdata = xstrdup(req->pgdata);
+	else
+		pgdata = *mode == FETCH_MODE_FRONTEND ? frontend_pgdata(req->path) : xstrdup(".");
 	if ((rc = pg_version_read(pgdata, &ci.pg_major, err)) != 0)
 		goto done;
 	*mode = fetch_mode_detect(req->mode, pgdata, ci.pg_major, req->path);

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pgcluster import (
+    INITDB_OPTS,
     RepoView,
     PG_BIN,
     PG_USER,
@@ -125,7 +126,7 @@ def _template(name, wal_segsize=None):
     data = base / name / "data"
     if not data.exists():
         make_pg_dir(base / name, 0o755)
-        cmd = [PG_BIN / "initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"]
+        cmd = [PG_BIN / "initdb", "-D", data, *INITDB_OPTS]
         if wal_segsize:
             cmd.append(f"--wal-segsize={wal_segsize}")
         check_run(cmd, timeout=300)

@@ -29,6 +29,9 @@ PG_USER = "postgres"
 WAL_SEG_16M = 16 * 1024 * 1024
 FIRST_SEGMENT = "000000010000000000000001"
 
+# UTF8 so that psycopg returns text as str (SQL_ASCII would give bytes).
+INITDB_OPTS = ["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"]
+
 BASE_ENV = {
     "PATH": f"{PG_BIN}:/usr/local/bin:/usr/bin:/bin",
     "LC_ALL": "C",
@@ -287,7 +290,7 @@ class Cluster:
     # -- creation ---------------------------------------------------------
 
     def initdb(self, wal_segsize=None, extra=()):
-        cmd = [PG_BIN / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"]
+        cmd = [PG_BIN / "initdb", "-D", self.data, *INITDB_OPTS]
         if wal_segsize:
             cmd.append(f"--wal-segsize={wal_segsize}")
         cmd.extend(extra)

@@ -107,7 +107,8 @@ def test_push_truncated_segment(ws, repo, datadir, work):
     before = tree_listing(repo.root)
     rc, out, err = ws.push(repo.root, short, FIRST_SEGMENT, datadir)
     assert rc == 1, "a truncated segment must be refused with exit 1\n" + describe(rc, out, err)
-    assert has_phrase(err, "size", "1048576", "16777216"), "the message must mention the size\n" + describe(rc, out, err)
+    assert has_phrase(err, "size", "1048576", "16777216"), \
+        "the message must mention the size\n" + describe(rc, out, err)
     assert_nothing_written(repo.root, before, "truncated segment")
 
 

@@ -1,5 +1,7 @@
-"""1 GiB WAL segments: pushed and fetched back identical, with walship-push
-streaming through fixed buffers (peak RSS well under the segment size).
+"""1 GiB WAL segments: pushed and fetched back identical, with walship-push and
+walship-fetch streaming through fixed buffers: their peak RSS for a 1 GiB
+segment is about what it is for a 16 MiB one.  (The absolute memory target,
+16 MiB, is measured by `make bench`, not asserted here.)
 
 initdb --wal-segsize=1024 already writes a valid 1 GiB segment, so no server
 is needed."""
@@ -10,7 +12,9 @@ import shutil
 from pgcluster import FIRST_SEGMENT, Cluster, describe, make_pg_dir, run, sha256_file, zstd_sha256
 
 TIME = "/usr/bin/time"
-RSS_LIMIT_KIB = 16 * 1024
+# Allowed growth of peak RSS from a 16 MiB to a 1 GiB segment: far below the
+# 1008 MiB the content grows by, above allocator and sanitizer noise.
+GROWTH_LIMIT_KIB = 8 * 1024
 
 
 def run_measured(cmd, cwd, rss_file):
@@ -25,30 +29,42 @@ def run_measured(cmd, cwd, rss_file):
     return rc, out, err, int(lines[-1])
 
 
-def test_one_gib_segment_round_trip(ws, work, tmp):
-    big = Cluster(tmp, "big").initdb(wal_segsize=1024)
-    seg = big.data / "pg_wal" / FIRST_SEGMENT
-    assert seg.stat().st_size == 1 << 30
-    repo = ws.init(work / "repo", big.data)
+def push_and_fetch(ws, work, cluster, tag):
+    """Push the cluster's first segment and fetch it back; returns the two peak RSS figures."""
+    seg = cluster.data / "pg_wal" / FIRST_SEGMENT
     want = sha256_file(seg)
+    repo = ws.init(work / f"repo-{tag}", cluster.data)
 
     push = [ws.push_bin, f"--config={ws.config}", f"--repo={repo.root}", f"pg_wal/{FIRST_SEGMENT}", FIRST_SEGMENT]
-    rc, out, err, rss = run_measured(push, big.data, work / "push-rss")
-    assert rc == 0, "pushing a 1 GiB segment failed\n" + describe(rc, out, err)
-    obj = repo.key_path(FIRST_SEGMENT)
-    assert zstd_sha256(obj) == want, "zstd -d of the stored 1 GiB segment differs"
-    assert rss < RSS_LIMIT_KIB, f"walship-push peaked at {rss} KiB for a 1 GiB segment (limit {RSS_LIMIT_KIB} KiB)"
+    rc, out, err, push_rss = run_measured(push, cluster.data, work / f"push-rss-{tag}")
+    assert rc == 0, f"pushing the {tag} segment failed\n" + describe(rc, out, err)
+    assert zstd_sha256(repo.key_path(FIRST_SEGMENT)) == want, f"zstd -d of the stored {tag} segment differs"
 
-    out_dir = make_pg_dir(work / "out")
+    out_dir = make_pg_dir(work / f"out-{tag}")
     target = out_dir / "RECOVERYXLOG"
     fetch = [ws.fetch_bin, f"--config={ws.config}", f"--repo={repo.root}", "--mode=recovery", FIRST_SEGMENT, target]
-    rc, out, err, fetch_rss = run_measured(fetch, big.data, work / "fetch-rss")
-    assert rc == 0, "fetching a 1 GiB segment failed\n" + describe(rc, out, err)
-    assert target.stat().st_size == 1 << 30
-    assert sha256_file(target) == want, "the fetched 1 GiB segment differs"
-    print(f"peak RSS: walship-push {rss} KiB, walship-fetch {fetch_rss} KiB")
+    rc, out, err, fetch_rss = run_measured(fetch, cluster.data, work / f"fetch-rss-{tag}")
+    assert rc == 0, f"fetching the {tag} segment failed\n" + describe(rc, out, err)
+    assert target.stat().st_size == seg.stat().st_size
+    assert sha256_file(target) == want, f"the fetched {tag} segment differs"
 
     # Same content pushed again: verified and accepted without rewriting.
-    rc, out, err = run(push, cwd=big.data, timeout=300)
+    rc, out, err = run(push, cwd=cluster.data, timeout=300)
     assert rc == 0, describe(rc, out, err)
     shutil.rmtree(out_dir)
+    return push_rss, fetch_rss
+
+
+def test_one_gib_segment_round_trip_in_bounded_memory(ws, work, tmp):
+    small = Cluster(tmp, "small").initdb()
+    big = Cluster(tmp, "big").initdb(wal_segsize=1024)
+    assert (big.data / "pg_wal" / FIRST_SEGMENT).stat().st_size == 1 << 30
+
+    small_push, small_fetch = push_and_fetch(ws, work, small, "16MiB")
+    big_push, big_fetch = push_and_fetch(ws, work, big, "1GiB")
+    print(f"peak RSS KiB: push {small_push} (16 MiB) / {big_push} (1 GiB), "
+          f"fetch {small_fetch} / {big_fetch}")
+    assert big_push - small_push < GROWTH_LIMIT_KIB, (
+        f"walship-push memory grows with the file: {small_push} KiB for 16 MiB, {big_push} KiB for 1 GiB")
+    assert big_fetch - small_fetch < GROWTH_LIMIT_KIB, (
+        f"walship-fetch memory grows with the file: {small_fetch} KiB for 16 MiB, {big_fetch} KiB for 1 GiB")
