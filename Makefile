@@ -25,6 +25,9 @@ UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test unit integration asan lint install uninstall demo bench clean format
 
+# Keep object files of the programs between builds.
+.SECONDARY:
+
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
