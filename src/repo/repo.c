@@ -52,7 +52,7 @@ static int mem_source_read(void *ctx, unsigned char *buf, size_t cap, size_t *go
 
 static int repo_level(const Config *cfg, int *level, WsError *err)
 {
-	long v = 3;
+	long v = 1;
 	int rc = config_get_int(cfg, "compress-level", -7, 19, &v, err);
 	*level = (int)v;
 	return rc;

@@ -34,7 +34,7 @@ enum { SRC_DEFAULT, SRC_FILE, SRC_ENV, SRC_OPTION, SRC_COUNT };
 
 static const ConfigKey keys[] = {
 	{"repo", NULL, false, NULL, "repository URL: /abs/path or file:///abs/path"},
-	{"compress-level", "3", false, NULL, "zstd compression level"},
+	{"compress-level", "1", false, NULL, "zstd compression level"},
 	{"log-level", "warning", false, NULL, "error, warning, info or debug"},
 	{"spool-path", "/var/spool/walship", false, NULL,
 	 "directory for parallel-push records and prefetched files (outside the data directory)"},

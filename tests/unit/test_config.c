@@ -106,7 +106,7 @@ static void test_keys_table_lists_every_key_with_its_defaults(void **state)
 	assert_int_equal(secrets, 3);
 
 	Config *cfg = config_new();
-	assert_string_equal(config_get(cfg, "compress-level"), "3");
+	assert_string_equal(config_get(cfg, "compress-level"), "1");
 	assert_string_equal(config_get(cfg, "log-level"), "warning");
 	assert_string_equal(config_get(cfg, "spool-path"), "/var/spool/walship");
 	assert_string_equal(config_get(cfg, "io-timeout"), "60");
@@ -124,7 +124,7 @@ static void test_missing_default_file_is_fine(void **state)
 {
 	Fixture *f = *state;
 	assert_int_equal(config_load(f->cfg, NULL, f->missing_default, &f->err), 0);
-	assert_string_equal(config_get(f->cfg, "compress-level"), "3");
+	assert_string_equal(config_get(f->cfg, "compress-level"), "1");
 	assert_string_equal(config_source(f->cfg, "compress-level"), "default");
 }
 
@@ -459,14 +459,14 @@ static void test_get_int_parses_and_range_checks(void **state)
 	Fixture *f = *state;
 	long v = -1;
 	assert_int_equal(config_get_int(f->cfg, "compress-level", 1, 19, &v, &f->err), 0);
-	assert_int_equal(v, 3);
+	assert_int_equal(v, 1);
 
 	assert_int_equal(config_set_option(f->cfg, "compress-level", "22", &f->err), 0);
 	assert_int_equal(config_get_int(f->cfg, "compress-level", 1, 19, &v, &f->err), WS_USAGE);
 	assert_string_equal(f->err.msg,
 			    "invalid value \"22\" for \"compress-level\" (from command line): must be "
 			    "an integer between 1 and 19");
-	assert_int_equal(v, 3);
+	assert_int_equal(v, 1);
 
 	setenv("WALSHIP_IO_TIMEOUT", "12s", 1);
 	assert_int_equal(config_load(f->cfg, NULL, f->missing_default, &f->err), 0);
