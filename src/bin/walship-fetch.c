@@ -41,25 +41,29 @@ int main(int argc, char **argv)
 	cleanup_init(FETCH_EXIT_ABORT);
 	ws_error_clear(&err);
 	rc = cli_parse(&cli, argc, argv, CLI_OPT_PGDATA | CLI_OPT_MODE | CLI_OPT_EPOCH, usage, &err);
-	if (rc == 0 && !cli.done && cli.mode != NULL) {
+	if (!cli.done && cli.mode != NULL) {
 		int m = fetch_mode_parse(cli.mode);
-		if (m < 0)
+		if (m >= 0)
+			mode = (FetchMode)m;
+		else if (rc == 0)
 			rc = ws_error(&err, WS_USAGE,
 				      "invalid value \"%s\" for --mode: use auto, recovery or standby",
 				      cli.mode);
-		else
-			mode = (FetchMode)m;
 	}
 	if (rc == 0 && !cli.done && cli.argc != 2)
 		rc = ws_error(&err, WS_USAGE, "expected 2 arguments (WALNAME WALPATH, %%f %%p), got %d",
 			      cli.argc);
-	if (rc == 0 && !cli.done) {
-		FetchRequest req = {cli.argv[0], cli.argv[1], cli.pgdata, mode, cli.epoch};
+	FetchRequest req = {cli.argc > 0 ? cli.argv[0] : "", cli.argc > 1 ? cli.argv[1] : "", cli.pgdata,
+			    mode, cli.epoch};
+	if (rc == 0 && !cli.done)
 		rc = cmd_fetch(cli.cfg, &req, &mode, &err);
-	}
 	/* "Not found" is quiet: PostgreSQL asks for files past the end as a matter of course. */
 	if (rc != 0 && rc != WS_NOT_FOUND)
 		cli_report(&cli, &err);
+	int code = fetch_exit_code(rc, mode);
+	/* A broken configuration is an error like any other: a standby answers 1 and retries. */
+	if (rc != 0 && cli.config_error && cli.argc == 2)
+		code = fetch_exit_code(WS_FATAL, fetch_mode_of(&req));
 	cli_free(&cli);
-	return fetch_exit_code(rc, mode);
+	return code;
 }

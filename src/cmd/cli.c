@@ -123,17 +123,21 @@ int cli_parse(Cli *cli, int argc, char **argv, unsigned opts, void (*usage)(void
 	cli->argc = argc - optind;
 	cli->argv = argv + optind;
 
-	if ((rc = config_load(cli->cfg, config_path, NULL, err)) != 0)
+	if ((rc = config_load(cli->cfg, config_path, NULL, err)) != 0) {
+		cli->config_error = 1;
 		return rc;
+	}
 
 	/* Command-line verbosity beats the configured log level. */
 	if (log_level != NULL)
 		config_set_option(cli->cfg, "log-level", log_level, NULL);
 	const char *lvl = config_get(cli->cfg, "log-level");
 	int level = lvl ? log_level_parse(lvl) : LOG_LEVEL_WARNING;
-	if (level < 0)
+	if (level < 0) {
+		cli->config_error = 1;
 		return ws_error(err, WS_USAGE, "invalid value \"%s\" for \"log-level\" (from %s)", lvl,
 				config_source(cli->cfg, "log-level"));
+	}
 	if (quiet)
 		level = LOG_LEVEL_ERROR;
 	if (verbose)
@@ -141,8 +145,10 @@ int cli_parse(Cli *cli, int argc, char **argv, unsigned opts, void (*usage)(void
 	log_set_level((LogLevel)level);
 
 	long clevel;
-	if ((rc = config_get_int(cli->cfg, "compress-level", -7, 19, &clevel, err)) != 0)
+	if ((rc = config_get_int(cli->cfg, "compress-level", -7, 19, &clevel, err)) != 0) {
+		cli->config_error = 1;
 		return rc;
+	}
 	return 0;
 }
 

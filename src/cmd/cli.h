@@ -27,7 +27,8 @@ typedef struct Cli {
 	const char *epoch;  /* NULL if not given */
 	int argc;           /* positional arguments */
 	char **argv;
-	int done; /* --help or --version printed: exit 0 */
+	int done;         /* --help or --version printed: exit 0 */
+	int config_error; /* the failure came from the configuration, not the command line */
 } Cli;
 
 /*

@@ -62,6 +62,43 @@ static char *frontend_pgdata(const char *path)
 	return pgdata ? pgdata : xstrdup(".");
 }
 
+static char *request_pgdata(const FetchRequest *req)
+{
+	if (req->pgdata != NULL)
+		return xstrdup(req->pgdata);
+	if (fetch_mode_detect(req->mode, ".", 0, req->path) == FETCH_MODE_FRONTEND)
+		return frontend_pgdata(req->path);
+	return xstrdup(".");
+}
+
+/*
+ * The mode of this call: a frontend tool is known from %p alone, so its errors
+ * abort whatever fails below; otherwise the data directory tells.  When
+ * PG_VERSION cannot be read, the requested mode stands (auto answers as in
+ * recovery).
+ */
+static int resolve_mode(const FetchRequest *req, const char *pgdata, FetchMode *mode, int *pg_major,
+			WsError *err)
+{
+	*mode = req->mode;
+	if (fetch_mode_detect(req->mode, ".", 0, req->path) == FETCH_MODE_FRONTEND)
+		*mode = FETCH_MODE_FRONTEND;
+	int rc = pg_version_read(pgdata, pg_major, err);
+	if (rc == 0)
+		*mode = fetch_mode_detect(req->mode, pgdata, *pg_major, req->path);
+	return rc;
+}
+
+FetchMode fetch_mode_of(const FetchRequest *req)
+{
+	FetchMode mode;
+	int major;
+	char *pgdata = request_pgdata(req);
+	(void)resolve_mode(req, pgdata, &mode, &major, NULL);
+	free(pgdata);
+	return mode;
+}
+
 int fetch_exit_code(int rc, FetchMode mode)
 {
 	if (rc == 0)
@@ -85,22 +122,15 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 	int fd = -1, slot = -1, rc;
 	bool renamed = false;
 
-	*mode = req->mode;
 	if ((rc = walname_parse(req->name, &name, err)) != 0)
 		return rc;
 	if (req->path[0] == '\0')
 		return ws_error(err, WS_USAGE, "the target path (%%p) is empty");
 
-	/* A frontend tool is known from %p alone: its errors abort whatever else fails below. */
-	if (fetch_mode_detect(req->mode, ".", 0, req->path) == FETCH_MODE_FRONTEND)
-		*mode = FETCH_MODE_FRONTEND;
-	if (req->pgdata != NULL)
-		pgdata = xstrdup(req->pgdata);
-	else
-		pgdata = *mode == FETCH_MODE_FRONTEND ? frontend_pgdata(req->path) : xstrdup(".");
-	if ((rc = pg_version_read(pgdata, &ci.pg_major, err)) != 0)
+	pgdata = request_pgdata(req);
+	rc = resolve_mode(req, pgdata, mode, &ci.pg_major, err);
+	if (rc != 0)
 		goto done;
-	*mode = fetch_mode_detect(req->mode, pgdata, ci.pg_major, req->path);
 	log_debug("fetching \"%s\" in %s mode", name.name, fetch_mode_str(*mode));
 
 	if ((rc = pg_control_read(pgdata, &ci.control, err)) != 0)

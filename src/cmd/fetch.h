@@ -25,6 +25,12 @@ typedef struct FetchRequest {
  */
 int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsError *err);
 
+/*
+ * The mode a request resolves to, for failures before cmd_fetch runs (a bad
+ * configuration must not shut a standby down).
+ */
+FetchMode fetch_mode_of(const FetchRequest *req);
+
 /* The exit code PostgreSQL must see for a result of cmd_fetch: 0, 1 or 200. */
 int fetch_exit_code(int rc, FetchMode mode);
 

@@ -190,6 +190,25 @@ def test_fetch_config_unknown_key(ws, stocked, datadir, work, out_dir):
     assert_no_output(out_dir, "bad config")
 
 
+@pytest.mark.parametrize("content, mode_opt, signal_file", [
+    (b"no-such-key = 1\n", "--mode=standby", None),
+    (b"log-level = loud\n", "--mode=standby", None),
+    (b"no-such-key = 1\n", None, "standby.signal"),
+])
+def test_fetch_config_error_on_a_standby_answers_1(ws, stocked, datadir, work, out_dir, content, mode_opt,
+                                                   signal_file):
+    """A broken configuration is an error like any other: a standby answers 1
+    (exit 200 would make its startup process FATAL and shut the server down)."""
+    cfg = write_pg_file(work / "bad.conf", content, 0o600)
+    if signal_file:
+        write_pg_file(datadir / signal_file, b"")
+    opts = [mode_opt] if mode_opt else []
+    rc, out, err = ws.fetch(stocked.root, FIRST_SEGMENT, out_dir / "RECOVERYXLOG", datadir, *opts, config=cfg)
+    assert rc == 1, "a configuration error on a standby must answer 1\n" + describe(rc, out, err)
+    assert has_phrase(err, "error"), "the error must still be logged on a standby\n" + describe(rc, out, err)
+    assert_no_output(out_dir, "bad config on a standby")
+
+
 # -- auto mode: standby, recovery, frontend -------------------------------------
 
 
