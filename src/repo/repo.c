@@ -50,12 +50,21 @@ static int mem_source_read(void *ctx, unsigned char *buf, size_t cap, size_t *go
 	return 0;
 }
 
-static int repo_level(const Config *cfg, int *level, WsError *err)
+/* The store the "repo" setting names, and the compression level for new objects. */
+static int open_store(const Config *cfg, int flags, Store **store, int *level, WsError *err)
 {
+	const char *url = config_get(cfg, "repo");
 	long v = 1;
-	int rc = config_get_int(cfg, "compress-level", -7, 19, &v, err);
+	int rc;
+	if (url == NULL || url[0] == '\0') {
+		ws_error(err, WS_USAGE, "no repository configured");
+		ws_error_hint(err, "Pass --repo=URL, or set repo in the configuration file or WALSHIP_REPO.");
+		return WS_USAGE;
+	}
+	if ((rc = config_get_int(cfg, "compress-level", -7, 19, &v, err)) != 0)
+		return rc;
 	*level = (int)v;
-	return rc;
+	return store_open(url, cfg, flags, store, err);
 }
 
 static Repo *repo_alloc(Store *store, int level)
@@ -68,20 +77,12 @@ static Repo *repo_alloc(Store *store, int level)
 
 int repo_open(const Config *cfg, Repo **out, WsError *err)
 {
-	const char *url = config_get(cfg, "repo");
 	Store *store = NULL;
 	MemSink sink = {0};
 	int level, rc;
 
 	*out = NULL;
-	if (url == NULL || url[0] == '\0') {
-		ws_error(err, WS_USAGE, "no repository configured");
-		ws_error_hint(err, "Pass --repo=URL, or set repo in the configuration file or WALSHIP_REPO.");
-		return WS_USAGE;
-	}
-	if ((rc = repo_level(cfg, &level, err)) != 0)
-		return rc;
-	if ((rc = store_open(url, cfg, STORE_OPEN_DEFAULT, &store, err)) != 0)
+	if ((rc = open_store(cfg, STORE_OPEN_DEFAULT, &store, &level, err)) != 0)
 		return rc;
 
 	sink.cap = REPO_META_MAX;
@@ -118,19 +119,11 @@ done:
 
 int repo_create(const Config *cfg, uint64_t sysid, int pg_major, uint32_t seg_size, Repo **out, WsError *err)
 {
-	const char *url = config_get(cfg, "repo");
 	Store *store = NULL;
 	int level, rc;
 
 	*out = NULL;
-	if (url == NULL || url[0] == '\0') {
-		ws_error(err, WS_USAGE, "no repository given");
-		ws_error_hint(err, "Pass --repo=URL, or set repo in the configuration file or WALSHIP_REPO.");
-		return WS_USAGE;
-	}
-	if ((rc = repo_level(cfg, &level, err)) != 0)
-		return rc;
-	if ((rc = store_open(url, cfg, STORE_OPEN_CREATE, &store, err)) != 0)
+	if ((rc = open_store(cfg, STORE_OPEN_CREATE, &store, &level, err)) != 0)
 		return rc;
 
 	RepoMeta *meta = repo_meta_new(sysid, pg_major, seg_size);
