@@ -209,6 +209,22 @@ def test_fetch_config_error_on_a_standby_answers_1(ws, stocked, datadir, work, o
     assert_no_output(out_dir, "bad config on a standby")
 
 
+@pytest.mark.parametrize("mode, expected", [("--mode=recovery", ABORT), ("--mode=standby", 1)])
+def test_fetch_refuses_an_object_stored_under_another_segments_name(ws, stocked, datadir, out_dir, mode, expected):
+    """A whole, valid object moved to another segment's key decompresses
+    cleanly: only the page header's address tells it is not that segment."""
+    other = FIRST_SEGMENT[:-1] + "2"
+    dst = stocked.key_path(other)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(stocked.key_path(FIRST_SEGMENT), dst)
+    rc, out, err = ws.fetch(stocked.root, other, out_dir / "RECOVERYXLOG", datadir, mode)
+    assert rc == expected, f"an object under another segment's name must not be restored ({mode})\n" + \
+        describe(rc, out, err)
+    assert has_phrase(err, "page address"), describe(rc, out, err)
+    assert has_phrase(err, other), "the message must name the WAL file\n" + describe(rc, out, err)
+    assert_no_output(out_dir, "object under another name")
+
+
 # -- auto mode: standby, recovery, frontend -------------------------------------
 
 

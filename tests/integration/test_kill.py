@@ -150,6 +150,48 @@ def test_sigterm_exits_promptly_and_removes_temp_files(ws, big):
     assert interrupted >= 1, f"no push was still running when SIGTERM arrived (push takes {duration:.3f} s)"
 
 
+def test_fetch_sigterm_exits_promptly_and_leaves_no_partial_target(ws, big, work):
+    """PostgreSQL sends SIGTERM at shutdown: walship-fetch stops at once
+    (exit 200, never a code read as "not found") and %p is never left half
+    written, nor its temporary file beside it."""
+    repo, seg, want, cwd = big
+    timed_push(ws, repo, seg, cwd)
+    out_dir = make_pg_dir(work / "fetch-out", 0o700)
+    target = out_dir / "RECOVERYXLOG"
+    cmd = [ws.fetch_bin, f"--config={ws.config}", f"--repo={repo.root}", "--mode=recovery", FIRST_SEGMENT, target]
+    t0 = time.monotonic()
+    rc, out, err = run(cmd, cwd=cwd)
+    duration = time.monotonic() - t0
+    assert rc == 0 and sha256_file(target) == want, "a plain fetch failed\n" + describe(rc, out, err)
+    target.unlink()
+
+    interrupted = 0
+    rng = random.Random(2)
+    for attempt in range(10):
+        what = f"attempt {attempt}"
+        proc = popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(duration * rng.uniform(0.2, 0.8))
+        proc.send_signal(signal.SIGTERM)
+        t_sig = time.monotonic()
+        try:
+            _, err = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            pytest.fail(f"{what}: walship-fetch still running 5 s after SIGTERM")
+        assert time.monotonic() - t_sig < 2.0, f"{what}: walship-fetch was slow to exit after SIGTERM"
+        left = sorted(os.listdir(out_dir))
+        if proc.returncode == 0:
+            assert left == ["RECOVERYXLOG"] and sha256_file(target) == want, f"{what}: exit 0 but {left}"
+            target.unlink()
+            continue
+        interrupted += 1
+        assert proc.returncode == 200, \
+            f"{what}: exit status {proc.returncode} after SIGTERM (must be 200)\n{err.decode(errors='replace')}"
+        assert left == [], f"{what}: files left where %p was to be written after SIGTERM: {left}"
+    assert interrupted >= 1, f"no fetch was still running when SIGTERM arrived (fetch takes {duration:.3f} s)"
+
+
 @pytest.fixture
 def small_fs(tmp):
     mnt = tmp / "fullfs"
