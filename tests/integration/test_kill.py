@@ -119,6 +119,24 @@ def test_sigkill_at_random_moments(ws, big):
     )
 
 
+def terminate(cmd, cwd, delay, what):
+    """Start cmd, send SIGTERM after delay seconds; it must exit within 2 s.
+    Returns (exit status, stderr)."""
+    proc = popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGTERM)
+    t_sig = time.monotonic()
+    try:
+        _, err = proc.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"{what}: {os.path.basename(str(cmd[0]))} still running 5 s after SIGTERM")
+    waited = time.monotonic() - t_sig
+    assert waited < 2.0, f"{what}: {os.path.basename(str(cmd[0]))} took {waited:.2f} s to exit after SIGTERM"
+    return proc.returncode, err.decode(errors="replace")
+
+
 def test_sigterm_exits_promptly_and_removes_temp_files(ws, big):
     repo, seg, want, cwd = big
     duration = timed_push(ws, repo, seg, cwd)
@@ -127,22 +145,10 @@ def test_sigterm_exits_promptly_and_removes_temp_files(ws, big):
     rng = random.Random(1)
     for attempt in range(10):
         what = f"attempt {attempt}"
-        proc = popen(push_cmd(ws, repo, seg), cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(duration * rng.uniform(0.3, 0.8))
-        proc.send_signal(signal.SIGTERM)
-        t_sig = time.monotonic()
-        try:
-            _, err = proc.communicate(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            pytest.fail(f"{what}: walship-push still running 5 s after SIGTERM")
-        waited = time.monotonic() - t_sig
-        err = err.decode(errors="replace")
-        assert waited < 2.0, f"{what}: walship-push took {waited:.2f} s to exit after SIGTERM"
-        assert proc.returncode in (0, 1, -signal.SIGTERM), \
-            f"{what}: exit status {proc.returncode} after SIGTERM (must be 1, never above 125)\n{err}"
-        if proc.returncode != 0:
+        returncode, err = terminate(push_cmd(ws, repo, seg), cwd, duration * rng.uniform(0.3, 0.8), what)
+        assert returncode in (0, 1), \
+            f"{what}: exit status {returncode} after SIGTERM (must be 1, never above 125)\n{err}"
+        if returncode != 0:
             interrupted += 1
         assert repo.dot_files() == [], f"{what}: temp files left after SIGTERM: {repo.dot_files()}"
         check_visible_objects(repo, FIRST_SEGMENT, want, what + " after SIGTERM")
@@ -169,25 +175,14 @@ def test_fetch_sigterm_exits_promptly_and_leaves_no_partial_target(ws, big, work
     rng = random.Random(2)
     for attempt in range(10):
         what = f"attempt {attempt}"
-        proc = popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(duration * rng.uniform(0.2, 0.8))
-        proc.send_signal(signal.SIGTERM)
-        t_sig = time.monotonic()
-        try:
-            _, err = proc.communicate(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            pytest.fail(f"{what}: walship-fetch still running 5 s after SIGTERM")
-        assert time.monotonic() - t_sig < 2.0, f"{what}: walship-fetch was slow to exit after SIGTERM"
+        returncode, err = terminate(cmd, cwd, duration * rng.uniform(0.2, 0.8), what)
         left = sorted(os.listdir(out_dir))
-        if proc.returncode == 0:
+        if returncode == 0:
             assert left == ["RECOVERYXLOG"] and sha256_file(target) == want, f"{what}: exit 0 but {left}"
             target.unlink()
             continue
         interrupted += 1
-        assert proc.returncode == 200, \
-            f"{what}: exit status {proc.returncode} after SIGTERM (must be 200)\n{err.decode(errors='replace')}"
+        assert returncode == 200, f"{what}: exit status {returncode} after SIGTERM (must be 200)\n{err}"
         assert left == [], f"{what}: files left where %p was to be written after SIGTERM: {left}"
     assert interrupted >= 1, f"no fetch was still running when SIGTERM arrived (fetch takes {duration:.3f} s)"
 
