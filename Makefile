@@ -12,7 +12,7 @@ INSTALL  ?= install
 BUILD    ?= build
 CFLAGS   ?= -O2 -g
 WARNINGS := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wconversion -Wno-format-truncation -Werror
-CPPFLAGS += -Isrc -D_GNU_SOURCE -DWALSHIP_VERSION='"$(VERSION)"'
+CPPFLAGS += -Isrc -I/usr/include/postgresql -D_GNU_SOURCE -DWALSHIP_VERSION='"$(VERSION)"'
 LDLIBS   := -lzstd -lcrypto -ljansson -lpthread
 PYTEST   ?= /usr/bin/python3 -m pytest
 
@@ -37,6 +37,10 @@ $(BUILD)/%.o: %.c
 $(BUILD)/libwalship.a: $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
+
+# Only walship itself talks to the server (libpq): the hooks stay small and start fast.
+$(BUILD)/bin/walship: LDLIBS += -lpq
+$(BUILD)/tests/%: LDLIBS += -lpq
 
 $(BUILD)/bin/%: $(BUILD)/src/bin/%.o $(BUILD)/libwalship.a
 	@mkdir -p $(dir $@)
@@ -64,7 +68,7 @@ asan:
 lint:
 	clang-format --dry-run --Werror $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance --std=c11 \
-		--inline-suppr --suppress=missingIncludeSystem -Isrc -D_GNU_SOURCE src tests/unit
+		--inline-suppr --suppress=missingIncludeSystem -Isrc -I/usr/include/postgresql -D_GNU_SOURCE src tests/unit
 
 format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h)
