@@ -74,8 +74,8 @@ static char *request_pgdata(const FetchRequest *req)
 /*
  * The mode of this call: a frontend tool is known from %p alone, so its errors
  * abort whatever fails below; otherwise the data directory tells.  When
- * PG_VERSION cannot be read, the requested mode stands (auto answers as in
- * recovery).
+ * PG_VERSION cannot be read, standby.signal or recovery.conf's standby_mode
+ * still make it a standby; else auto answers as in recovery.
  */
 static int resolve_mode(const FetchRequest *req, const char *pgdata, FetchMode *mode, int *pg_major,
 			WsError *err)
@@ -86,6 +86,11 @@ static int resolve_mode(const FetchRequest *req, const char *pgdata, FetchMode *
 	int rc = pg_version_read(pgdata, pg_major, err);
 	if (rc == 0)
 		*mode = fetch_mode_detect(req->mode, pgdata, *pg_major, req->path);
+	else if (*mode == FETCH_MODE_AUTO &&
+		 (fetch_mode_detect(req->mode, pgdata, 12, req->path) == FETCH_MODE_STANDBY ||
+		  fetch_mode_detect(req->mode, pgdata, 11, req->path) == FETCH_MODE_STANDBY))
+		/* Without PG_VERSION either way of saying "standby" counts: a standby must not get 200. */
+		*mode = FETCH_MODE_STANDBY;
 	return rc;
 }
 
@@ -93,8 +98,9 @@ FetchMode fetch_mode_of(const FetchRequest *req)
 {
 	FetchMode mode;
 	int major;
+	WsError ignored;
 	char *pgdata = request_pgdata(req);
-	(void)resolve_mode(req, pgdata, &mode, &major, NULL);
+	(void)resolve_mode(req, pgdata, &mode, &major, &ignored);
 	free(pgdata);
 	return mode;
 }

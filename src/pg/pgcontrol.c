@@ -167,7 +167,8 @@ int pg_version_read(const char *datadir, int *major, WsError *err)
 	if (rc != 0) {
 		/* Absent means "not a data directory", which no retry will fix. */
 		if (rc == WS_NOT_FOUND) {
-			err->cls = WS_FATAL;
+			if (err != NULL)
+				err->cls = WS_FATAL;
 			rc = WS_FATAL;
 			ws_error_hint(err, "Is \"%s\" a PostgreSQL data directory?", datadir);
 		}

@@ -225,6 +225,21 @@ def test_fetch_refuses_an_object_stored_under_another_segments_name(ws, stocked,
     assert_no_output(out_dir, "object under another name")
 
 
+@pytest.mark.parametrize("standby, expected", [(False, ABORT), (True, 1)])
+def test_fetch_without_pg_version_and_bad_config(ws, stocked, datadir, work, out_dir, standby, expected):
+    """Nothing readable in the data directory and a broken configuration: still
+    a clean answer (no crash), and a standby.signal still makes it a standby."""
+    (datadir / "PG_VERSION").unlink()
+    if standby:
+        write_pg_file(datadir / "standby.signal", b"")
+    cfg = write_pg_file(work / "bad.conf", b"no-such-key = 1\n", 0o600)
+    for config in (cfg, None):
+        rc, out, err = ws.fetch(stocked.root, FIRST_SEGMENT, out_dir / "RECOVERYXLOG", datadir, config=config)
+        assert rc == expected, describe(rc, out, err)
+        assert err.strip(), "the error must be logged\n" + describe(rc, out, err)
+        assert_no_output(out_dir, "no PG_VERSION")
+
+
 # -- auto mode: standby, recovery, frontend -------------------------------------
 
 
