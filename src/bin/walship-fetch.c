@@ -40,7 +40,7 @@ int main(int argc, char **argv)
 	log_init("walship-fetch");
 	cleanup_init(FETCH_EXIT_ABORT);
 	ws_error_clear(&err);
-	rc = cli_parse(&cli, argc, argv, CLI_OPT_PGDATA | CLI_OPT_MODE | CLI_OPT_EPOCH, usage, &err);
+	rc = cli_parse(&cli, argc, argv, CLI_OPT_PGDATA | CLI_OPT_MODE | CLI_OPT_EPOCH, NULL, usage, &err);
 	if (!cli.done && cli.mode != NULL) {
 		int m = fetch_mode_parse(cli.mode);
 		if (m >= 0)

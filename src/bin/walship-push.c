@@ -34,7 +34,7 @@ int main(int argc, char **argv)
 	log_init("walship-push");
 	cleanup_init(1);
 	ws_error_clear(&err);
-	rc = cli_parse(&cli, argc, argv, CLI_OPT_PGDATA, usage, &err);
+	rc = cli_parse(&cli, argc, argv, CLI_OPT_PGDATA, NULL, usage, &err);
 	if (rc == 0 && !cli.done && cli.argc != 2)
 		rc = ws_error(&err, WS_USAGE, "expected 2 arguments (WALPATH WALNAME, %%p %%f), got %d",
 			      cli.argc);

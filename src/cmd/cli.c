@@ -35,9 +35,12 @@ void cli_print_version(const char *progname)
 	printf("%s (walship) %s\n", progname, WALSHIP_VERSION);
 }
 
-int cli_parse(Cli *cli, int argc, char **argv, unsigned opts, void (*usage)(void), WsError *err)
+#define MAX_LONGOPTS 64
+
+int cli_parse(Cli *cli, int argc, char **argv, unsigned opts, const CliExtra *extra, void (*usage)(void),
+	      WsError *err)
 {
-	static const struct option longopts[] = {
+	static const struct option common[] = {
 		{"repo", required_argument, NULL, OPT_REPO},
 		{"config", required_argument, NULL, OPT_CONFIG},
 		{"compress-level", required_argument, NULL, OPT_COMPRESS_LEVEL},
@@ -56,12 +59,26 @@ int cli_parse(Cli *cli, int argc, char **argv, unsigned opts, void (*usage)(void
 	int verbose = 0, quiet = 0;
 	int c, rc;
 
+	struct option longopts[MAX_LONGOPTS];
+	char shortopts[32] = ":qvD:"; /* ":" first: a missing value is reported as such */
+	size_t n = 0;
+
 	memset(cli, 0, sizeof(*cli));
 	cli->progname = log_progname();
 	cli->cfg = config_new();
+	for (const struct option *o = common; o->name != NULL; o++)
+		longopts[n++] = *o;
+	if (extra != NULL) {
+		for (const struct option *o = extra->longopts; o != NULL && o->name != NULL; o++)
+			if (n < MAX_LONGOPTS - 1)
+				longopts[n++] = *o;
+		if (extra->shortopts != NULL)
+			strncat(shortopts, extra->shortopts, sizeof(shortopts) - strlen(shortopts) - 1);
+	}
+	memset(&longopts[n], 0, sizeof(longopts[n]));
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "qvD:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_REPO:
 			if ((rc = config_set_option(cli->cfg, "repo", optarg, err)) != 0)
@@ -113,11 +130,17 @@ int cli_parse(Cli *cli, int argc, char **argv, unsigned opts, void (*usage)(void
 			break;
 		case ':':
 			return ws_error(err, WS_USAGE, "option \"%s\" requires a value", argv[optind - 1]);
-		default:
+		case '?':
 		unknown:
 			if (optopt != 0 && optopt < 256)
 				return ws_error(err, WS_USAGE, "invalid option \"-%c\"", optopt);
 			return ws_error(err, WS_USAGE, "invalid option \"%s\"", argv[optind - 1]);
+		default:
+			if (extra == NULL || extra->handle == NULL)
+				goto unknown;
+			if ((rc = extra->handle(extra->ctx, c, optarg, err)) != 0)
+				return rc;
+			break;
 		}
 	}
 	cli->argc = argc - optind;

@@ -9,6 +9,8 @@
 #ifndef WALSHIP_CMD_CLI_H
 #define WALSHIP_CMD_CLI_H
 
+#include <getopt.h>
+
 #include "util/config.h"
 #include "util/error.h"
 
@@ -18,6 +20,19 @@ enum {
 	CLI_OPT_MODE = 1 << 1,   /* --mode=auto|recovery|standby */
 	CLI_OPT_EPOCH = 1 << 2,  /* --epoch=ID */
 };
+
+/*
+ * Options a program adds beyond the common ones (walship's commands): their
+ * getopt_long entries (val >= CLI_EXTRA_BASE, or a short option letter also
+ * in shortopts) and a handler called with each one found.
+ */
+#define CLI_EXTRA_BASE 1000
+typedef struct CliExtra {
+	const struct option *longopts; /* terminated by an all-zero entry */
+	const char *shortopts;         /* e.g. "d:" */
+	int (*handle)(void *ctx, int opt, const char *arg, WsError *err);
+	void *ctx;
+} CliExtra;
 
 typedef struct Cli {
 	const char *progname;
@@ -37,7 +52,8 @@ typedef struct Cli {
  * (the caller prints it and the "Try ... --help" line).  Options and
  * positional arguments may be mixed.
  */
-int cli_parse(Cli *cli, int argc, char **argv, unsigned opts, void (*usage)(void), WsError *err);
+int cli_parse(Cli *cli, int argc, char **argv, unsigned opts, const CliExtra *extra, void (*usage)(void),
+	      WsError *err);
 
 void cli_free(Cli *cli);
 

@@ -55,15 +55,14 @@ int cluster_push_epoch(const RepoMeta *meta, const ClusterInfo *ci, const char *
 		ws_error(err, WS_FATAL, "repository \"%s\" belongs to another cluster", repo);
 		describe(e, c->sysid, ci->pg_major, c->seg_size, err);
 		ws_error_hint(err,
-			      "Point repo at this cluster's own repository. A cluster made by pg_upgrade "
-			      "needs a new epoch of the repository \"%s\" first.",
+			      "After pg_upgrade, run \"walship upgrade --repo=%s --pgdata=DIR\" once; "
+			      "otherwise point repo at this cluster's own repository.",
 			      repo);
 	} else {
 		ws_error(err, WS_FATAL,
 			 "repository \"%s\" does not match this cluster's version or WAL segment size", repo);
 		describe(e, c->sysid, ci->pg_major, c->seg_size, err);
-		ws_error_hint(err,
-			      "A cluster changed by pg_upgrade needs a new epoch of the repository \"%s\".",
+		ws_error_hint(err, "After pg_upgrade, run \"walship upgrade --repo=%s --pgdata=DIR\" once.",
 			      repo);
 	}
 	return WS_FATAL;

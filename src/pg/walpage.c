@@ -120,8 +120,9 @@ int wal_page_check(const unsigned char *buf, size_t len, int pg_major, uint64_t 
 				 what, got_ver, want_ver);
 			ws_error_detail(err, "Its page magic is 0x%04X, PostgreSQL %s writes 0x%04X.",
 					h.magic, want_ver, want_magic);
-			ws_error_hint(err, "After pg_upgrade, the repository needs a new epoch for the "
-					   "upgraded cluster.");
+			ws_error_hint(
+				err, "After pg_upgrade, run \"walship upgrade\" once to add an epoch for the "
+				     "new cluster.");
 		} else {
 			corrupt(err, what, "has an invalid page header");
 			ws_error_detail(err, "Its page magic is 0x%04X, PostgreSQL %s writes 0x%04X.",

@@ -18,17 +18,10 @@
 #include <jansson.h>
 #include <openssl/rand.h>
 
+#include "pg/pgcontrol.h"
 #include "util/mem.h"
 
 #define INVALID "walship.json of the repository is invalid"
-
-static void pg_major_str(int pg_major, char *buf, size_t size)
-{
-	if (pg_major == 96)
-		snprintf(buf, size, "9.6");
-	else
-		snprintf(buf, size, "%d", pg_major);
-}
 
 static void make_uuid(char out[40])
 {

@@ -146,6 +146,22 @@ int repo_create(const Config *cfg, uint64_t sysid, int pg_major, uint32_t seg_si
 	return 0;
 }
 
+int repo_add_epoch(Repo *repo, uint64_t sysid, int pg_major, uint32_t seg_size, const RepoEpoch **epoch,
+		   WsError *err)
+{
+	repo_meta_add_epoch(repo->meta, sysid, pg_major, seg_size);
+	char *json = repo_meta_serialize(repo->meta);
+	MemSource src = {json, strlen(json), 0};
+	int rc = store_put(repo->store, REPO_META_KEY, mem_source_read, &src, false, err);
+	free(json);
+	if (rc != 0) {
+		repo->meta->n_epochs--; /* not written: the repository keeps its epochs */
+		return rc;
+	}
+	*epoch = repo_meta_newest(repo->meta);
+	return 0;
+}
+
 void repo_free(Repo *repo)
 {
 	if (repo == NULL)

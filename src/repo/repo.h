@@ -30,6 +30,14 @@ int repo_open(const Config *cfg, Repo **out, WsError *err);
  */
 int repo_create(const Config *cfg, uint64_t sysid, int pg_major, uint32_t seg_size, Repo **out, WsError *err);
 
+/*
+ * Add an epoch for a new cluster (walship upgrade) and replace walship.json
+ * atomically (readers see the old or the new file, never a mix).  The new
+ * epoch is returned in *epoch.
+ */
+int repo_add_epoch(Repo *repo, uint64_t sysid, int pg_major, uint32_t seg_size, const RepoEpoch **epoch,
+		   WsError *err);
+
 void repo_free(Repo *repo);
 
 const RepoMeta *repo_meta(const Repo *repo);

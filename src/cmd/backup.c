@@ -1,0 +1,762 @@
+/*
+ * backup.c - walship backup: BASE_BACKUP over a replication connection, each
+ * archive streamed straight into the repository (no local copy), then a wait
+ * until the backup's WAL is archived and verified, then manifest.json.
+ *
+ * Why in this order: a backup is restorable only once every WAL file from
+ * its start to its stop is in the repository, and manifest.json is what
+ * marks a backup as usable, so it is written last.  A run that fails removes
+ * the objects it stored: without manifest.json nothing would ever read them.
+ */
+#include "cmd/backup.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "cmd/cluster.h"
+#include "pg/basebackup.h"
+#include "pg/walname.h"
+#include "pg/walpage.h"
+#include "repo/backupmeta.h"
+#include "repo/keys.h"
+#include "repo/repo.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+/* How often the repository is asked again for a WAL file that is not there yet. */
+#define WAL_POLL_NS (500 * 1000 * 1000L)
+/* History files are a few KiB. */
+#define HISTORY_MAX (16u * 1024 * 1024)
+
+/* ---- progress on a terminal ---- */
+
+typedef struct Progress {
+	bool on;
+	uint64_t total; /* the server's estimate, 0 if none */
+	double start;
+	double last;
+	bool shown; /* a progress line is on the screen */
+} Progress;
+
+static double now_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const char *size_str(uint64_t n, char *buf, size_t size)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+	double v = (double)n;
+	int u = 0;
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, size, "%" PRIu64 " B", n);
+	else
+		snprintf(buf, size, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+static const char *duration_str(double s, char *buf, size_t size)
+{
+	long t = (long)(s + 0.5);
+	if (s < 59.95)
+		snprintf(buf, size, "%.1f s", s);
+	else if (t < 3600)
+		snprintf(buf, size, "%ld min %02ld s", t / 60, t % 60);
+	else
+		snprintf(buf, size, "%ld h %02ld min", t / 3600, t / 60 % 60);
+	return buf;
+}
+
+/* One line, rewritten in place at most four times a second (always when final). */
+static void progress_show(Progress *p, uint64_t done, bool final)
+{
+	char d[32], t[32], r[32], e[32];
+	double now = now_mono();
+	if (!p->on || (!final && now - p->last < 0.25))
+		return;
+	p->last = now;
+	double elapsed = now - p->start;
+	double rate = elapsed > 0 ? (double)done / elapsed : 0;
+	size_str(done, d, sizeof(d));
+	size_str((uint64_t)rate, r, sizeof(r));
+	if (p->total > 0) {
+		uint64_t pct = done >= p->total ? 100 : done * 100 / p->total;
+		if (done < p->total && rate > 0)
+			duration_str((double)(p->total - done) / rate, e, sizeof(e));
+		else
+			duration_str(0, e, sizeof(e));
+		fprintf(stderr, "\r%s of %s (%" PRIu64 "%%), %s/s, %s left\033[K", d,
+			size_str(p->total, t, sizeof(t)), pct, r, e);
+	} else {
+		fprintf(stderr, "\r%s, %s/s\033[K", d, r);
+	}
+	p->shown = true;
+}
+
+/* End the progress line before anything else is printed. */
+static void progress_break(Progress *p)
+{
+	if (p->shown) {
+		fputc('\n', stderr);
+		p->shown = false;
+	}
+}
+
+/* ---- libpq behind the stream's connection interface ---- */
+
+typedef struct PqConn {
+	PGconn *conn;
+	Progress *progress;
+	char message[1024]; /* a libpq-made error's text, when the server sent none */
+} PqConn;
+
+/*
+ * libpq's message of the connection: the first line into msg, the lines
+ * after it (libpq's own detail, e.g. "Is the server running...") into detail
+ * when given, else appended; runs of white space become one space.
+ */
+static void pq_message(PGconn *conn, char *msg, size_t msize, char *detail, size_t dsize)
+{
+	const char *text = PQerrorMessage(conn);
+	const char *nl = strchr(text, '\n');
+	size_t first = nl != NULL && detail != NULL ? (size_t)(nl - text) : strlen(text);
+	char *outs[2] = {msg, detail};
+	size_t sizes[2] = {msize, dsize};
+	const char *from[2] = {text, text + first};
+	size_t lens[2] = {first, strlen(text) - first};
+
+	for (int k = 0; k < 2; k++) {
+		size_t j = 0;
+		bool space = false;
+		if (outs[k] == NULL)
+			continue;
+		for (size_t i = 0; i < lens[k] && j + 1 < sizes[k]; i++) {
+			char c = from[k][i];
+			if (c == ' ' || c == '\n' || c == '\t') {
+				space = j > 0;
+				continue;
+			}
+			if (space && j + 2 < sizes[k])
+				outs[k][j++] = ' ';
+			space = false;
+			outs[k][j++] = c;
+		}
+		outs[k][j] = '\0';
+	}
+}
+
+static int pq_get_result(void *ctx, BbResult *out, WsError *err)
+{
+	PqConn *c = ctx;
+	(void)err;
+	memset(out, 0, sizeof(*out));
+	PGresult *res = PQgetResult(c->conn);
+	if (res == NULL) {
+		out->kind = BB_RESULT_NONE;
+		return 0;
+	}
+	out->impl = res;
+	switch (PQresultStatus(res)) {
+	case PGRES_TUPLES_OK: {
+		out->kind = BB_RESULT_TUPLES;
+		out->nrows = PQntuples(res);
+		out->ncols = PQnfields(res);
+		const char **v = xcalloc((size_t)out->nrows * (size_t)out->ncols + 1, sizeof(char *));
+		for (int i = 0; i < out->nrows; i++)
+			for (int j = 0; j < out->ncols; j++)
+				v[i * out->ncols + j] = PQgetisnull(res, i, j) ? NULL : PQgetvalue(res, i, j);
+		out->values = v;
+		break;
+	}
+	case PGRES_COMMAND_OK:
+		out->kind = BB_RESULT_COMMAND;
+		break;
+	case PGRES_COPY_OUT:
+		out->kind = BB_RESULT_COPY_OUT;
+		break;
+	default:
+		out->kind = BB_RESULT_ERROR;
+		out->sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		out->message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		out->detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+		out->hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+		if (out->message == NULL) {
+			/* Made by libpq (a lost connection): its text is the whole story. */
+			pq_message(c->conn, c->message, sizeof(c->message), NULL, 0);
+			if (c->message[0] == '\0')
+				snprintf(c->message, sizeof(c->message), "%s",
+					 PQresStatus(PQresultStatus(res)));
+			out->message = c->message;
+		}
+		break;
+	}
+	return 0;
+}
+
+static void pq_clear_result(void *ctx, BbResult *res)
+{
+	(void)ctx;
+	free((void *)res->values);
+	PQclear(res->impl);
+	memset(res, 0, sizeof(*res));
+}
+
+static int pq_get_copy(void *ctx, char **buf, size_t *len, WsError *err)
+{
+	PqConn *c = ctx;
+	char msg[1024];
+	int n = PQgetCopyData(c->conn, buf, 0);
+	if (n > 0) {
+		*len = (size_t)n;
+		return 1;
+	}
+	if (n == -1)
+		return 0;
+	pq_message(c->conn, msg, sizeof(msg), NULL, 0);
+	return ws_error(err, WS_FATAL, "could not read the base backup from the server: %s", msg);
+}
+
+static void pq_free_copy(void *ctx, char *buf)
+{
+	(void)ctx;
+	PQfreemem(buf);
+}
+
+static const BbConnOps pq_ops = {
+	.get_result = pq_get_result,
+	.clear_result = pq_clear_result,
+	.get_copy = pq_get_copy,
+	.free_copy = pq_free_copy,
+};
+
+/* The server's warnings (checksum failures name file and block) in walship's format. */
+static void notice_receiver(void *arg, const PGresult *res)
+{
+	PqConn *c = arg;
+	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	if (msg == NULL)
+		return;
+	bool warning = sev != NULL && strcmp(sev, "WARNING") == 0;
+	if (warning || log_get_level() >= LOG_LEVEL_INFO)
+		progress_break(c->progress);
+	if (warning)
+		log_warning("server: %s", msg);
+	else
+		log_info("server: %s", msg);
+}
+
+static int connect_server(const char *dbname, PqConn *c, WsError *err)
+{
+	/* expand_dbname: -d may be a whole connection string; replication comes after it and wins. */
+	const char *const keys[] = {"dbname", "replication", "fallback_application_name", NULL};
+	const char *const vals[] = {dbname, "true", "walship", NULL};
+	char msg[1024], detail[1024];
+
+	c->conn = PQconnectdbParams(keys, vals, 1);
+	if (c->conn == NULL)
+		return ws_error(err, WS_FATAL, "could not connect to the server: out of memory");
+	if (PQstatus(c->conn) == CONNECTION_OK) {
+		PQsetNoticeReceiver(c->conn, notice_receiver, c);
+		return 0;
+	}
+	pq_message(c->conn, msg, sizeof(msg), detail, sizeof(detail));
+	ws_error(err, WS_FATAL, "could not connect to the server: %s", msg);
+	if (detail[0] != '\0')
+		ws_error_detail(err, "%s", detail);
+	ws_error_hint(err,
+		      "Name the server with -d \"host=... port=... user=...\" (a libpq connection string) or "
+		      "the PG* environment variables. The user needs the REPLICATION attribute (or to be a "
+		      "superuser) and a \"replication\" line in pg_hba.conf.");
+	return WS_FATAL;
+}
+
+/* A one-row result of a simple command, or WS_FATAL naming what was asked. */
+static int simple_query(PGconn *conn, const char *sql, int ncols, PGresult **out, WsError *err)
+{
+	char msg[1024];
+	PGresult *res = PQexec(conn, sql);
+	*out = NULL;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		if (m == NULL)
+			pq_message(conn, msg, sizeof(msg), NULL, 0);
+		ws_error(err, WS_FATAL, "could not run \"%s\" on the server: %s", sql, m ? m : msg);
+		PQclear(res);
+		return WS_FATAL;
+	}
+	if (PQntuples(res) != 1 || PQnfields(res) < ncols) {
+		ws_error(err, WS_FATAL, "unexpected answer to \"%s\" from the server: %d rows of %d columns",
+			 sql, PQntuples(res), PQnfields(res));
+		PQclear(res);
+		return WS_FATAL;
+	}
+	*out = res;
+	return 0;
+}
+
+typedef struct ServerInfo {
+	int version; /* server_version_num */
+	int major;
+	uint64_t sysid;
+	uint32_t seg_size;
+} ServerInfo;
+
+static int identify_server(PGconn *conn, ServerInfo *si, WsError *err)
+{
+	PGresult *res;
+	int rc;
+	char *end;
+
+	si->version = PQserverVersion(conn);
+	if (si->version < 100000) {
+		ws_error(err, WS_FATAL,
+			 "the server's PostgreSQL version %d is not supported by walship backup",
+			 si->version);
+		ws_error_hint(err, "walship backup needs PostgreSQL 10 or later.");
+		return WS_FATAL;
+	}
+	si->major = si->version / 10000;
+	if (si->major > 17) {
+		/* pg_basebackup does the same: a newer server may answer in a shape not known here. */
+		ws_error(err, WS_FATAL, "the server's PostgreSQL %d is newer than this walship supports (17)",
+			 si->major);
+		ws_error_hint(err, "Upgrade walship.");
+		return WS_FATAL;
+	}
+
+	if ((rc = simple_query(conn, "IDENTIFY_SYSTEM", 3, &res, err)) != 0)
+		return rc;
+	const char *s = PQgetvalue(res, 0, 0);
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || end == s || v == 0) {
+		ws_error(err, WS_FATAL, "unexpected system identifier \"%.64s\" from the server", s);
+		PQclear(res);
+		return WS_FATAL;
+	}
+	si->sysid = (uint64_t)v;
+	PQclear(res);
+
+	if ((rc = simple_query(conn, "SHOW wal_segment_size", 1, &res, err)) != 0)
+		return rc;
+	uint64_t seg;
+	s = PQgetvalue(res, 0, 0);
+	if (pg_size_parse(s, &seg) != 0 || seg > UINT32_MAX || !wal_segsize_valid((uint32_t)seg)) {
+		ws_error(err, WS_FATAL, "unexpected wal_segment_size \"%.64s\" from the server", s);
+		PQclear(res);
+		return WS_FATAL;
+	}
+	si->seg_size = (uint32_t)seg;
+	PQclear(res);
+	return 0;
+}
+
+/* ---- the repository side ---- */
+
+typedef struct MemSource {
+	const char *buf;
+	size_t len;
+	size_t pos;
+} MemSource;
+
+static int mem_source_read(void *ctx, unsigned char *buf, size_t cap, size_t *got, WsError *err)
+{
+	(void)err;
+	MemSource *m = ctx;
+	size_t n = m->len - m->pos < cap ? m->len - m->pos : cap;
+	memcpy(buf, m->buf + m->pos, n);
+	m->pos += n;
+	*got = n;
+	return 0;
+}
+
+static int any_key(void *ctx, const char *key, const StoreStat *st, WsError *err)
+{
+	(void)key, (void)st, (void)err;
+	*(bool *)ctx = true;
+	return 1; /* one is enough: stop listing */
+}
+
+/* The first free id for time t: t's id, else "-2", "-3", ... */
+static int choose_id(Repo *repo, const char *epoch, time_t t, char id[BACKUP_ID_MAX], WsError *err)
+{
+	char dir[STORE_KEY_MAX];
+	for (int n = 1; n < 1000; n++) {
+		bool used = false;
+		backup_id_format((int64_t)t, n, id);
+		if (backup_key_dir(epoch, id, dir, sizeof(dir)) != 0)
+			return ws_error(err, WS_FATAL, "repository key for backup \"%s\" is too long", id);
+		int rc = store_list(repo_store(repo), dir, any_key, &used, err);
+		if (rc < 0)
+			return rc;
+		if (!used)
+			return 0;
+	}
+	return ws_error(err, WS_FATAL, "too many backups started at %s", id);
+}
+
+/* The keys this run stored, to take back if it fails. */
+typedef struct Written {
+	char **keys;
+	int n;
+} Written;
+
+static void written_add(Written *w, const char *key)
+{
+	w->keys = xrealloc(w->keys, (size_t)(w->n + 1) * sizeof(char *));
+	w->keys[w->n++] = xstrdup(key);
+}
+
+static void written_remove_all(Repo *repo, Written *w, const char *id)
+{
+	int left = 0;
+	for (int i = 0; i < w->n; i++) {
+		WsError e;
+		ws_error_clear(&e);
+		if (store_remove(repo_store(repo), w->keys[i], &e) != 0 && e.cls != WS_NOT_FOUND) {
+			log_report_warning(&e);
+			left++;
+		}
+	}
+	if (left > 0)
+		log_warning("%d objects of the failed backup \"%s\" are left in the repository", left, id);
+	else if (w->n > 0)
+		log_info("removed the %d objects of the failed backup \"%s\"", w->n, id);
+}
+
+static void written_free(Written *w)
+{
+	for (int i = 0; i < w->n; i++)
+		free(w->keys[i]);
+	free(w->keys);
+}
+
+typedef struct StreamReader {
+	BbStream *bs;
+	Progress *progress;
+} StreamReader;
+
+static int stream_read(void *ctx, unsigned char *buf, size_t cap, size_t *got, WsError *err)
+{
+	StreamReader *r = ctx;
+	int rc = bb_stream_read(r->bs, buf, cap, got, err);
+	if (rc == 0 && *got > 0)
+		progress_show(r->progress, bb_stream_bytes(r->bs), false);
+	return rc;
+}
+
+/* Every part of the stream into an object, recorded in meta. */
+static int store_parts(Repo *repo, BbStream *bs, BackupMeta *meta, Written *w, Progress *progress,
+		       WsError *err)
+{
+	StreamReader rd = {bs, progress};
+	char key[STORE_KEY_MAX];
+	BbPart part;
+	int rc;
+
+	while ((rc = bb_stream_next(bs, &part, err)) == 1) {
+		ObjInfo info;
+		if (backup_key(meta->epoch, meta->id, part.name, key, sizeof(key)) != 0)
+			return ws_error(err, WS_FATAL, "repository key for \"%s\" is too long", part.name);
+		rc = repo_put_object(repo, key, stream_read, &rd, OBJ_SIZE_UNKNOWN, true, &info, err);
+		if (rc != 0) {
+			if (strstr(err->msg, part.name) == NULL)
+				ws_error_prefix(err, "could not store \"%s\" of the backup", part.name);
+			return rc;
+		}
+		written_add(w, key);
+		BackupObject *obj;
+		if (part.kind == BB_PART_ARCHIVE) {
+			const BbTablespace *t = part.tablespace;
+			obj = &backup_meta_add_tablespace(meta, t->is_base, t->oid, t->location)->obj;
+		} else {
+			meta->has_manifest = true;
+			obj = &meta->manifest;
+			snprintf(obj->name, sizeof(obj->name), "%s", part.name);
+		}
+		obj->size = info.content_size;
+		obj->stored_size = info.stored_size;
+		memcpy(obj->sha256, info.sha256, 32);
+		log_debug("stored \"%s\" (%" PRIu64 " bytes, %" PRIu64 " stored)", key, info.content_size,
+			  info.stored_size);
+	}
+	return rc;
+}
+
+/* ---- waiting for the WAL ---- */
+
+typedef struct HeadSink {
+	unsigned char head[WAL_LONG_HEADER_SIZE];
+	size_t have;
+} HeadSink;
+
+static int head_write(void *ctx, const unsigned char *buf, size_t len, WsError *err)
+{
+	(void)err;
+	HeadSink *h = ctx;
+	size_t k = sizeof(h->head) - h->have;
+	if (k > len)
+		k = len;
+	memcpy(h->head + h->have, buf, k);
+	h->have += k;
+	return 0;
+}
+
+/* The WAL file read whole and verified: object checks, size and, for segments, page header. */
+static int verify_wal(Repo *repo, const BackupMeta *m, const RepoEpoch *epoch, const WalName *name,
+		      WsError *err)
+{
+	char key[STORE_KEY_MAX];
+	HeadSink head = {.have = 0};
+	ObjInfo info;
+	bool segment = name->kind == WAL_SEGMENT;
+
+	if (repo_key_wal(epoch, name, key, sizeof(key)) != 0)
+		return ws_error(err, WS_FATAL, "repository key for \"%s\" is too long", name->name);
+	int rc = repo_get_object(repo, key, segment ? m->seg_size : HISTORY_MAX, head_write, &head, &info,
+				 err);
+	if (rc != 0)
+		return rc;
+	if (!segment)
+		return 0;
+	if (info.content_size != m->seg_size)
+		return ws_error(err, WS_CORRUPT,
+				"WAL file \"%s\" in the repository has %" PRIu64 " bytes, expected %" PRIu32,
+				name->name, info.content_size, m->seg_size);
+	return wal_page_check(head.head, head.have, m->pg_major, m->sysid, m->seg_size,
+			      walname_segno(name, m->seg_size), name->name, err);
+}
+
+static void sleep_poll(void)
+{
+	struct timespec ts = {0, WAL_POLL_NS};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Every WAL file the backup needs, in order (the timeline's history file
+ * first when it is not 1), until each is in the repository and verified.
+ * The timeout runs from the last file found, so a long range that keeps
+ * arriving is never cut short.
+ */
+static int wait_for_wal(Repo *repo, const BackupMeta *m, const RepoEpoch *epoch, long timeout, WsError *err)
+{
+	uint64_t first = m->start_lsn / m->seg_size;
+	uint64_t last = (m->stop_lsn - 1) / m->seg_size;
+	double deadline = now_mono() + (double)timeout;
+	bool history = m->timeline > 1;
+	int rc = 0;
+
+	for (uint64_t segno = first; segno <= last;) {
+		char text[WAL_NAME_MAX];
+		WalName name;
+		if (history)
+			snprintf(text, sizeof(text), "%08" PRIX32 ".history", m->timeline);
+		else
+			wal_segment_name(m->timeline, segno, m->seg_size, text);
+		if ((rc = walname_parse(text, &name, err)) != 0)
+			return rc;
+		bool waiting = false;
+		for (;;) {
+			rc = verify_wal(repo, m, epoch, &name, err);
+			if (rc == 0)
+				break;
+			if (rc != WS_NOT_FOUND && rc != WS_TRANSIENT) {
+				ws_error_prefix(err, "WAL file \"%s\" needed by the backup is not usable",
+						name.name);
+				return rc;
+			}
+			if (now_mono() >= deadline) {
+				ws_error(err, WS_FATAL,
+					 "WAL file \"%s\" needed by the backup did not reach repository "
+					 "\"%s\" within "
+					 "%ld seconds",
+					 name.name, repo_display(repo), timeout);
+				ws_error_detail(
+					err,
+					"The backup needs every WAL file from %s to %s; without them it "
+					"cannot be restored and is not kept.",
+					m->start_wal, m->stop_wal);
+				ws_error_hint(
+					err,
+					"Check that archive_command stores WAL with walship-push in this "
+					"repository (see pg_stat_archiver and the server log), or wait "
+					"longer with --wal-timeout.");
+				return WS_FATAL;
+			}
+			if (!waiting)
+				log_info("waiting for WAL file \"%s\" to be archived", name.name);
+			waiting = true;
+			sleep_poll();
+		}
+		log_debug("WAL file \"%s\" is archived and verified", name.name);
+		deadline = now_mono() + (double)timeout;
+		if (history)
+			history = false;
+		else
+			segno++;
+	}
+	return 0;
+}
+
+/* ---- the command ---- */
+
+static void utc_iso(time_t t, char out[32])
+{
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int write_manifest(Repo *repo, const BackupMeta *m, WsError *err)
+{
+	char key[STORE_KEY_MAX];
+	char *json = backup_meta_serialize(m, err);
+	if (json == NULL)
+		return WS_FATAL;
+	if (backup_key(m->epoch, m->id, BACKUP_META_NAME, key, sizeof(key)) != 0) {
+		free(json);
+		return ws_error(err, WS_FATAL, "repository key for the backup's %s is too long",
+				BACKUP_META_NAME);
+	}
+	MemSource src = {json, strlen(json), 0};
+	int rc = store_put(repo_store(repo), key, mem_source_read, &src, true, err);
+	free(json);
+	return rc;
+}
+
+int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
+{
+	PqConn conn = {0};
+	Progress progress = {0};
+	Repo *repo = NULL;
+	BbStream *bs = NULL;
+	BackupMeta *meta = backup_meta_new();
+	Written written = {0};
+	ServerInfo si;
+	ClusterInfo ci;
+	const RepoEpoch *epoch;
+	char *command = NULL;
+	bool quiet = log_get_level() <= LOG_LEVEL_ERROR;
+	time_t start;
+	double start_mono = now_mono();
+	uint32_t stop_tli;
+	int rc;
+
+	conn.progress = &progress;
+	if ((rc = repo_open(cfg, &repo, err)) != 0)
+		goto done;
+	if ((rc = connect_server(opt->dbname, &conn, err)) != 0)
+		goto done;
+	if ((rc = identify_server(conn.conn, &si, err)) != 0)
+		goto done;
+
+	/* The server must be the cluster the repository archives (the newest epoch, as for pushes). */
+	memset(&ci, 0, sizeof(ci));
+	ci.control.sysid = si.sysid;
+	ci.control.seg_size = si.seg_size;
+	ci.pg_major = si.major;
+	if ((rc = cluster_push_epoch(repo_meta(repo), &ci, repo_display(repo), &epoch, err)) != 0)
+		goto done;
+
+	start = time(NULL);
+	snprintf(meta->epoch, sizeof(meta->epoch), "%s", epoch->id);
+	if ((rc = choose_id(repo, epoch->id, start, meta->id, err)) != 0)
+		goto done;
+	meta->label = xasprintf("walship backup %s", meta->id);
+	meta->sysid = si.sysid;
+	meta->server_version_num = si.version;
+	meta->pg_major = si.major;
+	meta->seg_size = si.seg_size;
+	utc_iso(start, meta->start_time);
+
+	command = bb_command(si.version, meta->label, true);
+	log_info("starting backup \"%s\" of the server (PostgreSQL %d, system identifier %" PRIu64 ")",
+		 meta->id, si.major, si.sysid);
+	log_debug("sending %s", command);
+	if (!PQsendQuery(conn.conn, command)) {
+		char msg[1024];
+		pq_message(conn.conn, msg, sizeof(msg), NULL, 0);
+		rc = ws_error(err, WS_FATAL, "could not send BASE_BACKUP to the server: %s", msg);
+		goto done;
+	}
+	bs = bb_stream_new(&pq_ops, &conn, si.version, true);
+	if ((rc = bb_stream_start(bs, err)) != 0)
+		goto done;
+	meta->start_lsn = bb_stream_start_lsn(bs);
+	meta->timeline = bb_stream_start_tli(bs);
+
+	progress.on = !quiet && isatty(STDERR_FILENO);
+	progress.total = bb_stream_estimate(bs);
+	progress.start = progress.last = now_mono();
+	rc = store_parts(repo, bs, meta, &written, &progress, err);
+	progress_show(&progress, bb_stream_bytes(bs), true);
+	progress_break(&progress);
+	if (rc != 0)
+		goto done;
+
+	if ((rc = bb_stream_finish(bs, &meta->stop_lsn, &stop_tli, err)) != 0)
+		goto done;
+	utc_iso(time(NULL), meta->stop_time);
+	PQfinish(conn.conn);
+	conn.conn = NULL;
+	if (stop_tli != meta->timeline) {
+		rc = ws_error(err, WS_FATAL,
+			      "the server's timeline changed from %" PRIu32 " to %" PRIu32
+			      " during the backup",
+			      meta->timeline, stop_tli);
+		ws_error_hint(err, "The server was promoted while the backup ran: take a new backup.");
+		goto done;
+	}
+	backup_meta_set_wal_names(meta);
+	log_info("backup \"%s\" streamed; waiting for WAL files %s to %s", meta->id, meta->start_wal,
+		 meta->stop_wal);
+
+	if ((rc = wait_for_wal(repo, meta, epoch, opt->wal_timeout, err)) != 0)
+		goto done;
+	if ((rc = write_manifest(repo, meta, err)) != 0)
+		goto done;
+
+	if (!quiet) {
+		uint64_t size = meta->has_manifest ? meta->manifest.size : 0;
+		uint64_t stored = meta->has_manifest ? meta->manifest.stored_size : 0;
+		char s1[32], s2[32], d[32];
+		for (int i = 0; i < meta->n_tablespaces; i++) {
+			size += meta->tablespaces[i].obj.size;
+			stored += meta->tablespaces[i].obj.stored_size;
+		}
+		printf("backup \"%s\" complete: %s, stored %s, %s\n", meta->id,
+		       size_str(size, s1, sizeof(s1)), size_str(stored, s2, sizeof(s2)),
+		       duration_str(now_mono() - start_mono, d, sizeof(d)));
+		fflush(stdout);
+	}
+done:
+	if (rc != 0 && repo != NULL) {
+		/* Close first: the server then ends its side of the backup. */
+		PQfinish(conn.conn);
+		conn.conn = NULL;
+		written_remove_all(repo, &written, meta->id);
+	}
+	written_free(&written);
+	bb_stream_free(bs);
+	PQfinish(conn.conn);
+	free(command);
+	backup_meta_free(meta);
+	repo_free(repo);
+	return rc;
+}

@@ -1,0 +1,594 @@
+/*
+ * backupmeta.c - a backup's manifest.json.  Rebuild, list and prune decide
+ * from it which objects and WAL a backup needs, so every field is checked on
+ * the way in, and the derived ones (WAL names, object names) must agree with
+ * the rest: a damaged or hand-edited file stops walship rather than steer it.
+ */
+#include "repo/backupmeta.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "pg/lsn.h"
+#include "pg/pgcontrol.h"
+#include "pg/walname.h"
+#include "util/mem.h"
+
+#define INVALID      "manifest.json of the backup is invalid"
+#define MANIFEST_OBJ "backup_manifest"
+#define LABEL_MAX    1024
+
+BackupMeta *backup_meta_new(void)
+{
+	BackupMeta *meta = xcalloc(1, sizeof(*meta));
+	meta->format = BACKUP_META_FORMAT;
+	return meta;
+}
+
+void backup_meta_free(BackupMeta *meta)
+{
+	if (meta == NULL)
+		return;
+	for (int i = 0; i < meta->n_tablespaces; i++)
+		free(meta->tablespaces[i].location);
+	free(meta->tablespaces);
+	free(meta->label);
+	free(meta);
+}
+
+BackupTablespaceInfo *backup_meta_add_tablespace(BackupMeta *meta, bool is_base, uint32_t oid,
+						 const char *location)
+{
+	meta->tablespaces =
+		xrealloc(meta->tablespaces, (size_t)(meta->n_tablespaces + 1) * sizeof(BackupTablespaceInfo));
+	BackupTablespaceInfo *t = &meta->tablespaces[meta->n_tablespaces++];
+	memset(t, 0, sizeof(*t));
+	t->is_base = is_base;
+	if (is_base) {
+		snprintf(t->obj.name, sizeof(t->obj.name), "base.tar");
+	} else {
+		t->oid = oid;
+		t->location = xstrdup(location ? location : "");
+		snprintf(t->obj.name, sizeof(t->obj.name), "%" PRIu32 ".tar", oid);
+	}
+	return t;
+}
+
+static void wal_names(const BackupMeta *m, char start[32], char stop[32])
+{
+	uint64_t last = m->stop_lsn > 0 ? m->stop_lsn - 1 : 0;
+	wal_segment_name(m->timeline, m->start_lsn / m->seg_size, m->seg_size, start);
+	wal_segment_name(m->timeline, last / m->seg_size, m->seg_size, stop);
+}
+
+void backup_meta_set_wal_names(BackupMeta *meta)
+{
+	wal_names(meta, meta->start_wal, meta->stop_wal);
+}
+
+/* ---- ids and keys ---- */
+
+static bool digits(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+bool backup_id_valid(const char *id)
+{
+	/* YYYYMMDDTHHMMSSZ[-N] */
+	size_t len = strlen(id);
+	if (len < 16 || len >= BACKUP_ID_MAX || !digits(id, 8) || id[8] != 'T' || !digits(id + 9, 6) ||
+	    id[15] != 'Z')
+		return false;
+	if (len == 16)
+		return true;
+	const char *n = id + 16;
+	if (n[0] != '-' || n[1] < '1' || n[1] > '9' || !digits(n + 1, strlen(n + 1)))
+		return false;
+	return strcmp(n, "-1") != 0;
+}
+
+void backup_id_format(int64_t t, int n, char buf[BACKUP_ID_MAX])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	char base[24];
+	gmtime_r(&tt, &tm);
+	strftime(base, sizeof(base), "%Y%m%dT%H%M%SZ", &tm);
+	if (n > 1)
+		snprintf(buf, BACKUP_ID_MAX, "%s-%d", base, n);
+	else
+		snprintf(buf, BACKUP_ID_MAX, "%s", base);
+}
+
+int backup_key_dir(const char *epoch, const char *id, char *buf, size_t size)
+{
+	return str_format(buf, size, "%s/backups/%s/", epoch, id);
+}
+
+int backup_key(const char *epoch, const char *id, const char *name, char *buf, size_t size)
+{
+	return str_format(buf, size, "%s/backups/%s/%s", epoch, id, name);
+}
+
+/* ---- parsing ---- */
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	if (s[0] < '1' || s[0] > '9' || !digits(s, strlen(s)))
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(s, NULL, 10);
+	if (errno == ERANGE)
+		return false;
+	*out = (uint64_t)v;
+	return true;
+}
+
+static bool parse_pg_major(const char *s, int *out)
+{
+	if (strcmp(s, "9.6") == 0) {
+		*out = 96;
+		return true;
+	}
+	if (strlen(s) == 2 && s[0] >= '1' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9') {
+		*out = (s[0] - '0') * 10 + (s[1] - '0');
+		return true;
+	}
+	return false;
+}
+
+/* The major a server_version_num belongs to (96 for 9.6.x), or -1. */
+static int major_of(json_int_t num)
+{
+	if (num >= 100000 && num < 1000000)
+		return (int)(num / 10000);
+	if (num >= 90600 && num < 90700)
+		return 96;
+	return -1;
+}
+
+static bool is_epoch_id(const char *s)
+{
+	const char *dash = strrchr(s, '-');
+	if (dash == NULL || dash == s || dash[1] == '\0')
+		return false;
+	for (const char *p = s; p < dash; p++)
+		if (!((*p >= '0' && *p <= '9') || *p == '.'))
+			return false;
+	return digits(dash + 1, strlen(dash + 1));
+}
+
+static bool is_timestamp(const char *s)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+	if (strlen(s) != sizeof(shape) - 1)
+		return false;
+	for (size_t i = 0; shape[i]; i++)
+		if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
+			return false;
+	return true;
+}
+
+static bool parse_sha256(const char *s, unsigned char out[32])
+{
+	if (strlen(s) != 64)
+		return false;
+	for (int i = 0; i < 32; i++) {
+		int v = 0;
+		for (int k = 0; k < 2; k++) {
+			char c = s[2 * i + k];
+			int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+			if (d < 0)
+				return false;
+			v = v * 16 + d;
+		}
+		out[i] = (unsigned char)v;
+	}
+	return true;
+}
+
+static const char *get_string(json_t *obj, const char *key, const char *where, WsError *err)
+{
+	json_t *v = json_object_get(obj, key);
+	if (v == NULL) {
+		ws_error(err, WS_CORRUPT, INVALID ": %s\"%s\" is missing", where, key);
+		return NULL;
+	}
+	if (!json_is_string(v)) {
+		ws_error(err, WS_CORRUPT, INVALID ": %s\"%s\" is not a string", where, key);
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+/* An integer member in [min, max]. */
+static int get_int(json_t *obj, const char *key, json_int_t min, json_int_t max, const char *where,
+		   json_int_t *out, WsError *err)
+{
+	json_t *v = json_object_get(obj, key);
+	if (v == NULL)
+		return ws_error(err, WS_CORRUPT, INVALID ": %s\"%s\" is missing", where, key);
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return ws_error(err, WS_CORRUPT,
+				INVALID ": %s\"%s\" is not an integer from %" JSON_INTEGER_FORMAT
+					" to %" JSON_INTEGER_FORMAT,
+				where, key, min, max);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static int get_lsn(json_t *obj, const char *key, uint64_t *out, WsError *err)
+{
+	const char *s = get_string(obj, key, "", err);
+	if (s == NULL)
+		return WS_CORRUPT;
+	if (lsn_parse(s, out, NULL) != 0)
+		return ws_error(err, WS_CORRUPT, INVALID ": \"%s\" is not an LSN (X/X): \"%.64s\"", key, s);
+	return 0;
+}
+
+static int get_timestamp(json_t *obj, const char *key, char out[32], WsError *err)
+{
+	const char *s = get_string(obj, key, "", err);
+	if (s == NULL)
+		return WS_CORRUPT;
+	if (!is_timestamp(s))
+		return ws_error(err, WS_CORRUPT,
+				INVALID ": \"%s\" is not a UTC time YYYY-MM-DDTHH:MM:SSZ: \"%.64s\"", key, s);
+	strcpy(out, s);
+	return 0;
+}
+
+/* An object entry: name as expected, sizes, SHA-256. */
+static int parse_object(json_t *obj, const char *want_name, const char *where, BackupObject *o, WsError *err)
+{
+	const char *s;
+	json_int_t v;
+	int rc;
+
+	if ((s = get_string(obj, "object", where, err)) == NULL)
+		return WS_CORRUPT;
+	if (strcmp(s, want_name) != 0)
+		return ws_error(err, WS_CORRUPT, INVALID ": %s\"object\" is \"%.64s\", expected \"%s\"",
+				where, s, want_name);
+	snprintf(o->name, sizeof(o->name), "%s", s);
+	if ((rc = get_int(obj, "size", 0, INT64_MAX, where, &v, err)) != 0)
+		return rc;
+	o->size = (uint64_t)v;
+	if ((rc = get_int(obj, "stored_size", 0, INT64_MAX, where, &v, err)) != 0)
+		return rc;
+	o->stored_size = (uint64_t)v;
+	if ((s = get_string(obj, "sha256", where, err)) == NULL)
+		return WS_CORRUPT;
+	if (!parse_sha256(s, o->sha256))
+		return ws_error(err, WS_CORRUPT, INVALID ": %s\"sha256\" is not 64 lowercase hex digits",
+				where);
+	return 0;
+}
+
+static int parse_tablespace(BackupMeta *m, json_t *obj, int index, WsError *err)
+{
+	char where[48];
+	json_t *oid, *loc;
+	BackupTablespaceInfo *t;
+	char name[BACKUP_OBJECT_MAX];
+
+	snprintf(where, sizeof(where), "tablespace %d: ", index + 1);
+	if (!json_is_object(obj))
+		return ws_error(err, WS_CORRUPT, INVALID ": tablespace %d is not an object", index + 1);
+	oid = json_object_get(obj, "oid");
+	loc = json_object_get(obj, "location");
+	if (oid == NULL || loc == NULL)
+		return ws_error(err, WS_CORRUPT, INVALID ": %s\"%s\" is missing", where,
+				oid == NULL ? "oid" : "location");
+	if (json_is_null(oid)) {
+		if (!json_is_null(loc))
+			return ws_error(err, WS_CORRUPT,
+					INVALID ": %sthe main data directory (oid null) has a location",
+					where);
+		for (int i = 0; i < m->n_tablespaces; i++)
+			if (m->tablespaces[i].is_base)
+				return ws_error(err, WS_CORRUPT, INVALID ": %sa second main data directory",
+						where);
+		t = backup_meta_add_tablespace(m, true, 0, NULL);
+	} else {
+		if (!json_is_integer(oid) || json_integer_value(oid) < 1 ||
+		    json_integer_value(oid) > UINT32_MAX)
+			return ws_error(err, WS_CORRUPT, INVALID ": %s\"oid\" is not an OID or null", where);
+		if (!json_is_string(loc) || json_string_length(loc) == 0)
+			return ws_error(err, WS_CORRUPT, INVALID ": %s\"location\" is not a non-empty string",
+					where);
+		uint32_t o = (uint32_t)json_integer_value(oid);
+		for (int i = 0; i < m->n_tablespaces; i++)
+			if (!m->tablespaces[i].is_base && m->tablespaces[i].oid == o)
+				return ws_error(err, WS_CORRUPT,
+						INVALID ": %stablespace %" PRIu32 " appears twice", where, o);
+		t = backup_meta_add_tablespace(m, false, o, json_string_value(loc));
+	}
+	snprintf(name, sizeof(name), "%s", t->obj.name);
+	return parse_object(obj, name, where, &t->obj, err);
+}
+
+/* The fields that must agree with each other. */
+static int check_consistency(const BackupMeta *m, WsError *err)
+{
+	char start[32], stop[32];
+	if (m->stop_lsn == 0 || m->start_lsn > m->stop_lsn)
+		return ws_error(err, WS_CORRUPT, INVALID ": \"stop_lsn\" is not after \"start_lsn\"");
+	wal_names(m, start, stop);
+	if (strcmp(start, m->start_wal) != 0)
+		return ws_error(err, WS_CORRUPT,
+				INVALID ": \"start_wal\" is \"%.64s\"; start_lsn and timeline "
+					"say \"%s\"",
+				m->start_wal, start);
+	if (strcmp(stop, m->stop_wal) != 0)
+		return ws_error(err, WS_CORRUPT,
+				INVALID ": \"stop_wal\" is \"%.64s\"; stop_lsn and timeline "
+					"say \"%s\"",
+				m->stop_wal, stop);
+	if (strcmp(m->start_time, m->stop_time) > 0)
+		return ws_error(err, WS_CORRUPT, INVALID ": \"stop_time\" is before \"start_time\"");
+	return 0;
+}
+
+static int parse_root(json_t *root, BackupMeta *m, WsError *err)
+{
+	const char *s;
+	json_int_t v;
+	json_t *pv, *ts, *bm;
+	int rc;
+
+	if ((s = get_string(root, "id", "", err)) == NULL)
+		return WS_CORRUPT;
+	if (!backup_id_valid(s))
+		return ws_error(err, WS_CORRUPT,
+				INVALID ": \"id\" is not of the form YYYYMMDDTHHMMSSZ[-N]: \"%.64s\"", s);
+	strcpy(m->id, s);
+
+	if ((s = get_string(root, "label", "", err)) == NULL)
+		return WS_CORRUPT;
+	if (strlen(s) > LABEL_MAX)
+		return ws_error(err, WS_CORRUPT, INVALID ": \"label\" is longer than %d bytes", LABEL_MAX);
+	m->label = xstrdup(s);
+
+	if ((s = get_string(root, "epoch", "", err)) == NULL)
+		return WS_CORRUPT;
+	if (strlen(s) >= sizeof(m->epoch) || !is_epoch_id(s))
+		return ws_error(err, WS_CORRUPT,
+				INVALID ": \"epoch\" is not of the form <major>-<number>: \"%.64s\"", s);
+	strcpy(m->epoch, s);
+
+	if ((s = get_string(root, "system_identifier", "", err)) == NULL)
+		return WS_CORRUPT;
+	if (!parse_u64(s, &m->sysid))
+		return ws_error(err, WS_CORRUPT,
+				INVALID
+				": \"system_identifier\" is not a positive 64-bit decimal number: \"%.64s\"",
+				s);
+
+	pv = json_object_get(root, "pg_version");
+	if (pv == NULL || !json_is_object(pv))
+		return ws_error(err, WS_CORRUPT, INVALID ": \"pg_version\" is %s",
+				pv == NULL ? "missing" : "not an object");
+	if ((rc = get_int(pv, "server_version_num", 90600, 999999, "pg_version: ", &v, err)) != 0)
+		return rc;
+	m->server_version_num = (int)v;
+	if ((s = get_string(pv, "major", "pg_version: ", err)) == NULL)
+		return WS_CORRUPT;
+	if (!parse_pg_major(s, &m->pg_major))
+		return ws_error(err, WS_CORRUPT,
+				INVALID ": pg_version: \"major\" is not a PostgreSQL major version: "
+					"\"%.64s\"",
+				s);
+	if (major_of(v) != m->pg_major)
+		return ws_error(err, WS_CORRUPT,
+				INVALID ": pg_version: \"major\" \"%s\" does not match server_version_num %d",
+				s, m->server_version_num);
+
+	if ((rc = get_int(root, "wal_segment_size", 1, 1024 * 1024 * 1024, "", &v, err)) != 0)
+		return rc;
+	if (!wal_segsize_valid((uint32_t)v))
+		return ws_error(err, WS_CORRUPT,
+				INVALID ": \"wal_segment_size\" is not a power of two from 1 MiB to 1 GiB");
+	m->seg_size = (uint32_t)v;
+	if ((rc = get_int(root, "timeline", 1, UINT32_MAX, "", &v, err)) != 0)
+		return rc;
+	m->timeline = (uint32_t)v;
+
+	if ((rc = get_lsn(root, "start_lsn", &m->start_lsn, err)) != 0 ||
+	    (rc = get_lsn(root, "stop_lsn", &m->stop_lsn, err)) != 0)
+		return rc;
+	if ((s = get_string(root, "start_wal", "", err)) == NULL)
+		return WS_CORRUPT;
+	snprintf(m->start_wal, sizeof(m->start_wal), "%s", s);
+	if ((s = get_string(root, "stop_wal", "", err)) == NULL)
+		return WS_CORRUPT;
+	snprintf(m->stop_wal, sizeof(m->stop_wal), "%s", s);
+	if ((rc = get_timestamp(root, "start_time", m->start_time, err)) != 0 ||
+	    (rc = get_timestamp(root, "stop_time", m->stop_time, err)) != 0)
+		return rc;
+
+	ts = json_object_get(root, "tablespaces");
+	if (ts == NULL || !json_is_array(ts) || json_array_size(ts) == 0 || json_array_size(ts) > 100000)
+		return ws_error(err, WS_CORRUPT, INVALID ": \"tablespaces\" is %s",
+				ts == NULL           ? "missing"
+				: !json_is_array(ts) ? "not an array"
+						     : "empty or too long");
+	for (size_t i = 0; i < json_array_size(ts); i++)
+		if ((rc = parse_tablespace(m, json_array_get(ts, i), (int)i, err)) != 0)
+			return rc;
+	bool base = false;
+	for (int i = 0; i < m->n_tablespaces; i++)
+		base = base || m->tablespaces[i].is_base;
+	if (!base)
+		return ws_error(err, WS_CORRUPT,
+				INVALID ": \"tablespaces\" has no main data directory (oid null)");
+
+	bm = json_object_get(root, "backup_manifest");
+	if (bm == NULL)
+		return ws_error(err, WS_CORRUPT, INVALID ": \"backup_manifest\" is missing");
+	if (!json_is_null(bm)) {
+		if (!json_is_object(bm))
+			return ws_error(err, WS_CORRUPT,
+					INVALID ": \"backup_manifest\" is not an object or null");
+		if ((rc = parse_object(bm, MANIFEST_OBJ, "backup_manifest: ", &m->manifest, err)) != 0)
+			return rc;
+		m->has_manifest = true;
+	}
+	return check_consistency(m, err);
+}
+
+int backup_meta_parse(const char *json, size_t len, BackupMeta **out, WsError *err)
+{
+	json_error_t jerr;
+	json_t *root = NULL, *v;
+	BackupMeta *meta = NULL;
+	int rc = WS_CORRUPT;
+
+	*out = NULL;
+	if (len > BACKUP_META_MAX) {
+		ws_error(err, WS_CORRUPT, INVALID ": it has %zu bytes, more than %d", len, BACKUP_META_MAX);
+		goto done;
+	}
+	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		ws_error(err, WS_CORRUPT, INVALID ": %s at line %d, column %d", jerr.text, jerr.line,
+			 jerr.column);
+		goto done;
+	}
+	if (!json_is_object(root)) {
+		ws_error(err, WS_CORRUPT, INVALID ": not a JSON object");
+		goto done;
+	}
+	/* The format first: a newer one may have changed everything else. */
+	v = json_object_get(root, "format");
+	if (v == NULL || !json_is_integer(v) || json_integer_value(v) < 1) {
+		ws_error(err, WS_CORRUPT, INVALID ": \"format\" is %s",
+			 v == NULL ? "missing" : "not a positive integer");
+		goto done;
+	}
+	if (json_integer_value(v) > BACKUP_META_FORMAT) {
+		rc = ws_error(err, WS_FATAL,
+			      "the backup's manifest.json has format %" JSON_INTEGER_FORMAT
+			      ", newer than this walship supports (%d)",
+			      json_integer_value(v), BACKUP_META_FORMAT);
+		ws_error_hint(err,
+			      "Upgrade walship to a version that supports backup format %" JSON_INTEGER_FORMAT
+			      ".",
+			      json_integer_value(v));
+		goto done;
+	}
+	meta = backup_meta_new();
+	meta->format = (int)json_integer_value(v);
+	if ((rc = parse_root(root, meta, err)) != 0)
+		goto done;
+	*out = meta;
+	meta = NULL;
+done:
+	backup_meta_free(meta);
+	json_decref(root);
+	return rc;
+}
+
+/* ---- serializing ---- */
+
+static json_t *object_json(json_t *obj, const BackupObject *o)
+{
+	char hex[65];
+	hex_encode(o->sha256, 32, hex);
+	json_object_set_new(obj, "object", json_string(o->name));
+	json_object_set_new(obj, "size", json_integer((json_int_t)o->size));
+	json_object_set_new(obj, "stored_size", json_integer((json_int_t)o->stored_size));
+	json_object_set_new(obj, "sha256", json_string(hex));
+	return obj;
+}
+
+/* A JSON string of text that came from outside (the server): NULL unless valid UTF-8. */
+static json_t *utf8_string(const char *s, const char *what, WsError *err)
+{
+	json_t *v = json_string(s);
+	if (v == NULL) {
+		ws_error(err, WS_FATAL, "could not write the backup's %s: %s is not valid UTF-8",
+			 BACKUP_META_NAME, what);
+		ws_error_hint(err, "Tablespace locations and the label must be valid UTF-8.");
+	}
+	return v;
+}
+
+char *backup_meta_serialize(const BackupMeta *m, WsError *err)
+{
+	char buf[64];
+	char what[64];
+	json_t *v;
+	json_t *root = json_object();
+	json_t *pv, *ts;
+
+	json_object_set_new(root, "format", json_integer(m->format));
+	json_object_set_new(root, "id", json_string(m->id));
+	if ((v = utf8_string(m->label ? m->label : "", "the label", err)) == NULL)
+		goto fail;
+	json_object_set_new(root, "label", v);
+	json_object_set_new(root, "epoch", json_string(m->epoch));
+	snprintf(buf, sizeof(buf), "%" PRIu64, m->sysid);
+	json_object_set_new(root, "system_identifier", json_string(buf));
+	json_object_set_new(root, "pg_version", pv = json_object());
+	json_object_set_new(pv, "server_version_num", json_integer(m->server_version_num));
+	json_object_set_new(pv, "major", json_string(pg_major_str(m->pg_major, buf, sizeof(buf))));
+	json_object_set_new(root, "wal_segment_size", json_integer(m->seg_size));
+	json_object_set_new(root, "timeline", json_integer(m->timeline));
+	lsn_format(m->start_lsn, buf);
+	json_object_set_new(root, "start_lsn", json_string(buf));
+	lsn_format(m->stop_lsn, buf);
+	json_object_set_new(root, "stop_lsn", json_string(buf));
+	json_object_set_new(root, "start_wal", json_string(m->start_wal));
+	json_object_set_new(root, "stop_wal", json_string(m->stop_wal));
+	json_object_set_new(root, "start_time", json_string(m->start_time));
+	json_object_set_new(root, "stop_time", json_string(m->stop_time));
+	json_object_set_new(root, "tablespaces", ts = json_array());
+	for (int i = 0; i < m->n_tablespaces; i++) {
+		const BackupTablespaceInfo *t = &m->tablespaces[i];
+		json_t *obj = json_object();
+		json_array_append_new(ts, obj);
+		json_object_set_new(obj, "oid", t->is_base ? json_null() : json_integer(t->oid));
+		snprintf(what, sizeof(what), "the location of tablespace %" PRIu32, t->oid);
+		if ((v = t->is_base ? json_null() : utf8_string(t->location, what, err)) == NULL)
+			goto fail;
+		json_object_set_new(obj, "location", v);
+		object_json(obj, &t->obj);
+	}
+	json_object_set_new(root, "backup_manifest",
+			    m->has_manifest ? object_json(json_object(), &m->manifest) : json_null());
+
+	char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	if (text == NULL) {
+		/* jansson fails here only when it cannot allocate: as xmalloc does. */
+		fputs("walship: error: out of memory (serializing manifest.json)\n", stderr);
+		exit(1);
+	}
+	char *out = xasprintf("%s\n", text);
+	free(text);
+
+	/* What is written must read back: rebuild and prune trust this file. */
+	BackupMeta *check = NULL;
+	if (backup_meta_parse(out, strlen(out), &check, err) != 0) {
+		ws_error_prefix(err, "refusing to write it");
+		free(out);
+		return NULL;
+	}
+	backup_meta_free(check);
+	return out;
+fail:
+	json_decref(root);
+	return NULL;
+}

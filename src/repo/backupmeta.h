@@ -1,0 +1,116 @@
+/*
+ * backupmeta.h - a base backup's manifest.json, walship's record of a
+ * complete backup, and where a backup's objects live.
+ *
+ *   <epoch>/backups/<id>/base.tar          the main data directory (an object)
+ *   <epoch>/backups/<id>/<oid>.tar         one per user tablespace (objects)
+ *   <epoch>/backups/<id>/backup_manifest   PostgreSQL's manifest (an object), 13+
+ *   <epoch>/backups/<id>/manifest.json     this file, plain JSON, written last
+ *
+ * A backup exists only once manifest.json does: it is written after every
+ * WAL file from start_wal to stop_wal was found verified in the repository.
+ *
+ *   {"format": 1, "id": "20260101T120000Z", "label": "walship backup 20260101T120000Z",
+ *    "epoch": "15-1", "system_identifier": "7301...",
+ *    "pg_version": {"server_version_num": 150020, "major": "15"},
+ *    "wal_segment_size": 16777216, "timeline": 1,
+ *    "start_lsn": "0/2000028", "stop_lsn": "0/2000100",
+ *    "start_wal": "000000010000000000000002", "stop_wal": "000000010000000000000002",
+ *    "start_time": "2026-01-01T12:00:00Z", "stop_time": "2026-01-01T12:00:04Z",
+ *    "tablespaces": [{"oid": null, "location": null, "object": "base.tar", "size": 24095744,
+ *                     "stored_size": 3211264, "sha256": "<64 hex>"}, ...],
+ *    "backup_manifest": {"object": "backup_manifest", "size": ..., "stored_size": ...,
+ *                        "sha256": "..."}}
+ *
+ * Object names are relative to the backup's directory; sizes are of the
+ * content (the tar), stored_size of the object; sha256 is of the content.
+ * backup_manifest is null for servers before 13.  stop_wal is the segment
+ * holding the byte before stop_lsn.  LSNs are in pg/lsn.h's text form.
+ */
+#ifndef WALSHIP_REPO_BACKUPMETA_H
+#define WALSHIP_REPO_BACKUPMETA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+#define BACKUP_META_NAME   "manifest.json"
+#define BACKUP_META_FORMAT 1
+#define BACKUP_META_MAX    (16 * 1024 * 1024)
+#define BACKUP_ID_MAX      32
+#define BACKUP_OBJECT_MAX  64
+
+typedef struct BackupObject {
+	char name[BACKUP_OBJECT_MAX];
+	uint64_t size;
+	uint64_t stored_size;
+	unsigned char sha256[32];
+} BackupObject;
+
+typedef struct BackupTablespaceInfo {
+	bool is_base;   /* the main data directory: oid and location null */
+	uint32_t oid;   /* 0 for the main directory */
+	char *location; /* NULL for the main directory */
+	BackupObject obj;
+} BackupTablespaceInfo;
+
+typedef struct BackupMeta {
+	int format;
+	char id[BACKUP_ID_MAX];
+	char *label;
+	char epoch[32];
+	uint64_t sysid;
+	int server_version_num;
+	int pg_major; /* as in meta.h: 96 for 9.6, else 10.. */
+	uint32_t seg_size;
+	uint32_t timeline;
+	uint64_t start_lsn;
+	uint64_t stop_lsn;
+	char start_wal[32];
+	char stop_wal[32];
+	char start_time[32]; /* YYYY-MM-DDTHH:MM:SSZ */
+	char stop_time[32];
+	int n_tablespaces;
+	BackupTablespaceInfo *tablespaces;
+	bool has_manifest;
+	BackupObject manifest;
+} BackupMeta;
+
+BackupMeta *backup_meta_new(void);
+void backup_meta_free(BackupMeta *meta);
+
+/* Append a tablespace (location NULL for the main directory); returns it, object name set. */
+BackupTablespaceInfo *backup_meta_add_tablespace(BackupMeta *meta, bool is_base, uint32_t oid,
+						 const char *location);
+
+/*
+ * Fill start_wal and stop_wal from the LSNs, timeline and segment size
+ * (stop_wal holds the byte before stop_lsn).
+ */
+void backup_meta_set_wal_names(BackupMeta *meta);
+
+/*
+ * Every field checked: WS_CORRUPT naming the field and what is wrong with it
+ * (also for an id, object name, LSN or WAL name that does not agree with the
+ * rest); a format newer than ours is WS_FATAL with a hint to upgrade walship.
+ */
+int backup_meta_parse(const char *json, size_t len, BackupMeta **out, WsError *err);
+
+/* Pretty JSON text, malloc'd, newline-terminated.  NULL (and err) if meta would not parse back. */
+char *backup_meta_serialize(const BackupMeta *meta, WsError *err);
+
+/* A backup id: YYYYMMDDTHHMMSSZ, optionally "-N" (N from 2) when that second was taken. */
+bool backup_id_valid(const char *id);
+
+/* The id for a UTC time t and a sequence number n (1: none, 2: "-2", ...); buf of BACKUP_ID_MAX. */
+void backup_id_format(int64_t t, int n, char buf[BACKUP_ID_MAX]);
+
+/* "<epoch>/backups/<id>/" into buf (STORE_KEY_MAX); 0, or -1 if it does not fit. */
+int backup_key_dir(const char *epoch, const char *id, char *buf, size_t size);
+
+/* "<epoch>/backups/<id>/<name>"; 0, or -1 if it does not fit. */
+int backup_key(const char *epoch, const char *id, const char *name, char *buf, size_t size);
+
+#endif
