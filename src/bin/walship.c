@@ -11,6 +11,7 @@
 #include "cmd/backup.h"
 #include "cmd/cli.h"
 #include "cmd/init.h"
+#include "cmd/list.h"
 #include "cmd/upgrade.h"
 #include "util/cleanup.h"
 #include "util/log.h"
@@ -27,6 +28,8 @@ static void usage(void)
 	       "            walship init --repo=URL --pgdata=DIR\n"
 	       "  backup    take a base backup of the running server into the repository:\n"
 	       "            walship backup --repo=URL [-d CONNSTR] [--wal-timeout=SECONDS]\n"
+	       "  list      show the backups and the window each timeline can be rebuilt to:\n"
+	       "            walship list --repo=URL [--json]\n"
 	       "  upgrade   after pg_upgrade, add a repository epoch for the new cluster:\n"
 	       "            walship upgrade --repo=URL --pgdata=DIR\n\n"
 	       "The WAL hooks are separate programs: walship-push (archive_command) and\n"
@@ -35,6 +38,7 @@ static void usage(void)
 	       "  -D, --pgdata=DIR      the cluster's data directory (init, upgrade)\n"
 	       "  -d, --dbname=CONNSTR  how to reach the server (backup): a libpq connection\n"
 	       "                        string or database name; PG* variables apply\n"
+	       "  --json                list: print one JSON object\n"
 	       "  --wal-timeout=SECONDS how long backup waits for the next WAL file it needs\n"
 	       "                        to be archived (default %d)\n"
 	       "%s\n"
@@ -144,6 +148,16 @@ static int run_init(Cli *cli, const CommandArgs *a, WsError *err)
 	return cmd_init(cli->cfg, cli->pgdata, err);
 }
 
+static int run_list(Cli *cli, const CommandArgs *a, WsError *err)
+{
+	int rc = only_options(a, "list", "--json", err);
+	if (rc != 0)
+		return rc;
+	if (cli->argc != 0)
+		return ws_error(err, WS_USAGE, "unexpected argument \"%s\"", cli->argv[0]);
+	return cmd_list(cli->cfg, a->json, err);
+}
+
 static int run_upgrade(Cli *cli, const CommandArgs *a, WsError *err)
 {
 	int rc = only_options(a, "upgrade", "", err);
@@ -180,6 +194,8 @@ int main(int argc, char **argv)
 			rc = run_backup(&cli, &args, &err);
 		else if (strcmp(command, "init") == 0)
 			rc = run_init(&cli, &args, &err);
+		else if (strcmp(command, "list") == 0)
+			rc = run_list(&cli, &args, &err);
 		else if (strcmp(command, "upgrade") == 0)
 			rc = run_upgrade(&cli, &args, &err);
 		else if (strcmp(command, "help") == 0)

@@ -1,0 +1,120 @@
+/*
+ * list.h - walship list: the backups of each epoch and the points in WAL one
+ * can rebuild to on each timeline, with any gap that cuts a window short.
+ *
+ * The window computation is pure (list_windows) so it can be tested without a
+ * repository; cmd_list reads the repository, calls it and prints.
+ *
+ * Rules (recovery reads each segment from the timeline history_segments
+ * names, the first choice of a complete archive):
+ * - The segments "on" timeline T are those history_segments picks along T's
+ *   path: a segment of timeline X counts for T only where X is the newest
+ *   timeline of T's path that has begun by that segment.
+ * - A backup B can be rebuilt along T if B.timeline is on T's path and B's
+ *   whole span, start_lsn to stop_lsn, lies within that timeline's entry
+ *   (stop_lsn at or before the switch point: past it, recovery along T would
+ *   have left B's timeline before reaching B's consistency point), and every
+ *   segment from B's start segment to its stop_wal is present.
+ * - B then reaches every point from B.stop_lsn (consistency) to the end of the
+ *   contiguous run of present segments that starts at B's start segment.
+ * - Windows of several backups that touch or overlap are merged; a range
+ *   starts at its earliest stop_lsn.
+ * - A gap is a run of missing segments after the first range's last segment
+ *   with present segments beyond it (WAL that exists but that a rebuild can
+ *   only reach from a backup taken after the gap, if any).  Missing segments
+ *   before the earliest usable backup are not gaps: nothing needs them.
+ */
+#ifndef WALSHIP_CMD_LIST_H
+#define WALSHIP_CMD_LIST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "pg/history.h"
+#include "repo/backupmeta.h"
+#include "util/config.h"
+#include "util/error.h"
+
+/* What the repository holds for one timeline of an epoch. */
+typedef struct ListTimeline {
+	uint32_t tli;
+	const TimelinePath *path; /* history_parse of its .history, or history_single; NULL: unreadable */
+	bool has_history;         /* a .history file exists (timeline 1 never has one) */
+	const uint64_t *segs;     /* segment numbers present for this timeline, ascending, unique */
+	size_t nsegs;
+} ListTimeline;
+
+/* A stretch of WAL one can rebuild to: every point from from_lsn to to_lsn. */
+typedef struct ListRange {
+	uint64_t from_lsn;             /* stop_lsn of from_backup: the earliest consistent point */
+	const BackupMeta *from_backup; /* borrowed from the caller's array */
+	uint64_t to_lsn;               /* end of the last segment of the run (start of the next) */
+	uint32_t to_tli;               /* the last segment of the run: its timeline and number */
+	uint64_t to_segno;
+} ListRange;
+
+/* Segments missing from the repository with WAL present after them. */
+typedef struct ListGap {
+	uint32_t tli; /* the timeline recovery would read the first missing segment from */
+	uint64_t first_segno;
+	uint64_t count;       /* consecutive missing segments */
+	bool reachable_after; /* a later range (a backup after the gap) resumes */
+} ListGap;
+
+/* A backup on this timeline's path that cannot be rebuilt along it. */
+typedef struct ListUnusable {
+	const BackupMeta *backup;
+	bool off_path;        /* stops past its timeline's switch point on this path */
+	uint32_t missing_tli; /* else: the first segment it needs that is missing */
+	uint64_t missing_segno;
+} ListUnusable;
+
+typedef struct ListWindow {
+	uint32_t tli;
+	bool has_history;
+	bool bad_history; /* the path was unknown (NULL): nothing else is filled */
+	int nranges;      /* in LSN order */
+	ListRange *ranges;
+	int ngaps; /* in LSN order */
+	ListGap *gaps;
+	int nunusable;
+	ListUnusable *unusable;
+} ListWindow;
+
+/*
+ * One window per entry of tls, in ascending timeline order.  backups are the
+ * epoch's complete backups (any order); a backup whose seg_size differs from
+ * seg_size is ignored (cmd_list refuses it first).  *out (free with
+ * list_windows_free) holds pointers into backups.  WS_USAGE if seg_size is
+ * not a valid WAL segment size, or if tls has a timeline twice.
+ */
+int list_windows(const BackupMeta *const *backups, int nb, const ListTimeline *tls, int ntl,
+		 uint32_t seg_size, ListWindow **out, int *nout, WsError *err);
+
+void list_windows_free(ListWindow *w, int n);
+
+/*
+ * The "recoverable" line(s) of one window, each starting with two spaces and
+ * ending with '\n', as walship list prints them:
+ *   timeline 1: from 0/2000138 (backup ID, 2026-11-25 19:00:04) to 0/6000000 (end of NAME)
+ * followed, in LSN order, by "; gap: NAME missing (N segments)" and the next
+ * "from ... to ..." (or ", WAL after it is not reachable" when no backup
+ * follows the gap).  Backups that cannot be rebuilt along their own timeline
+ * get a line each.
+ */
+void list_print_window(FILE *f, const ListWindow *w, uint32_t seg_size);
+
+/* "22.5 MiB" style size: bytes below 1 KiB exact, else one decimal. */
+const char *list_size_str(uint64_t bytes, char *buf, size_t size);
+
+/*
+ * walship list: every epoch's backups and windows, as text or (json) one JSON
+ * object, on stdout.  A manifest.json or history file that cannot be read is
+ * reported on stderr and the listing goes on; the return is then WS_CORRUPT
+ * with a message counting the problems.  No backup at all is not an error.
+ */
+int cmd_list(const Config *cfg, bool json, WsError *err);
+
+#endif
