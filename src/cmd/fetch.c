@@ -201,12 +201,20 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 		goto done;
 	}
 	fd = -1;
+	/*
+	 * A SIGTERM during the rename is answered after it: 200 with no %p, or 0
+	 * with %p whole -- never a complete %p with an exit code saying it failed.
+	 */
+	cleanup_hold();
 	if (rename(tmp, req->path) != 0) {
 		rc = ws_error_errno(err, WS_FATAL, errno, "could not rename \"%s\" to \"%s\"", tmp,
 				    req->path);
+		cleanup_release();
 		goto done;
 	}
 	renamed = true;
+	cleanup_set_exit_code(0);
+	cleanup_release();
 	log_info("restored \"%s\" (%" PRIu64 " bytes) to \"%s\"", name.name, info.content_size, req->path);
 done:
 	if (fd >= 0)

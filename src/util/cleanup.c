@@ -56,6 +56,32 @@ void cleanup_init(int exit_code)
 	(void)sigaction(SIGINT, &sa, NULL);
 }
 
+static sigset_t held_signals(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	return set;
+}
+
+void cleanup_hold(void)
+{
+	sigset_t set = held_signals();
+	(void)sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+void cleanup_release(void)
+{
+	sigset_t set = held_signals();
+	(void)sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
+void cleanup_set_exit_code(int exit_code)
+{
+	signal_exit_code = exit_code;
+}
+
 int cleanup_register(const char *path)
 {
 	if (path == NULL)

@@ -21,6 +21,16 @@ int cleanup_register(const char *path);
 /* Forget a slot (after rename or unlink). */
 void cleanup_unregister(int slot);
 
+/*
+ * Hold SIGTERM/SIGINT back around a step that must not be cut in two (the
+ * final rename of a fetched file), and change the exit code a signal gives
+ * from then on (0 once the work is done: the signal then ends a process
+ * that already succeeded).
+ */
+void cleanup_hold(void);
+void cleanup_release(void);
+void cleanup_set_exit_code(int exit_code);
+
 /* Non-zero once SIGTERM/SIGINT arrived (when handlers are set to not exit, see below). */
 int cleanup_interrupted(void);
 

@@ -422,6 +422,37 @@ static void test_cleanup_sigterm_removes_files_and_exits(void **state)
 	free(keep);
 }
 
+/* A signal held over a step is answered after it, with the exit code set meanwhile. */
+static int held_signal_child(int set_code)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		cleanup_init(200);
+		cleanup_hold();
+		raise(SIGTERM);
+		/* Still here: the signal waits.  The step completes. */
+		if (set_code)
+			cleanup_set_exit_code(0);
+		cleanup_release();
+		_exit(96); /* not reached: the held signal ends the process at release */
+	}
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+static void test_cleanup_hold_defers_the_signal(void **state)
+{
+	(void)state;
+	int status = held_signal_child(1);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	status = held_signal_child(0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 200);
+}
+
 static void test_cleanup_sigpipe_ignored(void **state)
 {
 	(void)state;
@@ -487,6 +518,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_log_errors_always_printed, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_cleanup_sigterm_removes_files_and_exits, setup_dir,
 						teardown_dir),
+		cmocka_unit_test(test_cleanup_hold_defers_the_signal),
 		cmocka_unit_test(test_cleanup_sigpipe_ignored),
 		cmocka_unit_test(test_cleanup_slots_fill_and_free),
 	};
