@@ -52,22 +52,6 @@ static double now_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static const char *size_str(uint64_t n, char *buf, size_t size)
-{
-	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-	double v = (double)n;
-	int u = 0;
-	while (v >= 1024 && u < 5) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, size, "%" PRIu64 " B", n);
-	else
-		snprintf(buf, size, "%.1f %s", v, units[u]);
-	return buf;
-}
-
 static const char *duration_str(double s, char *buf, size_t size)
 {
 	long t = (long)(s + 0.5);
@@ -90,8 +74,8 @@ static void progress_show(Progress *p, uint64_t done, bool final)
 	p->last = now;
 	double elapsed = now - p->start;
 	double rate = elapsed > 0 ? (double)done / elapsed : 0;
-	size_str(done, d, sizeof(d));
-	size_str((uint64_t)rate, r, sizeof(r));
+	fmt_size(done, d, sizeof(d));
+	fmt_size((uint64_t)rate, r, sizeof(r));
 	if (p->total > 0) {
 		uint64_t pct = done >= p->total ? 100 : done * 100 / p->total;
 		if (done < p->total && rate > 0)
@@ -99,7 +83,7 @@ static void progress_show(Progress *p, uint64_t done, bool final)
 		else
 			duration_str(0, e, sizeof(e));
 		fprintf(stderr, "\r%s of %s (%" PRIu64 "%%), %s/s, %s left\033[K", d,
-			size_str(p->total, t, sizeof(t)), pct, r, e);
+			fmt_size(p->total, t, sizeof(t)), pct, r, e);
 	} else {
 		fprintf(stderr, "\r%s, %s/s\033[K", d, r);
 	}
@@ -367,23 +351,6 @@ static int identify_server(PGconn *conn, ServerInfo *si, WsError *err)
 
 /* ---- the repository side ---- */
 
-typedef struct MemSource {
-	const char *buf;
-	size_t len;
-	size_t pos;
-} MemSource;
-
-static int mem_source_read(void *ctx, unsigned char *buf, size_t cap, size_t *got, WsError *err)
-{
-	(void)err;
-	MemSource *m = ctx;
-	size_t n = m->len - m->pos < cap ? m->len - m->pos : cap;
-	memcpy(buf, m->buf + m->pos, n);
-	m->pos += n;
-	*got = n;
-	return 0;
-}
-
 static int any_key(void *ctx, const char *key, const StoreStat *st, WsError *err)
 {
 	(void)key, (void)st, (void)err;
@@ -634,8 +601,8 @@ static int write_manifest(Repo *repo, const BackupMeta *m, WsError *err)
 		return ws_error(err, WS_FATAL, "repository key for the backup's %s is too long",
 				BACKUP_META_NAME);
 	}
-	MemSource src = {json, strlen(json), 0};
-	int rc = store_put(repo_store(repo), key, mem_source_read, &src, true, err);
+	MemReader src = {json, strlen(json), 0};
+	int rc = store_put(repo_store(repo), key, mem_reader_read, &src, true, err);
 	free(json);
 	return rc;
 }
@@ -741,7 +708,7 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 			stored += meta->tablespaces[i].obj.stored_size;
 		}
 		printf("backup \"%s\" complete: %s, stored %s, %s\n", meta->id,
-		       size_str(size, s1, sizeof(s1)), size_str(stored, s2, sizeof(s2)),
+		       fmt_size(size, s1, sizeof(s1)), fmt_size(stored, s2, sizeof(s2)),
 		       duration_str(now_mono() - start_mono, d, sizeof(d)));
 		fflush(stdout);
 	}

@@ -294,22 +294,6 @@ void list_windows_free(ListWindow *w, int n)
 
 /* ---- text ---- */
 
-const char *list_size_str(uint64_t bytes, char *buf, size_t size)
-{
-	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-	double v = (double)bytes;
-	int u = 0;
-	while (v >= 1024 && u < 5) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, size, "%" PRIu64 " B", bytes);
-	else
-		snprintf(buf, size, "%.1f %s", v, units[u]);
-	return buf;
-}
-
 /* "2026-11-25T19:00:04Z" as "2026-11-25 19:00:04". */
 static const char *show_time(const char *iso, char buf[32])
 {
@@ -389,31 +373,6 @@ void list_print_window(FILE *f, const ListWindow *w, uint32_t seg_size)
 }
 
 /* ---- reading an epoch ---- */
-
-typedef struct MemBuf {
-	char *buf;
-	size_t len;
-	size_t cap;
-	size_t max;
-	const char *what;
-} MemBuf;
-
-static int membuf_write(void *ctx, const unsigned char *data, size_t len, WsError *err)
-{
-	MemBuf *m = ctx;
-	if (len > m->max - m->len)
-		return ws_error(err, WS_CORRUPT, "%s is larger than %zu bytes", m->what, m->max);
-	if (m->len + len > m->cap) {
-		size_t cap = m->cap ? m->cap : 4096;
-		while (cap < m->len + len)
-			cap *= 2;
-		m->buf = xrealloc(m->buf, cap);
-		m->cap = cap;
-	}
-	memcpy(m->buf + m->len, data, len);
-	m->len += len;
-	return 0;
-}
 
 /* What one timeline of an epoch holds. */
 typedef struct TlAcc {
@@ -638,7 +597,7 @@ static void read_backup(Repo *repo, EpochScan *s, const char *id, Problems *pr)
 {
 	const RepoEpoch *ep = s->epoch;
 	char key[STORE_KEY_MAX];
-	MemBuf mb = {.max = BACKUP_META_MAX, .what = BACKUP_META_NAME};
+	MemWriter mb = {.max = BACKUP_META_MAX, .what = BACKUP_META_NAME};
 	BackupMeta *meta = NULL;
 	WsError e;
 	int rc;
@@ -648,7 +607,7 @@ static void read_backup(Repo *repo, EpochScan *s, const char *id, Problems *pr)
 		ws_error(&e, WS_FATAL, "repository key for backup \"%s\" is too long", id);
 		goto fail;
 	}
-	if ((rc = store_get(repo_store(repo), key, 0, STORE_TO_END, membuf_write, &mb, &e)) != 0)
+	if ((rc = store_get(repo_store(repo), key, 0, STORE_TO_END, mem_writer_write, &mb, &e)) != 0)
 		goto fail;
 	if ((rc = backup_meta_parse(mb.buf ? mb.buf : "", mb.len, &meta, &e)) != 0)
 		goto fail;
@@ -684,7 +643,7 @@ static void read_history(Repo *repo, EpochScan *s, TlAcc *t, Problems *pr)
 {
 	char key[STORE_KEY_MAX];
 	char what[64];
-	MemBuf mb = {.max = HISTORY_MAX, .what = what};
+	MemWriter mb = {.max = HISTORY_MAX, .what = what};
 	WsError e;
 	int rc;
 
@@ -693,7 +652,7 @@ static void read_history(Repo *repo, EpochScan *s, TlAcc *t, Problems *pr)
 	if (str_format(key, sizeof(key), "%s/wal/%08" PRIX32 ".history", s->epoch->id, t->tli) != 0)
 		rc = ws_error(&e, WS_FATAL, "repository key for %s is too long", what);
 	else
-		rc = repo_get_object(repo, key, HISTORY_MAX, membuf_write, &mb, NULL, &e);
+		rc = repo_get_object(repo, key, HISTORY_MAX, mem_writer_write, &mb, NULL, &e);
 	if (rc == 0)
 		rc = history_parse(mb.buf ? mb.buf : "", mb.len, t->tli, &t->path, &e);
 	if (rc != 0) {
@@ -805,8 +764,8 @@ static void print_backups(const EpochScan *s)
 		snprintf(cells[i][3], 40, "%" PRIu32, b->timeline);
 		lsn_format(b->start_lsn, cells[i][4]);
 		lsn_format(b->stop_lsn, cells[i][5]);
-		list_size_str(size, cells[i][6], 40);
-		list_size_str(stored, cells[i][7], 40);
+		fmt_size(size, cells[i][6], 40);
+		fmt_size(stored, cells[i][7], 40);
 		for (int c = 0; c < NCOL; c++)
 			width[c] = max_int(width[c], (int)strlen(cells[i][c]));
 	}

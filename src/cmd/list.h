@@ -106,9 +106,6 @@ void list_windows_free(ListWindow *w, int n);
  */
 void list_print_window(FILE *f, const ListWindow *w, uint32_t seg_size);
 
-/* "22.5 MiB" style size: bytes below 1 KiB exact, else one decimal. */
-const char *list_size_str(uint64_t bytes, char *buf, size_t size);
-
 /*
  * walship list: every epoch's backups and windows, as text or (json) one JSON
  * object, on stdout.  A manifest.json or history file that cannot be read is

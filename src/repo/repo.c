@@ -17,39 +17,6 @@ struct Repo {
 	ObjDecoder *dec;
 };
 
-typedef struct MemSink {
-	char *buf;
-	size_t len;
-	size_t cap;
-} MemSink;
-
-static int mem_sink_write(void *ctx, const unsigned char *buf, size_t len, WsError *err)
-{
-	MemSink *m = ctx;
-	if (m->len + len > m->cap)
-		return ws_error(err, WS_CORRUPT, "%s is larger than %zu bytes", REPO_META_KEY, m->cap);
-	memcpy(m->buf + m->len, buf, len);
-	m->len += len;
-	return 0;
-}
-
-typedef struct MemSource {
-	const char *buf;
-	size_t len;
-	size_t pos;
-} MemSource;
-
-static int mem_source_read(void *ctx, unsigned char *buf, size_t cap, size_t *got, WsError *err)
-{
-	(void)err;
-	MemSource *m = ctx;
-	size_t n = m->len - m->pos < cap ? m->len - m->pos : cap;
-	memcpy(buf, m->buf + m->pos, n);
-	m->pos += n;
-	*got = n;
-	return 0;
-}
-
 /* The store the "repo" setting names, and the compression level for new objects. */
 static int open_store(const Config *cfg, int flags, Store **store, int *level, WsError *err)
 {
@@ -78,16 +45,14 @@ static Repo *repo_alloc(Store *store, int level)
 int repo_open(const Config *cfg, Repo **out, WsError *err)
 {
 	Store *store = NULL;
-	MemSink sink = {0};
+	MemWriter sink = {.max = REPO_META_MAX, .what = REPO_META_KEY};
 	int level, rc;
 
 	*out = NULL;
 	if ((rc = open_store(cfg, STORE_OPEN_DEFAULT, &store, &level, err)) != 0)
 		return rc;
 
-	sink.cap = REPO_META_MAX;
-	sink.buf = xmalloc(sink.cap);
-	rc = store_get(store, REPO_META_KEY, 0, STORE_TO_END, mem_sink_write, &sink, err);
+	rc = store_get(store, REPO_META_KEY, 0, STORE_TO_END, mem_writer_write, &sink, err);
 	if (rc == WS_NOT_FOUND) {
 		/* Never "not found": an unmounted volume must not look like an empty archive. */
 		ws_error(err, WS_FATAL, "repository \"%s\" is not initialised: it has no %s",
@@ -103,7 +68,7 @@ int repo_open(const Config *cfg, Repo **out, WsError *err)
 		goto done;
 
 	RepoMeta *meta = NULL;
-	if ((rc = repo_meta_parse(sink.buf, sink.len, &meta, err)) != 0) {
+	if ((rc = repo_meta_parse(sink.buf ? sink.buf : "", sink.len, &meta, err)) != 0) {
 		ws_error_prefix(err, "repository \"%s\"", store_display(store));
 		goto done;
 	}
@@ -128,8 +93,8 @@ int repo_create(const Config *cfg, uint64_t sysid, int pg_major, uint32_t seg_si
 
 	RepoMeta *meta = repo_meta_new(sysid, pg_major, seg_size);
 	char *json = repo_meta_serialize(meta);
-	MemSource src = {json, strlen(json), 0};
-	rc = store_put(store, REPO_META_KEY, mem_source_read, &src, true, err);
+	MemReader src = {json, strlen(json), 0};
+	rc = store_put(store, REPO_META_KEY, mem_reader_read, &src, true, err);
 	free(json);
 	if (rc == WS_EXISTS) {
 		ws_error(err, WS_EXISTS, "repository \"%s\" is already initialised", store_display(store));
@@ -151,8 +116,8 @@ int repo_add_epoch(Repo *repo, uint64_t sysid, int pg_major, uint32_t seg_size, 
 {
 	repo_meta_add_epoch(repo->meta, sysid, pg_major, seg_size);
 	char *json = repo_meta_serialize(repo->meta);
-	MemSource src = {json, strlen(json), 0};
-	int rc = store_put(repo->store, REPO_META_KEY, mem_source_read, &src, false, err);
+	MemReader src = {json, strlen(json), 0};
+	int rc = store_put(repo->store, REPO_META_KEY, mem_reader_read, &src, false, err);
 	free(json);
 	if (rc != 0) {
 		repo->meta->n_epochs--; /* not written: the repository keeps its epochs */

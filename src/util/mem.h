@@ -10,6 +10,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 void *xmalloc(size_t size);
 void *xcalloc(size_t n, size_t size);
@@ -24,5 +25,8 @@ int str_format(char *buf, size_t size, const char *fmt, ...) __attribute__((form
 
 /* Lowercase hex of len bytes into out (2*len+1 bytes). */
 void hex_encode(const unsigned char *in, size_t len, char *out);
+
+/* "512 B", "22.5 MiB": a size for people, in binary units. */
+const char *fmt_size(uint64_t bytes, char *buf, size_t size);
 
 #endif

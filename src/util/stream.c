@@ -2,7 +2,10 @@
 #include "util/stream.h"
 
 #include <errno.h>
+#include <string.h>
 #include <unistd.h>
+
+#include "util/mem.h"
 
 int fd_reader_read(void *ctx, unsigned char *buf, size_t cap, size_t *got, WsError *err)
 {
@@ -31,5 +34,34 @@ int fd_writer_write(void *ctx, const unsigned char *buf, size_t len, WsError *er
 		buf += n;
 		len -= (size_t)n;
 	}
+	return 0;
+}
+
+int mem_reader_read(void *ctx, unsigned char *buf, size_t cap, size_t *got, WsError *err)
+{
+	(void)err;
+	MemReader *m = ctx;
+	size_t n = m->len - m->pos < cap ? m->len - m->pos : cap;
+	memcpy(buf, (const unsigned char *)m->buf + m->pos, n);
+	m->pos += n;
+	*got = n;
+	return 0;
+}
+
+int mem_writer_write(void *ctx, const unsigned char *buf, size_t len, WsError *err)
+{
+	MemWriter *m = ctx;
+	if (len > m->max - m->len)
+		return ws_error(err, WS_CORRUPT, "%s is larger than %zu bytes", m->what ? m->what : "data",
+				m->max);
+	if (m->len + len > m->cap) {
+		size_t cap = m->cap ? m->cap : 4096;
+		while (cap < m->len + len)
+			cap *= 2;
+		m->buf = xrealloc(m->buf, cap);
+		m->cap = cap;
+	}
+	memcpy(m->buf + m->len, buf, len);
+	m->len += len;
 	return 0;
 }

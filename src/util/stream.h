@@ -29,4 +29,25 @@ typedef struct FdWriter {
 } FdWriter;
 int fd_writer_write(void *ctx, const unsigned char *buf, size_t len, WsError *err);
 
+/* A reader over a memory buffer. */
+typedef struct MemReader {
+	const void *buf;
+	size_t len;
+	size_t pos;
+} MemReader;
+int mem_reader_read(void *ctx, unsigned char *buf, size_t cap, size_t *got, WsError *err);
+
+/*
+ * A writer collecting into a growing malloc'd buffer (buf, len; free buf),
+ * refusing more than max bytes with WS_CORRUPT naming what.
+ */
+typedef struct MemWriter {
+	char *buf;
+	size_t len;
+	size_t cap;
+	size_t max;
+	const char *what;
+} MemWriter;
+int mem_writer_write(void *ctx, const unsigned char *buf, size_t len, WsError *err);
+
 #endif

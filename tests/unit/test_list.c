@@ -431,10 +431,10 @@ static void test_size_str(void **state)
 {
 	(void)state;
 	char buf[32];
-	assert_string_equal(list_size_str(0, buf, sizeof(buf)), "0 B");
-	assert_string_equal(list_size_str(1023, buf, sizeof(buf)), "1023 B");
-	assert_string_equal(list_size_str(23592960, buf, sizeof(buf)), "22.5 MiB");
-	assert_string_equal(list_size_str(3ull << 30, buf, sizeof(buf)), "3.0 GiB");
+	assert_string_equal(fmt_size(0, buf, sizeof(buf)), "0 B");
+	assert_string_equal(fmt_size(1023, buf, sizeof(buf)), "1023 B");
+	assert_string_equal(fmt_size(23592960, buf, sizeof(buf)), "22.5 MiB");
+	assert_string_equal(fmt_size(3ull << 30, buf, sizeof(buf)), "3.0 GiB");
 }
 
 /* ---- the command over a real repository ---- */

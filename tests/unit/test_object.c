@@ -24,18 +24,18 @@
 
 /* ---- helpers ---- */
 
-typedef struct MemReader {
+typedef struct TestReader {
 	const unsigned char *p;
 	size_t n;
 	size_t pos;
 	size_t chunk; /* largest piece per read, 0 for cap */
 	size_t extra; /* bytes to produce beyond n (a file that grew) */
-} MemReader;
+} TestReader;
 
 static int mem_read(void *ctx, unsigned char *buf, size_t cap, size_t *got, WsError *err)
 {
 	(void)err;
-	MemReader *r = ctx;
+	TestReader *r = ctx;
 	size_t k = r->n - r->pos;
 	if (k == 0 && r->extra > 0) {
 		k = r->extra < cap ? r->extra : cap;
@@ -139,7 +139,7 @@ static void sha256_of(const unsigned char *p, size_t n, unsigned char out[32])
 static int encode_with(ObjEncoder *enc, const unsigned char *data, size_t n, bool known, size_t cap, Buf *out,
 		       ObjInfo *info, WsError *err)
 {
-	MemReader r = {data, n, 0, 0, 0};
+	TestReader r = {data, n, 0, 0, 0};
 	unsigned char *tmp = malloc(cap);
 	size_t got;
 	int rc;
@@ -628,7 +628,7 @@ static void test_short_reads_from_input(void **state)
 	WsError err;
 	unsigned char buf[4096];
 	size_t got;
-	MemReader r = {data, n, 0, 777, 0};
+	TestReader r = {data, n, 0, 777, 0};
 
 	assert_int_equal(encode_with(enc, data, n, true, 65536, &a, NULL, &err), 0);
 	obj_encoder_reset(enc, mem_read, &r, n);
@@ -687,7 +687,7 @@ static void test_encoder_reports_input_size_mismatch(void **state)
 	int rc;
 
 	/* File shrank: 99999 bytes where 100000 were announced. */
-	MemReader shrunk = {data, 99999, 0, 0, 0};
+	TestReader shrunk = {data, 99999, 0, 0, 0};
 	obj_encoder_reset(enc, mem_read, &shrunk, 100000);
 	while ((rc = obj_encoder_read(enc, buf, sizeof(buf), &got, &err)) == 0 && got > 0)
 		;
@@ -697,7 +697,7 @@ static void test_encoder_reports_input_size_mismatch(void **state)
 	assert_int_equal(obj_encoder_read(enc, buf, sizeof(buf), &got, &err), WS_FATAL);
 
 	/* File grew. */
-	MemReader grown = {data, 100000, 0, 0, 10};
+	TestReader grown = {data, 100000, 0, 0, 10};
 	obj_encoder_reset(enc, mem_read, &grown, 100000);
 	while ((rc = obj_encoder_read(enc, buf, sizeof(buf), &got, &err)) == 0 && got > 0)
 		;

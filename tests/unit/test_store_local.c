@@ -37,7 +37,7 @@ typedef struct Fixture {
 } Fixture;
 
 /* A reader over memory, handing out at most chunk bytes per call and failing once fail_at bytes are out. */
-typedef struct MemReader {
+typedef struct TestReader {
 	const unsigned char *data;
 	size_t len;
 	size_t pos;
@@ -45,7 +45,7 @@ typedef struct MemReader {
 	size_t fail_at;
 	void (*during)(void *arg); /* called once, on the first call (to look at the store mid-put) */
 	void *during_arg;
-} MemReader;
+} TestReader;
 
 typedef struct MemSink {
 	unsigned char *buf;
@@ -57,7 +57,7 @@ typedef struct MemSink {
 
 static int mem_read(void *ctx, unsigned char *buf, size_t cap, size_t *got, WsError *err)
 {
-	MemReader *r = ctx;
+	TestReader *r = ctx;
 	if (r->during != NULL) {
 		r->during(r->during_arg);
 		r->during = NULL;
@@ -92,9 +92,9 @@ static int mem_write(void *ctx, const unsigned char *buf, size_t len, WsError *e
 	return 0;
 }
 
-static MemReader reader_of(const void *data, size_t len)
+static TestReader reader_of(const void *data, size_t len)
 {
-	MemReader r = {.data = data, .len = len, .fail_at = SIZE_MAX};
+	TestReader r = {.data = data, .len = len, .fail_at = SIZE_MAX};
 	return r;
 }
 
@@ -113,7 +113,7 @@ static unsigned char *pattern(size_t len, unsigned seed)
 
 static int put_bytes(Store *s, const char *key, const void *data, size_t len, bool no_overwrite, WsError *err)
 {
-	MemReader r = reader_of(data, len);
+	TestReader r = reader_of(data, len);
 	r.chunk = 7777; /* many short reads, unaligned with the driver's buffer */
 	return store_put(s, key, mem_read, &r, no_overwrite, err);
 }
@@ -463,7 +463,7 @@ static void test_put_writes_a_dot_temp_file_beside_the_final_name(void **state)
 	char *dir = xasprintf("%s/w", f->root);
 	assert_int_equal(mkdir(dir, 0750), 0);
 	PeekArg peek = {.dir = dir};
-	MemReader r = reader_of("abc", 3);
+	TestReader r = reader_of("abc", 3);
 	r.during = peek_temp;
 	r.during_arg = &peek;
 
@@ -681,7 +681,7 @@ static void test_reader_failure_leaves_no_object_and_no_temp(void **state)
 	StoreStat st;
 	size_t len = 2 * MIB;
 	unsigned char *data = pattern(len, 4);
-	MemReader r = reader_of(data, len);
+	TestReader r = reader_of(data, len);
 	r.fail_at = 700 * 1024; /* after several buffers reached the temp file */
 
 	assert_int_equal(store_put(f->s, "w/obj", mem_read, &r, true, &err), WS_TRANSIENT);
@@ -716,7 +716,7 @@ static void test_sigterm_during_put_removes_the_temp_file(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		WsError err;
-		MemReader r = reader_of(data, MIB);
+		TestReader r = reader_of(data, MIB);
 		r.during = raise_sigterm;
 		cleanup_init(42);
 		store_put(f->s, "t/obj", mem_read, &r, true, &err);
