@@ -3,6 +3,7 @@
  * Exit 0 on success, 1 on failure, 2 on a usage error.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "cmd/cli.h"
 #include "cmd/init.h"
 #include "cmd/list.h"
+#include "cmd/rebuild.h"
 #include "cmd/upgrade.h"
 #include "util/cleanup.h"
 #include "util/log.h"
@@ -30,30 +32,84 @@ static void usage(void)
 	       "            walship backup --repo=URL [-d CONNSTR] [--wal-timeout=SECONDS]\n"
 	       "  list      show the backups and the window each timeline can be rebuilt to:\n"
 	       "            walship list --repo=URL [--json]\n"
+	       "  rebuild   recreate a data directory from a backup and the archived WAL:\n"
+	       "            walship rebuild --repo=URL --pgdata=DIR [--backup=ID|latest] [TARGET]\n"
+	       "            [--start [--port=P]] [--standby [--primary-conninfo=STR]] [--force]\n"
+	       "            [--dry-run]\n"
 	       "  upgrade   after pg_upgrade, add a repository epoch for the new cluster:\n"
 	       "            walship upgrade --repo=URL --pgdata=DIR\n\n"
 	       "The WAL hooks are separate programs: walship-push (archive_command) and\n"
 	       "walship-fetch (restore_command).\n\n"
 	       "Options:\n"
-	       "  -D, --pgdata=DIR      the cluster's data directory (init, upgrade)\n"
+	       "  -D, --pgdata=DIR      the cluster's data directory (init, upgrade, rebuild)\n"
 	       "  -d, --dbname=CONNSTR  how to reach the server (backup): a libpq connection\n"
 	       "                        string or database name; PG* variables apply\n"
 	       "  --json                list: print one JSON object\n"
 	       "  --wal-timeout=SECONDS how long backup waits for the next WAL file it needs\n"
-	       "                        to be archived (default %d)\n"
+	       "                        to be archived (default %d)\n\n"
+	       "Options of rebuild:\n"
+	       "  --backup=ID|latest    the backup (default: the newest that ends before a time or\n"
+	       "                        LSN target, else the newest)\n"
+	       "  --target-time=TIME    recover to a time with a zone, e.g. \"2026-11-25 19:11:52+00\"\n"
+	       "  --target-lsn=LSN      ... to a WAL position\n"
+	       "  --target-xid=XID      ... to a transaction\n"
+	       "  --target-name=NAME    ... to a restore point (pg_create_restore_point)\n"
+	       "  --target-immediate    ... to the end of the backup (default: all archived WAL)\n"
+	       "  --target-exclusive    stop just before the target (time, LSN, xid)\n"
+	       "  --target-timeline=latest|current|N  timeline to follow (default latest)\n"
+	       "  --target-action=pause|promote|shutdown  what the server does at the target\n"
+	       "  --standby             set the server up as a standby (standby.signal)\n"
+	       "  --primary-conninfo=STR  the standby's connection to its primary\n"
+	       "  --archive=off|keep    archive_mode of the copy (default off, kept for a standby)\n"
+	       "  --tablespace-map=OID=DIR  restore a tablespace elsewhere (repeatable)\n"
+	       "  --config-from=FILE    postgresql.conf to use when the backup has none\n"
+	       "  --start               start the server and wait for the recovery outcome\n"
+	       "  --port=PORT           the port of the started server\n"
+	       "  --force               replace what a non-empty data directory holds\n"
+	       "  --dry-run             show the plan and stop before writing anything\n"
 	       "%s\n"
 	       "Exit status: 0 success, 1 failure, 2 usage error.\n",
 	       BACKUP_WAL_TIMEOUT_DEFAULT, cli_common_help);
 }
 
 /* The options of single commands; each command refuses the others'. */
-enum { OPT_DBNAME = CLI_EXTRA_BASE, OPT_WAL_TIMEOUT, OPT_JSON };
+enum {
+	OPT_DBNAME = CLI_EXTRA_BASE,
+	OPT_WAL_TIMEOUT,
+	OPT_JSON,
+	OPT_BACKUP,
+	OPT_TARGET_TIME,
+	OPT_TARGET_LSN,
+	OPT_TARGET_XID,
+	OPT_TARGET_NAME,
+	OPT_TARGET_IMMEDIATE,
+	OPT_TARGET_EXCLUSIVE,
+	OPT_TARGET_TIMELINE,
+	OPT_TARGET_ACTION,
+	OPT_STANDBY,
+	OPT_PRIMARY_CONNINFO,
+	OPT_ARCHIVE,
+	OPT_TABLESPACE_MAP,
+	OPT_CONFIG_FROM,
+	OPT_START,
+	OPT_PORT,
+	OPT_FORCE,
+	OPT_DRY_RUN,
+};
+
+#define MAX_GIVEN          64
+#define MAX_TABLESPACE_MAP 32
 
 typedef struct CommandArgs {
 	const char *dbname;
 	const char *wal_timeout;
 	bool json;
-	const char *given[4]; /* names of the options given, for "only valid for" errors */
+	RebuildOptions rebuild;
+	const char *targets[6]; /* the --target-* kinds given, to refuse two */
+	int n_targets;
+	const char *port;
+	const char *tablespace_map[MAX_TABLESPACE_MAP];
+	const char *given[MAX_GIVEN]; /* names of the options given, for "only valid for" errors */
 	int n_given;
 } CommandArgs;
 
@@ -61,15 +117,114 @@ static const struct option command_options[] = {
 	{"dbname", required_argument, NULL, OPT_DBNAME},
 	{"wal-timeout", required_argument, NULL, OPT_WAL_TIMEOUT},
 	{"json", no_argument, NULL, OPT_JSON},
+	{"backup", required_argument, NULL, OPT_BACKUP},
+	{"target-time", required_argument, NULL, OPT_TARGET_TIME},
+	{"target-lsn", required_argument, NULL, OPT_TARGET_LSN},
+	{"target-xid", required_argument, NULL, OPT_TARGET_XID},
+	{"target-name", required_argument, NULL, OPT_TARGET_NAME},
+	{"target-immediate", no_argument, NULL, OPT_TARGET_IMMEDIATE},
+	{"target-exclusive", no_argument, NULL, OPT_TARGET_EXCLUSIVE},
+	{"target-timeline", required_argument, NULL, OPT_TARGET_TIMELINE},
+	{"target-action", required_argument, NULL, OPT_TARGET_ACTION},
+	{"standby", no_argument, NULL, OPT_STANDBY},
+	{"primary-conninfo", required_argument, NULL, OPT_PRIMARY_CONNINFO},
+	{"archive", required_argument, NULL, OPT_ARCHIVE},
+	{"tablespace-map", required_argument, NULL, OPT_TABLESPACE_MAP},
+	{"config-from", required_argument, NULL, OPT_CONFIG_FROM},
+	{"start", no_argument, NULL, OPT_START},
+	{"port", required_argument, NULL, OPT_PORT},
+	{"force", no_argument, NULL, OPT_FORCE},
+	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
 	{NULL, 0, NULL, 0},
 };
+
+/* A --target-* option: its kind and value. */
+static void set_target(CommandArgs *a, RecoveryTargetKind kind, const char *name, const char *arg)
+{
+	a->rebuild.target = kind;
+	a->rebuild.target_value = arg;
+	if (a->n_targets < 6)
+		a->targets[a->n_targets++] = name;
+}
 
 static int take_command_option(void *ctx, int opt, const char *arg, WsError *err)
 {
 	CommandArgs *a = ctx;
+	RebuildOptions *r = &a->rebuild;
 	const char *name;
 	(void)err;
 	switch (opt) {
+	case OPT_BACKUP:
+		r->backup_id = arg;
+		name = "--backup";
+		break;
+	case OPT_TARGET_TIME:
+		set_target(a, TARGET_TIME, name = "--target-time", arg);
+		break;
+	case OPT_TARGET_LSN:
+		set_target(a, TARGET_LSN, name = "--target-lsn", arg);
+		break;
+	case OPT_TARGET_XID:
+		set_target(a, TARGET_XID, name = "--target-xid", arg);
+		break;
+	case OPT_TARGET_NAME:
+		set_target(a, TARGET_NAME, name = "--target-name", arg);
+		break;
+	case OPT_TARGET_IMMEDIATE:
+		set_target(a, TARGET_IMMEDIATE, name = "--target-immediate", NULL);
+		break;
+	case OPT_TARGET_EXCLUSIVE:
+		r->target_exclusive = true;
+		name = "--target-exclusive";
+		break;
+	case OPT_TARGET_TIMELINE:
+		r->target_timeline = arg;
+		name = "--target-timeline";
+		break;
+	case OPT_TARGET_ACTION:
+		r->target_action = arg;
+		name = "--target-action";
+		break;
+	case OPT_STANDBY:
+		r->standby = true;
+		name = "--standby";
+		break;
+	case OPT_PRIMARY_CONNINFO:
+		r->primary_conninfo = arg;
+		name = "--primary-conninfo";
+		break;
+	case OPT_ARCHIVE:
+		r->archive = arg;
+		name = "--archive";
+		break;
+	case OPT_TABLESPACE_MAP:
+		if (r->n_tablespace_map == MAX_TABLESPACE_MAP)
+			return ws_error(err, WS_USAGE, "more than %d --tablespace-map options",
+					MAX_TABLESPACE_MAP);
+		a->tablespace_map[r->n_tablespace_map++] = arg;
+		r->tablespace_map = a->tablespace_map;
+		name = "--tablespace-map";
+		break;
+	case OPT_CONFIG_FROM:
+		r->config_from = arg;
+		name = "--config-from";
+		break;
+	case OPT_START:
+		r->start = true;
+		name = "--start";
+		break;
+	case OPT_PORT:
+		a->port = arg;
+		name = "--port";
+		break;
+	case OPT_FORCE:
+		r->force = true;
+		name = "--force";
+		break;
+	case OPT_DRY_RUN:
+		r->dry_run = true;
+		name = "--dry-run";
+		break;
 	case 'd':
 	case OPT_DBNAME:
 		a->dbname = arg;
@@ -86,7 +241,7 @@ static int take_command_option(void *ctx, int opt, const char *arg, WsError *err
 	default:
 		return ws_error(err, WS_USAGE, "invalid option");
 	}
-	if (a->n_given < 4)
+	if (a->n_given < MAX_GIVEN)
 		a->given[a->n_given++] = name;
 	return 0;
 }
@@ -158,6 +313,70 @@ static int run_list(Cli *cli, const CommandArgs *a, WsError *err)
 	return cmd_list(cli->cfg, a->json, err);
 }
 
+/*
+ * The configuration file restore_command must name: --config's value, else
+ * $WALSHIP_CONFIG (the server does not have our environment).  cli_parse
+ * keeps it to itself, so look at the arguments again.
+ */
+static const char *config_file_given(int argc, char **argv)
+{
+	const char *path = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strncmp(argv[i], "--config=", 9) == 0)
+			path = argv[i] + 9;
+		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			path = argv[++i];
+	}
+	if (path == NULL)
+		path = getenv("WALSHIP_CONFIG");
+	return path != NULL && path[0] != '\0' ? path : NULL;
+}
+
+static int run_rebuild(Cli *cli, CommandArgs *a, const char *config_path, WsError *err)
+{
+	RebuildOptions *r = &a->rebuild;
+	int rc = only_options(
+		a, "rebuild",
+		"--backup --target-time --target-lsn --target-xid --target-name --target-immediate "
+		"--target-exclusive --target-timeline --target-action --standby --primary-conninfo "
+		"--archive --tablespace-map --config-from --start --port --force --dry-run",
+		err);
+	if (rc != 0)
+		return rc;
+	if (cli->argc != 0)
+		return ws_error(err, WS_USAGE, "unexpected argument \"%s\"", cli->argv[0]);
+	if (cli->pgdata == NULL) {
+		ws_error(err, WS_USAGE, "no data directory given");
+		ws_error_hint(err, "Run walship rebuild --repo=URL --pgdata=DIR.");
+		return WS_USAGE;
+	}
+	if (a->n_targets > 1)
+		return ws_error(err, WS_USAGE, "options \"%s\" and \"%s\" cannot be used together",
+				a->targets[0], a->targets[1]);
+	if (a->port != NULL) {
+		char *end;
+		errno = 0;
+		long v = strtol(a->port, &end, 10);
+		if (errno != 0 || end == a->port || *end != '\0' || v < 1 || v > 65535)
+			return ws_error(err, WS_USAGE, "invalid value \"%s\" for --port", a->port);
+		r->port = (int)v;
+	}
+	if (cli->pgdata[0] != '/')
+		return ws_error(err, WS_USAGE, "the data directory \"%s\" must be an absolute path",
+				cli->pgdata);
+	r->pgdata = cli->pgdata;
+	/* restore_command runs in the data directory: a relative path would point elsewhere. */
+	static char abs_config[PATH_MAX];
+	if (config_path != NULL && config_path[0] != '/' && realpath(config_path, abs_config) != NULL)
+		config_path = abs_config;
+	r->config_path = config_path;
+	/* Ctrl-C leaves a half-built directory that cannot start (pg_control comes last). */
+	cleanup_init(1);
+	return cmd_rebuild(cli->cfg, r, err);
+}
+
 static int run_upgrade(Cli *cli, const CommandArgs *a, WsError *err)
 {
 	int rc = only_options(a, "upgrade", "", err);
@@ -196,6 +415,8 @@ int main(int argc, char **argv)
 			rc = run_init(&cli, &args, &err);
 		else if (strcmp(command, "list") == 0)
 			rc = run_list(&cli, &args, &err);
+		else if (strcmp(command, "rebuild") == 0)
+			rc = run_rebuild(&cli, &args, config_file_given(argc, argv), &err);
 		else if (strcmp(command, "upgrade") == 0)
 			rc = run_upgrade(&cli, &args, &err);
 		else if (strcmp(command, "help") == 0)

@@ -1,0 +1,1858 @@
+/*
+ * rebuild.c - walship rebuild: recreate a data directory from a backup and the
+ * archived WAL.  Everything that can be known from the repository is proven
+ * before the data directory is touched: the backup, the timeline recovery
+ * will follow, and that every WAL file from the backup's start to the target
+ * is stored (using walship list's windows, so rebuild never promises more
+ * than list shows).
+ */
+#include "cmd/rebuild.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "cmd/cluster.h"
+#include "cmd/list.h"
+#include "pg/history.h"
+#include "pg/lsn.h"
+#include "pg/pgcontrol.h"
+#include "pg/walname.h"
+#include "repo/backupmeta.h"
+#include "repo/repo.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/tarx.h"
+
+#define HISTORY_MAX    (16 * 1024 * 1024)
+#define PGCONF_MAX     (16 * 1024 * 1024)
+#define LOG_TAIL_LINES 20
+#define LOG_NAME       "walship-rebuild.log"
+
+/* ---- target times ---- */
+
+static int digits(const char **p, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)(*p)[i]))
+			return -1;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*out = v;
+	return 0;
+}
+
+static int bad_time(const char *s, WsError *err)
+{
+	ws_error(err, WS_USAGE, "invalid value \"%s\" for --target-time", s);
+	ws_error_detail(err, "Use a date, a time and a time zone, e.g. \"2026-11-25 19:11:52.67+00\" or "
+			     "\"2026-11-25T19:11:52Z\".");
+	return WS_USAGE;
+}
+
+int rebuild_parse_time(const char *s, int64_t *secs, int *usec, char out[REBUILD_TIME_MAX], WsError *err)
+{
+	const char *p = s;
+	int y, mo, d, h, mi, sec = 0, us = 0, nfrac = 0, off = 0;
+	char frac[8] = "";
+
+	if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' || digits(&p, 2, &d))
+		return bad_time(s, err);
+	if (*p != ' ' && *p != 'T' && *p != 't')
+		return bad_time(s, err);
+	p++;
+	if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
+		return bad_time(s, err);
+	if (*p == ':') {
+		p++;
+		if (digits(&p, 2, &sec))
+			return bad_time(s, err);
+		if (*p == '.') {
+			p++;
+			while (isdigit((unsigned char)*p)) {
+				if (nfrac == 6)
+					return bad_time(s, err);
+				frac[nfrac++] = *p++;
+			}
+			if (nfrac == 0)
+				return bad_time(s, err);
+			frac[nfrac] = '\0';
+			for (int i = 0; i < 6; i++)
+				us = us * 10 + (i < nfrac ? frac[i] - '0' : 0);
+		}
+	}
+	while (*p == ' ')
+		p++;
+	if (*p == '\0') {
+		ws_error(err, WS_USAGE, "--target-time \"%s\" has no time zone", s);
+		ws_error_detail(err, "PostgreSQL would read it in the server's time zone.");
+		ws_error_hint(err, "Add one, e.g. \"%s+00\" for UTC.", s);
+		return WS_USAGE;
+	}
+	if (strcmp(p, "Z") == 0 || strcmp(p, "z") == 0 || strcasecmp(p, "UTC") == 0 ||
+	    strcasecmp(p, "GMT") == 0) {
+		off = 0;
+	} else if (*p == '+' || *p == '-') {
+		int sign = *p++ == '-' ? -1 : 1, oh, om = 0;
+		if (digits(&p, 2, &oh))
+			return bad_time(s, err);
+		if (*p == ':')
+			p++;
+		if (*p != '\0' && digits(&p, 2, &om))
+			return bad_time(s, err);
+		if (*p != '\0' || oh > 15 || om > 59)
+			return bad_time(s, err);
+		off = sign * (oh * 3600 + om * 60);
+	} else {
+		return bad_time(s, err);
+	}
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59 || y < 1970)
+		return bad_time(s, err);
+
+	struct tm tm = {0};
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	time_t t = timegm(&tm);
+	/* timegm normalises 31 February into March: a day that does not exist is refused. */
+	if (tm.tm_mday != d || tm.tm_mon != mo - 1)
+		return bad_time(s, err);
+	t -= off;
+	struct tm u;
+	gmtime_r(&t, &u);
+	char base[32];
+	strftime(base, sizeof(base), "%Y-%m-%d %H:%M:%S", &u);
+	if (nfrac > 0)
+		snprintf(out, REBUILD_TIME_MAX, "%s.%s+00", base, frac);
+	else
+		snprintf(out, REBUILD_TIME_MAX, "%s+00", base);
+	*secs = (int64_t)t;
+	*usec = us;
+	return 0;
+}
+
+/* "2026-11-25T19:00:04Z" (manifest.json) as seconds since 1970; -1 if malformed. */
+static int64_t iso_secs(const char *iso)
+{
+	struct tm tm = {0};
+	const char *end = strptime(iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (end == NULL || *end != '\0')
+		return -1;
+	return (int64_t)timegm(&tm);
+}
+
+/* ---- reading an epoch: its backups, its WAL and its timelines ---- */
+
+typedef struct MemBuf {
+	char *buf;
+	size_t len;
+	size_t max;
+} MemBuf;
+
+static int membuf_write(void *ctx, const unsigned char *data, size_t len, WsError *err)
+{
+	MemBuf *m = ctx;
+	if (len > m->max - m->len)
+		return ws_error(err, WS_CORRUPT, "object is larger than %zu bytes", m->max);
+	m->buf = xrealloc(m->buf, m->len + len + 1);
+	memcpy(m->buf + m->len, data, len);
+	m->len += len;
+	m->buf[m->len] = '\0';
+	return 0;
+}
+
+typedef struct TlData {
+	uint32_t tli;
+	uint64_t *segs;
+	size_t nsegs, cap;
+	bool has_history;
+	TimelinePath *path; /* NULL: history unreadable */
+} TlData;
+
+typedef struct Scan {
+	const RepoEpoch *ep;
+	size_t prefix_len;
+	char (*ids)[BACKUP_ID_MAX]; /* backup directories holding manifest.json */
+	int nids;
+	BackupMeta **backups; /* chronological */
+	int nb;
+	TlData *tls; /* ascending timeline */
+	int ntl;
+	ListTimeline *lts;
+	ListWindow *w;
+	int nw;
+} Scan;
+
+static TlData *tl_get(Scan *s, uint32_t tli)
+{
+	for (int i = 0; i < s->ntl; i++)
+		if (s->tls[i].tli == tli)
+			return &s->tls[i];
+	s->tls = xrealloc(s->tls, (size_t)(s->ntl + 1) * sizeof(*s->tls));
+	TlData *t = &s->tls[s->ntl++];
+	memset(t, 0, sizeof(*t));
+	t->tli = tli;
+	return t;
+}
+
+static const TlData *tl_find(const Scan *s, uint32_t tli)
+{
+	for (int i = 0; i < s->ntl; i++)
+		if (s->tls[i].tli == tli)
+			return &s->tls[i];
+	return NULL;
+}
+
+static int wal_key_fn(void *ctx, const char *key, const StoreStat *st, WsError *err)
+{
+	Scan *s = ctx;
+	const char *rel = key + s->prefix_len;
+	const char *slash = strchr(rel, '/');
+	WalName n;
+
+	(void)st, (void)err;
+	if (strchr(rel, '@') != NULL)
+		return 0;
+	if (slash == NULL) {
+		if (walname_parse(rel, &n, NULL) == 0 && n.kind == WAL_HISTORY)
+			tl_get(s, n.tli)->has_history = true;
+		return 0;
+	}
+	/* Only a segment where fetch looks for it counts. */
+	if (walname_parse(slash + 1, &n, NULL) != 0 || n.kind != WAL_SEGMENT || slash - rel != 16 ||
+	    strncmp(rel, slash + 1, 16) != 0 || walname_check_segsize(&n, s->ep->seg_size, NULL) != 0)
+		return 0;
+	TlData *t = tl_get(s, n.tli);
+	if (t->nsegs == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 256;
+		t->segs = xrealloc(t->segs, t->cap * sizeof(*t->segs));
+	}
+	t->segs[t->nsegs++] = walname_segno(&n, s->ep->seg_size);
+	return 0;
+}
+
+static int backup_key_fn(void *ctx, const char *key, const StoreStat *st, WsError *err)
+{
+	Scan *s = ctx;
+	const char *rel = key + s->prefix_len;
+	const char *slash = strchr(rel, '/');
+
+	(void)st, (void)err;
+	if (slash == NULL || (size_t)(slash - rel) >= BACKUP_ID_MAX ||
+	    strcmp(slash + 1, BACKUP_META_NAME) != 0)
+		return 0;
+	s->ids = xrealloc(s->ids, (size_t)(s->nids + 1) * sizeof(*s->ids));
+	memcpy(s->ids[s->nids], rel, (size_t)(slash - rel));
+	s->ids[s->nids][slash - rel] = '\0';
+	if (!backup_id_valid(s->ids[s->nids]))
+		return 0;
+	s->nids++;
+	return 0;
+}
+
+/* Chronological order of ids: the time, then the "-N" sequence. */
+static int id_cmp(const char *a, const char *b)
+{
+	int c = strncmp(a, b, 16);
+	if (c != 0)
+		return c;
+	long x = a[16] == '-' ? strtol(a + 17, NULL, 10) : 1;
+	long y = b[16] == '-' ? strtol(b + 17, NULL, 10) : 1;
+	return x < y ? -1 : x > y;
+}
+
+static int backup_ptr_cmp(const void *a, const void *b)
+{
+	return id_cmp((*(BackupMeta *const *)a)->id, (*(BackupMeta *const *)b)->id);
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int tl_cmp(const void *a, const void *b)
+{
+	const TlData *x = a, *y = b;
+	return x->tli < y->tli ? -1 : x->tli > y->tli;
+}
+
+/* manifest.json of one backup, checked against the epoch; warns and returns NULL if unusable. */
+static BackupMeta *read_backup(Repo *repo, const RepoEpoch *ep, const char *id, WsError *err)
+{
+	char key[STORE_KEY_MAX];
+	MemBuf mb = {NULL, 0, BACKUP_META_MAX};
+	BackupMeta *meta = NULL;
+	int rc;
+
+	if (backup_key(ep->id, id, BACKUP_META_NAME, key, sizeof(key)) != 0) {
+		ws_error(err, WS_FATAL, "repository key for backup \"%s\" is too long", id);
+		goto fail;
+	}
+	if ((rc = store_get(repo_store(repo), key, 0, STORE_TO_END, membuf_write, &mb, err)) != 0)
+		goto fail;
+	if ((rc = backup_meta_parse(mb.buf ? mb.buf : "", mb.len, &meta, err)) != 0)
+		goto fail;
+	if (strcmp(meta->id, id) != 0 || strcmp(meta->epoch, ep->id) != 0 || meta->sysid != ep->sysid ||
+	    meta->seg_size != ep->seg_size || meta->pg_major != ep->pg_major) {
+		ws_error(err, WS_CORRUPT, "manifest.json does not match where it is stored");
+		ws_error_detail(err, "It is stored as \"%s\".", key);
+		goto fail;
+	}
+	free(mb.buf);
+	return meta;
+fail:
+	backup_meta_free(meta);
+	free(mb.buf);
+	return NULL;
+}
+
+static void read_history(Repo *repo, const RepoEpoch *ep, TlData *t)
+{
+	char key[STORE_KEY_MAX];
+	MemBuf mb = {NULL, 0, HISTORY_MAX};
+	WsError e;
+	int rc;
+
+	ws_error_clear(&e);
+	if (str_format(key, sizeof(key), "%s/wal/%08" PRIX32 ".history", ep->id, t->tli) != 0)
+		rc = ws_error(&e, WS_FATAL, "repository key too long");
+	else
+		rc = repo_get_object(repo, key, HISTORY_MAX, membuf_write, &mb, NULL, &e);
+	if (rc == 0)
+		rc = history_parse(mb.buf ? mb.buf : "", mb.len, t->tli, &t->path, &e);
+	if (rc != 0) {
+		ws_error_prefix(&e, "history file \"%08" PRIX32 ".history\" cannot be used", t->tli);
+		log_report_warning(&e);
+		t->path = NULL;
+	}
+	free(mb.buf);
+}
+
+static void scan_free(Scan *s)
+{
+	list_windows_free(s->w, s->nw);
+	free(s->lts);
+	for (int i = 0; i < s->ntl; i++) {
+		free(s->tls[i].segs);
+		history_free(s->tls[i].path);
+	}
+	free(s->tls);
+	for (int i = 0; i < s->nb; i++)
+		backup_meta_free(s->backups[i]);
+	free(s->backups);
+	free(s->ids);
+	memset(s, 0, sizeof(*s));
+}
+
+/* List the epoch's backups and WAL, read the manifests and history files, compute list's windows. */
+static int scan_epoch(Repo *repo, const RepoEpoch *ep, Scan *s, WsError *err)
+{
+	char prefix[STORE_KEY_MAX];
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	s->ep = ep;
+	snprintf(prefix, sizeof(prefix), "%s/backups/", ep->id);
+	s->prefix_len = strlen(prefix);
+	if ((rc = store_list(repo_store(repo), prefix, backup_key_fn, s, err)) != 0)
+		return rc;
+	for (int i = 0; i < s->nids; i++) {
+		WsError e;
+		ws_error_clear(&e);
+		BackupMeta *m = read_backup(repo, ep, s->ids[i], &e);
+		if (m == NULL) {
+			ws_error_prefix(&e, "backup \"%s\" is skipped", s->ids[i]);
+			log_report_warning(&e);
+			continue;
+		}
+		s->backups = xrealloc(s->backups, (size_t)(s->nb + 1) * sizeof(*s->backups));
+		s->backups[s->nb++] = m;
+	}
+	if (s->nb > 1)
+		qsort(s->backups, (size_t)s->nb, sizeof(*s->backups), backup_ptr_cmp);
+
+	snprintf(prefix, sizeof(prefix), "%s/wal/", ep->id);
+	s->prefix_len = strlen(prefix);
+	if ((rc = store_list(repo_store(repo), prefix, wal_key_fn, s, err)) != 0)
+		return rc;
+	for (int i = 0; i < s->nb; i++)
+		(void)tl_get(s, s->backups[i]->timeline);
+	if (s->ntl > 1)
+		qsort(s->tls, (size_t)s->ntl, sizeof(*s->tls), tl_cmp);
+	s->lts = xcalloc((size_t)(s->ntl > 0 ? s->ntl : 1), sizeof(*s->lts));
+	for (int i = 0; i < s->ntl; i++) {
+		TlData *t = &s->tls[i];
+		if (t->nsegs > 1) {
+			size_t k = 0;
+			qsort(t->segs, t->nsegs, sizeof(*t->segs), u64_cmp);
+			for (size_t j = 0; j < t->nsegs; j++)
+				if (k == 0 || t->segs[j] != t->segs[k - 1])
+					t->segs[k++] = t->segs[j];
+			t->nsegs = k;
+		}
+		if (t->has_history)
+			read_history(repo, ep, t);
+		else
+			t->path = history_single(t->tli);
+		s->lts[i].tli = t->tli;
+		s->lts[i].path = t->path;
+		s->lts[i].has_history = t->has_history;
+		s->lts[i].segs = t->segs;
+		s->lts[i].nsegs = t->nsegs;
+	}
+	return list_windows((const BackupMeta *const *)s->backups, s->nb, s->lts, s->ntl, ep->seg_size, &s->w,
+			    &s->nw, err);
+}
+
+/* ---- the plan: backup, timeline, WAL, target ---- */
+
+typedef struct Plan {
+	const BackupMeta *b;
+	uint32_t tli; /* the target timeline */
+	const TimelinePath *path;
+	const ListWindow *w;
+	uint64_t end_lsn; /* end of the WAL recovery can read from b along tli */
+	uint32_t end_tli;
+	uint64_t end_segno;
+	uint64_t last_lsn; /* the last position recovery needs: the LSN target, the end, or b's stop */
+	bool gap_after;    /* WAL exists past end_lsn that a hole makes unreachable */
+	uint64_t gap_segno;
+	uint32_t gap_tli;
+	char time_value[REBUILD_TIME_MAX];
+	int64_t time_secs;
+	uint64_t target_lsn;
+	char timeline_value[16];
+} Plan;
+
+/* Can recovery along p start from b: b's timeline on p and b's whole span inside its entry. */
+static bool on_path(const TimelinePath *p, const BackupMeta *b)
+{
+	for (int j = 0; p != NULL && j < p->n; j++)
+		if (p->e[j].tli == b->timeline)
+			return b->start_lsn >= p->e[j].begin && b->stop_lsn <= p->e[j].end;
+	return false;
+}
+
+static const ListWindow *window_of(const Scan *s, uint32_t tli)
+{
+	for (int i = 0; i < s->nw; i++)
+		if (s->w[i].tli == tli)
+			return &s->w[i];
+	return NULL;
+}
+
+/* "timeline 1 from 0/2000100 (backup ID) to 0/6000000 (end of NAME)" for messages. */
+static void window_text(const Scan *s, const ListWindow *w, char *buf, size_t size)
+{
+	size_t n = 0;
+	buf[0] = '\0';
+	if (w == NULL || w->nranges == 0) {
+		snprintf(buf, size, "nothing can be rebuilt along timeline %" PRIu32, w ? w->tli : 0);
+		return;
+	}
+	for (int i = 0; i < w->nranges && n < size; i++) {
+		char from[LSN_STR_MAX], to[LSN_STR_MAX], name[32];
+		const ListRange *r = &w->ranges[i];
+		lsn_format(r->from_lsn, from);
+		lsn_format(r->to_lsn, to);
+		wal_segment_name(r->to_tli, r->to_segno, s->ep->seg_size, name);
+		n += (size_t)snprintf(buf + n, size - n,
+				      "%stimeline %" PRIu32 " from %s (backup %s) to %s (end of %s)",
+				      i > 0 ? "; " : "", w->tli, from, r->from_backup->id, to, name);
+	}
+}
+
+static int parse_tli(const char *s, uint32_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v == 0 || v > UINT32_MAX || !isdigit((unsigned char)*s))
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static const char *timelines_text(const Scan *s, char *buf, size_t size)
+{
+	size_t n = 0;
+	buf[0] = '\0';
+	for (int i = 0; i < s->ntl && n < size; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%s%" PRIu32, i ? ", " : "", s->tls[i].tli);
+	if (s->ntl == 0)
+		snprintf(buf, size, "none");
+	return buf;
+}
+
+/* Pick the backup (by id, or the newest one that ends before the target). */
+static int choose_backup(const Scan *s, const RebuildOptions *o, Plan *pl, uint32_t want_tli, WsError *err)
+{
+	bool by_id = o->backup_id != NULL && strcmp(o->backup_id, "latest") != 0;
+
+	if (s->nb == 0) {
+		ws_error(err, WS_FATAL, "epoch \"%s\" has no complete backup", s->ep->id);
+		ws_error_hint(err, "Take one with walship backup.");
+		return WS_FATAL;
+	}
+	if (by_id) {
+		for (int i = 0; i < s->nb; i++)
+			if (strcmp(s->backups[i]->id, o->backup_id) == 0)
+				pl->b = s->backups[i];
+		if (pl->b == NULL) {
+			ws_error(err, WS_USAGE, "backup \"%s\" not found in epoch \"%s\"", o->backup_id,
+				 s->ep->id);
+			ws_error_hint(err, "Run walship list to see the complete backups.");
+			return WS_USAGE;
+		}
+		return 0;
+	}
+	/* A timeline the repository does not hold is refused by choose_timeline, naming those it does. */
+	const TlData *want = want_tli != 0 ? tl_find(s, want_tli) : NULL;
+	if (want != NULL && want->nsegs == 0 && !want->has_history)
+		want = NULL;
+	for (int i = s->nb; i-- > 0;) {
+		const BackupMeta *b = s->backups[i];
+		if (o->target == TARGET_TIME && !(iso_secs(b->stop_time) < pl->time_secs))
+			continue;
+		if (o->target == TARGET_LSN && b->stop_lsn > pl->target_lsn)
+			continue;
+		if (want != NULL && !on_path(want->path, b))
+			continue;
+		pl->b = b;
+		return 0;
+	}
+	if (want_tli != 0 && o->target != TARGET_TIME && o->target != TARGET_LSN) {
+		ws_error(err, WS_USAGE, "no backup can be rebuilt along timeline %" PRIu32, want_tli);
+		ws_error_detail(err,
+				"Each was taken on a timeline that timeline %" PRIu32
+				" does not descend from, or after it branched off.",
+				want_tli);
+		return WS_USAGE;
+	}
+	const BackupMeta *first = s->backups[0];
+	char lsn[LSN_STR_MAX];
+	lsn_format(first->stop_lsn, lsn);
+	ws_error(err, WS_USAGE, "no backup ends before the recovery target \"%s\"", o->target_value);
+	ws_error_detail(err, "The earliest backup, \"%s\", ends at %s (%s).", first->id, lsn,
+			first->stop_time);
+	return WS_USAGE;
+}
+
+/* The timeline to recover along: latest (the highest that can start from b), current or N. */
+static int choose_timeline(const Scan *s, const RebuildOptions *o, Plan *pl, WsError *err)
+{
+	const char *want = o->target_timeline ? o->target_timeline : "latest";
+	char list[256];
+	uint32_t n;
+
+	if (strcmp(want, "current") == 0) {
+		pl->tli = pl->b->timeline;
+	} else if (strcmp(want, "latest") == 0) {
+		pl->tli = pl->b->timeline;
+		for (int i = 0; i < s->ntl; i++)
+			if (s->tls[i].tli > pl->tli && on_path(s->tls[i].path, pl->b))
+				pl->tli = s->tls[i].tli;
+	} else if (parse_tli(want, &n) == 0) {
+		const TlData *t = tl_find(s, n);
+		if (t == NULL || (t->nsegs == 0 && !t->has_history)) {
+			ws_error(err, WS_USAGE, "timeline %" PRIu32 " is not in the repository", n);
+			ws_error_detail(err, "Epoch \"%s\" holds timelines %s.", s->ep->id,
+					timelines_text(s, list, sizeof(list)));
+			return WS_USAGE;
+		}
+		if (t->path == NULL) {
+			ws_error(err, WS_CORRUPT, "the history of timeline %" PRIu32 " cannot be read", n);
+			return WS_CORRUPT;
+		}
+		if (!on_path(t->path, pl->b)) {
+			ws_error(err, WS_USAGE,
+				 "backup \"%s\" (timeline %" PRIu32 ") cannot reach timeline %" PRIu32,
+				 pl->b->id, pl->b->timeline, n);
+			ws_error_detail(err,
+					"Timeline %" PRIu32 " does not descend from the backup's timeline "
+					"after the backup's end.",
+					n);
+			return WS_USAGE;
+		}
+		pl->tli = n;
+	} else {
+		return ws_error(err, WS_USAGE,
+				"invalid value \"%s\" for --target-timeline: use latest, current or a number",
+				want);
+	}
+	const TlData *t = tl_find(s, pl->tli);
+	pl->path = t ? t->path : NULL;
+	pl->w = window_of(s, pl->tli);
+	snprintf(pl->timeline_value, sizeof(pl->timeline_value), "%" PRIu32, pl->tli);
+	return 0;
+}
+
+/* Is the target reachable from the backup along the timeline: refuse otherwise, naming the window. */
+static int prove_reachable(const Scan *s, const RebuildOptions *o, Plan *pl, WsError *err)
+{
+	const ListWindow *w = pl->w;
+	const BackupMeta *b = pl->b;
+	uint32_t seg_size = s->ep->seg_size;
+	char win[1024], a[LSN_STR_MAX], name[32];
+
+	if (w == NULL || pl->path == NULL) {
+		ws_error(err, WS_CORRUPT, "timeline %" PRIu32 " cannot be followed", pl->tli);
+		return WS_CORRUPT;
+	}
+	window_text(s, w, win, sizeof(win));
+	for (int i = 0; i < w->nunusable; i++) {
+		if (w->unusable[i].backup != b)
+			continue;
+		wal_segment_name(w->unusable[i].missing_tli, w->unusable[i].missing_segno, seg_size, name);
+		ws_error(err, WS_FATAL, "backup \"%s\" cannot be rebuilt: WAL file \"%s\" is missing", b->id,
+			 name);
+		ws_error_detail(err, "Available: %s.", win);
+		return WS_FATAL;
+	}
+	const ListRange *r = NULL;
+	for (int i = 0; i < w->nranges; i++)
+		if (w->ranges[i].from_lsn <= b->stop_lsn && b->stop_lsn <= w->ranges[i].to_lsn)
+			r = &w->ranges[i];
+	if (r == NULL) {
+		ws_error(err, WS_FATAL, "backup \"%s\" cannot be rebuilt along timeline %" PRIu32, b->id,
+			 pl->tli);
+		ws_error_detail(err, "Available: %s.", win);
+		return WS_FATAL;
+	}
+	pl->end_lsn = r->to_lsn;
+	pl->end_tli = r->to_tli;
+	pl->end_segno = r->to_segno;
+	for (int i = 0; i < w->ngaps; i++) {
+		if (w->gaps[i].first_segno > r->to_segno) {
+			pl->gap_after = true;
+			pl->gap_segno = w->gaps[i].first_segno;
+			pl->gap_tli = w->gaps[i].tli;
+			break;
+		}
+	}
+	if (pl->gap_after)
+		wal_segment_name(pl->gap_tli, pl->gap_segno, seg_size, name);
+
+	switch (o->target) {
+	case TARGET_LSN:
+		if (pl->target_lsn < b->stop_lsn) {
+			lsn_format(b->stop_lsn, a);
+			ws_error(err, WS_USAGE, "recovery target %s is before the end of backup \"%s\" (%s)",
+				 o->target_value, b->id, a);
+			ws_error_detail(err, "Available: %s.", win);
+			return WS_USAGE;
+		}
+		if (pl->target_lsn >= pl->end_lsn) {
+			ws_error(err, WS_USAGE,
+				 "recovery target %s is past the end of the WAL in the repository",
+				 o->target_value);
+			if (pl->gap_after)
+				ws_error_detail(err, "Available: %s; WAL file \"%s\" is missing after that.",
+						win, name);
+			else
+				ws_error_detail(err, "Available: %s.", win);
+			return WS_USAGE;
+		}
+		pl->last_lsn = pl->target_lsn;
+		break;
+	case TARGET_TIME:
+		if (iso_secs(b->stop_time) >= pl->time_secs) {
+			ws_error(err, WS_USAGE,
+				 "recovery target time \"%s\" is not after the end of backup \"%s\" (%s)",
+				 pl->time_value, b->id, b->stop_time);
+			ws_error_detail(err, "Available: %s.", win);
+			return WS_USAGE;
+		}
+		pl->last_lsn = pl->end_lsn - 1;
+		break;
+	case TARGET_IMMEDIATE:
+		pl->last_lsn = b->stop_lsn - 1;
+		break;
+	case TARGET_LATEST:
+		/* Recovery would end at the hole as if it were the end: the latest state is not reachable. */
+		if (pl->gap_after) {
+			ws_error(err, WS_FATAL,
+				 "the latest point of timeline %" PRIu32 " cannot be reached: WAL file "
+				 "\"%s\" is missing",
+				 pl->tli, name);
+			ws_error_detail(err, "Available: %s.", win);
+			ws_error_hint(err,
+				      "Recover to a target before it with --target-lsn or --target-time.");
+			return WS_FATAL;
+		}
+		pl->last_lsn = pl->end_lsn - 1;
+		break;
+	default:
+		pl->last_lsn = pl->end_lsn - 1;
+		break;
+	}
+	return 0;
+}
+
+typedef struct SegCount {
+	uint64_t n;
+	uint32_t first_tli, last_tli;
+	uint64_t first, last;
+} SegCount;
+
+static int count_fn(void *ctx, uint32_t tli, uint64_t segno)
+{
+	SegCount *c = ctx;
+	if (c->n++ == 0) {
+		c->first_tli = tli;
+		c->first = segno;
+	}
+	c->last_tli = tli;
+	c->last = segno;
+	return 0;
+}
+
+static const char *target_kind_name(RecoveryTargetKind k)
+{
+	switch (k) {
+	case TARGET_IMMEDIATE:
+		return "immediate (the end of the backup)";
+	case TARGET_TIME:
+		return "time";
+	case TARGET_LSN:
+		return "lsn";
+	case TARGET_XID:
+		return "xid";
+	case TARGET_NAME:
+		return "restore point";
+	default:
+		return "latest (the end of the archived WAL)";
+	}
+}
+
+static void print_plan(const Scan *s, const RebuildOptions *o, const Plan *pl, const char *value)
+{
+	const BackupMeta *b = pl->b;
+	uint32_t seg_size = s->ep->seg_size;
+	char l1[LSN_STR_MAX], l2[LSN_STR_MAX], n1[32], n2[32];
+	SegCount c = {0};
+
+	lsn_format(b->start_lsn, l1);
+	lsn_format(b->stop_lsn, l2);
+	printf("backup: %s (epoch %s, timeline %" PRIu32 ", %s to %s, ended %s)\n", b->id, s->ep->id,
+	       b->timeline, l1, l2, b->stop_time);
+	printf("timeline: %" PRIu32 "%s", pl->tli,
+	       o->target_timeline == NULL || strcmp(o->target_timeline, "latest") == 0 ? " (latest)" : "");
+	if (pl->path != NULL && pl->path->n > 1) {
+		printf(", history:");
+		for (int j = 0; j < pl->path->n; j++) {
+			if (j + 1 < pl->path->n) {
+				lsn_format(pl->path->e[j].end, l1);
+				printf(" %" PRIu32 " until %s,", pl->path->e[j].tli, l1);
+			} else {
+				printf(" then %" PRIu32, pl->path->e[j].tli);
+			}
+		}
+	}
+	printf("\n");
+	(void)history_segments(pl->path, b->start_lsn, pl->last_lsn, seg_size, count_fn, &c);
+	wal_segment_name(c.first_tli, c.first, seg_size, n1);
+	wal_segment_name(c.last_tli, c.last, seg_size, n2);
+	printf("wal: %s to %s (%" PRIu64 " file%s, all in the repository)\n", n1, n2, c.n,
+	       c.n == 1 ? "" : "s");
+	lsn_format(pl->end_lsn, l1);
+	printf("target: %s%s%s%s%s, action %s; WAL available to %s\n", target_kind_name(o->target),
+	       value ? " \"" : "", value ? value : "", value ? "\"" : "",
+	       o->target_exclusive ? " (exclusive)" : "",
+	       o->standby                   ? "standby"
+	       : o->target_action           ? o->target_action
+	       : o->target == TARGET_LATEST ? "promote (end of WAL)"
+					    : "pause",
+	       l1);
+}
+
+/* ---- the data directory ---- */
+
+/* Remove everything inside the directory open as dfd, never following a symbolic link. */
+static int remove_contents(int dfd, const char *path, WsError *err)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+	int rc = 0;
+
+	if (d == NULL) {
+		close(dfd);
+		return ws_error_errno(err, WS_FATAL, errno, "could not read directory \"%s\"", path);
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		char *sub = xasprintf("%s/%s", path, de->d_name);
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			rc = ws_error_errno(err, WS_FATAL, errno, "could not stat \"%s\"", sub);
+		} else if (S_ISDIR(st.st_mode)) {
+			int fd =
+				openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0)
+				rc = ws_error_errno(err, WS_FATAL, errno, "could not open directory \"%s\"",
+						    sub);
+			else if ((rc = remove_contents(fd, sub, err)) == 0 &&
+				 unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) != 0)
+				rc = ws_error_errno(err, WS_FATAL, errno, "could not remove directory \"%s\"",
+						    sub);
+		} else if (unlinkat(dirfd(d), de->d_name, 0) != 0) {
+			rc = ws_error_errno(err, WS_FATAL, errno, "could not remove \"%s\"", sub);
+		}
+		free(sub);
+		if (rc != 0)
+			break;
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Is the directory empty?  -1 with errno if it cannot be read. */
+static int dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int empty = 1;
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+			empty = 0;
+			break;
+		}
+	closedir(d);
+	return empty;
+}
+
+/* Refuse while postmaster.pid names a running process (or one we may not signal: someone else's). */
+static int check_postmaster(const char *pgdata, WsError *err)
+{
+	char *path = xasprintf("%s/postmaster.pid", pgdata);
+	char *text = NULL;
+	size_t len;
+	WsError e;
+	int rc = 0;
+
+	ws_error_clear(&e);
+	if (fs_read_small(path, 64 * 1024, &text, &len, &e) == 0) {
+		long pid = strtol(text, NULL, 10);
+		if (pid > 0 && pid <= INT32_MAX && (kill((pid_t)pid, 0) == 0 || errno == EPERM)) {
+			ws_error(err, WS_FATAL, "a server is running in data directory \"%s\"", pgdata);
+			ws_error_detail(err, "\"%s\" names process %ld, which is alive.", path, pid);
+			ws_error_hint(err, "Stop it first (pg_ctl stop); --force does not override this.");
+			rc = WS_FATAL;
+		}
+	}
+	free(text);
+	free(path);
+	return rc;
+}
+
+/* The owner of what rebuild creates: the data directory's, else the postgres user's (when root). */
+static void choose_owner(const char *pgdata, bool exists, uid_t *uid, gid_t *gid, const char **why)
+{
+	struct stat st;
+	*uid = geteuid();
+	*gid = getegid();
+	*why = "the current user";
+	if (geteuid() != 0)
+		return;
+	if (exists && stat(pgdata, &st) == 0) {
+		*uid = st.st_uid;
+		*gid = st.st_gid;
+		*why = "the data directory's owner";
+		return;
+	}
+	struct passwd *pw = getpwnam("postgres");
+	if (pw != NULL) {
+		*uid = pw->pw_uid;
+		*gid = pw->pw_gid;
+		*why = "the postgres user";
+	}
+}
+
+/* Write a whole small file (replacing it atomically), owned by uid/gid, mode 0600. */
+static int write_file(const char *dir, const char *name, const char *data, size_t len, uid_t uid, gid_t gid,
+		      WsError *err)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	char *tmp = xasprintf("%s/.%s.walship-tmp", dir, name);
+	int rc = 0;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not create file \"%s\"", tmp);
+		goto done;
+	}
+	if (fs_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not write file \"%s\"", tmp);
+		close(fd);
+		unlink(tmp);
+		goto done;
+	}
+	if (geteuid() == 0 && fchown(fd, uid, gid) != 0) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not change the owner of \"%s\"", tmp);
+		close(fd);
+		unlink(tmp);
+		goto done;
+	}
+	close(fd);
+	if (rename(tmp, path) != 0) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not rename \"%s\" to \"%s\"", tmp, path);
+		unlink(tmp);
+		goto done;
+	}
+	rc = fs_fsync_dir(dir, err);
+done:
+	free(tmp);
+	free(path);
+	return rc;
+}
+
+static int make_dir_owned(const char *path, uid_t uid, gid_t gid, WsError *err)
+{
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			return ws_error(err, WS_FATAL, "\"%s\" exists and is not a directory", path);
+		return 0;
+	}
+	int rc = fs_mkdir_durable(path, 0700, NULL, err);
+	if (rc != 0)
+		return rc;
+	if (geteuid() == 0 && chown(path, uid, gid) != 0)
+		return ws_error_errno(err, WS_FATAL, errno, "could not change the owner of \"%s\"", path);
+	if (chmod(path, 0700) != 0)
+		return ws_error_errno(err, WS_FATAL, errno, "could not change the mode of \"%s\"", path);
+	return 0;
+}
+
+/* ---- tablespaces ---- */
+
+typedef struct TsDest {
+	uint32_t oid;
+	const char *dir; /* where its tar goes (the original location or the mapped one) */
+	bool mapped;
+} TsDest;
+
+static int tablespace_dests(const BackupMeta *b, const RebuildOptions *o, TsDest **out, int *nout,
+			    WsError *err)
+{
+	TsDest *d = xcalloc((size_t)(b->n_tablespaces + 1), sizeof(*d));
+	int n = 0;
+
+	for (int i = 0; i < o->n_tablespace_map; i++) {
+		const char *m = o->tablespace_map[i];
+		const char *eq = strchr(m, '=');
+		bool found = false;
+		char *end;
+		unsigned long oid = strtoul(m, &end, 10);
+		if (eq == NULL || end != eq || oid == 0 || eq[1] != '/') {
+			free(d);
+			ws_error(err, WS_USAGE, "invalid value \"%s\" for --tablespace-map", m);
+			ws_error_hint(err, "Use OID=DIR with an absolute directory.");
+			return WS_USAGE;
+		}
+		for (int k = 0; k < b->n_tablespaces; k++)
+			found = found || (!b->tablespaces[k].is_base && b->tablespaces[k].oid == oid);
+		if (!found) {
+			free(d);
+			return ws_error(err, WS_USAGE, "backup \"%s\" has no tablespace with OID %lu", b->id,
+					oid);
+		}
+	}
+	for (int k = 0; k < b->n_tablespaces; k++) {
+		const BackupTablespaceInfo *t = &b->tablespaces[k];
+		if (t->is_base)
+			continue;
+		d[n].oid = t->oid;
+		d[n].dir = t->location;
+		for (int i = 0; i < o->n_tablespace_map; i++) {
+			if (strtoul(o->tablespace_map[i], NULL, 10) == t->oid) {
+				d[n].dir = strchr(o->tablespace_map[i], '=') + 1;
+				d[n].mapped = true;
+			}
+		}
+		n++;
+	}
+	*out = d;
+	*nout = n;
+	return 0;
+}
+
+/* A tablespace directory must be empty or absent: its old content would mix with the backup's. */
+static int check_tablespace_dirs(const TsDest *d, int n, WsError *err)
+{
+	for (int i = 0; i < n; i++) {
+		int e = dir_is_empty(d[i].dir);
+		if (e == 0 || (e < 0 && errno != ENOENT)) {
+			if (e < 0)
+				return ws_error_errno(err, WS_FATAL, errno,
+						      "could not read tablespace directory \"%s\"", d[i].dir);
+			ws_error(err, WS_FATAL, "tablespace directory \"%s\" (OID %" PRIu32 ") is not empty",
+				 d[i].dir, d[i].oid);
+			ws_error_hint(err, "Empty it, or give another with --tablespace-map=%" PRIu32 "=DIR.",
+				      d[i].oid);
+			return WS_FATAL;
+		}
+	}
+	return 0;
+}
+
+/* ---- extraction ---- */
+
+typedef struct Progress {
+	bool on;
+	uint64_t base; /* bytes of the objects already done */
+	uint64_t total;
+	time_t last;
+	bool shown;
+} Progress;
+
+static void progress_fn(void *ctx, uint64_t bytes)
+{
+	Progress *p = ctx;
+	time_t now = time(NULL);
+	if (!p->on || now == p->last)
+		return;
+	p->last = now;
+	uint64_t done = p->base + bytes;
+	fprintf(stderr, "\r%" PRIu64 " of %" PRIu64 " MiB (%" PRIu64 "%%)\033[K", done >> 20, p->total >> 20,
+		p->total ? done * 100 / p->total : 100);
+	p->shown = true;
+}
+
+static int extract(Repo *repo, const Scan *s, const BackupMeta *b, const BackupTablespaceInfo *t,
+		   const char *dest, uid_t uid, gid_t gid, Progress *pr, Tarx **keep, WsError *err)
+{
+	static const char *const deferred[] = {"global/pg_control", NULL};
+	char key[STORE_KEY_MAX];
+	TarxOptions to = {0};
+	ObjInfo info;
+	int rc;
+
+	if (backup_key(s->ep->id, b->id, t->obj.name, key, sizeof(key)) != 0)
+		return ws_error(err, WS_FATAL, "repository key too long");
+	to.dest = dest;
+	to.deferred = t->is_base ? deferred : NULL;
+	to.uid = geteuid() == 0 ? (int)uid : -1;
+	to.gid = geteuid() == 0 ? (int)gid : -1;
+	to.progress = progress_fn;
+	to.progress_ctx = pr;
+	to.allow_unterminated = s->ep->pg_major < 15;
+	Tarx *x = tarx_new(&to);
+	rc = repo_get_object(repo, key, t->obj.size, tarx_write, x, &info, err);
+	if (rc == 0 && (info.content_size != t->obj.size || memcmp(info.sha256, t->obj.sha256, 32) != 0))
+		rc = ws_error(err, WS_CORRUPT, "object \"%s\" is not the one manifest.json describes", key);
+	if (rc != 0) {
+		ws_error_prefix(err, "could not restore \"%s\"", t->obj.name);
+		tarx_free(x);
+		return rc;
+	}
+	pr->base += t->obj.size;
+	if (keep != NULL) {
+		*keep = x; /* the caller finishes it last: pg_control appears only then */
+		return 0;
+	}
+	rc = tarx_finish(x, err);
+	tarx_free(x);
+	return rc;
+}
+
+/* ---- restore_command ---- */
+
+/* s as one shell word inside restore_command: quoted when needed, '%' doubled for PostgreSQL. */
+static char *cmd_word(const char *s)
+{
+	bool plain = *s != '\0';
+	size_t n = 0;
+	for (const char *p = s; *p; p++)
+		if (!(isalnum((unsigned char)*p) || strchr("/._:=@+,-", *p)))
+			plain = false;
+	char *out = xmalloc(strlen(s) * 5 + 3);
+	if (!plain)
+		out[n++] = '\'';
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'') {
+			memcpy(out + n, "'\\''", 4);
+			n += 4;
+		} else if (*p == '%') {
+			out[n++] = '%';
+			out[n++] = '%';
+		} else {
+			out[n++] = *p;
+		}
+	}
+	if (!plain)
+		out[n++] = '\'';
+	out[n] = '\0';
+	return out;
+}
+
+/* walship-fetch beside this program, with the same repository and configuration file. */
+static int restore_command(const Config *cfg, const RebuildOptions *o, const char *epoch, char **out,
+			   WsError *err)
+{
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0 || (size_t)n >= sizeof(exe) - 1)
+		return ws_error_errno(err, WS_FATAL, errno, "could not find where this program is installed");
+	exe[n] = '\0';
+	char *dir = fs_dirname(exe);
+	char *fetch = xasprintf("%s/walship-fetch", dir);
+	free(dir);
+	if (access(fetch, X_OK) != 0) {
+		int e = errno;
+		ws_error_errno(err, WS_FATAL, e, "cannot use \"%s\" in restore_command", fetch);
+		ws_error_hint(err, "Install walship-fetch in the same directory as walship.");
+		free(fetch);
+		return WS_FATAL;
+	}
+	char *w_fetch = cmd_word(fetch);
+	char *repo_opt = xasprintf("--repo=%s", config_get(cfg, "repo"));
+	char *w_repo = cmd_word(repo_opt);
+	char *conf_opt = o->config_path ? xasprintf("--config=%s", o->config_path) : NULL;
+	char *w_conf = conf_opt ? cmd_word(conf_opt) : NULL;
+	char *epoch_opt = xasprintf("--epoch=%s", epoch);
+	char *w_epoch = cmd_word(epoch_opt);
+	*out = xasprintf("%s %s%s%s %s --mode=%s %%f %%p", w_fetch, w_conf ? w_conf : "", w_conf ? " " : "",
+			 w_repo, w_epoch, o->standby ? "standby" : "recovery");
+	free(w_epoch);
+	free(epoch_opt);
+	free(w_conf);
+	free(conf_opt);
+	free(w_repo);
+	free(repo_opt);
+	free(w_fetch);
+	free(fetch);
+	return 0;
+}
+
+static int remove_if_exists(const char *pgdata, const char *name, WsError *err);
+
+/* ---- starting the server and reading the outcome ---- */
+
+typedef enum Want { WANT_PROMOTED, WANT_PAUSED, WANT_SHUTDOWN, WANT_STANDBY } Want;
+
+typedef struct Owner {
+	uid_t uid;
+	gid_t gid;
+	char name[128];
+} Owner;
+
+static double now_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static char *find_pg_ctl(int pg_major)
+{
+	char v[16];
+	char *p = xasprintf("/usr/lib/postgresql/%s/bin/pg_ctl", pg_major_str(pg_major, v, sizeof(v)));
+	if (access(p, X_OK) == 0)
+		return p;
+	free(p);
+	const char *path = getenv("PATH");
+	char *copy = xstrdup(path ? path : "/usr/bin:/bin");
+	char *save = NULL;
+	for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		p = xasprintf("%s/pg_ctl", d);
+		if (access(p, X_OK) == 0) {
+			free(copy);
+			return p;
+		}
+		free(p);
+	}
+	free(copy);
+	return NULL;
+}
+
+/* Run argv as the owner and wait for it; its exit status, or -1 with err filled. */
+static int run_as(const Owner *ow, char *const argv[], WsError *err)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return ws_error_errno(err, WS_FATAL, errno, "could not fork");
+	if (pid == 0) {
+		int fd = open("/dev/null", O_RDONLY);
+		if (fd >= 0)
+			dup2(fd, STDIN_FILENO);
+		/* pg_ctl -W says only "server starting"; errors go to stderr. */
+		fd = open("/dev/null", O_WRONLY);
+		if (fd >= 0)
+			dup2(fd, STDOUT_FILENO);
+		if (geteuid() == 0 &&
+		    (initgroups(ow->name, ow->gid) != 0 || setgid(ow->gid) != 0 || setuid(ow->uid) != 0)) {
+			fprintf(stderr, "%s: error: could not switch to user \"%s\": %s\n", log_progname(),
+				ow->name, strerror(errno));
+			_exit(1);
+		}
+		execv(argv[0], argv);
+		fprintf(stderr, "%s: error: could not run \"%s\": %s\n", log_progname(), argv[0],
+			strerror(errno));
+		_exit(1);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return ws_error_errno(err, WS_FATAL, errno, "could not wait for \"%s\"", argv[0]);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+typedef struct PidFile {
+	long pid;
+	int port;
+	char sockdir[1024];
+	char listen[256];
+} PidFile;
+
+/* postmaster.pid: 1 pid, 2 data directory, 3 start time, 4 port, 5 socket directory, 6 listen address. */
+static bool read_pidfile(const char *pgdata, PidFile *pf)
+{
+	char *path = xasprintf("%s/postmaster.pid", pgdata);
+	char *text = NULL;
+	size_t len;
+	bool ok = false;
+	memset(pf, 0, sizeof(*pf));
+	if (fs_read_small(path, 64 * 1024, &text, &len, NULL) == 0) {
+		char *save = NULL, *line;
+		int i = 0;
+		for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save), i++) {
+			if (i == 0)
+				pf->pid = strtol(line, NULL, 10);
+			else if (i == 3)
+				pf->port = (int)strtol(line, NULL, 10);
+			else if (i == 4)
+				snprintf(pf->sockdir, sizeof(pf->sockdir), "%s", line);
+			else if (i == 5)
+				snprintf(pf->listen, sizeof(pf->listen), "%s", line);
+		}
+		ok = pf->pid > 0 && i >= 6;
+	}
+	free(text);
+	free(path);
+	return ok;
+}
+
+/* The last part (up to 256 KiB) of the server log, NUL-terminated; "" if unreadable. */
+static char *log_tail_text(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	char *buf = xcalloc(1, 256 * 1024 + 1);
+	if (fd < 0)
+		return buf;
+	if (fstat(fd, &st) == 0 && st.st_size > 256 * 1024)
+		(void)lseek(fd, st.st_size - 256 * 1024, SEEK_SET);
+	ssize_t n = fs_read_full(fd, buf, 256 * 1024);
+	buf[n > 0 ? n : 0] = '\0';
+	close(fd);
+	return buf;
+}
+
+static void print_log_tail(const char *path)
+{
+	char *t = log_tail_text(path);
+	const char *p = t + strlen(t);
+	int lines = 0;
+	while (p > t && lines <= LOG_TAIL_LINES)
+		if (*--p == '\n' && p[1] != '\0')
+			lines++;
+	if (*p == '\n')
+		p++;
+	fflush(stdout);
+	fprintf(stderr, "%s: server log \"%s\", last lines:\n", log_progname(), path);
+	for (const char *q = p; *q;) {
+		const char *e = strchr(q, '\n');
+		size_t n = e ? (size_t)(e - q) : strlen(q);
+		fprintf(stderr, "  %.*s\n", (int)n, q);
+		q += n + (e != NULL);
+	}
+	free(t);
+}
+
+/* The last line of the log containing what, into buf; false if none. */
+static bool log_find(const char *path, const char *what, char *buf, size_t size)
+{
+	char *t = log_tail_text(path);
+	char *hit = NULL;
+	for (char *p = strstr(t, what); p; p = strstr(p + 1, what))
+		hit = p;
+	if (hit != NULL) {
+		char *start = hit;
+		while (start > t && start[-1] != '\n')
+			start--;
+		char *end = strchr(hit, '\n');
+		snprintf(buf, size, "%.*s", (int)(end ? end - start : (long)strlen(start)), start);
+	}
+	free(t);
+	return hit != NULL;
+}
+
+static PGconn *connect_as(const Owner *ow, const PidFile *pf)
+{
+	char port[16];
+	const char *host = pf->sockdir[0] ? pf->sockdir : pf->listen;
+	if (strcmp(host, "*") == 0 || host[0] == '\0')
+		host = "127.0.0.1";
+	snprintf(port, sizeof(port), "%d", pf->port);
+	const char *const keys[] = {"host", "port", "dbname", "user", "connect_timeout", "application_name",
+				    NULL};
+	const char *const vals[] = {host, port, "postgres", ow->name, "5", "walship rebuild", NULL};
+	/* Peer authentication reads the effective user at connect time: be the owner for that moment. */
+	bool root = geteuid() == 0;
+	if (root && (setegid(ow->gid) != 0 || seteuid(ow->uid) != 0)) {
+		if (seteuid(0) != 0 || setegid(0) != 0)
+			abort();
+		return NULL;
+	}
+	PGconn *c = PQconnectdbParams(keys, vals, 0);
+	if (root && (seteuid(0) != 0 || setegid(0) != 0))
+		abort(); /* cannot go on with the wrong identity */
+	if (PQstatus(c) != CONNECTION_OK) {
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* One row of text values (n columns) into vals[i] (size each); false on any error. */
+static bool query_row(PGconn *c, const char *sql, int n, char vals[][64])
+{
+	PGresult *r = PQexec(c, sql);
+	bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) == n;
+	for (int i = 0; ok && i < n; i++)
+		snprintf(vals[i], 64, "%s", PQgetisnull(r, 0, i) ? "" : PQgetvalue(r, 0, i));
+	PQclear(r);
+	return ok;
+}
+
+static int start_and_wait(const char *pgdata, int pg_major, const RebuildOptions *o, const Plan *pl,
+			  const Owner *ow, WsError *err)
+{
+	char *pg_ctl = find_pg_ctl(pg_major);
+	char *logf = xasprintf("%s/%s", pgdata, LOG_NAME);
+	char *popt = o->port > 0 ? xasprintf("-p %d", o->port) : NULL;
+	Want want = o->standby                                                           ? WANT_STANDBY
+		    : o->target == TARGET_LATEST                                         ? WANT_PROMOTED
+		    : o->target_action == NULL || strcmp(o->target_action, "pause") == 0 ? WANT_PAUSED
+		    : strcmp(o->target_action, "promote") == 0                           ? WANT_PROMOTED
+											 : WANT_SHUTDOWN;
+	PGconn *c = NULL;
+	PidFile pf;
+	bool seen = false;
+	char line[1024];
+	int rc = 0;
+
+	if (pg_ctl == NULL) {
+		char v[16];
+		rc = ws_error(err, WS_FATAL, "pg_ctl of PostgreSQL %s not found",
+			      pg_major_str(pg_major, v, sizeof(v)));
+		ws_error_hint(err, "Install it, or start the server yourself: the data directory is ready.");
+		goto done;
+	}
+	if (ow->uid == 0) {
+		rc = ws_error(err, WS_FATAL,
+			      "the data directory is owned by root: PostgreSQL will not run as root");
+		goto done;
+	}
+	/* A log copied in with the backup (of a server rebuilt earlier) would answer for this run. */
+	if ((rc = remove_if_exists(pgdata, LOG_NAME, err)) != 0)
+		goto done;
+	{
+		char *argv[12];
+		int n = 0;
+		argv[n++] = pg_ctl;
+		argv[n++] = (char *)"-D";
+		argv[n++] = (char *)pgdata;
+		argv[n++] = (char *)"-l";
+		argv[n++] = logf;
+		if (popt != NULL) {
+			argv[n++] = (char *)"-o";
+			argv[n++] = popt;
+		}
+		argv[n++] = (char *)"-W";
+		argv[n++] = (char *)"start";
+		argv[n] = NULL;
+		fflush(stdout);
+		int st = run_as(ow, argv, err);
+		if (st < 0) {
+			rc = st;
+			goto done;
+		}
+		if (st != 0) {
+			print_log_tail(logf);
+			rc = ws_error(err, WS_FATAL, "pg_ctl start failed with exit code %d", st);
+			goto done;
+		}
+	}
+	log_info("server started, log in \"%s\"; waiting for recovery", logf);
+
+	double t0 = now_mono();
+	for (;;) {
+		PidFile now;
+		bool have = read_pidfile(pgdata, &now);
+		if (have) {
+			pf = now;
+			seen = true;
+		}
+		bool alive = seen && have && (kill((pid_t)pf.pid, 0) == 0 || errno == EPERM);
+		/* A server that fails at once can be gone before its postmaster.pid was ever seen. */
+		bool gone =
+			seen ? !alive : log_find(logf, "database system is shut down", line, sizeof(line));
+		if (gone) {
+			if ((want == WANT_SHUTDOWN || want == WANT_PAUSED) &&
+			    log_find(logf, "shutdown at recovery target", line, sizeof(line))) {
+				if (log_find(logf, "recovery stopping", line, sizeof(line)))
+					printf("%s\n", line);
+				printf("recovery reached its target; the server shut down as asked\n");
+				break;
+			}
+			print_log_tail(logf);
+			if (log_find(logf, "recovery ended before configured recovery target was reached",
+				     line, sizeof(line))) {
+				rc = ws_error(err, WS_FATAL, "recovery ended before the target was reached");
+				ws_error_detail(err, "The WAL in the repository ends before \"%s\".",
+						o->target_value ? o->target_value : "the target");
+			} else {
+				rc = ws_error(err, WS_FATAL, "the server stopped during recovery");
+			}
+			ws_error_hint(err, "The server log is \"%s\".", logf);
+			goto done;
+		}
+		if (!seen && now_mono() - t0 > 60) {
+			print_log_tail(logf);
+			rc = ws_error(err, WS_FATAL, "the server did not start within 60 seconds");
+			goto done;
+		}
+		if (seen && want != WANT_SHUTDOWN && c == NULL)
+			c = connect_as(ow, &pf);
+		if (c != NULL) {
+			char v[2][64];
+			if (!query_row(
+				    c,
+				    "SELECT pg_is_in_recovery()::text, "
+				    "CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused()::text END",
+				    2, v)) {
+				PQfinish(c);
+				c = NULL;
+			} else if ((want == WANT_PROMOTED && strcmp(v[0], "false") == 0) ||
+				   (want == WANT_PAUSED && strcmp(v[1], "true") == 0) ||
+				   (want == WANT_STANDBY && strcmp(v[0], "true") == 0)) {
+				break;
+			} else if (want != WANT_PROMOTED && strcmp(v[0], "false") == 0) {
+				rc = ws_error(err, WS_FATAL,
+					      "recovery ended and the server was promoted instead of %s",
+					      want == WANT_STANDBY ? "running as a standby"
+								   : "pausing at the target");
+				goto done;
+			}
+		}
+		sleep_ms(300);
+	}
+
+	if (c != NULL) {
+		char v[3][64];
+		if (want == WANT_PROMOTED &&
+		    query_row(c,
+			      "SELECT pg_current_wal_lsn()::text, pg_walfile_name(pg_current_wal_lsn()), "
+			      "pg_last_xact_replay_timestamp()::text",
+			      3, v)) {
+			char tli_hex[9];
+			snprintf(tli_hex, sizeof(tli_hex), "%.8s", v[1]);
+			if (o->target != TARGET_LATEST &&
+			    log_find(logf, "recovery stopping", line, sizeof(line)))
+				printf("%s\n", line);
+			printf("recovery ended and the server was promoted: at %s on timeline %" PRIu32
+			       ", last replayed transaction at %s\n",
+			       v[0], (uint32_t)strtoul(tli_hex, NULL, 16), v[2][0] ? v[2] : "(none)");
+		} else if (query_row(c,
+				     "SELECT pg_last_wal_replay_lsn()::text, "
+				     "pg_last_xact_replay_timestamp()::text",
+				     2, v)) {
+			uint64_t l = 0;
+			(void)lsn_parse(v[0], &l, NULL);
+			if (want == WANT_PAUSED && log_find(logf, "recovery stopping", line, sizeof(line)))
+				printf("%s\n", line);
+			printf("%s at %s on timeline %" PRIu32 ", last replayed transaction at %s\n",
+			       want == WANT_PAUSED ? "recovery reached its target and is paused"
+						   : "the standby is running; replayed up to",
+			       v[0], pl->path ? history_tli_of_lsn(pl->path, l) : pl->tli,
+			       v[1][0] ? v[1] : "(none)");
+		}
+		printf("server running: port %d, socket directory \"%s\", data directory \"%s\"\n", pf.port,
+		       pf.sockdir, pgdata);
+	}
+	/* The targets did their job; left in place they would stop the next start or rebuild. */
+	if (want != WANT_STANDBY)
+		rc = recovery_targets_clear(pgdata, pg_major, err);
+done:
+	PQfinish(c);
+	free(popt);
+	free(logf);
+	free(pg_ctl);
+	return rc;
+}
+
+/* ---- the command ---- */
+
+/* The checks recovery_settings_write would make, done before anything is written. */
+static int check_target(const RebuildOptions *o, int pg_major, Plan *pl, WsError *err)
+{
+	WsError e;
+	if (o->target_action != NULL && strcmp(o->target_action, "pause") != 0 &&
+	    strcmp(o->target_action, "promote") != 0 && strcmp(o->target_action, "shutdown") != 0)
+		return ws_error(err, WS_USAGE,
+				"invalid value \"%s\" for --target-action: use pause, promote or shutdown",
+				o->target_action);
+	if (o->target_action != NULL && o->target == TARGET_LATEST) {
+		ws_error(err, WS_USAGE, "--target-action needs a recovery target");
+		ws_error_detail(err, "Without one, recovery replays all the WAL and the server is promoted.");
+		return WS_USAGE;
+	}
+	if (o->target_exclusive && o->target != TARGET_TIME && o->target != TARGET_LSN &&
+	    o->target != TARGET_XID)
+		return ws_error(err, WS_USAGE,
+				"--target-exclusive applies only to --target-time, --target-lsn "
+				"and --target-xid");
+	if (o->archive != NULL && strcmp(o->archive, "off") != 0 && strcmp(o->archive, "keep") != 0)
+		return ws_error(err, WS_USAGE, "invalid value \"%s\" for --archive: use off or keep",
+				o->archive);
+	if (o->primary_conninfo != NULL && !o->standby)
+		return ws_error(err, WS_USAGE, "--primary-conninfo needs --standby");
+	if (o->port != 0 && !o->start)
+		return ws_error(err, WS_USAGE, "--port needs --start");
+	int usec;
+	switch (o->target) {
+	case TARGET_TIME:
+		return rebuild_parse_time(o->target_value, &pl->time_secs, &usec, pl->time_value, err);
+	case TARGET_LSN:
+		if (pg_major == 96)
+			return ws_error(err, WS_USAGE, "PostgreSQL 9.6 has no recovery_target_lsn");
+		ws_error_clear(&e);
+		if (lsn_parse(o->target_value, &pl->target_lsn, &e) != 0) {
+			*err = e;
+			ws_error_prefix(err, "--target-lsn");
+			return WS_USAGE;
+		}
+		return 0;
+	case TARGET_XID: {
+		const char *p = o->target_value;
+		bool ok = *p >= '1' && *p <= '9' && strlen(p) <= 20;
+		for (; ok && *p; p++)
+			ok = isdigit((unsigned char)*p);
+		if (!ok)
+			return ws_error(err, WS_USAGE,
+					"invalid value \"%s\" for --target-xid: use a transaction ID above 0 "
+					"without leading zeros",
+					o->target_value);
+		return 0;
+	}
+	case TARGET_NAME:
+		if (o->target_value[0] == '\0' || strlen(o->target_value) > 63 ||
+		    strchr(o->target_value, '\n'))
+			return ws_error(
+				err, WS_USAGE,
+				"invalid value for --target-name: use the name of a restore point (1 to 63 "
+				"bytes)");
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static int copy_config(const char *from, const char *pgdata, uid_t uid, gid_t gid, WsError *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+	if (from != NULL) {
+		if ((rc = fs_read_small(from, PGCONF_MAX, &text, &len, err)) != 0)
+			return rc;
+	} else {
+		/* PostgreSQL starts with an empty file; say where it came from. */
+		text = xstrdup("# Written by walship rebuild: the backup had no postgresql.conf (on Debian "
+			       "it lives\n"
+			       "# in /etc/postgresql).  Every setting has its default; add what this server "
+			       "needs.\n");
+		len = strlen(text);
+	}
+	rc = write_file(pgdata, "postgresql.conf", text, len, uid, gid, err);
+	free(text);
+	return rc;
+}
+
+static int write_tablespace_map(const char *pgdata, const TsDest *d, int n, uid_t uid, gid_t gid,
+				WsError *err)
+{
+	char *text = xstrdup("");
+	for (int i = 0; i < n; i++) {
+		char *next = xasprintf("%s%" PRIu32 " %s\n", text, d[i].oid, d[i].dir);
+		free(text);
+		text = next;
+	}
+	int rc = write_file(pgdata, "tablespace_map", text, strlen(text), uid, gid, err);
+	free(text);
+	return rc;
+}
+
+static int remove_if_exists(const char *pgdata, const char *name, WsError *err)
+{
+	char *p = xasprintf("%s/%s", pgdata, name);
+	int rc = 0;
+	if (unlink(p) != 0 && errno != ENOENT)
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not remove \"%s\"", p);
+	free(p);
+	return rc;
+}
+
+int cmd_rebuild(const Config *cfg, const RebuildOptions *o, WsError *err)
+{
+	Repo *repo = NULL;
+	Scan scan = {0};
+	Plan pl;
+	TsDest *ts = NULL;
+	int nts = 0;
+	Tarx *base = NULL;
+	char *restore = NULL;
+	const char *pgdata = o->pgdata;
+	const char *owner_why;
+	Owner ow = {0};
+	bool exists, empty = true;
+	struct stat st;
+	int rc;
+
+	memset(&pl, 0, sizeof(pl));
+	if ((rc = repo_open(cfg, &repo, err)) != 0)
+		goto done;
+	const RepoMeta *meta = repo_meta(repo);
+
+	/* The backup's epoch: the one holding --backup=ID, else the newest. */
+	for (int i = meta->n_epochs; i-- > 0;) {
+		if ((rc = check_target(o, meta->epochs[i].pg_major, &pl, err)) != 0)
+			goto done;
+		if ((rc = scan_epoch(repo, &meta->epochs[i], &scan, err)) != 0)
+			goto done;
+		bool by_id = o->backup_id != NULL && strcmp(o->backup_id, "latest") != 0;
+		bool found = !by_id;
+		for (int k = 0; by_id && k < scan.nb; k++)
+			found = found || strcmp(scan.backups[k]->id, o->backup_id) == 0;
+		if (found || i == 0)
+			break;
+		scan_free(&scan);
+	}
+	uint32_t want_tli = 0;
+	if (o->target_timeline != NULL && parse_tli(o->target_timeline, &want_tli) != 0)
+		want_tli = 0;
+	if ((rc = choose_backup(&scan, o, &pl, want_tli, err)) != 0 ||
+	    (rc = choose_timeline(&scan, o, &pl, err)) != 0 ||
+	    (rc = prove_reachable(&scan, o, &pl, err)) != 0)
+		goto done;
+	if ((rc = tablespace_dests(pl.b, o, &ts, &nts, err)) != 0)
+		goto done;
+
+	/* The data directory: absent, empty, or (--force) not in use. */
+	exists = lstat(pgdata, &st) == 0;
+	if (!exists && errno != ENOENT) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not stat \"%s\"", pgdata);
+		goto done;
+	}
+	if (exists) {
+		if (stat(pgdata, &st) != 0 || !S_ISDIR(st.st_mode)) {
+			rc = ws_error(err, WS_FATAL, "\"%s\" exists and is not a directory", pgdata);
+			goto done;
+		}
+		if ((rc = check_postmaster(pgdata, err)) != 0)
+			goto done;
+		int e = dir_is_empty(pgdata);
+		if (e < 0) {
+			rc = ws_error_errno(err, WS_FATAL, errno, "could not read directory \"%s\"", pgdata);
+			goto done;
+		}
+		empty = e == 1;
+		if (!empty && !o->force) {
+			rc = ws_error(err, WS_FATAL, "data directory \"%s\" is not empty", pgdata);
+			ws_error_hint(err,
+				      "Use --force to replace what it holds, or choose another directory.");
+			goto done;
+		}
+	}
+	if ((rc = check_tablespace_dirs(ts, nts, err)) != 0)
+		goto done;
+	if ((rc = restore_command(cfg, o, scan.ep->id, &restore, err)) != 0)
+		goto done;
+	if (o->config_from != NULL && access(o->config_from, R_OK) != 0) {
+		rc = ws_error_errno(err, WS_USAGE, errno, "cannot read --config-from file \"%s\"",
+				    o->config_from);
+		goto done;
+	}
+
+	print_plan(&scan, o, &pl,
+		   o->target == TARGET_TIME     ? pl.time_value
+		   : o->target == TARGET_LATEST ? NULL
+						: o->target_value);
+	if (o->dry_run) {
+		printf("data directory: \"%s\" %s\n", pgdata,
+		       !exists ? "would be created"
+		       : empty ? "is empty"
+			       : "would be emptied (--force)");
+		printf("dry run: nothing was written\n");
+		goto done;
+	}
+
+	choose_owner(pgdata, exists, &ow.uid, &ow.gid, &owner_why);
+	{
+		struct passwd *pw = getpwuid(ow.uid);
+		snprintf(ow.name, sizeof(ow.name), "%s", pw ? pw->pw_name : "postgres");
+	}
+	log_info("files will belong to user \"%s\" (%s)", ow.name, owner_why);
+	if (exists && !empty) {
+		int fd = open(pgdata, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			rc = ws_error_errno(err, WS_FATAL, errno, "could not open \"%s\"", pgdata);
+			goto done;
+		}
+		printf("removing the contents of \"%s\" (--force)\n", pgdata);
+		if ((rc = remove_contents(fd, pgdata, err)) != 0)
+			goto done;
+	}
+	if ((rc = make_dir_owned(pgdata, ow.uid, ow.gid, err)) != 0)
+		goto done;
+	if (chmod(pgdata, 0700) != 0) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not change the mode of \"%s\"", pgdata);
+		goto done;
+	}
+
+	Progress pr = {.on = log_get_level() >= LOG_LEVEL_WARNING && isatty(STDERR_FILENO)};
+	for (int i = 0; i < pl.b->n_tablespaces; i++)
+		pr.total += pl.b->tablespaces[i].obj.size;
+	/* Tablespaces first, the main directory last: its pg_control is what makes it startable. */
+	for (int i = 0, k = 0; i < pl.b->n_tablespaces; i++) {
+		const BackupTablespaceInfo *t = &pl.b->tablespaces[i];
+		if (t->is_base)
+			continue;
+		if ((rc = make_dir_owned(ts[k].dir, ow.uid, ow.gid, err)) != 0 ||
+		    (rc = extract(repo, &scan, pl.b, t, ts[k].dir, ow.uid, ow.gid, &pr, NULL, err)) != 0)
+			goto done;
+		k++;
+	}
+	for (int i = 0; i < pl.b->n_tablespaces; i++)
+		if (pl.b->tablespaces[i].is_base &&
+		    (rc = extract(repo, &scan, pl.b, &pl.b->tablespaces[i], pgdata, ow.uid, ow.gid, &pr,
+				  &base, err)) != 0)
+			goto done;
+	if (pr.shown)
+		fputc('\n', stderr);
+	if (base == NULL) {
+		rc = ws_error(err, WS_CORRUPT, "backup \"%s\" has no main data directory object", pl.b->id);
+		goto done;
+	}
+
+	{
+		char *wal = xasprintf("%s/pg_wal", pgdata);
+		char *status = xasprintf("%s/pg_wal/archive_status", pgdata);
+		rc = make_dir_owned(wal, ow.uid, ow.gid, err);
+		if (rc == 0)
+			rc = make_dir_owned(status, ow.uid, ow.gid, err);
+		free(status);
+		free(wal);
+		if (rc != 0)
+			goto done;
+	}
+	if ((rc = remove_if_exists(pgdata, "recovery.done", err)) != 0 ||
+	    (scan.ep->pg_major >= 12 && (rc = remove_if_exists(pgdata, "recovery.conf", err)) != 0))
+		goto done;
+	for (int i = 0; i < nts; i++) {
+		if (ts[i].mapped) {
+			if ((rc = write_tablespace_map(pgdata, ts, nts, ow.uid, ow.gid, err)) != 0)
+				goto done;
+			break;
+		}
+	}
+	{
+		char *conf = xasprintf("%s/postgresql.conf", pgdata);
+		bool has_conf = access(conf, F_OK) == 0;
+		free(conf);
+		if (!has_conf && (rc = copy_config(o->config_from, pgdata, ow.uid, ow.gid, err)) != 0)
+			goto done;
+		if (has_conf && o->config_from != NULL)
+			log_warning("the backup has its own postgresql.conf: --config-from=\"%s\" not used",
+				    o->config_from);
+	}
+
+	RecoverySettings rs = {0};
+	rs.restore_command = restore;
+	rs.target = o->target;
+	rs.target_value = o->target == TARGET_TIME ? pl.time_value : o->target_value;
+	rs.target_exclusive = o->target_exclusive;
+	/* Explicit: the number proven above, or latest for a standby that must follow promotions. */
+	rs.target_timeline =
+		o->standby && (o->target_timeline == NULL || strcmp(o->target_timeline, "latest") == 0)
+			? "latest"
+			: pl.timeline_value;
+	rs.target_action = o->target_action;
+	rs.standby = o->standby;
+	rs.primary_conninfo = o->primary_conninfo;
+	rs.archive_off = o->archive ? strcmp(o->archive, "off") == 0 : !o->standby;
+	if ((rc = recovery_settings_write(pgdata, scan.ep->pg_major, &rs, err)) != 0)
+		goto done;
+	if ((rc = tarx_finish(base, err)) != 0) {
+		ws_error_prefix(err, "could not restore \"base.tar\"");
+		goto done;
+	}
+	{
+		char *control = xasprintf("%s/global/pg_control", pgdata);
+		bool ok = access(control, F_OK) == 0;
+		free(control);
+		if (!ok) {
+			rc = ws_error(err, WS_CORRUPT, "backup \"%s\" has no global/pg_control", pl.b->id);
+			goto done;
+		}
+	}
+	printf("data directory \"%s\" rebuilt from backup \"%s\"; %s\n", pgdata, pl.b->id,
+	       o->standby ? "standby.signal written" : "recovery.signal written");
+	if (!o->start) {
+		printf("start it with: pg_ctl -D %s start\n", pgdata);
+		goto done;
+	}
+	rc = start_and_wait(pgdata, scan.ep->pg_major, o, &pl, &ow, err);
+done:
+	fflush(stdout);
+	tarx_free(base);
+	free(restore);
+	free(ts);
+	scan_free(&scan);
+	repo_free(repo);
+	return rc;
+}
