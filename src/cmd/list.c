@@ -374,40 +374,7 @@ void list_print_window(FILE *f, const ListWindow *w, uint32_t seg_size)
 
 /* ---- reading an epoch ---- */
 
-/* What one timeline of an epoch holds. */
-typedef struct TlAcc {
-	uint32_t tli;
-	uint64_t *segs;
-	size_t nsegs;
-	size_t cap;
-	bool has_history;
-	bool bad_history;
-	TimelinePath *path;
-} TlAcc;
-
-typedef struct BackupDir {
-	char id[BACKUP_ID_MAX];
-	bool has_meta;
-} BackupDir;
-
-typedef struct EpochScan {
-	const RepoEpoch *epoch;
-	size_t prefix_len; /* "<epoch>/wal/" or "<epoch>/backups/" */
-	TlAcc *tls;
-	int ntl;
-	int last; /* the TlAcc found last: keys come sorted by timeline */
-	BackupDir *dirs;
-	int ndirs;
-	BackupMeta **backups;
-	int nbackups;
-	long n_partial;
-	long n_backup_files;
-	long n_variants;
-	long n_unexpected;
-	char unexpected[STORE_KEY_MAX]; /* the first one, to show */
-} EpochScan;
-
-static TlAcc *tl_acc(EpochScan *s, uint32_t tli)
+static ListEpochTimeline *tl_acc(ListEpoch *s, uint32_t tli)
 {
 	if (s->last >= 0 && s->last < s->ntl && s->tls[s->last].tli == tli)
 		return &s->tls[s->last];
@@ -418,14 +385,14 @@ static TlAcc *tl_acc(EpochScan *s, uint32_t tli)
 		}
 	}
 	s->tls = xrealloc(s->tls, (size_t)(s->ntl + 1) * sizeof(*s->tls));
-	TlAcc *t = &s->tls[s->ntl];
+	ListEpochTimeline *t = &s->tls[s->ntl];
 	memset(t, 0, sizeof(*t));
 	t->tli = tli;
 	s->last = s->ntl++;
 	return t;
 }
 
-static void unexpected(EpochScan *s, const char *key)
+static void unexpected(ListEpoch *s, const char *key)
 {
 	if (s->n_unexpected++ == 0)
 		snprintf(s->unexpected, sizeof(s->unexpected), "%s", key);
@@ -433,7 +400,7 @@ static void unexpected(EpochScan *s, const char *key)
 
 static int wal_key(void *ctx, const char *key, const StoreStat *st, WsError *err)
 {
-	EpochScan *s = ctx;
+	ListEpoch *s = ctx;
 	const char *rel = key + s->prefix_len;
 	const char *slash = strchr(rel, '/');
 	WalName n;
@@ -463,7 +430,7 @@ static int wal_key(void *ctx, const char *key, const StoreStat *st, WsError *err
 			unexpected(s, key);
 			break;
 		}
-		TlAcc *t = tl_acc(s, n.tli);
+		ListEpochTimeline *t = tl_acc(s, n.tli);
 		if (t->nsegs == t->cap) {
 			t->cap = t->cap ? t->cap * 2 : 256;
 			t->segs = xrealloc(t->segs, t->cap * sizeof(*t->segs));
@@ -486,11 +453,11 @@ static int wal_key(void *ctx, const char *key, const StoreStat *st, WsError *err
 
 static int backup_key_fn(void *ctx, const char *key, const StoreStat *st, WsError *err)
 {
-	EpochScan *s = ctx;
+	ListEpoch *s = ctx;
 	const char *rel = key + s->prefix_len;
 	const char *slash = strchr(rel, '/');
 	char id[BACKUP_ID_MAX];
-	BackupDir *d = NULL;
+	ListBackupDir *d = NULL;
 
 	(void)st, (void)err;
 	if (slash == NULL || (size_t)(slash - rel) >= sizeof(id)) {
@@ -544,7 +511,7 @@ static int backup_ptr_cmp(const void *a, const void *b)
 
 static int dir_cmp(const void *a, const void *b)
 {
-	return id_cmp(((const BackupDir *)a)->id, ((const BackupDir *)b)->id);
+	return id_cmp(((const ListBackupDir *)a)->id, ((const ListBackupDir *)b)->id);
 }
 
 static int u64_cmp(const void *a, const void *b)
@@ -555,12 +522,16 @@ static int u64_cmp(const void *a, const void *b)
 
 static int tlacc_cmp(const void *a, const void *b)
 {
-	const TlAcc *x = a, *y = b;
+	const ListEpochTimeline *x = a, *y = b;
 	return x->tli < y->tli ? -1 : x->tli > y->tli;
 }
 
-static void scan_free(EpochScan *s)
+void list_epoch_free(ListEpoch *s)
 {
+	if (s == NULL)
+		return;
+	list_windows_free(s->w, s->nw);
+	free(s->lts);
 	for (int i = 0; i < s->ntl; i++) {
 		free(s->tls[i].segs);
 		history_free(s->tls[i].path);
@@ -570,7 +541,147 @@ static void scan_free(EpochScan *s)
 	for (int i = 0; i < s->nbackups; i++)
 		backup_meta_free(s->backups[i]);
 	free(s->backups);
+	memset(s, 0, sizeof(*s));
 }
+
+/* Read and check manifest.json of one backup directory; the caller is told if it is not a valid one of this
+ * epoch. */
+static void read_backup(Repo *repo, ListEpoch *s, const char *id, ListProblemFn problem, void *ctx)
+{
+	const RepoEpoch *ep = s->epoch;
+	char key[STORE_KEY_MAX] = "";
+	MemWriter mb = {.max = BACKUP_META_MAX, .what = BACKUP_META_NAME};
+	ListProblem p = {.epoch = ep->id, .backup_id = id, .key = key};
+	BackupMeta *meta = NULL;
+	WsError e;
+	int rc;
+
+	ws_error_clear(&e);
+	if (backup_key(ep->id, id, BACKUP_META_NAME, key, sizeof(key)) != 0) {
+		ws_error(&e, WS_FATAL, "repository key for backup \"%s\" is too long", id);
+		p.key_too_long = true;
+		goto fail;
+	}
+	if ((rc = store_get(repo_store(repo), key, 0, STORE_TO_END, mem_writer_write, &mb, &e)) != 0)
+		goto fail;
+	if ((rc = backup_meta_parse(mb.buf ? mb.buf : "", mb.len, &meta, &e)) != 0)
+		goto fail;
+	if (strcmp(meta->id, id) != 0 || strcmp(meta->epoch, ep->id) != 0) {
+		ws_error(&e, WS_CORRUPT, "manifest.json says it is backup \"%s\" of epoch \"%s\"", meta->id,
+			 meta->epoch);
+		ws_error_detail(&e, "It is stored as \"%s\".", key);
+		p.mismatch = true;
+		goto fail;
+	}
+	if (meta->sysid != ep->sysid || meta->seg_size != ep->seg_size || meta->pg_major != ep->pg_major) {
+		char s1[32], s2[32];
+		ws_error(&e, WS_CORRUPT, "manifest.json does not match epoch \"%s\"", ep->id);
+		ws_error_detail(&e,
+				"The backup is of system identifier %" PRIu64
+				" with %s WAL segments; the epoch "
+				"is system identifier %" PRIu64 " with %s WAL segments.",
+				meta->sysid, cluster_size_str(meta->seg_size, s1, sizeof(s1)), ep->sysid,
+				cluster_size_str(ep->seg_size, s2, sizeof(s2)));
+		p.mismatch = true;
+		goto fail;
+	}
+	s->backups = xrealloc(s->backups, (size_t)(s->nbackups + 1) * sizeof(*s->backups));
+	s->backups[s->nbackups++] = meta;
+	free(mb.buf);
+	return;
+fail:
+	problem(ctx, &p, &e);
+	backup_meta_free(meta);
+	free(mb.buf);
+}
+
+static void read_history(Repo *repo, ListEpoch *s, ListEpochTimeline *t, ListProblemFn problem, void *ctx)
+{
+	char key[STORE_KEY_MAX] = "";
+	char what[64];
+	MemWriter mb = {.max = HISTORY_MAX, .what = what};
+	ListProblem p = {.epoch = s->epoch->id, .tli = t->tli, .key = key};
+	WsError e;
+	int rc;
+
+	ws_error_clear(&e);
+	snprintf(what, sizeof(what), "history file \"%08" PRIX32 ".history\"", t->tli);
+	if (str_format(key, sizeof(key), "%s/wal/%08" PRIX32 ".history", s->epoch->id, t->tli) != 0) {
+		rc = ws_error(&e, WS_FATAL, "repository key for %s is too long", what);
+		p.key_too_long = true;
+	} else {
+		rc = repo_get_object(repo, key, HISTORY_MAX, mem_writer_write, &mb, NULL, &e);
+	}
+	if (rc == 0)
+		rc = history_parse(mb.buf ? mb.buf : "", mb.len, t->tli, &t->path, &e);
+	if (rc != 0) {
+		t->path = NULL;
+		t->bad_history = true;
+		problem(ctx, &p, &e);
+	}
+	free(mb.buf);
+}
+
+int list_scan_epoch(Repo *repo, const RepoEpoch *ep, ListProblemFn problem, void *ctx, ListEpoch *s,
+		    WsError *err)
+{
+	char prefix[STORE_KEY_MAX];
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	s->epoch = ep;
+	s->last = -1;
+
+	if (str_format(prefix, sizeof(prefix), "%s/backups/", ep->id) != 0)
+		return ws_error(err, WS_FATAL, "repository key for epoch \"%s\" is too long", ep->id);
+	s->prefix_len = strlen(prefix);
+	if ((rc = store_list(repo_store(repo), prefix, backup_key_fn, s, err)) != 0)
+		return rc;
+	if (s->ndirs > 1)
+		qsort(s->dirs, (size_t)s->ndirs, sizeof(*s->dirs), dir_cmp);
+	for (int i = 0; i < s->ndirs; i++)
+		if (s->dirs[i].has_meta)
+			read_backup(repo, s, s->dirs[i].id, problem, ctx);
+	if (s->nbackups > 1)
+		qsort(s->backups, (size_t)s->nbackups, sizeof(*s->backups), backup_ptr_cmp);
+
+	snprintf(prefix, sizeof(prefix), "%s/wal/", ep->id);
+	s->prefix_len = strlen(prefix);
+	if ((rc = store_list(repo_store(repo), prefix, wal_key, s, err)) != 0)
+		return rc;
+
+	/* Every timeline a backup is on gets a window, with segments or not. */
+	for (int i = 0; i < s->nbackups; i++)
+		(void)tl_acc(s, s->backups[i]->timeline);
+	if (s->ntl > 1)
+		qsort(s->tls, (size_t)s->ntl, sizeof(*s->tls), tlacc_cmp);
+	s->last = -1;
+	s->lts = xcalloc((size_t)(s->ntl > 0 ? s->ntl : 1), sizeof(*s->lts));
+	for (int i = 0; i < s->ntl; i++) {
+		ListEpochTimeline *t = &s->tls[i];
+		if (t->nsegs > 1) {
+			size_t k = 0;
+			qsort(t->segs, t->nsegs, sizeof(*t->segs), u64_cmp);
+			for (size_t j = 0; j < t->nsegs; j++)
+				if (k == 0 || t->segs[j] != t->segs[k - 1])
+					t->segs[k++] = t->segs[j];
+			t->nsegs = k;
+		}
+		if (t->has_history)
+			read_history(repo, s, t, problem, ctx);
+		else
+			t->path = history_single(t->tli);
+		s->lts[i].tli = t->tli;
+		s->lts[i].path = t->path;
+		s->lts[i].has_history = t->has_history;
+		s->lts[i].segs = t->segs;
+		s->lts[i].nsegs = t->nsegs;
+	}
+	return list_windows((const BackupMeta *const *)s->backups, s->nbackups, s->lts, s->ntl, ep->seg_size,
+			    &s->w, &s->nw, err);
+}
+
+/* ---- the listing ---- */
 
 /* Problems a listing survives: printed now, counted, and kept for --json. */
 typedef struct Problems {
@@ -592,127 +703,13 @@ static void problem(Problems *pr, const WsError *e)
 	json_array_append_new(pr->list, o);
 }
 
-/* Read and check manifest.json of one backup directory; a problem if it is not a valid one of this epoch. */
-static void read_backup(Repo *repo, EpochScan *s, const char *id, Problems *pr)
+static void scan_problem(void *ctx, const ListProblem *p, WsError *e)
 {
-	const RepoEpoch *ep = s->epoch;
-	char key[STORE_KEY_MAX];
-	MemWriter mb = {.max = BACKUP_META_MAX, .what = BACKUP_META_NAME};
-	BackupMeta *meta = NULL;
-	WsError e;
-	int rc;
-
-	ws_error_clear(&e);
-	if (backup_key(ep->id, id, BACKUP_META_NAME, key, sizeof(key)) != 0) {
-		ws_error(&e, WS_FATAL, "repository key for backup \"%s\" is too long", id);
-		goto fail;
-	}
-	if ((rc = store_get(repo_store(repo), key, 0, STORE_TO_END, mem_writer_write, &mb, &e)) != 0)
-		goto fail;
-	if ((rc = backup_meta_parse(mb.buf ? mb.buf : "", mb.len, &meta, &e)) != 0)
-		goto fail;
-	if (strcmp(meta->id, id) != 0 || strcmp(meta->epoch, ep->id) != 0) {
-		ws_error(&e, WS_CORRUPT, "manifest.json says it is backup \"%s\" of epoch \"%s\"", meta->id,
-			 meta->epoch);
-		ws_error_detail(&e, "It is stored as \"%s\".", key);
-		goto fail;
-	}
-	if (meta->sysid != ep->sysid || meta->seg_size != ep->seg_size || meta->pg_major != ep->pg_major) {
-		char s1[32], s2[32];
-		ws_error(&e, WS_CORRUPT, "manifest.json does not match epoch \"%s\"", ep->id);
-		ws_error_detail(&e,
-				"The backup is of system identifier %" PRIu64
-				" with %s WAL segments; the epoch "
-				"is system identifier %" PRIu64 " with %s WAL segments.",
-				meta->sysid, cluster_size_str(meta->seg_size, s1, sizeof(s1)), ep->sysid,
-				cluster_size_str(ep->seg_size, s2, sizeof(s2)));
-		goto fail;
-	}
-	s->backups = xrealloc(s->backups, (size_t)(s->nbackups + 1) * sizeof(*s->backups));
-	s->backups[s->nbackups++] = meta;
-	free(mb.buf);
-	return;
-fail:
-	ws_error_prefix(&e, "backup \"%s\" of epoch \"%s\" is not listed", id, ep->id);
-	problem(pr, &e);
-	backup_meta_free(meta);
-	free(mb.buf);
-}
-
-static void read_history(Repo *repo, EpochScan *s, TlAcc *t, Problems *pr)
-{
-	char key[STORE_KEY_MAX];
-	char what[64];
-	MemWriter mb = {.max = HISTORY_MAX, .what = what};
-	WsError e;
-	int rc;
-
-	ws_error_clear(&e);
-	snprintf(what, sizeof(what), "history file \"%08" PRIX32 ".history\"", t->tli);
-	if (str_format(key, sizeof(key), "%s/wal/%08" PRIX32 ".history", s->epoch->id, t->tli) != 0)
-		rc = ws_error(&e, WS_FATAL, "repository key for %s is too long", what);
+	if (p->backup_id != NULL)
+		ws_error_prefix(e, "backup \"%s\" of epoch \"%s\" is not listed", p->backup_id, p->epoch);
 	else
-		rc = repo_get_object(repo, key, HISTORY_MAX, mem_writer_write, &mb, NULL, &e);
-	if (rc == 0)
-		rc = history_parse(mb.buf ? mb.buf : "", mb.len, t->tli, &t->path, &e);
-	if (rc != 0) {
-		ws_error_prefix(&e, "epoch \"%s\", timeline %" PRIu32, s->epoch->id, t->tli);
-		problem(pr, &e);
-		t->bad_history = true;
-	}
-	free(mb.buf);
-}
-
-/* List and read everything list shows of one epoch. */
-static int scan_epoch(Repo *repo, const RepoEpoch *ep, EpochScan *s, Problems *pr, WsError *err)
-{
-	char prefix[STORE_KEY_MAX];
-	int rc;
-
-	memset(s, 0, sizeof(*s));
-	s->epoch = ep;
-	s->last = -1;
-
-	if (str_format(prefix, sizeof(prefix), "%s/backups/", ep->id) != 0)
-		return ws_error(err, WS_FATAL, "repository key for epoch \"%s\" is too long", ep->id);
-	s->prefix_len = strlen(prefix);
-	if ((rc = store_list(repo_store(repo), prefix, backup_key_fn, s, err)) != 0)
-		return rc;
-	if (s->ndirs > 1)
-		qsort(s->dirs, (size_t)s->ndirs, sizeof(*s->dirs), dir_cmp);
-	for (int i = 0; i < s->ndirs; i++)
-		if (s->dirs[i].has_meta)
-			read_backup(repo, s, s->dirs[i].id, pr);
-	if (s->nbackups > 1)
-		qsort(s->backups, (size_t)s->nbackups, sizeof(*s->backups), backup_ptr_cmp);
-
-	snprintf(prefix, sizeof(prefix), "%s/wal/", ep->id);
-	s->prefix_len = strlen(prefix);
-	if ((rc = store_list(repo_store(repo), prefix, wal_key, s, err)) != 0)
-		return rc;
-
-	/* Every timeline a backup is on gets a window, with segments or not. */
-	for (int i = 0; i < s->nbackups; i++)
-		(void)tl_acc(s, s->backups[i]->timeline);
-	if (s->ntl > 1)
-		qsort(s->tls, (size_t)s->ntl, sizeof(*s->tls), tlacc_cmp);
-	s->last = -1;
-	for (int i = 0; i < s->ntl; i++) {
-		TlAcc *t = &s->tls[i];
-		if (t->nsegs > 1) {
-			size_t k = 0;
-			qsort(t->segs, t->nsegs, sizeof(*t->segs), u64_cmp);
-			for (size_t j = 0; j < t->nsegs; j++)
-				if (k == 0 || t->segs[j] != t->segs[k - 1])
-					t->segs[k++] = t->segs[j];
-			t->nsegs = k;
-		}
-		if (t->has_history)
-			read_history(repo, s, t, pr);
-		else
-			t->path = history_single(t->tli);
-	}
-	return 0;
+		ws_error_prefix(e, "epoch \"%s\", timeline %" PRIu32, p->epoch, p->tli);
+	problem(ctx, e);
 }
 
 /* ---- output ---- */
@@ -743,7 +740,7 @@ static void print_row(const char *const *cells, const int *width)
 	printf("%s\n", cells[NCOL - 1]);
 }
 
-static void print_backups(const EpochScan *s)
+static void print_backups(const ListEpoch *s)
 {
 	static const char *const head[NCOL] = {"id",        "start (UTC)", "stop (UTC)", "timeline",
 					       "start LSN", "stop LSN",    "size",       "stored"};
@@ -802,7 +799,7 @@ static void print_backups(const EpochScan *s)
 	}
 }
 
-static void print_wal(const EpochScan *s)
+static void print_wal(const ListEpoch *s)
 {
 	uint32_t seg_size = s->epoch->seg_size;
 	char a[32], b[32];
@@ -812,7 +809,7 @@ static void print_wal(const EpochScan *s)
 		any = any || s->tls[i].nsegs > 0 || s->tls[i].has_history;
 	printf("wal (epoch %s):%s\n", s->epoch->id, any ? "" : " none");
 	for (int i = 0; i < s->ntl; i++) {
-		const TlAcc *t = &s->tls[i];
+		const ListEpochTimeline *t = &s->tls[i];
 		if (t->nsegs == 0 && !t->has_history)
 			continue; /* only there because a backup is: its window line says the rest */
 		printf("  timeline %" PRIu32 ": ", t->tli);
@@ -934,7 +931,7 @@ static json_t *backup_json(const BackupMeta *b)
 	return o;
 }
 
-static json_t *epoch_json(const EpochScan *s, const ListWindow *w, int nw)
+static json_t *epoch_json(const ListEpoch *s, const ListWindow *w, int nw)
 {
 	const RepoEpoch *ep = s->epoch;
 	json_t *o = json_object();
@@ -957,7 +954,7 @@ static json_t *epoch_json(const EpochScan *s, const ListWindow *w, int nw)
 	json_object_set_new(o, "wal", wal = json_object());
 	json_object_set_new(wal, "timelines", a = json_array());
 	for (int i = 0; i < s->ntl; i++) {
-		const TlAcc *t = &s->tls[i];
+		const ListEpochTimeline *t = &s->tls[i];
 		json_t *x;
 		if (t->nsegs == 0 && !t->has_history)
 			continue;
@@ -1010,28 +1007,13 @@ int cmd_list(const Config *cfg, bool json, WsError *err)
 
 	for (int i = 0; i < meta->n_epochs; i++) {
 		const RepoEpoch *ep = &meta->epochs[i];
-		EpochScan s;
-		ListTimeline *lts = NULL;
-		ListWindow *w = NULL;
-		int nw = 0;
+		ListEpoch s;
 
-		rc = scan_epoch(repo, ep, &s, &pr, err);
-		if (rc == 0) {
-			lts = xcalloc((size_t)(s.ntl > 0 ? s.ntl : 1), sizeof(*lts));
-			for (int k = 0; k < s.ntl; k++) {
-				lts[k].tli = s.tls[k].tli;
-				lts[k].path = s.tls[k].bad_history ? NULL : s.tls[k].path;
-				lts[k].has_history = s.tls[k].has_history;
-				lts[k].segs = s.tls[k].segs;
-				lts[k].nsegs = s.tls[k].nsegs;
-			}
-			rc = list_windows((const BackupMeta *const *)s.backups, s.nbackups, lts, s.ntl,
-					  ep->seg_size, &w, &nw, err);
-		}
+		rc = list_scan_epoch(repo, ep, scan_problem, &pr, &s, err);
 		if (rc == 0) {
 			total_backups += s.nbackups;
 			if (json) {
-				json_array_append_new(epochs, epoch_json(&s, w, nw));
+				json_array_append_new(epochs, epoch_json(&s, s.w, s.nw));
 			} else {
 				char v[16], sz[32];
 				printf("epoch %s: PostgreSQL %s, system identifier %" PRIu64
@@ -1046,16 +1028,14 @@ int cmd_list(const Config *cfg, bool json, WsError *err)
 					       ep->id);
 				} else {
 					printf("recoverable (epoch %s):\n", ep->id);
-					for (int k = 0; k < nw; k++)
-						list_print_window(stdout, &w[k], ep->seg_size);
+					for (int k = 0; k < s.nw; k++)
+						list_print_window(stdout, &s.w[k], ep->seg_size);
 				}
 			}
 		} else {
 			ws_error_prefix(err, "could not list epoch \"%s\"", ep->id);
 		}
-		list_windows_free(w, nw);
-		free(lts);
-		scan_free(&s);
+		list_epoch_free(&s);
 		if (rc != 0)
 			goto done;
 	}

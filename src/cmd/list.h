@@ -34,6 +34,7 @@
 
 #include "pg/history.h"
 #include "repo/backupmeta.h"
+#include "repo/repo.h"
 #include "util/config.h"
 #include "util/error.h"
 
@@ -105,6 +106,77 @@ void list_windows_free(ListWindow *w, int n);
  * get a line each.
  */
 void list_print_window(FILE *f, const ListWindow *w, uint32_t seg_size);
+
+/* ---- reading an epoch (walship list and walship rebuild) ---- */
+
+/* What the repository holds for one timeline of an epoch. */
+typedef struct ListEpochTimeline {
+	uint32_t tli;
+	uint64_t *segs; /* segment numbers present, ascending, unique */
+	size_t nsegs;
+	size_t cap;
+	bool has_history;
+	bool bad_history;   /* its history file could not be used: path is NULL */
+	TimelinePath *path; /* history_parse of its .history, or history_single */
+} ListEpochTimeline;
+
+/* A directory under <epoch>/backups/. */
+typedef struct ListBackupDir {
+	char id[BACKUP_ID_MAX];
+	bool has_meta; /* it holds manifest.json: the backup is complete */
+} ListBackupDir;
+
+/* A manifest.json or history file that list_scan_epoch skips. */
+typedef struct ListProblem {
+	const char *epoch;     /* the epoch's id */
+	const char *backup_id; /* the backup whose manifest.json is unusable, or NULL */
+	uint32_t tli;          /* else the timeline whose history file is unusable */
+	const char *key;       /* the object's repository key ("" if it could not be formed) */
+	bool mismatch;         /* manifest.json parsed but is of another backup, epoch or cluster */
+	bool key_too_long;     /* the object's repository key could not be formed */
+} ListProblem;
+
+/*
+ * Told of each problem, e holding walship list's message without the prefix
+ * naming the backup or timeline: the callback adds that, or rewrites e, and
+ * reports it.
+ */
+typedef void (*ListProblemFn)(void *ctx, const ListProblem *p, WsError *e);
+
+/* One epoch as read by list_scan_epoch. */
+typedef struct ListEpoch {
+	const RepoEpoch *epoch;
+	ListBackupDir *dirs; /* chronological, with or without manifest.json */
+	int ndirs;
+	BackupMeta **backups; /* the complete backups with a valid manifest.json, chronological */
+	int nbackups;
+	ListEpochTimeline *tls; /* ascending: each timeline with WAL, a history file or a backup */
+	int ntl;
+	ListTimeline *lts; /* tls as list_windows takes them */
+	ListWindow *w;     /* list_windows of backups and lts */
+	int nw;
+	long n_partial;                 /* .partial segments */
+	long n_backup_files;            /* .backup history files */
+	long n_variants;                /* differing copies kept beside the first ("@" keys) */
+	long n_unexpected;              /* keys walship did not write */
+	char unexpected[STORE_KEY_MAX]; /* the first one */
+	size_t prefix_len;              /* private to the scan */
+	int last;
+} ListEpoch;
+
+/*
+ * List <epoch>/backups/ and <epoch>/wal/ of ep, read every manifest.json and
+ * history file and compute the windows.  A manifest.json that cannot be read
+ * or parsed, or does not match its directory and ep, and a history file that
+ * cannot be read, go to problem (with ctx) and are skipped: the backup is left
+ * out, the timeline gets bad_history.  An error is returned only for what stops
+ * the scan (a listing that fails).  Free *s with list_epoch_free, also after
+ * an error.
+ */
+int list_scan_epoch(Repo *repo, const RepoEpoch *ep, ListProblemFn problem, void *ctx, ListEpoch *s,
+		    WsError *err);
+
+void list_epoch_free(ListEpoch *s);
 
 /*
  * walship list: every epoch's backups and windows, as text or (json) one JSON

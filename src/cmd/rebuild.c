@@ -40,7 +40,6 @@
 #include "util/mem.h"
 #include "util/tarx.h"
 
-#define HISTORY_MAX    (16 * 1024 * 1024)
 #define PGCONF_MAX     (16 * 1024 * 1024)
 #define LOG_TAIL_LINES 20
 #define LOG_NAME       "walship-rebuild.log"
@@ -162,269 +161,35 @@ static int64_t iso_secs(const char *iso)
 	return (int64_t)timegm(&tm);
 }
 
-/* ---- reading an epoch: its backups, its WAL and its timelines ---- */
+/* ---- reading an epoch: its backups, its WAL and its timelines (list_scan_epoch) ---- */
 
-typedef struct MemBuf {
-	char *buf;
-	size_t len;
-	size_t max;
-} MemBuf;
-
-static int membuf_write(void *ctx, const unsigned char *data, size_t len, WsError *err)
+/* A backup or timeline rebuild cannot use is a warning: rebuild goes on with the others. */
+static void scan_problem(void *ctx, const ListProblem *p, WsError *e)
 {
-	MemBuf *m = ctx;
-	if (len > m->max - m->len)
-		return ws_error(err, WS_CORRUPT, "object is larger than %zu bytes", m->max);
-	m->buf = xrealloc(m->buf, m->len + len + 1);
-	memcpy(m->buf + m->len, data, len);
-	m->len += len;
-	m->buf[m->len] = '\0';
-	return 0;
+	(void)ctx;
+	if (p->backup_id != NULL) {
+		if (p->mismatch) {
+			ws_error_clear(e);
+			ws_error(e, WS_CORRUPT, "manifest.json does not match where it is stored");
+			ws_error_detail(e, "It is stored as \"%s\".", p->key);
+		}
+		ws_error_prefix(e, "backup \"%s\" is skipped", p->backup_id);
+	} else {
+		if (p->key_too_long) {
+			ws_error_clear(e);
+			ws_error(e, WS_FATAL, "repository key too long");
+		}
+		ws_error_prefix(e, "history file \"%08" PRIX32 ".history\" cannot be used", p->tli);
+	}
+	log_report_warning(e);
 }
 
-typedef struct TlData {
-	uint32_t tli;
-	uint64_t *segs;
-	size_t nsegs, cap;
-	bool has_history;
-	TimelinePath *path; /* NULL: history unreadable */
-} TlData;
-
-typedef struct Scan {
-	const RepoEpoch *ep;
-	size_t prefix_len;
-	char (*ids)[BACKUP_ID_MAX]; /* backup directories holding manifest.json */
-	int nids;
-	BackupMeta **backups; /* chronological */
-	int nb;
-	TlData *tls; /* ascending timeline */
-	int ntl;
-	ListTimeline *lts;
-	ListWindow *w;
-	int nw;
-} Scan;
-
-static TlData *tl_get(Scan *s, uint32_t tli)
-{
-	for (int i = 0; i < s->ntl; i++)
-		if (s->tls[i].tli == tli)
-			return &s->tls[i];
-	s->tls = xrealloc(s->tls, (size_t)(s->ntl + 1) * sizeof(*s->tls));
-	TlData *t = &s->tls[s->ntl++];
-	memset(t, 0, sizeof(*t));
-	t->tli = tli;
-	return t;
-}
-
-static const TlData *tl_find(const Scan *s, uint32_t tli)
+static const ListEpochTimeline *tl_find(const ListEpoch *s, uint32_t tli)
 {
 	for (int i = 0; i < s->ntl; i++)
 		if (s->tls[i].tli == tli)
 			return &s->tls[i];
 	return NULL;
-}
-
-static int wal_key_fn(void *ctx, const char *key, const StoreStat *st, WsError *err)
-{
-	Scan *s = ctx;
-	const char *rel = key + s->prefix_len;
-	const char *slash = strchr(rel, '/');
-	WalName n;
-
-	(void)st, (void)err;
-	if (strchr(rel, '@') != NULL)
-		return 0;
-	if (slash == NULL) {
-		if (walname_parse(rel, &n, NULL) == 0 && n.kind == WAL_HISTORY)
-			tl_get(s, n.tli)->has_history = true;
-		return 0;
-	}
-	/* Only a segment where fetch looks for it counts. */
-	if (walname_parse(slash + 1, &n, NULL) != 0 || n.kind != WAL_SEGMENT || slash - rel != 16 ||
-	    strncmp(rel, slash + 1, 16) != 0 || walname_check_segsize(&n, s->ep->seg_size, NULL) != 0)
-		return 0;
-	TlData *t = tl_get(s, n.tli);
-	if (t->nsegs == t->cap) {
-		t->cap = t->cap ? t->cap * 2 : 256;
-		t->segs = xrealloc(t->segs, t->cap * sizeof(*t->segs));
-	}
-	t->segs[t->nsegs++] = walname_segno(&n, s->ep->seg_size);
-	return 0;
-}
-
-static int backup_key_fn(void *ctx, const char *key, const StoreStat *st, WsError *err)
-{
-	Scan *s = ctx;
-	const char *rel = key + s->prefix_len;
-	const char *slash = strchr(rel, '/');
-
-	(void)st, (void)err;
-	if (slash == NULL || (size_t)(slash - rel) >= BACKUP_ID_MAX ||
-	    strcmp(slash + 1, BACKUP_META_NAME) != 0)
-		return 0;
-	s->ids = xrealloc(s->ids, (size_t)(s->nids + 1) * sizeof(*s->ids));
-	memcpy(s->ids[s->nids], rel, (size_t)(slash - rel));
-	s->ids[s->nids][slash - rel] = '\0';
-	if (!backup_id_valid(s->ids[s->nids]))
-		return 0;
-	s->nids++;
-	return 0;
-}
-
-/* Chronological order of ids: the time, then the "-N" sequence. */
-static int id_cmp(const char *a, const char *b)
-{
-	int c = strncmp(a, b, 16);
-	if (c != 0)
-		return c;
-	long x = a[16] == '-' ? strtol(a + 17, NULL, 10) : 1;
-	long y = b[16] == '-' ? strtol(b + 17, NULL, 10) : 1;
-	return x < y ? -1 : x > y;
-}
-
-static int backup_ptr_cmp(const void *a, const void *b)
-{
-	return id_cmp((*(BackupMeta *const *)a)->id, (*(BackupMeta *const *)b)->id);
-}
-
-static int u64_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static int tl_cmp(const void *a, const void *b)
-{
-	const TlData *x = a, *y = b;
-	return x->tli < y->tli ? -1 : x->tli > y->tli;
-}
-
-/* manifest.json of one backup, checked against the epoch; warns and returns NULL if unusable. */
-static BackupMeta *read_backup(Repo *repo, const RepoEpoch *ep, const char *id, WsError *err)
-{
-	char key[STORE_KEY_MAX];
-	MemBuf mb = {NULL, 0, BACKUP_META_MAX};
-	BackupMeta *meta = NULL;
-	int rc;
-
-	if (backup_key(ep->id, id, BACKUP_META_NAME, key, sizeof(key)) != 0) {
-		ws_error(err, WS_FATAL, "repository key for backup \"%s\" is too long", id);
-		goto fail;
-	}
-	if ((rc = store_get(repo_store(repo), key, 0, STORE_TO_END, membuf_write, &mb, err)) != 0)
-		goto fail;
-	if ((rc = backup_meta_parse(mb.buf ? mb.buf : "", mb.len, &meta, err)) != 0)
-		goto fail;
-	if (strcmp(meta->id, id) != 0 || strcmp(meta->epoch, ep->id) != 0 || meta->sysid != ep->sysid ||
-	    meta->seg_size != ep->seg_size || meta->pg_major != ep->pg_major) {
-		ws_error(err, WS_CORRUPT, "manifest.json does not match where it is stored");
-		ws_error_detail(err, "It is stored as \"%s\".", key);
-		goto fail;
-	}
-	free(mb.buf);
-	return meta;
-fail:
-	backup_meta_free(meta);
-	free(mb.buf);
-	return NULL;
-}
-
-static void read_history(Repo *repo, const RepoEpoch *ep, TlData *t)
-{
-	char key[STORE_KEY_MAX];
-	MemBuf mb = {NULL, 0, HISTORY_MAX};
-	WsError e;
-	int rc;
-
-	ws_error_clear(&e);
-	if (str_format(key, sizeof(key), "%s/wal/%08" PRIX32 ".history", ep->id, t->tli) != 0)
-		rc = ws_error(&e, WS_FATAL, "repository key too long");
-	else
-		rc = repo_get_object(repo, key, HISTORY_MAX, membuf_write, &mb, NULL, &e);
-	if (rc == 0)
-		rc = history_parse(mb.buf ? mb.buf : "", mb.len, t->tli, &t->path, &e);
-	if (rc != 0) {
-		ws_error_prefix(&e, "history file \"%08" PRIX32 ".history\" cannot be used", t->tli);
-		log_report_warning(&e);
-		t->path = NULL;
-	}
-	free(mb.buf);
-}
-
-static void scan_free(Scan *s)
-{
-	list_windows_free(s->w, s->nw);
-	free(s->lts);
-	for (int i = 0; i < s->ntl; i++) {
-		free(s->tls[i].segs);
-		history_free(s->tls[i].path);
-	}
-	free(s->tls);
-	for (int i = 0; i < s->nb; i++)
-		backup_meta_free(s->backups[i]);
-	free(s->backups);
-	free(s->ids);
-	memset(s, 0, sizeof(*s));
-}
-
-/* List the epoch's backups and WAL, read the manifests and history files, compute list's windows. */
-static int scan_epoch(Repo *repo, const RepoEpoch *ep, Scan *s, WsError *err)
-{
-	char prefix[STORE_KEY_MAX];
-	int rc;
-
-	memset(s, 0, sizeof(*s));
-	s->ep = ep;
-	snprintf(prefix, sizeof(prefix), "%s/backups/", ep->id);
-	s->prefix_len = strlen(prefix);
-	if ((rc = store_list(repo_store(repo), prefix, backup_key_fn, s, err)) != 0)
-		return rc;
-	for (int i = 0; i < s->nids; i++) {
-		WsError e;
-		ws_error_clear(&e);
-		BackupMeta *m = read_backup(repo, ep, s->ids[i], &e);
-		if (m == NULL) {
-			ws_error_prefix(&e, "backup \"%s\" is skipped", s->ids[i]);
-			log_report_warning(&e);
-			continue;
-		}
-		s->backups = xrealloc(s->backups, (size_t)(s->nb + 1) * sizeof(*s->backups));
-		s->backups[s->nb++] = m;
-	}
-	if (s->nb > 1)
-		qsort(s->backups, (size_t)s->nb, sizeof(*s->backups), backup_ptr_cmp);
-
-	snprintf(prefix, sizeof(prefix), "%s/wal/", ep->id);
-	s->prefix_len = strlen(prefix);
-	if ((rc = store_list(repo_store(repo), prefix, wal_key_fn, s, err)) != 0)
-		return rc;
-	for (int i = 0; i < s->nb; i++)
-		(void)tl_get(s, s->backups[i]->timeline);
-	if (s->ntl > 1)
-		qsort(s->tls, (size_t)s->ntl, sizeof(*s->tls), tl_cmp);
-	s->lts = xcalloc((size_t)(s->ntl > 0 ? s->ntl : 1), sizeof(*s->lts));
-	for (int i = 0; i < s->ntl; i++) {
-		TlData *t = &s->tls[i];
-		if (t->nsegs > 1) {
-			size_t k = 0;
-			qsort(t->segs, t->nsegs, sizeof(*t->segs), u64_cmp);
-			for (size_t j = 0; j < t->nsegs; j++)
-				if (k == 0 || t->segs[j] != t->segs[k - 1])
-					t->segs[k++] = t->segs[j];
-			t->nsegs = k;
-		}
-		if (t->has_history)
-			read_history(repo, ep, t);
-		else
-			t->path = history_single(t->tli);
-		s->lts[i].tli = t->tli;
-		s->lts[i].path = t->path;
-		s->lts[i].has_history = t->has_history;
-		s->lts[i].segs = t->segs;
-		s->lts[i].nsegs = t->nsegs;
-	}
-	return list_windows((const BackupMeta *const *)s->backups, s->nb, s->lts, s->ntl, ep->seg_size, &s->w,
-			    &s->nw, err);
 }
 
 /* ---- the plan: backup, timeline, WAL, target ---- */
@@ -456,7 +221,7 @@ static bool on_path(const TimelinePath *p, const BackupMeta *b)
 	return false;
 }
 
-static const ListWindow *window_of(const Scan *s, uint32_t tli)
+static const ListWindow *window_of(const ListEpoch *s, uint32_t tli)
 {
 	for (int i = 0; i < s->nw; i++)
 		if (s->w[i].tli == tli)
@@ -465,7 +230,7 @@ static const ListWindow *window_of(const Scan *s, uint32_t tli)
 }
 
 /* "timeline 1 from 0/2000100 (backup ID) to 0/6000000 (end of NAME)" for messages. */
-static void window_text(const Scan *s, const ListWindow *w, char *buf, size_t size)
+static void window_text(const ListEpoch *s, const ListWindow *w, char *buf, size_t size)
 {
 	size_t n = 0;
 	buf[0] = '\0';
@@ -478,7 +243,7 @@ static void window_text(const Scan *s, const ListWindow *w, char *buf, size_t si
 		const ListRange *r = &w->ranges[i];
 		lsn_format(r->from_lsn, from);
 		lsn_format(r->to_lsn, to);
-		wal_segment_name(r->to_tli, r->to_segno, s->ep->seg_size, name);
+		wal_segment_name(r->to_tli, r->to_segno, s->epoch->seg_size, name);
 		n += (size_t)snprintf(buf + n, size - n,
 				      "%stimeline %" PRIu32 " from %s (backup %s) to %s (end of %s)",
 				      i > 0 ? "; " : "", w->tli, from, r->from_backup->id, to, name);
@@ -496,7 +261,7 @@ static int parse_tli(const char *s, uint32_t *out)
 	return 0;
 }
 
-static const char *timelines_text(const Scan *s, char *buf, size_t size)
+static const char *timelines_text(const ListEpoch *s, char *buf, size_t size)
 {
 	size_t n = 0;
 	buf[0] = '\0';
@@ -508,32 +273,33 @@ static const char *timelines_text(const Scan *s, char *buf, size_t size)
 }
 
 /* Pick the backup (by id, or the newest one that ends before the target). */
-static int choose_backup(const Scan *s, const RebuildOptions *o, Plan *pl, uint32_t want_tli, WsError *err)
+static int choose_backup(const ListEpoch *s, const RebuildOptions *o, Plan *pl, uint32_t want_tli,
+			 WsError *err)
 {
 	bool by_id = o->backup_id != NULL && strcmp(o->backup_id, "latest") != 0;
 
-	if (s->nb == 0) {
-		ws_error(err, WS_FATAL, "epoch \"%s\" has no complete backup", s->ep->id);
+	if (s->nbackups == 0) {
+		ws_error(err, WS_FATAL, "epoch \"%s\" has no complete backup", s->epoch->id);
 		ws_error_hint(err, "Take one with walship backup.");
 		return WS_FATAL;
 	}
 	if (by_id) {
-		for (int i = 0; i < s->nb; i++)
+		for (int i = 0; i < s->nbackups; i++)
 			if (strcmp(s->backups[i]->id, o->backup_id) == 0)
 				pl->b = s->backups[i];
 		if (pl->b == NULL) {
 			ws_error(err, WS_USAGE, "backup \"%s\" not found in epoch \"%s\"", o->backup_id,
-				 s->ep->id);
+				 s->epoch->id);
 			ws_error_hint(err, "Run walship list to see the complete backups.");
 			return WS_USAGE;
 		}
 		return 0;
 	}
 	/* A timeline the repository does not hold is refused by choose_timeline, naming those it does. */
-	const TlData *want = want_tli != 0 ? tl_find(s, want_tli) : NULL;
+	const ListEpochTimeline *want = want_tli != 0 ? tl_find(s, want_tli) : NULL;
 	if (want != NULL && want->nsegs == 0 && !want->has_history)
 		want = NULL;
-	for (int i = s->nb; i-- > 0;) {
+	for (int i = s->nbackups; i-- > 0;) {
 		const BackupMeta *b = s->backups[i];
 		if (o->target == TARGET_TIME && !(iso_secs(b->stop_time) < pl->time_secs))
 			continue;
@@ -562,7 +328,7 @@ static int choose_backup(const Scan *s, const RebuildOptions *o, Plan *pl, uint3
 }
 
 /* The timeline to recover along: latest (the highest that can start from b), current or N. */
-static int choose_timeline(const Scan *s, const RebuildOptions *o, Plan *pl, WsError *err)
+static int choose_timeline(const ListEpoch *s, const RebuildOptions *o, Plan *pl, WsError *err)
 {
 	const char *want = o->target_timeline ? o->target_timeline : "latest";
 	char list[256];
@@ -576,10 +342,10 @@ static int choose_timeline(const Scan *s, const RebuildOptions *o, Plan *pl, WsE
 			if (s->tls[i].tli > pl->tli && on_path(s->tls[i].path, pl->b))
 				pl->tli = s->tls[i].tli;
 	} else if (parse_tli(want, &n) == 0) {
-		const TlData *t = tl_find(s, n);
+		const ListEpochTimeline *t = tl_find(s, n);
 		if (t == NULL || (t->nsegs == 0 && !t->has_history)) {
 			ws_error(err, WS_USAGE, "timeline %" PRIu32 " is not in the repository", n);
-			ws_error_detail(err, "Epoch \"%s\" holds timelines %s.", s->ep->id,
+			ws_error_detail(err, "Epoch \"%s\" holds timelines %s.", s->epoch->id,
 					timelines_text(s, list, sizeof(list)));
 			return WS_USAGE;
 		}
@@ -603,7 +369,7 @@ static int choose_timeline(const Scan *s, const RebuildOptions *o, Plan *pl, WsE
 				"invalid value \"%s\" for --target-timeline: use latest, current or a number",
 				want);
 	}
-	const TlData *t = tl_find(s, pl->tli);
+	const ListEpochTimeline *t = tl_find(s, pl->tli);
 	pl->path = t ? t->path : NULL;
 	pl->w = window_of(s, pl->tli);
 	snprintf(pl->timeline_value, sizeof(pl->timeline_value), "%" PRIu32, pl->tli);
@@ -611,11 +377,11 @@ static int choose_timeline(const Scan *s, const RebuildOptions *o, Plan *pl, WsE
 }
 
 /* Is the target reachable from the backup along the timeline: refuse otherwise, naming the window. */
-static int prove_reachable(const Scan *s, const RebuildOptions *o, Plan *pl, WsError *err)
+static int prove_reachable(const ListEpoch *s, const RebuildOptions *o, Plan *pl, WsError *err)
 {
 	const ListWindow *w = pl->w;
 	const BackupMeta *b = pl->b;
-	uint32_t seg_size = s->ep->seg_size;
+	uint32_t seg_size = s->epoch->seg_size;
 	char win[1024], a[LSN_STR_MAX], name[32];
 
 	if (w == NULL || pl->path == NULL) {
@@ -748,16 +514,16 @@ static const char *target_kind_name(RecoveryTargetKind k)
 	}
 }
 
-static void print_plan(const Scan *s, const RebuildOptions *o, const Plan *pl, const char *value)
+static void print_plan(const ListEpoch *s, const RebuildOptions *o, const Plan *pl, const char *value)
 {
 	const BackupMeta *b = pl->b;
-	uint32_t seg_size = s->ep->seg_size;
+	uint32_t seg_size = s->epoch->seg_size;
 	char l1[LSN_STR_MAX], l2[LSN_STR_MAX], n1[32], n2[32];
 	SegCount c = {0};
 
 	lsn_format(b->start_lsn, l1);
 	lsn_format(b->stop_lsn, l2);
-	printf("backup: %s (epoch %s, timeline %" PRIu32 ", %s to %s, ended %s)\n", b->id, s->ep->id,
+	printf("backup: %s (epoch %s, timeline %" PRIu32 ", %s to %s, ended %s)\n", b->id, s->epoch->id,
 	       b->timeline, l1, l2, b->stop_time);
 	printf("timeline: %" PRIu32 "%s", pl->tli,
 	       o->target_timeline == NULL || strcmp(o->target_timeline, "latest") == 0 ? " (latest)" : "");
@@ -1044,7 +810,7 @@ static void progress_fn(void *ctx, uint64_t bytes)
 	p->shown = true;
 }
 
-static int extract(Repo *repo, const Scan *s, const BackupMeta *b, const BackupTablespaceInfo *t,
+static int extract(Repo *repo, const ListEpoch *s, const BackupMeta *b, const BackupTablespaceInfo *t,
 		   const char *dest, uid_t uid, gid_t gid, Progress *pr, Tarx **keep, WsError *err)
 {
 	static const char *const deferred[] = {"global/pg_control", NULL};
@@ -1053,7 +819,7 @@ static int extract(Repo *repo, const Scan *s, const BackupMeta *b, const BackupT
 	ObjInfo info;
 	int rc;
 
-	if (backup_key(s->ep->id, b->id, t->obj.name, key, sizeof(key)) != 0)
+	if (backup_key(s->epoch->id, b->id, t->obj.name, key, sizeof(key)) != 0)
 		return ws_error(err, WS_FATAL, "repository key too long");
 	to.dest = dest;
 	to.deferred = t->is_base ? deferred : NULL;
@@ -1061,7 +827,7 @@ static int extract(Repo *repo, const Scan *s, const BackupMeta *b, const BackupT
 	to.gid = geteuid() == 0 ? (int)gid : -1;
 	to.progress = progress_fn;
 	to.progress_ctx = pr;
-	to.allow_unterminated = s->ep->pg_major < 15;
+	to.allow_unterminated = s->epoch->pg_major < 15;
 	Tarx *x = tarx_new(&to);
 	rc = repo_get_object(repo, key, t->obj.size, tarx_write, x, &info, err);
 	if (rc == 0 && (info.content_size != t->obj.size || memcmp(info.sha256, t->obj.sha256, 32) != 0))
@@ -1640,7 +1406,7 @@ static int remove_if_exists(const char *pgdata, const char *name, WsError *err)
 int cmd_rebuild(const Config *cfg, const RebuildOptions *o, WsError *err)
 {
 	Repo *repo = NULL;
-	Scan scan = {0};
+	ListEpoch scan = {0};
 	Plan pl;
 	TsDest *ts = NULL;
 	int nts = 0;
@@ -1662,15 +1428,15 @@ int cmd_rebuild(const Config *cfg, const RebuildOptions *o, WsError *err)
 	for (int i = meta->n_epochs; i-- > 0;) {
 		if ((rc = check_target(o, meta->epochs[i].pg_major, &pl, err)) != 0)
 			goto done;
-		if ((rc = scan_epoch(repo, &meta->epochs[i], &scan, err)) != 0)
+		if ((rc = list_scan_epoch(repo, &meta->epochs[i], scan_problem, NULL, &scan, err)) != 0)
 			goto done;
 		bool by_id = o->backup_id != NULL && strcmp(o->backup_id, "latest") != 0;
 		bool found = !by_id;
-		for (int k = 0; by_id && k < scan.nb; k++)
+		for (int k = 0; by_id && k < scan.nbackups; k++)
 			found = found || strcmp(scan.backups[k]->id, o->backup_id) == 0;
 		if (found || i == 0)
 			break;
-		scan_free(&scan);
+		list_epoch_free(&scan);
 	}
 	uint32_t want_tli = 0;
 	if (o->target_timeline != NULL && parse_tli(o->target_timeline, &want_tli) != 0)
@@ -1710,7 +1476,7 @@ int cmd_rebuild(const Config *cfg, const RebuildOptions *o, WsError *err)
 	}
 	if ((rc = check_tablespace_dirs(ts, nts, err)) != 0)
 		goto done;
-	if ((rc = restore_command(cfg, o, scan.ep->id, &restore, err)) != 0)
+	if ((rc = restore_command(cfg, o, scan.epoch->id, &restore, err)) != 0)
 		goto done;
 	if (o->config_from != NULL && access(o->config_from, R_OK) != 0) {
 		rc = ws_error_errno(err, WS_USAGE, errno, "cannot read --config-from file \"%s\"",
@@ -1791,7 +1557,7 @@ int cmd_rebuild(const Config *cfg, const RebuildOptions *o, WsError *err)
 			goto done;
 	}
 	if ((rc = remove_if_exists(pgdata, "recovery.done", err)) != 0 ||
-	    (scan.ep->pg_major >= 12 && (rc = remove_if_exists(pgdata, "recovery.conf", err)) != 0))
+	    (scan.epoch->pg_major >= 12 && (rc = remove_if_exists(pgdata, "recovery.conf", err)) != 0))
 		goto done;
 	for (int i = 0; i < nts; i++) {
 		if (ts[i].mapped) {
@@ -1825,7 +1591,7 @@ int cmd_rebuild(const Config *cfg, const RebuildOptions *o, WsError *err)
 	rs.standby = o->standby;
 	rs.primary_conninfo = o->primary_conninfo;
 	rs.archive_off = o->archive ? strcmp(o->archive, "off") == 0 : !o->standby;
-	if ((rc = recovery_settings_write(pgdata, scan.ep->pg_major, &rs, err)) != 0)
+	if ((rc = recovery_settings_write(pgdata, scan.epoch->pg_major, &rs, err)) != 0)
 		goto done;
 	if ((rc = tarx_finish(base, err)) != 0) {
 		ws_error_prefix(err, "could not restore \"base.tar\"");
@@ -1846,13 +1612,13 @@ int cmd_rebuild(const Config *cfg, const RebuildOptions *o, WsError *err)
 		printf("start it with: pg_ctl -D %s start\n", pgdata);
 		goto done;
 	}
-	rc = start_and_wait(pgdata, scan.ep->pg_major, o, &pl, &ow, err);
+	rc = start_and_wait(pgdata, scan.epoch->pg_major, o, &pl, &ow, err);
 done:
 	fflush(stdout);
 	tarx_free(base);
 	free(restore);
 	free(ts);
-	scan_free(&scan);
+	list_epoch_free(&scan);
 	repo_free(repo);
 	return rc;
 }
