@@ -18,6 +18,7 @@
 #include "pg/lsn.h"
 #include "pg/pgcontrol.h"
 #include "pg/walname.h"
+#include "repo/jsonfile.h"
 #include "util/mem.h"
 
 #define INVALID      "manifest.json of the backup is invalid"
@@ -450,46 +451,19 @@ static int parse_root(json_t *root, BackupMeta *m, WsError *err)
 
 int backup_meta_parse(const char *json, size_t len, BackupMeta **out, WsError *err)
 {
-	json_error_t jerr;
-	json_t *root = NULL, *v;
+	json_t *root = NULL;
 	BackupMeta *meta = NULL;
 	int rc = WS_CORRUPT;
 
+	static const JsonFileKind kind = {INVALID, BACKUP_META_MAX, BACKUP_META_FORMAT,
+					  "the backup's manifest.json", "backup format"};
+	int format;
+
 	*out = NULL;
-	if (len > BACKUP_META_MAX) {
-		ws_error(err, WS_CORRUPT, INVALID ": it has %zu bytes, more than %d", len, BACKUP_META_MAX);
+	if ((rc = json_file_load(&kind, json, len, &root, &format, err)) != 0)
 		goto done;
-	}
-	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL) {
-		ws_error(err, WS_CORRUPT, INVALID ": %s at line %d, column %d", jerr.text, jerr.line,
-			 jerr.column);
-		goto done;
-	}
-	if (!json_is_object(root)) {
-		ws_error(err, WS_CORRUPT, INVALID ": not a JSON object");
-		goto done;
-	}
-	/* The format first: a newer one may have changed everything else. */
-	v = json_object_get(root, "format");
-	if (v == NULL || !json_is_integer(v) || json_integer_value(v) < 1) {
-		ws_error(err, WS_CORRUPT, INVALID ": \"format\" is %s",
-			 v == NULL ? "missing" : "not a positive integer");
-		goto done;
-	}
-	if (json_integer_value(v) > BACKUP_META_FORMAT) {
-		rc = ws_error(err, WS_FATAL,
-			      "the backup's manifest.json has format %" JSON_INTEGER_FORMAT
-			      ", newer than this walship supports (%d)",
-			      json_integer_value(v), BACKUP_META_FORMAT);
-		ws_error_hint(err,
-			      "Upgrade walship to a version that supports backup format %" JSON_INTEGER_FORMAT
-			      ".",
-			      json_integer_value(v));
-		goto done;
-	}
 	meta = backup_meta_new();
-	meta->format = (int)json_integer_value(v);
+	meta->format = format;
 	if ((rc = parse_root(root, meta, err)) != 0)
 		goto done;
 	*out = meta;

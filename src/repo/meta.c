@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "pg/pgcontrol.h"
+#include "repo/jsonfile.h"
 #include "util/mem.h"
 
 #define INVALID "walship.json of the repository is invalid"
@@ -239,47 +240,19 @@ static int parse_epoch(json_t *obj, int index, RepoEpoch *e, WsError *err)
 
 int repo_meta_parse(const char *json, size_t len, RepoMeta **out, WsError *err)
 {
-	json_error_t jerr;
 	json_t *root = NULL, *v, *epochs;
 	RepoMeta *meta = NULL;
 	const char *s;
 	int rc = WS_CORRUPT;
 
-	*out = NULL;
-	if (len > REPO_META_MAX) {
-		ws_error(err, WS_CORRUPT, INVALID ": it has %zu bytes, more than %d", len, REPO_META_MAX);
-		goto done;
-	}
-	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL) {
-		ws_error(err, WS_CORRUPT, INVALID ": %s at line %d, column %d", jerr.text, jerr.line,
-			 jerr.column);
-		goto done;
-	}
-	if (!json_is_object(root)) {
-		ws_error(err, WS_CORRUPT, INVALID ": not a JSON object");
-		goto done;
-	}
+	static const JsonFileKind kind = {INVALID, REPO_META_MAX, REPO_META_FORMAT, "the repository",
+					  "repository format"};
+	int format;
 
-	/* The format first: a newer one may have changed everything else. */
-	v = json_object_get(root, "format");
-	if (v == NULL || !json_is_integer(v) || json_integer_value(v) < 1) {
-		ws_error(err, WS_CORRUPT, INVALID ": \"format\" is %s",
-			 v == NULL ? "missing" : "not a positive integer");
+	*out = NULL;
+	if ((rc = json_file_load(&kind, json, len, &root, &format, err)) != 0)
 		goto done;
-	}
-	if (json_integer_value(v) > REPO_META_FORMAT) {
-		rc = ws_error(err, WS_FATAL,
-			      "the repository has format %" JSON_INTEGER_FORMAT
-			      ", newer than this walship supports (%d)",
-			      json_integer_value(v), REPO_META_FORMAT);
-		ws_error_hint(
-			err,
-			"Upgrade walship to a version that supports repository format %" JSON_INTEGER_FORMAT
-			".",
-			json_integer_value(v));
-		goto done;
-	}
+	rc = WS_CORRUPT;
 
 	v = json_object_get(root, "encryption");
 	if (v != NULL && !json_is_null(v)) {
@@ -290,7 +263,7 @@ int repo_meta_parse(const char *json, size_t len, RepoMeta **out, WsError *err)
 	}
 
 	meta = xcalloc(1, sizeof(*meta));
-	meta->format = (int)json_integer_value(json_object_get(root, "format"));
+	meta->format = format;
 	if ((s = get_string(root, "uuid", "", err)) == NULL)
 		goto done;
 	if (!is_uuid(s)) {

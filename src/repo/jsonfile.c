@@ -1,0 +1,42 @@
+/* jsonfile.c - the checks every walship JSON file gets before its fields are read. */
+#include "repo/jsonfile.h"
+
+int json_file_load(const JsonFileKind *kind, const char *json, size_t len, json_t **root, int *format,
+		   WsError *err)
+{
+	json_error_t jerr;
+	json_t *r = NULL, *v;
+
+	*root = NULL;
+	if (len > kind->max)
+		return ws_error(err, WS_CORRUPT, "%s: it has %zu bytes, more than %zu", kind->invalid, len,
+				kind->max);
+	r = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (r == NULL)
+		return ws_error(err, WS_CORRUPT, "%s: %s at line %d, column %d", kind->invalid, jerr.text,
+				jerr.line, jerr.column);
+	if (!json_is_object(r)) {
+		json_decref(r);
+		return ws_error(err, WS_CORRUPT, "%s: not a JSON object", kind->invalid);
+	}
+	/* The format first: a newer one may have changed everything else. */
+	v = json_object_get(r, "format");
+	if (v == NULL || !json_is_integer(v) || json_integer_value(v) < 1) {
+		json_decref(r);
+		return ws_error(err, WS_CORRUPT, "%s: \"format\" is %s", kind->invalid,
+				v == NULL ? "missing" : "not a positive integer");
+	}
+	if (json_integer_value(v) > kind->max_format) {
+		json_int_t f = json_integer_value(v);
+		json_decref(r);
+		ws_error(err, WS_FATAL,
+			 "%s has format %" JSON_INTEGER_FORMAT ", newer than this walship supports (%d)",
+			 kind->newer_what, f, kind->max_format);
+		ws_error_hint(err, "Upgrade walship to a version that supports %s %" JSON_INTEGER_FORMAT ".",
+			      kind->format_name, f);
+		return WS_FATAL;
+	}
+	*format = (int)json_integer_value(v);
+	*root = r;
+	return 0;
+}

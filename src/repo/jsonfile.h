@@ -1,0 +1,31 @@
+/*
+ * jsonfile.h - loading walship's own JSON files (walship.json, a backup's
+ * manifest.json): size cap, syntax, a top-level object, and a "format"
+ * number this walship knows, checked the same way for each.
+ */
+#ifndef WALSHIP_REPO_JSONFILE_H
+#define WALSHIP_REPO_JSONFILE_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "util/error.h"
+
+typedef struct JsonFileKind {
+	const char *invalid;     /* message prefix: "walship.json of the repository is invalid" */
+	size_t max;              /* largest accepted size in bytes */
+	int max_format;          /* newest format this walship reads */
+	const char *newer_what;  /* "the repository": "... has format N, newer than ..." */
+	const char *format_name; /* "repository format": in the hint to upgrade */
+} JsonFileKind;
+
+/*
+ * Parse json (len bytes) into *root (json_decref it) and *format.  Damage is
+ * WS_CORRUPT with kind->invalid as the message prefix; a format newer than
+ * kind->max_format is WS_FATAL with a hint to upgrade walship.
+ */
+int json_file_load(const JsonFileKind *kind, const char *json, size_t len, json_t **root, int *format,
+		   WsError *err);
+
+#endif
