@@ -299,3 +299,22 @@ def test_rebuild_remaps_a_tablespace_and_leaves_the_original_alone(ws, work, clu
     finally:
         stop_server(dest)
     assert tree_listing(tsdir) == original, "the original tablespace directory changed"
+
+
+def test_rebuild_refuses_a_corrupted_backup_object(ws, work, clusters, tmp):
+    """A changed byte in base.tar's object: rebuild fails naming the object, and the data
+    directory is never left looking complete (global/pg_control is written last)."""
+    pg, repo = archiving_cluster(ws, work, clusters)
+    pg.pgbench("-i", "-s", "1", "-q")
+    rc, out, err = backup(ws, repo.root, pg)
+    assert rc == 0, describe(rc, out, err)
+    obj = next((repo.root / repo.epoch / "backups").glob("*/base.tar"))
+    data = bytearray(obj.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    obj.write_bytes(bytes(data))
+
+    dest = tmp / "corrupt"
+    rc, out, err = rebuild(ws, repo, dest)
+    assert rc == 1, describe(rc, out, err)
+    assert "base.tar" in err and ("corrupt" in err or "mismatch" in err), describe(rc, out, err)
+    assert not (dest / "global" / "pg_control").exists(), "a half-rebuilt directory must not be startable"
