@@ -123,31 +123,6 @@ int backup_key(const char *epoch, const char *id, const char *name, char *buf, s
 
 /* ---- parsing ---- */
 
-static bool parse_u64(const char *s, uint64_t *out)
-{
-	if (s[0] < '1' || s[0] > '9' || !digits(s, strlen(s)))
-		return false;
-	errno = 0;
-	unsigned long long v = strtoull(s, NULL, 10);
-	if (errno == ERANGE)
-		return false;
-	*out = (uint64_t)v;
-	return true;
-}
-
-static bool parse_pg_major(const char *s, int *out)
-{
-	if (strcmp(s, "9.6") == 0) {
-		*out = 96;
-		return true;
-	}
-	if (strlen(s) == 2 && s[0] >= '1' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9') {
-		*out = (s[0] - '0') * 10 + (s[1] - '0');
-		return true;
-	}
-	return false;
-}
-
 /* The major a server_version_num belongs to (96 for 9.6.x), or -1. */
 static int major_of(json_int_t num)
 {
@@ -371,7 +346,7 @@ static int parse_root(json_t *root, BackupMeta *m, WsError *err)
 
 	if ((s = get_string(root, "system_identifier", "", err)) == NULL)
 		return WS_CORRUPT;
-	if (!parse_u64(s, &m->sysid))
+	if (!json_file_parse_u64(s, &m->sysid))
 		return ws_error(err, WS_CORRUPT,
 				INVALID
 				": \"system_identifier\" is not a positive 64-bit decimal number: \"%.64s\"",
@@ -386,7 +361,7 @@ static int parse_root(json_t *root, BackupMeta *m, WsError *err)
 	m->server_version_num = (int)v;
 	if ((s = get_string(pv, "major", "pg_version: ", err)) == NULL)
 		return WS_CORRUPT;
-	if (!parse_pg_major(s, &m->pg_major))
+	if (!json_file_parse_pg_major(s, &m->pg_major))
 		return ws_error(err, WS_CORRUPT,
 				INVALID ": pg_version: \"major\" is not a PostgreSQL major version: "
 					"\"%.64s\"",

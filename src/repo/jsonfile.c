@@ -1,6 +1,10 @@
 /* jsonfile.c - the checks every walship JSON file gets before its fields are read. */
 #include "repo/jsonfile.h"
 
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
 int json_file_load(const JsonFileKind *kind, const char *json, size_t len, json_t **root, int *format,
 		   WsError *err)
 {
@@ -39,4 +43,32 @@ int json_file_load(const JsonFileKind *kind, const char *json, size_t len, json_
 	*format = (int)json_integer_value(v);
 	*root = r;
 	return 0;
+}
+
+bool json_file_parse_u64(const char *s, uint64_t *out)
+{
+	if (s[0] < '1' || s[0] > '9')
+		return false;
+	for (const char *p = s; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	errno = 0;
+	unsigned long long v = strtoull(s, NULL, 10);
+	if (errno == ERANGE)
+		return false;
+	*out = (uint64_t)v;
+	return true;
+}
+
+bool json_file_parse_pg_major(const char *s, int *out)
+{
+	if (strcmp(s, "9.6") == 0) {
+		*out = 96;
+		return true;
+	}
+	if (strlen(s) == 2 && s[0] >= '1' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9') {
+		*out = (s[0] - '0') * 10 + (s[1] - '0');
+		return true;
+	}
+	return false;
 }

@@ -6,7 +6,9 @@
 #ifndef WALSHIP_REPO_JSONFILE_H
 #define WALSHIP_REPO_JSONFILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -27,5 +29,11 @@ typedef struct JsonFileKind {
  */
 int json_file_load(const JsonFileKind *kind, const char *json, size_t len, json_t **root, int *format,
 		   WsError *err);
+
+/* A system identifier's text form: decimal digits, no sign, no leading zero, fits 64 bits. */
+bool json_file_parse_u64(const char *s, uint64_t *out);
+
+/* A major version's text form: "9.6" (96) or two digits from "10" (later majors may come). */
+bool json_file_parse_pg_major(const char *s, int *out);
 
 #endif

@@ -109,35 +109,6 @@ static bool is_uuid(const char *s)
 	return true;
 }
 
-static bool parse_u64(const char *s, uint64_t *out)
-{
-	if (s[0] < '1' || s[0] > '9')
-		return false;
-	for (const char *p = s; *p; p++)
-		if (*p < '0' || *p > '9')
-			return false;
-	errno = 0;
-	unsigned long long v = strtoull(s, NULL, 10);
-	if (errno == ERANGE)
-		return false;
-	*out = (uint64_t)v;
-	return true;
-}
-
-static bool parse_pg_major(const char *s, int *out)
-{
-	if (strcmp(s, "9.6") == 0) {
-		*out = 96;
-		return true;
-	}
-	/* Two digits, 10 up: later majors may come with a later walship of the same format. */
-	if (strlen(s) == 2 && s[0] >= '1' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9') {
-		*out = (s[0] - '0') * 10 + (s[1] - '0');
-		return true;
-	}
-	return false;
-}
-
 static bool is_epoch_id(const char *s)
 {
 	const char *dash = strrchr(s, '-');
@@ -205,7 +176,7 @@ static int parse_epoch(json_t *obj, int index, RepoEpoch *e, WsError *err)
 
 	if ((s = get_string(obj, "system_identifier", where, err)) == NULL)
 		return WS_CORRUPT;
-	if (!parse_u64(s, &e->sysid))
+	if (!json_file_parse_u64(s, &e->sysid))
 		return ws_error(
 			err, WS_CORRUPT,
 			INVALID
@@ -214,7 +185,7 @@ static int parse_epoch(json_t *obj, int index, RepoEpoch *e, WsError *err)
 
 	if ((s = get_string(obj, "pg_major", where, err)) == NULL)
 		return WS_CORRUPT;
-	if (!parse_pg_major(s, &e->pg_major))
+	if (!json_file_parse_pg_major(s, &e->pg_major))
 		return ws_error(err, WS_CORRUPT,
 				INVALID ": %s\"pg_major\" is not a PostgreSQL major version: \"%.64s\"",
 				where, s);
