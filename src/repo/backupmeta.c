@@ -175,16 +175,7 @@ static bool parse_sha256(const char *s, unsigned char out[32])
 
 static const char *get_string(json_t *obj, const char *key, const char *where, WsError *err)
 {
-	json_t *v = json_object_get(obj, key);
-	if (v == NULL) {
-		ws_error(err, WS_CORRUPT, INVALID ": %s\"%s\" is missing", where, key);
-		return NULL;
-	}
-	if (!json_is_string(v)) {
-		ws_error(err, WS_CORRUPT, INVALID ": %s\"%s\" is not a string", where, key);
-		return NULL;
-	}
-	return json_string_value(v);
+	return json_file_string(INVALID, obj, key, where, err);
 }
 
 /* An integer member in [min, max]. */

@@ -72,3 +72,18 @@ bool json_file_parse_pg_major(const char *s, int *out)
 	}
 	return false;
 }
+
+const char *json_file_string(const char *invalid, json_t *obj, const char *key, const char *where,
+			     WsError *err)
+{
+	json_t *v = json_object_get(obj, key);
+	if (v == NULL) {
+		ws_error(err, WS_CORRUPT, "%s: %s\"%s\" is missing", invalid, where, key);
+		return NULL;
+	}
+	if (!json_is_string(v)) {
+		ws_error(err, WS_CORRUPT, "%s: %s\"%s\" is not a string", invalid, where, key);
+		return NULL;
+	}
+	return json_string_value(v);
+}

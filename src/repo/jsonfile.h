@@ -30,6 +30,13 @@ typedef struct JsonFileKind {
 int json_file_load(const JsonFileKind *kind, const char *json, size_t len, json_t **root, int *format,
 		   WsError *err);
 
+/*
+ * The string member key of obj, or NULL with WS_CORRUPT "<invalid>: <where>"key"
+ * is missing / is not a string".
+ */
+const char *json_file_string(const char *invalid, json_t *obj, const char *key, const char *where,
+			     WsError *err);
+
 /* A system identifier's text form: decimal digits, no sign, no leading zero, fits 64 bits. */
 bool json_file_parse_u64(const char *s, uint64_t *out);
 

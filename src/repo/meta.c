@@ -144,16 +144,7 @@ static bool seg_size_ok(json_int_t v)
 /* A string member, or NULL after filling err. */
 static const char *get_string(json_t *obj, const char *key, const char *where, WsError *err)
 {
-	json_t *v = json_object_get(obj, key);
-	if (v == NULL) {
-		ws_error(err, WS_CORRUPT, INVALID ": %s\"%s\" is missing", where, key);
-		return NULL;
-	}
-	if (!json_is_string(v)) {
-		ws_error(err, WS_CORRUPT, INVALID ": %s\"%s\" is not a string", where, key);
-		return NULL;
-	}
-	return json_string_value(v);
+	return json_file_string(INVALID, obj, key, where, err);
 }
 
 static int parse_epoch(json_t *obj, int index, RepoEpoch *e, WsError *err)
