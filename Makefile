@@ -12,8 +12,8 @@ INSTALL  ?= install
 BUILD    ?= build
 CFLAGS   ?= -O2 -g
 WARNINGS := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wconversion -Wno-format-truncation -Werror
-CPPFLAGS += -Isrc -I/usr/include/postgresql -D_GNU_SOURCE -DWALSHIP_VERSION='"$(VERSION)"'
-LDLIBS   := -lzstd -lcrypto -ljansson -lpthread
+CPPFLAGS += -Isrc -I/usr/include/postgresql -I/usr/include/libxml2 -D_GNU_SOURCE -DWALSHIP_VERSION='"$(VERSION)"'
+LDLIBS   := -lzstd -lssh2 -lcurl -lxml2 -lssl -lcrypto -ljansson -lpthread
 PYTEST   ?= /usr/bin/python3 -m pytest
 
 LIB_SRC  := $(wildcard src/util/*.c src/pg/*.c src/store/*.c src/repo/*.c src/cmd/*.c)
@@ -68,7 +68,7 @@ asan:
 lint:
 	clang-format --dry-run --Werror $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance --std=c11 \
-		--inline-suppr --suppress=missingIncludeSystem -Isrc -I/usr/include/postgresql -D_GNU_SOURCE src tests/unit
+		--inline-suppr --suppress=missingIncludeSystem -Isrc -I/usr/include/postgresql -I/usr/include/libxml2 -D_GNU_SOURCE src tests/unit
 
 format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h)

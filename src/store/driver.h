@@ -27,6 +27,21 @@ struct Store {
 int store_local_open(const char *root, const Config *cfg, int flags, Store **out, WsError *err);
 
 /*
+ * SFTP through libssh2 (sftp.c): url is the whole "sftp://user@host[:port]/path"
+ * (path absolute).  Settings: sftp-key-file, sftp-key-passphrase,
+ * sftp-known-hosts, sftp-host-key-check, sftp-dir-sync, io-timeout.
+ */
+int store_sftp_open(const char *url, const Config *cfg, int flags, Store **out, WsError *err);
+
+/*
+ * S3 through libcurl's SigV4 signer (s3.c): url is the whole
+ * "s3://bucket[/prefix]".  Settings: s3-endpoint, s3-region, s3-uri-style,
+ * s3-key, s3-key-secret, s3-token, s3-profile, s3-ca-file, s3-allow-http,
+ * s3-part-size, io-timeout.  STORE_OPEN_CREATE never creates a bucket.
+ */
+int store_s3_open(const char *url, const Config *cfg, int flags, Store **out, WsError *err);
+
+/*
  * Tests only: make no-overwrite puts of handles opened afterwards use the
  * link()+unlink() fallback, as on a filesystem without RENAME_NOREPLACE.
  */

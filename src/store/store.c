@@ -110,11 +110,10 @@ int store_open(const char *url, const Config *cfg, int flags, Store **out, WsErr
 		return store_local_open(path, cfg, flags, out, err);
 	}
 
-	if (strncmp(url, "sftp://", 7) == 0 || strncmp(url, "s3://", 5) == 0) {
-		size_t n = strcspn(url, ":");
-		return ws_error(err, WS_FATAL, "repository type \"%.*s\" is not supported by this build",
-				(int)n, url);
-	}
+	if (strncmp(url, "sftp://", 7) == 0)
+		return store_sftp_open(url, cfg, flags, out, err);
+	if (strncmp(url, "s3://", 5) == 0)
+		return store_s3_open(url, cfg, flags, out, err);
 
 	const char *scheme_end = strstr(url, "://");
 	if (scheme_end == NULL) {

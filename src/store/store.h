@@ -1,6 +1,6 @@
 /*
  * store.h - the storage interface: one table of functions per driver, the
- * same contract for all (local disk here; SFTP and S3 later).
+ * same contract for all: local disk (local.c), SFTP (sftp.c), S3 (s3.c).
  *
  * Keys are relative, '/'-separated, made of [A-Za-z0-9._@-] with no empty,
  * "." or ".." component.  A driver knows nothing of WAL or of the repository
@@ -49,9 +49,12 @@ typedef enum StoreOpenFlags {
 } StoreOpenFlags;
 
 /*
- * Open the store a repository URL names: "/abs/path" or "file:///abs/path".
- * Without STORE_OPEN_CREATE a missing root is WS_FATAL with a hint about an
- * unmounted volume.  Other schemes are WS_FATAL ("not supported").
+ * Open the store a repository URL names: "/abs/path", "file:///abs/path",
+ * "sftp://user@host[:port]/path" or "s3://bucket[/prefix]".  Without
+ * STORE_OPEN_CREATE a missing root (directory, SFTP path) is WS_FATAL with a
+ * hint about an unmounted volume; a missing S3 bucket is always WS_FATAL.
+ * Remote drivers connect and authenticate here, so that a wrong secret or an
+ * unknown host key is reported before anything else is done.
  */
 int store_open(const char *url, const Config *cfg, int flags, Store **out, WsError *err);
 void store_free(Store *s);

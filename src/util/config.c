@@ -33,7 +33,8 @@
 enum { SRC_DEFAULT, SRC_FILE, SRC_ENV, SRC_OPTION, SRC_COUNT };
 
 static const ConfigKey keys[] = {
-	{"repo", NULL, false, NULL, "repository URL: /abs/path or file:///abs/path"},
+	{"repo", NULL, false, NULL,
+	 "repository URL: /abs/path, file:///abs/path, sftp://user@host[:port]/path or s3://bucket[/prefix]"},
 	{"compress-level", "1", false, NULL, "zstd compression level"},
 	{"log-level", "warning", false, NULL, "error, warning, info or debug"},
 	{"spool-path", "/var/spool/walship", false, NULL,
@@ -45,6 +46,18 @@ static const ConfigKey keys[] = {
 	{"s3-key", NULL, true, "AWS_ACCESS_KEY_ID", "S3 access key id (secret)"},
 	{"s3-key-secret", NULL, true, "AWS_SECRET_ACCESS_KEY", "S3 secret access key (secret)"},
 	{"s3-token", NULL, true, "AWS_SESSION_TOKEN", "S3 session token (secret)"},
+	{"s3-profile", "default", false, "AWS_PROFILE", "profile read from ~/.aws/credentials when no key is set"},
+	{"s3-ca-file", NULL, false, NULL, "CA certificates (PEM) to verify the S3 endpoint with"},
+	{"s3-allow-http", "off", false, NULL, "on: allow a plain http:// endpoint that is not on loopback"},
+	{"s3-part-size", "16", false, NULL, "MiB per multipart-upload part (5 to 5120)"},
+	{"sftp-key-file", NULL, false, NULL, "SSH private key (default: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)"},
+	{"sftp-key-passphrase", NULL, true, NULL, "passphrase of sftp-key-file (secret)"},
+	{"sftp-known-hosts", "~/.ssh/known_hosts", false, NULL, "known_hosts file the server's host key is checked against"},
+	{"sftp-host-key-check", "strict", false, NULL,
+	 "strict: refuse unknown host keys; accept-new: record the key of a host with no entry"},
+	{"sftp-dir-sync", "exec", false, NULL, "exec: run sync on the server after each put; off: trust the server"},
+	{"encryption-key-file", NULL, false, NULL, "file holding the repository's key (encrypted repositories)"},
+	{"encryption-passphrase", NULL, true, NULL, "passphrase of an encrypted repository (secret)"},
 	{NULL, NULL, false, NULL, NULL},
 };
 
