@@ -27,7 +27,7 @@ static void usage(void)
 	       "  walship COMMAND [OPTION]...\n\n"
 	       "Commands:\n"
 	       "  init      create a repository for a cluster:\n"
-	       "            walship init --repo=URL --pgdata=DIR\n"
+	       "            walship init --repo=URL --pgdata=DIR [--encrypt]\n"
 	       "  backup    take a base backup of the running server into the repository:\n"
 	       "            walship backup --repo=URL [-d CONNSTR] [--wal-timeout=SECONDS]\n"
 	       "  list      show the backups and the window each timeline can be rebuilt to:\n"
@@ -44,6 +44,8 @@ static void usage(void)
 	       "  -D, --pgdata=DIR      the cluster's data directory (init, upgrade, rebuild)\n"
 	       "  -d, --dbname=CONNSTR  how to reach the server (backup): a libpq connection\n"
 	       "                        string or database name; PG* variables apply\n"
+	       "  --encrypt             init: encrypt the repository (needs encryption-key-file\n"
+	       "                        or WALSHIP_ENCRYPTION_PASSPHRASE)\n"
 	       "  --json                list: print one JSON object\n"
 	       "  --wal-timeout=SECONDS how long backup waits for the next WAL file it needs\n"
 	       "                        to be archived (default %d)\n\n"
@@ -95,6 +97,7 @@ enum {
 	OPT_PORT,
 	OPT_FORCE,
 	OPT_DRY_RUN,
+	OPT_ENCRYPT,
 };
 
 #define MAX_GIVEN          64
@@ -104,6 +107,7 @@ typedef struct CommandArgs {
 	const char *dbname;
 	const char *wal_timeout;
 	bool json;
+	bool encrypt;
 	RebuildOptions rebuild;
 	const char *targets[6]; /* the --target-* kinds given, to refuse two */
 	int n_targets;
@@ -117,6 +121,7 @@ static const struct option command_options[] = {
 	{"dbname", required_argument, NULL, OPT_DBNAME},
 	{"wal-timeout", required_argument, NULL, OPT_WAL_TIMEOUT},
 	{"json", no_argument, NULL, OPT_JSON},
+	{"encrypt", no_argument, NULL, OPT_ENCRYPT},
 	{"backup", required_argument, NULL, OPT_BACKUP},
 	{"target-time", required_argument, NULL, OPT_TARGET_TIME},
 	{"target-lsn", required_argument, NULL, OPT_TARGET_LSN},
@@ -238,6 +243,10 @@ static int take_command_option(void *ctx, int opt, const char *arg, WsError *err
 		a->json = true;
 		name = "--json";
 		break;
+	case OPT_ENCRYPT:
+		a->encrypt = true;
+		name = "--encrypt";
+		break;
 	default:
 		return ws_error(err, WS_USAGE, "invalid option");
 	}
@@ -290,7 +299,7 @@ static int run_backup(Cli *cli, const CommandArgs *b, WsError *err)
 
 static int run_init(Cli *cli, const CommandArgs *a, WsError *err)
 {
-	int rc = only_options(a, "init", "", err);
+	int rc = only_options(a, "init", "--encrypt", err);
 	if (rc != 0)
 		return rc;
 	if (cli->argc != 0)
@@ -300,7 +309,7 @@ static int run_init(Cli *cli, const CommandArgs *a, WsError *err)
 		ws_error_hint(err, "Run walship init --repo=URL --pgdata=DIR.");
 		return WS_USAGE;
 	}
-	return cmd_init(cli->cfg, cli->pgdata, err);
+	return cmd_init(cli->cfg, cli->pgdata, a->encrypt, err);
 }
 
 static int run_list(Cli *cli, const CommandArgs *a, WsError *err)

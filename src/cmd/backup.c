@@ -602,7 +602,12 @@ static int write_manifest(Repo *repo, const BackupMeta *m, WsError *err)
 				BACKUP_META_NAME);
 	}
 	MemReader src = {json, strlen(json), 0};
-	int rc = store_put(repo_store(repo), key, mem_reader_read, &src, true, err);
+	int rc;
+	/* Plain JSON to read by hand, except where everything must be encrypted and authenticated. */
+	if (repo_encrypted(repo))
+		rc = repo_put_object(repo, key, mem_reader_read, &src, src.len, true, NULL, err);
+	else
+		rc = store_put(repo_store(repo), key, mem_reader_read, &src, true, err);
 	free(json);
 	return rc;
 }

@@ -562,7 +562,11 @@ static void read_backup(Repo *repo, ListEpoch *s, const char *id, ListProblemFn 
 		p.key_too_long = true;
 		goto fail;
 	}
-	if ((rc = store_get(repo_store(repo), key, 0, STORE_TO_END, mem_writer_write, &mb, &e)) != 0)
+	if (repo_encrypted(repo))
+		rc = repo_get_object(repo, key, BACKUP_META_MAX, mem_writer_write, &mb, NULL, &e);
+	else
+		rc = store_get(repo_store(repo), key, 0, STORE_TO_END, mem_writer_write, &mb, &e);
+	if (rc != 0)
 		goto fail;
 	if ((rc = backup_meta_parse(mb.buf ? mb.buf : "", mb.len, &meta, &e)) != 0)
 		goto fail;

@@ -89,6 +89,7 @@ void repo_meta_free(RepoMeta *meta)
 	if (meta == NULL)
 		return;
 	free(meta->epochs);
+	free(meta->encryption);
 	free(meta);
 }
 
@@ -145,6 +146,114 @@ static bool seg_size_ok(json_int_t v)
 static const char *get_string(json_t *obj, const char *key, const char *where, WsError *err)
 {
 	return json_file_string(INVALID, obj, key, where, err);
+}
+
+static bool hex_decode(const char *s, unsigned char *out, size_t len)
+{
+	if (strlen(s) != 2 * len)
+		return false;
+	for (size_t i = 0; i < 2 * len; i++) {
+		char c = s[i];
+		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (v < 0)
+			return false;
+		if (i % 2 == 0)
+			out[i / 2] = (unsigned char)(v << 4);
+		else
+			out[i / 2] = (unsigned char)(out[i / 2] | v);
+	}
+	return true;
+}
+
+/* An integer member in [min, max] into *out. */
+static int get_u32_member(json_t *obj, const char *key, uint32_t min, uint32_t max, uint32_t *out,
+			  WsError *err)
+{
+	json_t *v = json_object_get(obj, key);
+	if (v == NULL)
+		return ws_error(err, WS_CORRUPT, INVALID ": \"encryption\": \"%s\" is missing", key);
+	if (!json_is_integer(v) || json_integer_value(v) < (json_int_t)min ||
+	    json_integer_value(v) > (json_int_t)max)
+		return ws_error(err, WS_CORRUPT,
+				INVALID ": \"encryption\": \"%s\" is not an integer from %" PRIu32
+					" to %" PRIu32,
+				key, min, max);
+	*out = (uint32_t)json_integer_value(v);
+	return 0;
+}
+
+static int parse_encryption(json_t *obj, CryptParams *p, WsError *err)
+{
+	const char *where = "\"encryption\": ";
+	const char *s;
+	int rc;
+
+	if (!json_is_object(obj))
+		return ws_error(err, WS_CORRUPT, INVALID ": \"encryption\" is neither null nor an object");
+	if ((s = get_string(obj, "cipher", where, err)) == NULL)
+		return WS_CORRUPT;
+	if (strcmp(s, CRYPT_CIPHER) != 0) {
+		ws_error(err, WS_FATAL,
+			 "repository is encrypted with cipher \"%.64s\", unknown to this walship", s);
+		ws_error_detail(err, "This walship supports %s.", CRYPT_CIPHER);
+		ws_error_hint(err, "Upgrade walship to a version that supports it.");
+		return WS_FATAL;
+	}
+	if ((s = get_string(obj, "kdf", where, err)) == NULL)
+		return WS_CORRUPT;
+	if (!crypt_kdf_parse(s, &p->kdf)) {
+		ws_error(err, WS_FATAL, "repository's key is derived with \"%.64s\", unknown to this walship",
+			 s);
+		ws_error_detail(err, "This walship supports \"key-file\" and \"scrypt\".");
+		ws_error_hint(err, "Upgrade walship to a version that supports it.");
+		return WS_FATAL;
+	}
+	if (p->kdf == CRYPT_KDF_SCRYPT) {
+		if ((rc = get_u32_member(obj, "n", CRYPT_SCRYPT_N_MIN, CRYPT_SCRYPT_N_MAX, &p->scrypt_n,
+					 err)) != 0 ||
+		    (rc = get_u32_member(obj, "r", 1, CRYPT_SCRYPT_R_MAX, &p->scrypt_r, err)) != 0 ||
+		    (rc = get_u32_member(obj, "p", 1, CRYPT_SCRYPT_P_MAX, &p->scrypt_p, err)) != 0)
+			return rc;
+		if (p->scrypt_n & (p->scrypt_n - 1))
+			return ws_error(err, WS_CORRUPT,
+					INVALID ": \"encryption\": \"n\" is not a power of two");
+		if ((uint64_t)p->scrypt_n * p->scrypt_r > 8u * 1024 * 1024)
+			return ws_error(err, WS_CORRUPT,
+					INVALID
+					": \"encryption\": scrypt would need more than 1 GiB of memory");
+	}
+	if ((s = get_string(obj, "salt", where, err)) == NULL)
+		return WS_CORRUPT;
+	if (!hex_decode(s, p->salt, sizeof(p->salt)))
+		return ws_error(err, WS_CORRUPT,
+				INVALID ": \"encryption\": \"salt\" is not %zu lowercase hex digits",
+				2 * sizeof(p->salt));
+	if ((s = get_string(obj, "wrapped_key", where, err)) == NULL)
+		return WS_CORRUPT;
+	if (!hex_decode(s, p->wrapped_key, sizeof(p->wrapped_key)))
+		return ws_error(err, WS_CORRUPT,
+				INVALID ": \"encryption\": \"wrapped_key\" is not %zu lowercase hex digits",
+				2 * sizeof(p->wrapped_key));
+	return 0;
+}
+
+static json_t *serialize_encryption(const CryptParams *p)
+{
+	char salt[2 * CRYPT_SALT_SIZE + 1];
+	char wrapped[2 * CRYPT_WRAPPED_SIZE + 1];
+	json_t *obj = json_object();
+	hex_encode(p->salt, sizeof(p->salt), salt);
+	hex_encode(p->wrapped_key, sizeof(p->wrapped_key), wrapped);
+	json_object_set_new(obj, "cipher", json_string(CRYPT_CIPHER));
+	json_object_set_new(obj, "kdf", json_string(crypt_kdf_name(p->kdf)));
+	if (p->kdf == CRYPT_KDF_SCRYPT) {
+		json_object_set_new(obj, "n", json_integer(p->scrypt_n));
+		json_object_set_new(obj, "r", json_integer(p->scrypt_r));
+		json_object_set_new(obj, "p", json_integer(p->scrypt_p));
+	}
+	json_object_set_new(obj, "salt", json_string(salt));
+	json_object_set_new(obj, "wrapped_key", json_string(wrapped));
+	return obj;
 }
 
 static int parse_epoch(json_t *obj, int index, RepoEpoch *e, WsError *err)
@@ -216,16 +325,15 @@ int repo_meta_parse(const char *json, size_t len, RepoMeta **out, WsError *err)
 		goto done;
 	rc = WS_CORRUPT;
 
-	v = json_object_get(root, "encryption");
-	if (v != NULL && !json_is_null(v)) {
-		rc = ws_error(err, WS_FATAL,
-			      "repository is encrypted; this walship does not support encryption yet");
-		ws_error_hint(err, "Upgrade walship to a version that supports encryption.");
-		goto done;
-	}
-
 	meta = xcalloc(1, sizeof(*meta));
 	meta->format = format;
+	v = json_object_get(root, "encryption");
+	if (v != NULL && !json_is_null(v)) {
+		meta->encryption = xcalloc(1, sizeof(*meta->encryption));
+		if ((rc = parse_encryption(v, meta->encryption, err)) != 0)
+			goto done;
+		rc = WS_CORRUPT;
+	}
 	if ((s = get_string(root, "uuid", "", err)) == NULL)
 		goto done;
 	if (!is_uuid(s)) {
@@ -277,7 +385,8 @@ char *repo_meta_serialize(const RepoMeta *meta)
 
 	json_object_set_new(root, "format", json_integer(meta->format));
 	json_object_set_new(root, "uuid", json_string(meta->uuid));
-	json_object_set_new(root, "encryption", json_null());
+	json_object_set_new(root, "encryption",
+			    meta->encryption ? serialize_encryption(meta->encryption) : json_null());
 	for (int i = 0; i < meta->n_epochs; i++) {
 		const RepoEpoch *e = &meta->epochs[i];
 		json_t *obj = json_object();

@@ -8,6 +8,15 @@
  * The system identifier is a decimal string (it does not fit a JSON number's
  * exact range everywhere).  Epochs are in creation order; the last is the
  * newest, the one pushes go to.
+ *
+ * An encrypted repository (crypt.h) has instead of null:
+ *
+ *   "encryption": {"cipher": "aes-256-gcm", "kdf": "key-file" | "scrypt",
+ *                  "n": 32768, "r": 8, "p": 1,          (scrypt only)
+ *                  "salt": "<64 hex>", "wrapped_key": "<120 hex>"}
+ *
+ * wrapped_key is the GCM nonce, the wrapped data key and the tag.  A cipher
+ * or kdf this walship does not know is WS_FATAL with a hint to upgrade.
  */
 #ifndef WALSHIP_REPO_META_H
 #define WALSHIP_REPO_META_H
@@ -15,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "repo/crypt.h"
 #include "util/error.h"
 
 #define REPO_META_KEY    "walship.json"
@@ -32,11 +42,12 @@ typedef struct RepoEpoch {
 typedef struct RepoMeta {
 	int format;
 	char uuid[40];
+	CryptParams *encryption; /* NULL: not encrypted */
 	int n_epochs;
 	RepoEpoch *epochs;
 } RepoMeta;
 
-/* A new repository's meta with one epoch; uuid random. */
+/* A new repository's meta with one epoch; uuid random; not encrypted. */
 RepoMeta *repo_meta_new(uint64_t sysid, int pg_major, uint32_t seg_size);
 /* Append an epoch for a new cluster (walship upgrade); returns it. */
 RepoEpoch *repo_meta_add_epoch(RepoMeta *meta, uint64_t sysid, int pg_major, uint32_t seg_size);

@@ -3,7 +3,9 @@
  * and compresses in one pass as it is read from, and a decoder that checks
  * every stored byte as it is written to.  Both keep fixed buffers and reuse
  * their zstd and digest contexts across objects, so memory does not grow with
- * the content and a hook process pays the set-up cost once.
+ * the content and a hook process pays the set-up cost once.  An encrypted
+ * object's zstd frame passes through one chunk buffer, sealed in place
+ * (encoder) or opened and verified in place before zstd sees it (decoder).
  */
 #include "repo/object.h"
 
@@ -13,17 +15,21 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <zstd.h>
 
 #include "util/crc32c.h"
 #include "util/mem.h"
 #include "util/shapipe.h"
 
-#define HDR_MAGIC      0x184D2A5Eu
-#define TRL_MAGIC      0x184D2A5Fu
-#define HDR_FRAME_SIZE 20u
-#define TRL_FRAME_SIZE 52u
-#define FLAG_ENCRYPTED 0x0001u
+#define HDR_MAGIC          0x184D2A5Eu
+#define TRL_MAGIC          0x184D2A5Fu
+#define HDR_FRAME_SIZE     20u
+#define HDR_FRAME_SIZE_ENC 52u
+#define TRL_FRAME_SIZE     52u
+#define FLAG_ENCRYPTED     0x0001u
+#define CHUNK_FINAL        0x80000000u
+#define CHUNK_STORED_MAX   (4 + CRYPT_CHUNK + CRYPT_TAG_SIZE)
 
 /*
  * Content is read (encoder) or decompressed (decoder) into a ring of buffers
@@ -52,7 +58,7 @@
 static const unsigned char zstd_magic[4] = {0x28, 0xB5, 0x2F, 0xFD};
 
 enum { ENC_HEADER, ENC_BODY, ENC_TRAILER, ENC_DONE, ENC_FAILED };
-enum { DEC_HEADER, DEC_FRAME, DEC_TRAILER, DEC_DONE };
+enum { DEC_HEADER, DEC_FRAME, DEC_CHUNK, DEC_TRAILER, DEC_DONE };
 
 struct ObjEncoder {
 	ZSTD_CCtx *cctx;
@@ -71,6 +77,18 @@ struct ObjEncoder {
 	size_t image_len;
 	size_t image_pos;
 	unsigned char sha256[32];
+	WsError fail; /* why the object could not be started */
+	/* Encryption: the key and name set for later objects, and this object's state. */
+	const CryptKey *key;
+	char *name;
+	bool encrypting;
+	CryptObject *crypt;
+	unsigned char header[OBJ_HEADER_SIZE_ENCRYPTED]; /* kept for the trailer's HMAC */
+	unsigned char *cbuf;                             /* length word, chunk, tag */
+	size_t clen, cpos;
+	uint64_t chunk_index;
+	bool frame_ended;
+	bool sealed_final;
 };
 
 struct ObjDecoder {
@@ -89,10 +107,22 @@ struct ObjDecoder {
 	size_t magic_seen; /* bytes of the content frame's zstd magic checked so far */
 	unsigned char image[OBJ_TRAILER_SIZE];
 	size_t image_len;
+	size_t hdr_want; /* bytes of header to collect: 28, or 60 for an encrypted one */
+	bool frame_done;
 	uint64_t trl_size;
 	unsigned char sha256[32];
 	bool failed;
 	WsError fail;
+	/* Encryption: the key and name set for later objects, and this object's state. */
+	const CryptKey *key;
+	char *name;
+	bool encrypted;
+	CryptObject *crypt;
+	unsigned char header[OBJ_HEADER_SIZE_ENCRYPTED];
+	unsigned char *cbuf;
+	size_t cfill, cneed;
+	uint64_t chunk_index;
+	bool chunk_final;
 };
 
 static void put_u16(unsigned char *p, uint16_t v)
@@ -165,13 +195,22 @@ static int corrupt(WsError *err, const char *what, const char *fmt, ...)
 	return ws_error(err, WS_CORRUPT, "%s is corrupt: %s", object_name(what, name, sizeof(name)), text);
 }
 
-static int parse_header(const unsigned char *b, const char *what, uint64_t *content_size, WsError *err)
+/*
+ * b holds OBJ_HEADER_SIZE bytes, or OBJ_HEADER_SIZE_ENCRYPTED when its frame
+ * size says it is an encrypted header.  want_encrypted: the repository is
+ * encrypted.  *encrypted and salt (may be NULL) describe the object.
+ */
+static int parse_header(const unsigned char *b, const char *what, bool want_encrypted, uint64_t *content_size,
+			bool *encrypted, unsigned char *salt, WsError *err)
 {
 	char name[300];
 	uint32_t fsize = get_u32(b + 4);
 	uint16_t version = get_u16(b + 12);
 	uint16_t flags = get_u16(b + 14);
-	bool crc_ok = fsize == HDR_FRAME_SIZE && crc32c(b + 8, 16) == get_u32(b + 24);
+	bool known_size = fsize == HDR_FRAME_SIZE || fsize == HDR_FRAME_SIZE_ENC;
+	bool crc_ok = fsize == HDR_FRAME_SIZE       ? crc32c(b + 8, 16) == get_u32(b + 24)
+		      : fsize == HDR_FRAME_SIZE_ENC ? crc32c(b + 8, 48) == get_u32(b + 56)
+						    : false;
 
 	if (get_u32(b) != HDR_MAGIC) {
 		int rc = corrupt(err, what, "not a walship object (no header frame)");
@@ -182,29 +221,47 @@ static int parse_header(const unsigned char *b, const char *what, uint64_t *cont
 	if (memcmp(b + 8, "WSHP", 4) != 0)
 		return corrupt(err, what, "not a walship object (the header tag is not \"WSHP\")");
 	/* A later format may have a longer header; only a damaged one of ours fails its CRC. */
-	if (version > OBJ_FORMAT_VERSION && (fsize != HDR_FRAME_SIZE || crc_ok)) {
+	if (version > OBJ_FORMAT_VERSION && (!known_size || crc_ok)) {
 		ws_error(err, WS_FATAL, "%s was written by a newer walship (format %u)",
 			 object_name(what, name, sizeof(name)), version);
 		ws_error_detail(err, "This walship reads object format %d.", OBJ_FORMAT_VERSION);
 		ws_error_hint(err, "Upgrade walship to a version that supports object format %u.", version);
 		return WS_FATAL;
 	}
-	if (fsize != HDR_FRAME_SIZE)
+	if (!known_size)
 		return corrupt(err, what, "header frame has %" PRIu32 " bytes, expected %u", fsize,
-			       HDR_FRAME_SIZE);
+			       want_encrypted ? HDR_FRAME_SIZE_ENC : HDR_FRAME_SIZE);
 	if (!crc_ok)
 		return corrupt(err, what, "header checksum mismatch");
 	if (version == 0)
 		return corrupt(err, what, "header has format version 0");
-	if (flags & FLAG_ENCRYPTED) {
-		ws_error(err, WS_FATAL, "%s is encrypted; this walship does not support encryption yet",
+	if (flags & FLAG_ENCRYPTED && !want_encrypted) {
+		ws_error(err, WS_FATAL, "%s is encrypted, but the repository is not",
 			 object_name(what, name, sizeof(name)));
-		ws_error_hint(err, "Upgrade walship to a version that supports encryption.");
+		ws_error_detail(err, "walship.json of the repository has no encryption, so no object in it "
+				     "should be encrypted.");
+		ws_error_hint(err, "Check where the object came from: it may have been copied from an "
+				   "encrypted repository.");
 		return WS_FATAL;
 	}
-	if (flags != 0)
+	if (flags & ~FLAG_ENCRYPTED)
 		return corrupt(err, what, "header has unknown flags 0x%04x", (unsigned)flags);
+	if (!(flags & FLAG_ENCRYPTED) && want_encrypted) {
+		ws_error(err, WS_CORRUPT, "%s is not encrypted, but the repository is",
+			 object_name(what, name, sizeof(name)));
+		ws_error_detail(err,
+				"walship encrypts every object of an encrypted repository: this one was "
+				"put there by something else, or copied from an unencrypted repository.");
+		return WS_CORRUPT;
+	}
+	if (fsize != (want_encrypted ? HDR_FRAME_SIZE_ENC : HDR_FRAME_SIZE))
+		return corrupt(err, what, "header frame has %" PRIu32 " bytes, expected %u", fsize,
+			       want_encrypted ? HDR_FRAME_SIZE_ENC : HDR_FRAME_SIZE);
 	*content_size = get_u64(b + 16);
+	if (encrypted != NULL)
+		*encrypted = want_encrypted;
+	if (salt != NULL && want_encrypted)
+		memcpy(salt, b + 24, CRYPT_SALT_SIZE);
 	return 0;
 }
 
@@ -229,9 +286,12 @@ static int parse_trailer(const unsigned char *b, const char *what, uint64_t *con
 
 int obj_header_parse(const unsigned char *buf, size_t len, uint64_t *content_size, WsError *err)
 {
-	if (len < OBJ_HEADER_SIZE)
-		return corrupt(err, NULL, "header has %zu bytes, expected %d", len, OBJ_HEADER_SIZE);
-	return parse_header(buf, NULL, content_size, err);
+	size_t want = OBJ_HEADER_SIZE;
+	if (len >= 8 && get_u32(buf + 4) == HDR_FRAME_SIZE_ENC)
+		want = OBJ_HEADER_SIZE_ENCRYPTED;
+	if (len < want)
+		return corrupt(err, NULL, "header has %zu bytes, expected %zu", len, want);
+	return parse_header(buf, NULL, false, content_size, NULL, NULL, err);
 }
 
 int obj_trailer_parse(const unsigned char *buf, size_t len, uint64_t *content_size, unsigned char sha256[32],
@@ -264,12 +324,26 @@ void obj_encoder_free(ObjEncoder *enc)
 		return;
 	ZSTD_freeCCtx(enc->cctx);
 	sha_pipe_free(enc->pipe);
+	crypt_object_free(enc->crypt);
+	free(enc->cbuf);
+	free(enc->name);
 	free(enc);
 }
 
 void obj_encoder_set_workers(ObjEncoder *enc, int n)
 {
 	enc->workers = n < 0 ? 0 : n;
+}
+
+void obj_encoder_set_crypt(ObjEncoder *enc, const CryptKey *key, const char *name)
+{
+	free(enc->name);
+	enc->name = xstrdup(name ? name : "");
+	enc->key = key;
+	if (key != NULL && enc->crypt == NULL) {
+		enc->crypt = crypt_object_new();
+		enc->cbuf = xmalloc(CHUNK_STORED_MAX);
+	}
 }
 
 void obj_encoder_reset(ObjEncoder *enc, WsReader in, void *in_ctx, uint64_t content_size)
@@ -297,17 +371,35 @@ void obj_encoder_reset(ObjEncoder *enc, WsReader in, void *in_ctx, uint64_t cont
 	enc->in_eof = false;
 	enc->crc = CRC32C_INIT;
 	memset(enc->sha256, 0, sizeof(enc->sha256));
+	ws_error_clear(&enc->fail);
+	enc->encrypting = enc->key != NULL;
+	enc->clen = 0;
+	enc->cpos = 0;
+	enc->chunk_index = 0;
+	enc->frame_ended = false;
+	enc->sealed_final = false;
 
 	put_u32(h, HDR_MAGIC);
-	put_u32(h + 4, HDR_FRAME_SIZE);
+	put_u32(h + 4, enc->encrypting ? HDR_FRAME_SIZE_ENC : HDR_FRAME_SIZE);
 	memcpy(h + 8, "WSHP", 4);
 	put_u16(h + 12, OBJ_FORMAT_VERSION);
-	put_u16(h + 14, 0);
+	put_u16(h + 14, enc->encrypting ? FLAG_ENCRYPTED : 0);
 	put_u64(h + 16, content_size);
-	put_u32(h + 24, crc32c(h + 8, 16));
-	enc->image_len = OBJ_HEADER_SIZE;
+	if (enc->encrypting) {
+		crypt_random(h + 24, CRYPT_SALT_SIZE);
+		put_u32(h + 56, crc32c(h + 8, 48));
+		enc->image_len = OBJ_HEADER_SIZE_ENCRYPTED;
+		memcpy(enc->header, h, OBJ_HEADER_SIZE_ENCRYPTED);
+	} else {
+		put_u32(h + 24, crc32c(h + 8, 16));
+		enc->image_len = OBJ_HEADER_SIZE;
+	}
 	enc->image_pos = 0;
 	enc->phase = ENC_HEADER;
+	/* The reader reports a failure here at its first call: reset has no error to return. */
+	if (enc->encrypting &&
+	    crypt_object_start(enc->crypt, enc->key, h + 24, enc->name, true, &enc->fail) != 0)
+		enc->phase = ENC_FAILED;
 }
 
 static int encoder_refill(ObjEncoder *enc, WsError *err)
@@ -349,7 +441,11 @@ static void encoder_build_trailer(ObjEncoder *enc)
 	put_u32(t + 4, TRL_FRAME_SIZE);
 	memcpy(t + 8, "WSTR", 4);
 	put_u64(t + 12, enc->read_total);
-	memcpy(t + 20, enc->sha256, 32);
+	if (enc->encrypting)
+		crypt_object_mac(enc->crypt, enc->header, OBJ_HEADER_SIZE_ENCRYPTED, enc->read_total,
+				 enc->sha256, t + 20);
+	else
+		memcpy(t + 20, enc->sha256, 32);
 	put_u32(t + 52, crc32c_final(enc->crc));
 	put_u32(t + 56, crc32c(t, 56));
 	enc->image_len = OBJ_TRAILER_SIZE;
@@ -388,17 +484,88 @@ static int encoder_body(ObjEncoder *enc, unsigned char *out, size_t cap, size_t 
 	return rc;
 }
 
+/*
+ * Compress into the chunk buffer until it is full or the frame has ended,
+ * then seal it in place.  Every chunk but the final one is full; a frame
+ * that ends exactly at a chunk's end is followed by an empty final chunk.
+ */
+static int encoder_seal_chunk(ObjEncoder *enc, WsError *err)
+{
+	unsigned char *plain = enc->cbuf + 4;
+	ZSTD_outBuffer ob = {plain, CRYPT_CHUNK, 0};
+	while (!enc->frame_ended) {
+		if (enc->in.pos == enc->in.size && !enc->in_eof) {
+			int rc = encoder_refill(enc, err);
+			if (rc < 0)
+				return rc;
+		}
+		ZSTD_EndDirective mode = enc->in_eof ? ZSTD_e_end : ZSTD_e_continue;
+		size_t r = ZSTD_compressStream2(enc->cctx, &ob, &enc->in, mode);
+		if (ZSTD_isError(r))
+			return ws_error(err, WS_FATAL, "could not compress: %s", ZSTD_getErrorName(r));
+		if (mode == ZSTD_e_end && r == 0)
+			enc->frame_ended = true;
+		else if (ob.pos == ob.size)
+			break;
+	}
+	bool final = enc->frame_ended && ob.pos < CRYPT_CHUNK;
+	int rc = crypt_object_seal(enc->crypt, enc->chunk_index, final, plain, ob.pos, plain + ob.pos, err);
+	if (rc < 0)
+		return rc;
+	put_u32(enc->cbuf, (uint32_t)ob.pos | (final ? CHUNK_FINAL : 0));
+	enc->chunk_index++;
+	enc->clen = 4 + ob.pos + CRYPT_TAG_SIZE;
+	enc->cpos = 0;
+	enc->sealed_final = final;
+	return 0;
+}
+
+/* Sealed chunks into out until it is full or the final chunk has gone out. */
+static int encoder_body_encrypted(ObjEncoder *enc, unsigned char *out, size_t cap, size_t *produced,
+				  WsError *err)
+{
+	size_t n = 0;
+	int rc = 0;
+	while (n < cap) {
+		if (enc->cpos == enc->clen) {
+			if (enc->sealed_final) {
+				encoder_build_trailer(enc);
+				enc->phase = ENC_TRAILER;
+				break;
+			}
+			if ((rc = encoder_seal_chunk(enc, err)) < 0)
+				break;
+		}
+		size_t k = enc->clen - enc->cpos;
+		if (k > cap - n)
+			k = cap - n;
+		memcpy(out + n, enc->cbuf + enc->cpos, k);
+		enc->crc = crc32c_update(enc->crc, out + n, k);
+		enc->cpos += k;
+		n += k;
+	}
+	*produced = n;
+	return rc;
+}
+
 int obj_encoder_read(void *ctx, unsigned char *buf, size_t cap, size_t *got, WsError *err)
 {
 	ObjEncoder *enc = ctx;
 	size_t n = 0;
 	*got = 0;
-	if (enc->phase == ENC_FAILED)
+	if (enc->phase == ENC_FAILED) {
+		if (enc->fail.cls != WS_OK) {
+			if (err != NULL)
+				*err = enc->fail;
+			return enc->fail.cls;
+		}
 		return ws_error(err, WS_FATAL, "object encoder read after an earlier error");
+	}
 	while (n < cap && enc->phase != ENC_DONE) {
 		if (enc->phase == ENC_BODY) {
 			size_t k = 0;
-			int rc = encoder_body(enc, buf + n, cap - n, &k, err);
+			int rc = enc->encrypting ? encoder_body_encrypted(enc, buf + n, cap - n, &k, err)
+						 : encoder_body(enc, buf + n, cap - n, &k, err);
 			if (rc < 0) {
 				enc->phase = ENC_FAILED;
 				return rc;
@@ -446,6 +613,9 @@ void obj_decoder_free(ObjDecoder *dec)
 		return;
 	ZSTD_freeDCtx(dec->dctx);
 	sha_pipe_free(dec->pipe);
+	crypt_object_free(dec->crypt);
+	free(dec->cbuf);
+	free(dec->name);
 	free(dec);
 }
 
@@ -465,24 +635,49 @@ void obj_decoder_reset(ObjDecoder *dec, uint64_t max_size, WsWriter out, void *o
 	dec->state = DEC_HEADER;
 	dec->magic_seen = 0;
 	dec->image_len = 0;
+	dec->hdr_want = OBJ_HEADER_SIZE;
+	dec->frame_done = false;
+	dec->encrypted = false;
+	dec->cfill = 0;
+	dec->cneed = 4;
+	dec->chunk_index = 0;
+	dec->chunk_final = false;
 	dec->trl_size = 0;
 	memset(dec->sha256, 0, sizeof(dec->sha256));
 	dec->failed = false;
 	ws_error_clear(&dec->fail);
 }
 
+void obj_decoder_set_crypt(ObjDecoder *dec, const CryptKey *key, const char *name)
+{
+	free(dec->name);
+	dec->name = xstrdup(name ? name : "");
+	dec->key = key;
+	if (key != NULL && dec->crypt == NULL) {
+		dec->crypt = crypt_object_new();
+		dec->cbuf = xmalloc(CHUNK_STORED_MAX);
+	}
+}
+
 static int decoder_header_done(ObjDecoder *dec, WsError *err)
 {
-	int rc = parse_header(dec->image, dec->what, &dec->hdr_size, err);
+	unsigned char salt[CRYPT_SALT_SIZE];
+	int rc = parse_header(dec->image, dec->what, dec->key != NULL, &dec->hdr_size, &dec->encrypted, salt,
+			      err);
 	if (rc < 0)
 		return rc;
+	if (dec->encrypted) {
+		memcpy(dec->header, dec->image, OBJ_HEADER_SIZE_ENCRYPTED);
+		if ((rc = crypt_object_start(dec->crypt, dec->key, salt, dec->name, false, err)) < 0)
+			return rc;
+	}
 	if (dec->hdr_size != OBJ_SIZE_UNKNOWN && dec->hdr_size > dec->max_size)
 		return corrupt(err, dec->what,
 			       "header records %" PRIu64 " bytes of content, more than the limit of %" PRIu64,
 			       dec->hdr_size, dec->max_size);
 	if (dec->hdr_size < dec->limit)
 		dec->limit = dec->hdr_size;
-	dec->state = DEC_FRAME;
+	dec->state = dec->encrypted ? DEC_CHUNK : DEC_FRAME;
 	dec->image_len = 0;
 	return 0;
 }
@@ -510,6 +705,20 @@ static int decoder_trailer_done(ObjDecoder *dec, WsError *err)
 		return rc;
 	}
 	sha_pipe_final(dec->pipe, dec->sha256);
+	if (dec->encrypted) {
+		unsigned char mac[32];
+		crypt_object_mac(dec->crypt, dec->header, OBJ_HEADER_SIZE_ENCRYPTED, dec->trl_size,
+				 dec->sha256, mac);
+		if (CRYPTO_memcmp(mac, recorded, sizeof(mac)) != 0) {
+			rc = corrupt(err, dec->what, "HMAC mismatch in the trailer");
+			ws_error_detail(err,
+					"The object was changed after walship wrote it, or it was written "
+					"under another name or in another repository.");
+			return rc;
+		}
+		dec->state = DEC_DONE;
+		return 0;
+	}
 	if (memcmp(recorded, dec->sha256, 32) != 0) {
 		hex_encode(recorded, 32, hex_rec);
 		hex_encode(dec->sha256, 32, hex_comp);
@@ -562,16 +771,63 @@ static int decoder_frame(ObjDecoder *dec, const unsigned char *p, size_t n, size
 				break;
 		}
 		if (r == 0) {
-			dec->state = DEC_TRAILER;
-			dec->image_len = 0;
+			dec->frame_done = true;
 			break;
 		}
 		if (in.pos == in.size && ob.pos < ob.size)
 			break;
 	}
-	dec->crc = crc32c_update(dec->crc, p, in.pos);
 	*used = in.pos;
 	return rc;
+}
+
+/* The chunk collected in cbuf: verify and decrypt it, then decompress it. */
+static int decoder_chunk_done(ObjDecoder *dec, WsError *err)
+{
+	size_t len = dec->cneed - 4 - CRYPT_TAG_SIZE, off = 0;
+	unsigned char *plain = dec->cbuf + 4;
+	int rc = crypt_object_open(dec->crypt, dec->chunk_index, dec->chunk_final, plain, len, plain + len,
+				   err);
+	if (rc == WS_CORRUPT) {
+		rc = corrupt(err, dec->what, "chunk %" PRIu64 " failed authentication", dec->chunk_index);
+		ws_error_detail(
+			err, "The object was changed after walship wrote it, it was encrypted with "
+			     "another key, or it was written under another name or in another repository.");
+		return rc;
+	}
+	if (rc < 0)
+		return rc;
+	while (off < len) {
+		size_t k = 0;
+		if (dec->frame_done)
+			return corrupt(err, dec->what, "data after the compressed content");
+		if ((rc = decoder_frame(dec, plain + off, len - off, &k, err)) < 0)
+			return rc;
+		off += k;
+	}
+	if (dec->chunk_final) {
+		if (!dec->frame_done)
+			return corrupt(err, dec->what, "the compressed content ends within its zstd frame");
+		dec->state = DEC_TRAILER;
+		dec->image_len = 0;
+	}
+	dec->chunk_index++;
+	dec->cfill = 0;
+	dec->cneed = 4;
+	return 0;
+}
+
+/* The 4-byte length word of the next chunk has arrived. */
+static int decoder_chunk_length(ObjDecoder *dec, WsError *err)
+{
+	uint32_t word = get_u32(dec->cbuf);
+	uint32_t len = word & ~CHUNK_FINAL;
+	dec->chunk_final = (word & CHUNK_FINAL) != 0;
+	if (dec->chunk_final ? len >= CRYPT_CHUNK : len != CRYPT_CHUNK)
+		return corrupt(err, dec->what, "%schunk %" PRIu64 " has a length of %" PRIu32 " bytes",
+			       dec->chunk_final ? "final " : "", dec->chunk_index, len);
+	dec->cneed = 4 + len + CRYPT_TAG_SIZE;
+	return 0;
 }
 
 static int decoder_write(ObjDecoder *dec, const unsigned char *buf, size_t len, WsError *err)
@@ -583,18 +839,41 @@ static int decoder_write(ObjDecoder *dec, const unsigned char *buf, size_t len, 
 		int rc = 0;
 		switch (dec->state) {
 		case DEC_HEADER:
-			k = OBJ_HEADER_SIZE - dec->image_len;
+			/* 8 bytes first: the frame size says how long the header is. */
+			k = (dec->image_len < 8 ? 8 : dec->hdr_want) - dec->image_len;
 			k = k < n ? k : n;
 			memcpy(dec->image + dec->image_len, p, k);
 			dec->crc = crc32c_update(dec->crc, p, k);
 			dec->image_len += k;
-			if (dec->image_len >= 4 && dec->image_len - k < 4 && get_u32(dec->image) != HDR_MAGIC)
-				rc = parse_header(dec->image, dec->what, &dec->hdr_size, err);
-			else if (dec->image_len == OBJ_HEADER_SIZE)
+			if (dec->image_len >= 4 && dec->image_len - k < 4 &&
+			    get_u32(dec->image) != HDR_MAGIC) {
+				rc = parse_header(dec->image, dec->what, dec->key != NULL, &dec->hdr_size,
+						  NULL, NULL, err);
+			} else if (dec->image_len == 8) {
+				if (get_u32(dec->image + 4) == HDR_FRAME_SIZE_ENC)
+					dec->hdr_want = OBJ_HEADER_SIZE_ENCRYPTED;
+			} else if (dec->image_len == dec->hdr_want) {
 				rc = decoder_header_done(dec, err);
+			}
 			break;
 		case DEC_FRAME:
 			rc = decoder_frame(dec, p, n, &k, err);
+			dec->crc = crc32c_update(dec->crc, p, k);
+			if (rc == 0 && dec->frame_done) {
+				dec->state = DEC_TRAILER;
+				dec->image_len = 0;
+			}
+			break;
+		case DEC_CHUNK:
+			k = dec->cneed - dec->cfill;
+			k = k < n ? k : n;
+			memcpy(dec->cbuf + dec->cfill, p, k);
+			dec->crc = crc32c_update(dec->crc, p, k);
+			dec->cfill += k;
+			if (dec->cfill == 4 && dec->cneed == 4)
+				rc = decoder_chunk_length(dec, err);
+			else if (dec->cfill == dec->cneed)
+				rc = decoder_chunk_done(dec, err);
 			break;
 		case DEC_TRAILER:
 			k = OBJ_TRAILER_SIZE - dec->image_len;
@@ -652,9 +931,10 @@ int obj_decoder_finish(ObjDecoder *dec, ObjInfo *info, WsError *err)
 	case DEC_HEADER:
 		if (dec->stored == 0)
 			return corrupt(err, dec->what, "empty");
-		return corrupt(err, dec->what, "truncated within the header (%zu of %d bytes)",
-			       dec->image_len, OBJ_HEADER_SIZE);
+		return corrupt(err, dec->what, "truncated within the header (%zu of %zu bytes)",
+			       dec->image_len, dec->hdr_want);
 	case DEC_FRAME:
+	case DEC_CHUNK:
 		return corrupt(err, dec->what,
 			       "truncated within the compressed content (after %" PRIu64 " bytes)",
 			       dec->stored);

@@ -2,9 +2,9 @@
  * object.h - walship's object format, streamed through fixed buffers.
  *
  *   header   zstd skippable frame 0x184D2A5E, 20 bytes of content:
- *            "WSHP", u16 format version (1), u16 flags (0; bit 0 = encrypted,
- *            reserved), u64 content size (UINT64_MAX when unknown), u32
- *            CRC-32C of the 16 bytes before it
+ *            "WSHP", u16 format version (1), u16 flags (0; bit 0 = encrypted),
+ *            u64 content size (UINT64_MAX when unknown), u32 CRC-32C of the
+ *            16 bytes before it
  *   content  one zstd frame with its content checksum (and content size when
  *            known)
  *   trailer  zstd skippable frame 0x184D2A5F, 52 bytes of content:
@@ -19,6 +19,22 @@
  * (e.g. a larger window size).  A header of a later version may be longer
  * (length-prefixed by the frame); this reader refuses versions it does not
  * know.
+ *
+ * An encrypted object (in an encrypted repository; keys and AEAD in
+ * crypt.h) differs in three places:
+ *
+ *   header   the same frame with 52 bytes of content: "WSHP", u16 version
+ *            (1), u16 flags (1), u64 content size, the object's 32-byte salt,
+ *            u32 CRC-32C of the 48 bytes before it (60 bytes in all)
+ *   content  the zstd frame cut into chunks, each stored as u32 length (bit
+ *            31 set on the final chunk), the AES-256-GCM ciphertext, and its
+ *            16-byte tag.  Every chunk but the final one holds CRYPT_CHUNK
+ *            bytes of the zstd frame; the final one fewer (possibly none).
+ *   trailer  as above, with the HMAC of crypt.h in place of the SHA-256
+ *
+ * It is not a zstd stream (`zstd -d` fails on it: the first chunk's length
+ * is no frame magic).  No chunk's plaintext reaches the decoder's writer
+ * before its tag has been verified.
  */
 #ifndef WALSHIP_REPO_OBJECT_H
 #define WALSHIP_REPO_OBJECT_H
@@ -26,18 +42,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "repo/crypt.h"
 #include "util/error.h"
 #include "util/stream.h"
 
-#define OBJ_SIZE_UNKNOWN   UINT64_MAX
-#define OBJ_HEADER_SIZE    28
-#define OBJ_TRAILER_SIZE   60
-#define OBJ_FORMAT_VERSION 1
+#define OBJ_SIZE_UNKNOWN          UINT64_MAX
+#define OBJ_HEADER_SIZE           28
+#define OBJ_HEADER_SIZE_ENCRYPTED 60
+#define OBJ_TRAILER_SIZE          60
+#define OBJ_FORMAT_VERSION        1
 
 typedef struct ObjInfo {
 	uint64_t content_size;
-	unsigned char sha256[32];
-	uint64_t stored_size; /* bytes of the whole object */
+	unsigned char sha256[32]; /* of the content, also for an encrypted object (never stored in clear) */
+	uint64_t stored_size;     /* bytes of the whole object */
 } ObjInfo;
 
 typedef struct ObjEncoder ObjEncoder;
@@ -60,6 +78,13 @@ void obj_encoder_set_workers(ObjEncoder *enc, int n);
  */
 void obj_encoder_reset(ObjEncoder *enc, WsReader in, void *in_ctx, uint64_t content_size);
 
+/*
+ * Encrypt the objects of later obj_encoder_reset calls under key (not
+ * copied: it must outlive them), bound to name, the repository key the
+ * object is stored under.  key NULL: unencrypted objects.
+ */
+void obj_encoder_set_crypt(ObjEncoder *enc, const CryptKey *key, const char *name);
+
 /* A WsReader (ctx = the encoder) that produces the object's bytes. */
 int obj_encoder_read(void *enc, unsigned char *buf, size_t cap, size_t *got, WsError *err);
 
@@ -79,6 +104,16 @@ void obj_decoder_free(ObjDecoder *dec);
  */
 void obj_decoder_reset(ObjDecoder *dec, uint64_t max_size, WsWriter out, void *out_ctx, const char *what);
 
+/*
+ * Decode the objects of later obj_decoder_reset calls as objects of an
+ * encrypted repository with key (not copied), stored under name.  With a
+ * key, an unencrypted object is WS_CORRUPT ("is not encrypted, but the
+ * repository is"), and any changed byte, an object of another name or
+ * another repository is WS_CORRUPT naming the object.  key NULL: an
+ * encrypted object is WS_FATAL ("is encrypted, but the repository is not").
+ */
+void obj_decoder_set_crypt(ObjDecoder *dec, const CryptKey *key, const char *name);
+
 /* A WsWriter (ctx = the decoder) to feed the object's bytes to. */
 int obj_decoder_write(void *dec, const unsigned char *buf, size_t len, WsError *err);
 
@@ -91,12 +126,16 @@ int obj_decoder_finish(ObjDecoder *dec, ObjInfo *info, WsError *err);
 /*
  * Parse a trailer image (the last OBJ_TRAILER_SIZE bytes of an object; a
  * longer buf is read from its end).  Checks magic, frame size and the
- * trailer's own CRC; the CRC of the body needs the body (the decoder).
+ * trailer's own CRC; the CRC of the body needs the body (the decoder).  Of
+ * an encrypted object, sha256 gets the HMAC.
  */
 int obj_trailer_parse(const unsigned char *buf, size_t len, uint64_t *content_size, unsigned char sha256[32],
 		      WsError *err);
 
-/* Parse a header image (the first OBJ_HEADER_SIZE bytes of buf). */
+/*
+ * Parse an unencrypted object's header image (the first OBJ_HEADER_SIZE
+ * bytes of buf); an encrypted object's header is WS_FATAL.
+ */
 int obj_header_parse(const unsigned char *buf, size_t len, uint64_t *content_size, WsError *err);
 
 #endif

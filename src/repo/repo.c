@@ -1,6 +1,7 @@
 /*
  * repo.c - an open repository: the store its URL names, its walship.json, and
- * objects put and got through the object format with reused codec contexts.
+ * objects put and got through the object format with reused codec contexts,
+ * encrypted under the repository's data key when it has one.
  */
 #include "repo/repo.h"
 
@@ -15,6 +16,7 @@ struct Repo {
 	int level;
 	ObjEncoder *enc;
 	ObjDecoder *dec;
+	CryptKey *key; /* NULL: not encrypted */
 };
 
 /* The store the "repo" setting names, and the compression level for new objects. */
@@ -42,10 +44,54 @@ static Repo *repo_alloc(Store *store, int level)
 	return repo;
 }
 
+/*
+ * The data key of an encrypted repository, unwrapped with the configured
+ * secret; NULL for an unencrypted one.  Any mismatch between configuration
+ * and repository stops here, before an object is read or written.
+ */
+static int open_key(const Config *cfg, const RepoMeta *meta, const char *display, CryptKey **key,
+		    WsError *err)
+{
+	CryptSecret *secret = NULL;
+	int rc;
+
+	*key = NULL;
+	if ((rc = crypt_secret_load(cfg, &secret, err)) != 0)
+		return rc;
+	if (meta->encryption == NULL && secret != NULL) {
+		/* Whoever configured a key believes the archive is encrypted: it is not. */
+		ws_error(err, WS_FATAL, "repository \"%s\" is not encrypted, but %s is set", display,
+			 crypt_secret_describe(secret));
+		ws_error_hint(
+			err, "Remove encryption-key-file and encryption-passphrase from the configuration of "
+			     "this repository, or archive into a new repository made with \"walship init "
+			     "--encrypt\".");
+		rc = WS_FATAL;
+	} else if (meta->encryption != NULL && secret == NULL) {
+		ws_error(err, WS_FATAL, "repository \"%s\" is encrypted", display);
+		ws_error_detail(err, "Its key is derived from a %s.",
+				meta->encryption->kdf == CRYPT_KDF_KEY_FILE ? "key file" : "passphrase");
+		ws_error_hint(
+			err, "%s",
+			meta->encryption->kdf == CRYPT_KDF_KEY_FILE
+				? "Set encryption-key-file to the repository's key file in the configuration "
+				  "file (or WALSHIP_ENCRYPTION_KEY_FILE)."
+				: "Set encryption-passphrase in the configuration file (or "
+				  "WALSHIP_ENCRYPTION_PASSPHRASE) to the repository's passphrase.");
+		rc = WS_FATAL;
+	} else if (meta->encryption != NULL) {
+		rc = crypt_key_unwrap(secret, meta->encryption, meta->uuid, display, key, err);
+	}
+	crypt_secret_free(secret);
+	return rc;
+}
+
 int repo_open(const Config *cfg, Repo **out, WsError *err)
 {
 	Store *store = NULL;
 	MemWriter sink = {.max = REPO_META_MAX, .what = REPO_META_KEY};
+	RepoMeta *meta = NULL;
+	CryptKey *key = NULL;
 	int level, rc;
 
 	*out = NULL;
@@ -67,16 +113,20 @@ int repo_open(const Config *cfg, Repo **out, WsError *err)
 	if (rc != 0)
 		goto done;
 
-	RepoMeta *meta = NULL;
 	if ((rc = repo_meta_parse(sink.buf ? sink.buf : "", sink.len, &meta, err)) != 0) {
 		ws_error_prefix(err, "repository \"%s\"", store_display(store));
 		goto done;
 	}
+	if ((rc = open_key(cfg, meta, store_display(store), &key, err)) != 0)
+		goto done;
 	Repo *repo = repo_alloc(store, level);
 	repo->meta = meta;
+	repo->key = key;
+	meta = NULL;
 	store = NULL;
 	*out = repo;
 done:
+	repo_meta_free(meta);
 	free(sink.buf);
 	store_free(store);
 	return rc;
@@ -85,13 +135,30 @@ done:
 int repo_create(const Config *cfg, uint64_t sysid, int pg_major, uint32_t seg_size, Repo **out, WsError *err)
 {
 	Store *store = NULL;
+	CryptSecret *secret = NULL;
+	CryptKey *key = NULL;
 	int level, rc;
 
 	*out = NULL;
-	if ((rc = open_store(cfg, STORE_OPEN_CREATE, &store, &level, err)) != 0)
+	/* The key first: a bad key file must not leave a half-made repository. */
+	if ((rc = crypt_secret_load(cfg, &secret, err)) != 0)
 		return rc;
+	if ((rc = open_store(cfg, STORE_OPEN_CREATE, &store, &level, err)) != 0) {
+		crypt_secret_free(secret);
+		return rc;
+	}
 
 	RepoMeta *meta = repo_meta_new(sysid, pg_major, seg_size);
+	if (secret != NULL) {
+		meta->encryption = xcalloc(1, sizeof(*meta->encryption));
+		rc = crypt_key_create(secret, meta->uuid, meta->encryption, &key, err);
+		crypt_secret_free(secret);
+		if (rc != 0) {
+			repo_meta_free(meta);
+			store_free(store);
+			return rc;
+		}
+	}
 	char *json = repo_meta_serialize(meta);
 	MemReader src = {json, strlen(json), 0};
 	rc = store_put(store, REPO_META_KEY, mem_reader_read, &src, true, err);
@@ -101,12 +168,14 @@ int repo_create(const Config *cfg, uint64_t sysid, int pg_major, uint32_t seg_si
 		ws_error_hint(err, "Use it as it is: walship init never replaces a repository.");
 	}
 	if (rc != 0) {
+		crypt_key_free(key);
 		repo_meta_free(meta);
 		store_free(store);
 		return rc;
 	}
 	Repo *repo = repo_alloc(store, level);
 	repo->meta = meta;
+	repo->key = key;
 	*out = repo;
 	return 0;
 }
@@ -133,6 +202,7 @@ void repo_free(Repo *repo)
 		return;
 	obj_encoder_free(repo->enc);
 	obj_decoder_free(repo->dec);
+	crypt_key_free(repo->key);
 	repo_meta_free(repo->meta);
 	store_free(repo->store);
 	free(repo);
@@ -153,6 +223,11 @@ const char *repo_display(const Repo *repo)
 	return store_display(repo->store);
 }
 
+bool repo_encrypted(const Repo *repo)
+{
+	return repo->key != NULL;
+}
+
 int repo_compress_level(const Repo *repo)
 {
 	return repo->level;
@@ -163,6 +238,7 @@ int repo_put_object(Repo *repo, const char *key, WsReader in, void *in_ctx, uint
 {
 	if (repo->enc == NULL)
 		repo->enc = obj_encoder_new(repo->level);
+	obj_encoder_set_crypt(repo->enc, repo->key, key);
 	obj_encoder_reset(repo->enc, in, in_ctx, content_size);
 	int rc = store_put(repo->store, key, obj_encoder_read, repo->enc, no_overwrite, err);
 	if (rc == 0 && info != NULL)
@@ -175,6 +251,7 @@ int repo_get_object(Repo *repo, const char *key, uint64_t max_size, WsWriter out
 {
 	if (repo->dec == NULL)
 		repo->dec = obj_decoder_new();
+	obj_decoder_set_crypt(repo->dec, repo->key, key);
 	obj_decoder_reset(repo->dec, max_size, out, out_ctx, key);
 	int rc = store_get(repo->store, key, 0, STORE_TO_END, obj_decoder_write, repo->dec, err);
 	if (rc != 0)

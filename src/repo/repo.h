@@ -1,6 +1,12 @@
 /*
  * repo.h - an open repository: its store, its walship.json, and objects put
  * and got through the object format.
+ *
+ * Encryption is a property of the repository (crypt.h): a repository is
+ * encrypted when created with a key configured (encryption-key-file or
+ * encryption-passphrase), and then every object is put and got encrypted,
+ * bound to its key and the repository.  A configured key must match the
+ * repository: opening checks it before any object is read or written.
  */
 #ifndef WALSHIP_REPO_REPO_H
 #define WALSHIP_REPO_REPO_H
@@ -19,14 +25,17 @@ typedef struct Repo Repo;
  * Open the repository named by the "repo" setting and read walship.json.
  * No "repo": WS_USAGE.  Store unreachable or root missing: WS_FATAL.
  * walship.json absent: WS_FATAL "not initialised" with a hint (init, or an
- * unmounted volume).  Never WS_NOT_FOUND.
+ * unmounted volume).  Never WS_NOT_FOUND.  An encrypted repository with no
+ * key configured, a wrong key, or a key configured for an unencrypted
+ * repository: WS_FATAL with a hint naming the settings.
  */
 int repo_open(const Config *cfg, Repo **out, WsError *err);
 
 /*
  * Create the repository (walship init): the root if missing, and walship.json
  * with one epoch, written with no-overwrite.  An existing walship.json is
- * WS_EXISTS.
+ * WS_EXISTS.  Encrypted, with a new data key, when a key is configured
+ * (walship init insists on --encrypt then).
  */
 int repo_create(const Config *cfg, uint64_t sysid, int pg_major, uint32_t seg_size, Repo **out, WsError *err);
 
@@ -60,6 +69,9 @@ int repo_put_object(Repo *repo, const char *key, WsReader in, void *in_ctx, uint
  */
 int repo_get_object(Repo *repo, const char *key, uint64_t max_size, WsWriter out, void *out_ctx,
 		    ObjInfo *info, WsError *err);
+
+/* Whether the repository's objects are encrypted. */
+bool repo_encrypted(const Repo *repo);
 
 /* The compression level from config ("compress-level"). */
 int repo_compress_level(const Repo *repo);

@@ -330,7 +330,7 @@ static void test_invalid_shapes_refused(void **state)
 	free(json);
 }
 
-static void test_newer_format_and_encryption_refused_as_fatal(void **state)
+static void test_newer_format_and_unknown_encryption_refused_as_fatal(void **state)
 {
 	(void)state;
 	RepoMeta *meta = NULL;
@@ -342,10 +342,123 @@ static void test_newer_format_and_encryption_refused_as_fatal(void **state)
 	assert_non_null(strstr(err.msg, "format 2"));
 	assert_non_null(strstr(err.hint, "Upgrade walship"));
 
-	char *json = variant("  \"encryption\"", "  \"encryption\": {\"kdf\": \"scrypt\"},");
-	expect_refused(json, WS_FATAL,
-		       "repository is encrypted; this walship does not support encryption yet");
+	/* A cipher or key derivation of a later walship: upgrade, not "corrupt". */
+	char *json = variant("  \"encryption\"", "  \"encryption\": {\"cipher\": \"chacha20-poly1305\"},");
+	expect_refused(json, WS_FATAL, "cipher \"chacha20-poly1305\", unknown to this walship");
 	free(json);
+	json = variant("  \"encryption\"",
+		       "  \"encryption\": {\"cipher\": \"aes-256-gcm\", \"kdf\": \"argon2id\"},");
+	expect_refused(json, WS_FATAL, "derived with \"argon2id\", unknown to this walship");
+	free(json);
+}
+
+#define HEX64  "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+#define HEX120 HEX64 "00112233445566778899aabbccddeeff00112233445566778899aabbccdd"
+
+static void test_encryption_roundtrip(void **state)
+{
+	(void)state;
+	/* Both kinds of key, through serialize and parse, every field kept. */
+	for (int kind = 0; kind < 2; kind++) {
+		RepoMeta *meta = repo_meta_new(SYSID_A, 15, 16 * 1024 * 1024);
+		CryptParams *p = calloc(1, sizeof(*p));
+		assert_non_null(p);
+		p->kdf = kind == 0 ? CRYPT_KDF_KEY_FILE : CRYPT_KDF_SCRYPT;
+		if (kind == 1) {
+			p->scrypt_n = 65536;
+			p->scrypt_r = 8;
+			p->scrypt_p = 2;
+		}
+		for (size_t i = 0; i < sizeof(p->salt); i++)
+			p->salt[i] = (unsigned char)(i * 7 + 1);
+		for (size_t i = 0; i < sizeof(p->wrapped_key); i++)
+			p->wrapped_key[i] = (unsigned char)(255 - i);
+		meta->encryption = p;
+		char *text = repo_meta_serialize(meta);
+		assert_non_null(strstr(text, "\"cipher\": \"aes-256-gcm\""));
+		assert_non_null(strstr(text, kind == 0 ? "\"kdf\": \"key-file\"" : "\"kdf\": \"scrypt\""));
+		assert_true((strstr(text, "\"n\": 65536") != NULL) == (kind == 1));
+		/* "encryption" keeps its place between uuid and epochs. */
+		assert_true(strstr(text, "\"uuid\"") < strstr(text, "\"encryption\""));
+		assert_true(strstr(text, "\"encryption\"") < strstr(text, "\"epochs\""));
+
+		RepoMeta *back = parse_ok(text);
+		assert_non_null(back->encryption);
+		assert_int_equal(back->encryption->kdf, p->kdf);
+		assert_int_equal(back->encryption->scrypt_n, p->scrypt_n);
+		assert_int_equal(back->encryption->scrypt_r, p->scrypt_r);
+		assert_int_equal(back->encryption->scrypt_p, p->scrypt_p);
+		assert_memory_equal(back->encryption->salt, p->salt, sizeof(p->salt));
+		assert_memory_equal(back->encryption->wrapped_key, p->wrapped_key, sizeof(p->wrapped_key));
+		char *again = repo_meta_serialize(back);
+		assert_string_equal(again, text);
+		free(again);
+		repo_meta_free(back);
+		free(text);
+		repo_meta_free(meta);
+	}
+	/* Old files: null and absent both mean "not encrypted". */
+	char *json = variant(NULL, NULL);
+	RepoMeta *meta = parse_ok(json);
+	assert_null(meta->encryption);
+	repo_meta_free(meta);
+	free(json);
+	json = variant("  \"encryption\"", NULL);
+	meta = parse_ok(json);
+	assert_null(meta->encryption);
+	char *text = repo_meta_serialize(meta);
+	assert_non_null(strstr(text, "\"encryption\": null"));
+	free(text);
+	repo_meta_free(meta);
+	free(json);
+}
+
+static void test_invalid_encryption_refused(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *member;
+		const char *needle;
+	} cases[] = {
+		{"\"encryption\": 1,", "\"encryption\" is neither null nor an object"},
+		{"\"encryption\": {},", "\"cipher\""},
+		{"\"encryption\": {\"cipher\": \"aes-256-gcm\"},", "\"kdf\""},
+		{"\"encryption\": {\"cipher\": \"aes-256-gcm\", \"kdf\": \"key-file\", \"wrapped_key\": "
+		 "\"" HEX120 "\"},",
+		 "\"salt\""},
+		{"\"encryption\": {\"cipher\": \"aes-256-gcm\", \"kdf\": \"key-file\", \"salt\": \"0011\", "
+		 "\"wrapped_key\": \"" HEX120 "\"},",
+		 "\"salt\" is not 64 lowercase hex digits"},
+		{"\"encryption\": {\"cipher\": \"aes-256-gcm\", \"kdf\": \"key-file\", \"salt\": \"" HEX64
+		 "\"},",
+		 "\"wrapped_key\""},
+		{"\"encryption\": {\"cipher\": \"aes-256-gcm\", \"kdf\": \"key-file\", \"salt\": \"" HEX64
+		 "\", \"wrapped_key\": \"" HEX64 "\"},",
+		 "\"wrapped_key\" is not 120 lowercase hex digits"},
+		{"\"encryption\": {\"cipher\": \"aes-256-gcm\", \"kdf\": \"key-file\", \"salt\": \"" HEX64
+		 "\", \"wrapped_key\": \"" HEX120 "X\"},",
+		 "\"wrapped_key\" is not 120 lowercase hex digits"},
+		/* scrypt parameters a wrong file could use to weaken the key or exhaust memory. */
+		{"\"encryption\": {\"cipher\": \"aes-256-gcm\", \"kdf\": \"scrypt\", \"salt\": \"" HEX64
+		 "\", \"wrapped_key\": \"" HEX120 "\"},",
+		 "\"n\" is missing"},
+		{"\"encryption\": {\"cipher\": \"aes-256-gcm\", \"kdf\": \"scrypt\", \"n\": 1024, \"r\": 8, "
+		 "\"p\": 1, \"salt\": \"" HEX64 "\", \"wrapped_key\": \"" HEX120 "\"},",
+		 "\"n\" is not an integer from 16384"},
+		{"\"encryption\": {\"cipher\": \"aes-256-gcm\", \"kdf\": \"scrypt\", \"n\": 50000, \"r\": 8, "
+		 "\"p\": 1, \"salt\": \"" HEX64 "\", \"wrapped_key\": \"" HEX120 "\"},",
+		 "\"n\" is not a power of two"},
+		{"\"encryption\": {\"cipher\": \"aes-256-gcm\", \"kdf\": \"scrypt\", \"n\": 1048576, \"r\": "
+		 "32, \"p\": 1, \"salt\": \"" HEX64 "\", \"wrapped_key\": \"" HEX120 "\"},",
+		 "more than 1 GiB"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char line[1024];
+		snprintf(line, sizeof(line), "  %s", cases[i].member);
+		char *json = variant("  \"encryption\"", line);
+		expect_refused(json, WS_CORRUPT, cases[i].needle);
+		free(json);
+	}
 }
 
 /* ---- keys ---- */
@@ -443,7 +556,9 @@ int main(void)
 		cmocka_unit_test(test_valid_template_parses),
 		cmocka_unit_test(test_invalid_documents_refused_with_reason),
 		cmocka_unit_test(test_invalid_shapes_refused),
-		cmocka_unit_test(test_newer_format_and_encryption_refused_as_fatal),
+		cmocka_unit_test(test_newer_format_and_unknown_encryption_refused_as_fatal),
+		cmocka_unit_test(test_encryption_roundtrip),
+		cmocka_unit_test(test_invalid_encryption_refused),
 		cmocka_unit_test(test_keys_for_each_kind),
 		cmocka_unit_test(test_variant_key_appends_sha256_prefix),
 		cmocka_unit_test(test_keys_report_small_buffer),

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -676,6 +677,71 @@ static void test_encoder_reuse_gives_identical_bytes(void **state)
 	free(b);
 }
 
+static uint32_t get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void test_plain_format_unchanged_after_encryption_was_used(void **state)
+{
+	(void)state;
+	/* An encoder that encrypted, then set back to plain, writes today's plain format, byte for byte. */
+	size_t n = 300000;
+	unsigned char *data = make_walish(n);
+	char dir[] = "/tmp/walship-test-object-XXXXXX", path[64], cmd[96];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/k", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("0123456789abcdef0123456789abcdef\n", f);
+	fclose(f);
+	assert_int_equal(chmod(path, 0600), 0);
+	Config *cfg = config_new();
+	CryptSecret *secret = NULL;
+	CryptKey *key = NULL;
+	CryptParams params;
+	WsError err;
+	assert_int_equal(config_set_option(cfg, "encryption-key-file", path, &err), 0);
+	assert_int_equal(crypt_secret_load(cfg, &secret, &err), 0);
+	assert_int_equal(
+		crypt_key_create(secret, "0b7e4b1c-4f5e-4a8e-9d2a-1c2b3c4d5e6f", &params, &key, &err), 0);
+
+	ObjEncoder *enc = obj_encoder_new(3);
+	ObjEncoder *never = obj_encoder_new(3);
+	Buf encrypted = {0}, plain = {0}, reference = {0};
+	obj_encoder_set_crypt(enc, key, "15-1/wal/0000000100000000/000000010000000000000001");
+	assert_int_equal(encode_with(enc, data, n, true, 65536, &encrypted, NULL, &err), 0);
+	obj_encoder_set_crypt(enc, NULL, "15-1/wal/0000000100000000/000000010000000000000001");
+	assert_int_equal(encode_with(enc, data, n, true, 65536, &plain, NULL, &err), 0);
+	assert_int_equal(encode_with(never, data, n, true, 65536, &reference, NULL, &err), 0);
+	assert_int_equal(plain.n, reference.n);
+	assert_memory_equal(plain.p, reference.p, plain.n);
+	assert_int_equal(get32(plain.p + 4), 20);     /* the 20-byte header frame */
+	assert_int_equal(plain.p[14], 0);             /* no flags */
+	assert_int_equal(get32(encrypted.p + 4), 52); /* the encrypted header is longer */
+	assert_int_equal(encrypted.p[14], 1);
+
+	/* obj_header_parse reads plain headers; an encrypted one says so. */
+	uint64_t size;
+	assert_int_equal(obj_header_parse(plain.p, plain.n, &size, &err), 0);
+	assert_int_equal(size, n);
+	assert_int_equal(obj_header_parse(encrypted.p, encrypted.n, &size, &err), WS_FATAL);
+	assert_non_null(strstr(err.msg, "is encrypted, but the repository is not"));
+	assert_int_equal(obj_header_parse(encrypted.p, OBJ_HEADER_SIZE, &size, &err), WS_CORRUPT);
+
+	obj_encoder_free(enc);
+	obj_encoder_free(never);
+	free(encrypted.p);
+	free(plain.p);
+	free(reference.p);
+	crypt_key_free(key);
+	crypt_secret_free(secret);
+	config_free(cfg);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	free(data);
+}
+
 static void test_encoder_reports_input_size_mismatch(void **state)
 {
 	(void)state;
@@ -988,6 +1054,7 @@ int main(void)
 		cmocka_unit_test(test_one_byte_reads_and_writes),
 		cmocka_unit_test(test_short_reads_from_input),
 		cmocka_unit_test(test_encoder_reuse_gives_identical_bytes),
+		cmocka_unit_test(test_plain_format_unchanged_after_encryption_was_used),
 		cmocka_unit_test(test_encoder_reports_input_size_mismatch),
 		cmocka_unit_test(test_reader_error_passed_through),
 		cmocka_unit_test(test_writer_error_passed_through_and_sticky),
