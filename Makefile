@@ -57,7 +57,13 @@ test: unit integration
 unit: $(UNITS) $(BINS)
 	@set -e; for t in $(UNITS); do echo "== $$t"; WALSHIP_BIN=$(abspath $(BUILD)/bin) $$t; done
 
-integration: $(BINS)
+# The S3 test server (s3rver behind the checking proxy), from the committed lockfile.
+S3PROXY_DEPS := tests/s3proxy/node_modules/.package-lock.json
+$(S3PROXY_DEPS): tests/s3proxy/package-lock.json
+	cd tests/s3proxy && npm ci --no-audit --no-fund
+
+# test_stores.py runs the store contract suite against sshd and S3.
+integration: $(BINS) $(BUILD)/tests/test_store_contract $(S3PROXY_DEPS)
 	WALSHIP_BIN=$(abspath $(BUILD)/bin) $(PYTEST) -q -ra tests/integration $(PYTEST_ARGS)
 
 # AddressSanitizer and UndefinedBehaviorSanitizer build, then every test on it.

@@ -28,6 +28,10 @@ from pgcluster import (
     write_pg_file,
 )
 
+# Session-wide real servers (imported so every test file can use them).
+from s3server import s3bucket, s3server  # noqa: E402,F401
+from sshd import own_sshd, sshd  # noqa: E402,F401
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROGRAMS = ("walship", "walship-push", "walship-fetch")
 

@@ -311,3 +311,55 @@ def test_plain_http_only_on_loopback(ws, datadir, s3server, s3bucket):
     rc, out, err = ws.push(url, f"pg_wal/{FIRST_SEGMENT}", FIRST_SEGMENT, datadir, config=allowed, timeout=60)
     assert rc == 1, describe(rc, out, err)
     assert "s3-allow-http" not in err and "192.0.2.1" in err, err
+
+
+def test_server_killed_mid_upload(ws, datadir64, s3server, s3bucket):
+    """The S3 server dies while a 64 MiB segment goes up in parts: push exits 1,
+    fetch answers 200 (never "not found") while it is down, nothing partial is
+    visible, and once the server is back the archiver's retry succeeds."""
+    import time
+
+    from pgcluster import popen, wait_for
+
+    seg = make_random_segment(datadir64)
+    cfg = s3_config(ws, s3server, extra="s3-part-size = 5\nio-timeout = 5\n")
+    url = s3server.url(s3bucket, PREFIX)
+    ws.init(url, datadir64, config=cfg)
+    s3server.clear_log()
+    # Slow parts, so the kill lands in the middle of the upload.
+    s3server.add_fault(method="PUT", path_regex="partNumber=", action="delay", delay_ms=300, count=-1)
+    push = popen([ws.push_bin, f"--config={cfg}", f"--repo={url}", f"pg_wal/{FIRST_SEGMENT}", FIRST_SEGMENT],
+                 cwd=datadir64, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: push.poll() is not None
+                 or sum(1 for e in s3server.log() if "partNumber=" in (e["query"] or "")) >= 3, 60,
+                 lambda: f"the multipart upload did not start: {s3server.log()[-3:]}")
+        assert push.poll() is None, describe(push.returncode, *push.communicate())
+        s3server.kill()
+        out, err = push.communicate(timeout=120)
+        assert push.returncode == 1, describe(push.returncode, out, err)
+        assert has_phrase(err, "could not connect", "connection", "127.0.0.1"), err
+
+        rc, out, err, target = fetch_to(ws, url, datadir64, cfg, tag="down")
+        assert rc == 200, describe(rc, out, err)
+        assert not target.exists()
+    finally:
+        if push.poll() is None:
+            push.kill()
+            push.wait()
+        if not s3server.alive():
+            s3server.restart()
+        s3server.clear_faults()
+
+    # Nothing of the interrupted push is an object.
+    keys = [o["Key"] for o in s3server.boto3_client().list_objects_v2(Bucket=s3bucket).get("Contents", [])]
+    assert not any(FIRST_SEGMENT in k for k in keys), keys
+    rc, out, err, _ = fetch_to(ws, url, datadir64, cfg, tag="missing")
+    assert rc == 1, describe(rc, out, err)
+
+    time.sleep(0.1)
+    rc, out, err = ws.push(url, f"pg_wal/{FIRST_SEGMENT}", FIRST_SEGMENT, datadir64, config=cfg)
+    assert rc == 0, describe(rc, out, err)
+    rc, out, err, target = fetch_to(ws, url, datadir64, cfg, tag="back")
+    assert rc == 0, describe(rc, out, err)
+    assert sha256_file(target) == sha256_file(seg)

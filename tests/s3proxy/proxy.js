@@ -305,9 +305,10 @@ function publicFault(r) {
 }
 
 /* Takes the next rule that matches, and uses one of its shots. */
-function takeFault(method, pathAndQuery) {
+/* The first rule that matches and has not fired for this request yet (a delay goes on to the next). */
+function takeFault(method, pathAndQuery, fired) {
 	for (const r of faults) {
-		if (r.count === 0)
+		if (r.count === 0 || fired.has(r))
 			continue;
 		if (r.method && r.method !== method)
 			continue;
@@ -316,6 +317,7 @@ function takeFault(method, pathAndQuery) {
 		if (r.count > 0)
 			r.count--;
 		r.fired++;
+		fired.add(r);
 		return r;
 	}
 	return null;
@@ -836,7 +838,8 @@ async function handleS3(req, res, entry, rawPath, rawQuery) {
 
 	/* Faults come first: they stand for a network or a server that misbehaves. */
 	let rule;
-	while ((rule = takeFault(method, pathAndQuery)) !== null) {
+	const fired = new Set();
+	while ((rule = takeFault(method, pathAndQuery, fired)) !== null) {
 		entry.fault = rule.action;
 		if (rule.action === 'delay') {
 			await new Promise((r) => setTimeout(r, rule.delay_ms));

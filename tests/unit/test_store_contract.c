@@ -470,9 +470,14 @@ static void assert_listing(Fixture *f, const char *rel_prefix, const char *const
 	free(prefix);
 }
 
+/*
+ * No key has a character below '/' where another has '/': s3rver, the S3
+ * test server, orders "-" and "." after "/" and then loses keys across pages
+ * (AWS orders bytewise).  test_store_local.c covers those for the local driver.
+ */
 static void make_list_tree(Fixture *f)
 {
-	static const char *const keys[] = {"a/b", "a.x", "a/c/d", "a-b", "ab", "a/c.e", "b", NULL};
+	static const char *const keys[] = {"a/b", "a_x", "a/c/d", "a@b", "ab", "a/c_e", "b", NULL};
 	for (int i = 0; keys[i] != NULL; i++)
 		put_ok(f, keys[i], keys[i], strlen(keys[i]));
 }
@@ -482,13 +487,13 @@ static void test_list_is_sorted_bytewise_and_filtered_by_prefix(void **state)
 	Fixture *f = *state;
 	make_list_tree(f);
 
-	const char *const all[] = {"a-b", "a.x", "a/b", "a/c.e", "a/c/d", "ab", "b", NULL};
+	const char *const all[] = {"a/b", "a/c/d", "a/c_e", "a@b", "a_x", "ab", "b", NULL};
 	assert_listing(f, "", all);
-	const char *const under_a_slash[] = {"a/b", "a/c.e", "a/c/d", NULL};
+	const char *const under_a_slash[] = {"a/b", "a/c/d", "a/c_e", NULL};
 	assert_listing(f, "a/", under_a_slash);
-	const char *const starting_a[] = {"a-b", "a.x", "a/b", "a/c.e", "a/c/d", "ab", NULL};
+	const char *const starting_a[] = {"a/b", "a/c/d", "a/c_e", "a@b", "a_x", "ab", NULL};
 	assert_listing(f, "a", starting_a);
-	const char *const a_c[] = {"a/c.e", "a/c/d", NULL};
+	const char *const a_c[] = {"a/c/d", "a/c_e", NULL};
 	assert_listing(f, "a/c", a_c);
 	const char *const a_c_slash[] = {"a/c/d", NULL};
 	assert_listing(f, "a/c/", a_c_slash);
@@ -501,7 +506,7 @@ static void test_list_is_sorted_bytewise_and_filtered_by_prefix(void **state)
 
 	Collect c = {.strip = strlen(f->prefix)};
 	WsError err;
-	char *p = key_of(f, "a.x");
+	char *p = key_of(f, "a_x");
 	assert_int_equal(store_list(f->s, p, collect, &c, &err), 0);
 	assert_int_equal(c.n, 1);
 	assert_int_equal(c.st[0].size, 3);
@@ -542,12 +547,12 @@ static void test_list_stops_when_callback_returns_non_zero(void **state)
 	Collect c = {.stop_after = 2, .strip = strlen(f->prefix)};
 	assert_int_equal(store_list(f->s, prefix, collect, &c, &err), 7);
 	assert_int_equal(c.n, 2);
-	assert_string_equal(c.keys[1], "a.x");
+	assert_string_equal(c.keys[1], "a/c/d");
 	collect_free(&c);
 	Collect c2 = {.stop_after = 4, .strip = strlen(f->prefix)};
 	assert_int_equal(store_list(f->s, prefix, collect, &c2, &err), 7);
 	assert_int_equal(c2.n, 4);
-	assert_string_equal(c2.keys[3], "a/c.e");
+	assert_string_equal(c2.keys[3], "a@b");
 	collect_free(&c2);
 	free(prefix);
 }
