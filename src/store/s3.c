@@ -661,8 +661,8 @@ static int perform(S3Store *s, S3Req *r, S3Verdict *verdict_out, WsError *err)
 	char w[STORE_KEY_MAX + 600];
 	ws_error(err, WS_TRANSIENT, "could not %s %s: S3 at \"%s\" failed: %s", r->action,
 		 where(s, r, w, sizeof(w)), s->endpoint, r->last);
-	ws_error_detail(err, "Tried %d times over %.0f seconds (io-timeout is %ld seconds).", r->attempts,
-			now_seconds() - start, s->io_timeout);
+	ws_error_detail(err, "Tried %d time%s over %.0f seconds (io-timeout is %ld seconds).", r->attempts,
+			r->attempts == 1 ? "" : "s", now_seconds() - start, s->io_timeout);
 	ws_error_hint(err,
 		      "Check that the S3 endpoint is reachable and healthy; raise io-timeout to retry for "
 		      "longer.");

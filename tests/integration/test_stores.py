@@ -16,12 +16,14 @@ from pathlib import Path
 import pytest
 
 from pgcluster import (
+    FIRST_SEGMENT,
     PG_BIN,
     check_run,
     describe,
     free_port,
     make_pg_dir,
     popen,
+    run,
     sha256_file,
     wait_for,
     write_pg_file,
@@ -210,6 +212,30 @@ def test_rebuilt_standby_follows_the_archive(remote, ws, work, clusters, tmp):
         assert rows(pg.dir, port, "SELECT pg_is_in_recovery()")[0][0] is True
     finally:
         stop_server(standby)
+
+
+def test_upgrade_replaces_walship_json_and_each_cluster_fetches_its_own(remote, ws, work, datadir,
+                                                                         foreign_datadir):
+    """walship upgrade replaces walship.json in place (posix-rename over SFTP, an overwriting PUT in S3)."""
+    seg = f"pg_wal/{FIRST_SEGMENT}"
+    init(ws, remote, datadir)
+    rc, out, err = ws.push(remote.root, seg, FIRST_SEGMENT, datadir)
+    assert rc == 0, describe(rc, out, err)
+    rc, out, err = run([ws.walship, f"--config={ws.config}", "upgrade", f"--repo={remote.root}",
+                        f"--pgdata={foreign_datadir}"], cwd=ws.work)
+    assert rc == 0 and 'added epoch "15-2"' in out, describe(rc, out, err)
+    meta = json.loads(remote.read("walship.json"))
+    assert [e["id"] for e in meta["epochs"]] == ["15-1", "15-2"], meta
+    rc, out, err = ws.push(remote.root, seg, FIRST_SEGMENT, foreign_datadir)
+    assert rc == 0, describe(rc, out, err)
+    out_dir = make_pg_dir(work / "out")
+    for pgdata in (datadir, foreign_datadir):
+        target = out_dir / "RECOVERYXLOG"
+        rc, out, err = ws.fetch(remote.root, FIRST_SEGMENT, target, pgdata, "--mode=recovery")
+        assert rc == 0, describe(rc, out, err)
+        assert sha256_file(target) == sha256_file(pgdata / seg), f"{pgdata} fetched the other cluster's file"
+        target.unlink()
+    assert not any(k.rsplit("/", 1)[-1].startswith(".") for k in remote.keys()), remote.keys()
 
 
 # ---------------------------------------------------------------------------
