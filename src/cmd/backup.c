@@ -22,10 +22,12 @@
 
 #include "cmd/cluster.h"
 #include "pg/basebackup.h"
+#include "pg/pqconn.h"
 #include "pg/walname.h"
 #include "pg/walpage.h"
 #include "repo/backupmeta.h"
 #include "repo/keys.h"
+#include "repo/lock.h"
 #include "repo/repo.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -107,41 +109,6 @@ typedef struct PqConn {
 	char message[1024]; /* a libpq-made error's text, when the server sent none */
 } PqConn;
 
-/*
- * libpq's message of the connection: the first line into msg, the lines
- * after it (libpq's own detail, e.g. "Is the server running...") into detail
- * when given, else appended; runs of white space become one space.
- */
-static void pq_message(PGconn *conn, char *msg, size_t msize, char *detail, size_t dsize)
-{
-	const char *text = PQerrorMessage(conn);
-	const char *nl = strchr(text, '\n');
-	size_t first = nl != NULL && detail != NULL ? (size_t)(nl - text) : strlen(text);
-	char *outs[2] = {msg, detail};
-	size_t sizes[2] = {msize, dsize};
-	const char *from[2] = {text, text + first};
-	size_t lens[2] = {first, strlen(text) - first};
-
-	for (int k = 0; k < 2; k++) {
-		size_t j = 0;
-		bool space = false;
-		if (outs[k] == NULL)
-			continue;
-		for (size_t i = 0; i < lens[k] && j + 1 < sizes[k]; i++) {
-			char c = from[k][i];
-			if (c == ' ' || c == '\n' || c == '\t') {
-				space = j > 0;
-				continue;
-			}
-			if (space && j + 2 < sizes[k])
-				outs[k][j++] = ' ';
-			space = false;
-			outs[k][j++] = c;
-		}
-		outs[k][j] = '\0';
-	}
-}
-
 static int pq_get_result(void *ctx, BbResult *out, WsError *err)
 {
 	PqConn *c = ctx;
@@ -179,7 +146,7 @@ static int pq_get_result(void *ctx, BbResult *out, WsError *err)
 		out->hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
 		if (out->message == NULL) {
 			/* Made by libpq (a lost connection): its text is the whole story. */
-			pq_message(c->conn, c->message, sizeof(c->message), NULL, 0);
+			pq_error_text(PQerrorMessage(c->conn), c->message, sizeof(c->message), NULL, 0);
 			if (c->message[0] == '\0')
 				snprintf(c->message, sizeof(c->message), "%s",
 					 PQresStatus(PQresultStatus(res)));
@@ -209,7 +176,7 @@ static int pq_get_copy(void *ctx, char **buf, size_t *len, WsError *err)
 	}
 	if (n == -1)
 		return 0;
-	pq_message(c->conn, msg, sizeof(msg), NULL, 0);
+	pq_error_text(PQerrorMessage(c->conn), msg, sizeof(msg), NULL, 0);
 	return ws_error(err, WS_FATAL, "could not read the base backup from the server: %s", msg);
 }
 
@@ -243,53 +210,16 @@ static void notice_receiver(void *arg, const PGresult *res)
 		log_info("server: %s", msg);
 }
 
+#define BACKUP_ROLE_HINT                                                                                     \
+	"The user needs the REPLICATION attribute (or to be a superuser) and a \"replication\" line in "     \
+	"pg_hba.conf."
+
 static int connect_server(const char *dbname, PqConn *c, WsError *err)
 {
-	/* expand_dbname: -d may be a whole connection string; replication comes after it and wins. */
-	const char *const keys[] = {"dbname", "replication", "fallback_application_name", NULL};
-	const char *const vals[] = {dbname, "true", "walship", NULL};
-	char msg[1024], detail[1024];
-
-	c->conn = PQconnectdbParams(keys, vals, 1);
-	if (c->conn == NULL)
-		return ws_error(err, WS_FATAL, "could not connect to the server: out of memory");
-	if (PQstatus(c->conn) == CONNECTION_OK) {
+	int rc = pq_connect(dbname, true, "walship", BACKUP_ROLE_HINT, &c->conn, err);
+	if (rc == 0)
 		PQsetNoticeReceiver(c->conn, notice_receiver, c);
-		return 0;
-	}
-	pq_message(c->conn, msg, sizeof(msg), detail, sizeof(detail));
-	ws_error(err, WS_FATAL, "could not connect to the server: %s", msg);
-	if (detail[0] != '\0')
-		ws_error_detail(err, "%s", detail);
-	ws_error_hint(err,
-		      "Name the server with -d \"host=... port=... user=...\" (a libpq connection string) or "
-		      "the PG* environment variables. The user needs the REPLICATION attribute (or to be a "
-		      "superuser) and a \"replication\" line in pg_hba.conf.");
-	return WS_FATAL;
-}
-
-/* A one-row result of a simple command, or WS_FATAL naming what was asked. */
-static int simple_query(PGconn *conn, const char *sql, int ncols, PGresult **out, WsError *err)
-{
-	char msg[1024];
-	PGresult *res = PQexec(conn, sql);
-	*out = NULL;
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-		if (m == NULL)
-			pq_message(conn, msg, sizeof(msg), NULL, 0);
-		ws_error(err, WS_FATAL, "could not run \"%s\" on the server: %s", sql, m ? m : msg);
-		PQclear(res);
-		return WS_FATAL;
-	}
-	if (PQntuples(res) != 1 || PQnfields(res) < ncols) {
-		ws_error(err, WS_FATAL, "unexpected answer to \"%s\" from the server: %d rows of %d columns",
-			 sql, PQntuples(res), PQnfields(res));
-		PQclear(res);
-		return WS_FATAL;
-	}
-	*out = res;
-	return 0;
+	return rc;
 }
 
 typedef struct ServerInfo {
@@ -322,7 +252,7 @@ static int identify_server(PGconn *conn, ServerInfo *si, WsError *err)
 		return WS_FATAL;
 	}
 
-	if ((rc = simple_query(conn, "IDENTIFY_SYSTEM", 3, &res, err)) != 0)
+	if ((rc = pq_query_row(conn, "IDENTIFY_SYSTEM", 3, false, &res, err)) != 0)
 		return rc;
 	const char *s = PQgetvalue(res, 0, 0);
 	errno = 0;
@@ -335,7 +265,7 @@ static int identify_server(PGconn *conn, ServerInfo *si, WsError *err)
 	si->sysid = (uint64_t)v;
 	PQclear(res);
 
-	if ((rc = simple_query(conn, "SHOW wal_segment_size", 1, &res, err)) != 0)
+	if ((rc = pq_query_row(conn, "SHOW wal_segment_size", 1, false, &res, err)) != 0)
 		return rc;
 	uint64_t seg;
 	s = PQgetvalue(res, 0, 0);
@@ -617,6 +547,7 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 	PqConn conn = {0};
 	Progress progress = {0};
 	Repo *repo = NULL;
+	RepoLock *lock = NULL;
 	BbStream *bs = NULL;
 	BackupMeta *meta = backup_meta_new();
 	Written written = {0};
@@ -632,6 +563,9 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 
 	conn.progress = &progress;
 	if ((rc = repo_open(cfg, &repo, err)) != 0)
+		goto done;
+	/* A prune must not remove the WAL this backup waits for, nor take it for an interrupted one. */
+	if ((rc = repo_lock_acquire(repo, cfg, "backup", &lock, err)) != 0)
 		goto done;
 	if ((rc = connect_server(opt->dbname, &conn, err)) != 0)
 		goto done;
@@ -663,7 +597,7 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 	log_debug("sending %s", command);
 	if (!PQsendQuery(conn.conn, command)) {
 		char msg[1024];
-		pq_message(conn.conn, msg, sizeof(msg), NULL, 0);
+		pq_error_text(PQerrorMessage(conn.conn), msg, sizeof(msg), NULL, 0);
 		rc = ws_error(err, WS_FATAL, "could not send BASE_BACKUP to the server: %s", msg);
 		goto done;
 	}
@@ -729,6 +663,7 @@ done:
 	PQfinish(conn.conn);
 	free(command);
 	backup_meta_free(meta);
+	repo_lock_release(lock);
 	repo_free(repo);
 	return rc;
 }
