@@ -64,11 +64,14 @@ typedef struct ListGap {
 	bool reachable_after; /* a later range (a backup after the gap) resumes */
 } ListGap;
 
-/* A backup on this timeline's path that cannot be rebuilt along it. */
+/*
+ * A backup on this timeline's path that cannot be rebuilt along it for a
+ * missing segment.  (One that stops past its timeline's switch point on this
+ * path is left out of the window, not listed here.)
+ */
 typedef struct ListUnusable {
 	const BackupMeta *backup;
-	bool off_path;        /* stops past its timeline's switch point on this path */
-	uint32_t missing_tli; /* else: the first segment it needs that is missing */
+	uint32_t missing_tli; /* the first segment it needs that is missing */
 	uint64_t missing_segno;
 } ListUnusable;
 

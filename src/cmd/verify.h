@@ -1,0 +1,102 @@
+/*
+ * verify.h - walship verify: is the repository whole?
+ *
+ *   walship verify --repo=R [--full] [--json]
+ *
+ * Checks, on every epoch: every object's header and trailer parse and agree
+ * (two ranged reads per object: cheap on S3 and SFTP); with --full every
+ * object's content is decoded and checked against its size and SHA-256 (its
+ * HMAC in an encrypted repository), streamed through fixed buffers; each
+ * complete backup's objects against its manifest.json (present, stored size,
+ * size, and SHA-256 where the trailer shows it in clear or with --full); WAL
+ * segments hold a whole segment; WAL continuity from each backup's start
+ * segment to the newest WAL file, along each timeline's history (list.h's
+ * windows: a backup missing WAL of its own span, a gap after it); that every
+ * timeline in use (with WAL or a backup) past timeline 1 has its .history
+ * file; orphans (keys walship did not write, backup directories without
+ * manifest.json, objects in a backup directory its manifest.json does not
+ * name).  walship.json and the lock object walship.lock are not objects;
+ * NAME@<16 hex> beside a .partial or .backup file is a differing copy kept by
+ * walship-push (its suffix is checked against its SHA-256 when known).
+ *
+ * Each problem is printed on stderr as one line, in the log style of the
+ * other commands ("walship: problem: ...", then detail and hint lines), the
+ * summary on stdout:
+ *   checked N objects (X MiB), M backups, K timelines: no problems
+ * With json, stdout holds one JSON object instead of the summary:
+ *   {"repository", "uuid", "full", "objects", "bytes", "backups",
+ *    "timelines", "problems": [{"kind", "key", "message", "detail"?, "hint"?}]}
+ * (kind: verify_kind_name).  Exit 0 when whole, VERIFY_EXIT_PROBLEMS when
+ * problems were found, 1 when the verification itself could not run (the
+ * repository or a listing unreadable, a store error other than "no such
+ * object" while reading), 2 on usage errors.
+ */
+#ifndef WALSHIP_CMD_VERIFY_H
+#define WALSHIP_CMD_VERIFY_H
+
+#include <stdbool.h>
+
+#include "cmd/list.h"
+#include "pg/walname.h"
+#include "repo/backupmeta.h"
+#include "repo/meta.h"
+#include "util/config.h"
+#include "util/error.h"
+
+#define VERIFY_EXIT_PROBLEMS 3
+
+typedef struct VerifyOptions {
+	bool full;
+	bool json;
+} VerifyOptions;
+
+/* 0 when whole, VERIFY_EXIT_PROBLEMS (positive) when problems were found, else a negative WsStatus. */
+int cmd_verify(const Config *cfg, const VerifyOptions *opt, WsError *err);
+
+/* ---- the pure parts (unit-tested without a repository) ---- */
+
+typedef enum VerifyKind {
+	VERIFY_MISSING = 1, /* a file a backup or a timeline needs is absent */
+	VERIFY_CORRUPT,     /* an object fails its own checks; manifest.json or a history file unusable */
+	VERIFY_MISMATCH,    /* an object differs from what manifest.json or its name says */
+	VERIFY_GAP,         /* WAL missing after a backup's span, with WAL present beyond it */
+	VERIFY_ORPHAN,      /* a key walship did not write, or an interrupted backup */
+} VerifyKind;
+
+/* "missing", "corrupt", "mismatch", "gap", "orphan". */
+const char *verify_kind_name(VerifyKind kind);
+
+/* Told of one problem: key is the repository key concerned (a directory's ends with '/'). */
+typedef void (*VerifyProblemFn)(void *ctx, VerifyKind kind, const char *key, const WsError *e);
+
+/*
+ * The WAL problems of one epoch from its timelines (tls) and list_windows of
+ * its complete backups (w): a segment missing inside a backup's span
+ * (VERIFY_MISSING, once per segment whichever windows show it), a gap after
+ * a backup (VERIFY_GAP, once per first missing segment), and a timeline above
+ * 1 with segments or a backup but no history file (VERIFY_MISSING).  Returns
+ * the number of problems reported.
+ */
+int verify_wal(const RepoEpoch *ep, const BackupMeta *const *backups, int nb, const ListTimeline *tls,
+	       int ntl, const ListWindow *w, int nw, VerifyProblemFn fn, void *ctx);
+
+typedef enum VerifyKeyKind {
+	VERIFY_KEY_REPO = 1, /* walship.json, walship.lock: not objects */
+	VERIFY_KEY_WAL,      /* a segment, .partial, .backup or .history file where fetch looks for it */
+	VERIFY_KEY_VARIANT,  /* a differing .partial/.backup kept beside the first: NAME@<16 hex> */
+	VERIFY_KEY_BACKUP,   /* a file directly in <epoch>/backups/<valid id>/ */
+	VERIFY_KEY_FOREIGN,  /* anything else */
+} VerifyKeyKind;
+
+typedef struct VerifyKey {
+	const RepoEpoch *epoch;        /* the epoch of meta the key is under, or NULL */
+	WalName wal;                   /* WAL, VARIANT */
+	char variant[17];              /* VARIANT: the hex after '@' */
+	char backup_id[BACKUP_ID_MAX]; /* BACKUP */
+	const char *name;              /* BACKUP: the file's name in its directory (points into key) */
+} VerifyKey;
+
+/* What key is in a repository described by meta; *out filled as the kind says. */
+VerifyKeyKind verify_key_kind(const RepoMeta *meta, const char *key, VerifyKey *out);
+
+#endif
