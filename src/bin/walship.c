@@ -1,6 +1,6 @@
 /*
  * walship - the repository commands: walship COMMAND [OPTION]...
- * Exit 0 on success, 1 on failure, 2 on a usage error.
+ * Exit 0 on success, 1 on failure, 2 on a usage error; verify and check have codes of their own.
  */
 #include <errno.h>
 #include <limits.h>
@@ -10,11 +10,14 @@
 #include <string.h>
 
 #include "cmd/backup.h"
+#include "cmd/check.h"
 #include "cmd/cli.h"
 #include "cmd/init.h"
 #include "cmd/list.h"
+#include "cmd/prune.h"
 #include "cmd/rebuild.h"
 #include "cmd/upgrade.h"
+#include "cmd/verify.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 
@@ -37,18 +40,35 @@ static void usage(void)
 	       "            [--start [--port=P]] [--standby [--primary-conninfo=STR]] [--force]\n"
 	       "            [--dry-run]\n"
 	       "  upgrade   after pg_upgrade, add a repository epoch for the new cluster:\n"
-	       "            walship upgrade --repo=URL --pgdata=DIR\n\n"
+	       "            walship upgrade --repo=URL --pgdata=DIR\n"
+	       "  prune     remove old backups and the WAL no kept backup needs (for cron):\n"
+	       "            walship prune --repo=URL --keep-backups=N [--keep-days=D]\n"
+	       "            [--min-wal-age=AGE] [--dry-run] [--json]\n"
+	       "  verify    check that the repository is whole:\n"
+	       "            walship verify --repo=URL [--full] [--json]\n"
+	       "  check     check that a running server archives into the repository:\n"
+	       "            walship check --repo=URL [-d CONNSTR] [--timeout=SECONDS]\n\n"
 	       "The WAL hooks are separate programs: walship-push (archive_command) and\n"
 	       "walship-fetch (restore_command).\n\n"
 	       "Options:\n"
 	       "  -D, --pgdata=DIR      the cluster's data directory (init, upgrade, rebuild)\n"
-	       "  -d, --dbname=CONNSTR  how to reach the server (backup): a libpq connection\n"
+	       "  -d, --dbname=CONNSTR  how to reach the server (backup, check): a libpq connection\n"
 	       "                        string or database name; PG* variables apply\n"
 	       "  --encrypt             init: encrypt the repository (needs encryption-key-file\n"
 	       "                        or WALSHIP_ENCRYPTION_PASSPHRASE)\n"
-	       "  --json                list: print one JSON object\n"
+	       "  --json                list, prune, verify: print one JSON object\n"
 	       "  --wal-timeout=SECONDS how long backup waits for the next WAL file it needs\n"
-	       "                        to be archived (default %d)\n\n"
+	       "                        to be archived (default %d)\n"
+	       "  --timeout=SECONDS     how long check waits for the switched WAL file to be\n"
+	       "                        archived (default %d)\n"
+	       "  --full                verify: also decode every object and check its SHA-256\n\n"
+	       "Options of prune:\n"
+	       "  --keep-backups=N      keep the N newest complete backups (required, N >= 1)\n"
+	       "  --keep-days=D         also keep every backup of the last D days and the newest\n"
+	       "                        one before them, so that the whole window can be rebuilt\n"
+	       "  --min-wal-age=AGE     keep WAL archived less than AGE ago (seconds, or with a\n"
+	       "                        suffix s, min, h, d), for standbys fed from the archive\n"
+	       "  --dry-run             show what would be removed and remove nothing\n\n"
 	       "Options of rebuild:\n"
 	       "  --backup=ID|latest    the backup (default: the newest that ends before a time or\n"
 	       "                        LSN target, else the newest)\n"
@@ -70,8 +90,10 @@ static void usage(void)
 	       "  --force               replace what a non-empty data directory holds\n"
 	       "  --dry-run             show the plan and stop before writing anything\n"
 	       "%s\n"
-	       "Exit status: 0 success, 1 failure, 2 usage error.\n",
-	       BACKUP_WAL_TIMEOUT_DEFAULT, cli_common_help);
+	       "Exit status: 0 success, 1 failure, 2 usage error; verify: %d when problems were\n"
+	       "found; check: %d when a check failed.\n",
+	       BACKUP_WAL_TIMEOUT_DEFAULT, CHECK_TIMEOUT_DEFAULT, cli_common_help, VERIFY_EXIT_PROBLEMS,
+	       CHECK_EXIT_FAILED);
 }
 
 /* The options of single commands; each command refuses the others'. */
@@ -98,6 +120,11 @@ enum {
 	OPT_FORCE,
 	OPT_DRY_RUN,
 	OPT_ENCRYPT,
+	OPT_KEEP_BACKUPS,
+	OPT_KEEP_DAYS,
+	OPT_MIN_WAL_AGE,
+	OPT_FULL,
+	OPT_TIMEOUT,
 };
 
 #define MAX_GIVEN          64
@@ -108,6 +135,11 @@ typedef struct CommandArgs {
 	const char *wal_timeout;
 	bool json;
 	bool encrypt;
+	bool full;
+	const char *keep_backups;
+	const char *keep_days;
+	const char *min_wal_age;
+	const char *timeout;
 	RebuildOptions rebuild;
 	const char *targets[6]; /* the --target-* kinds given, to refuse two */
 	int n_targets;
@@ -140,6 +172,11 @@ static const struct option command_options[] = {
 	{"port", required_argument, NULL, OPT_PORT},
 	{"force", no_argument, NULL, OPT_FORCE},
 	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	{"keep-backups", required_argument, NULL, OPT_KEEP_BACKUPS},
+	{"keep-days", required_argument, NULL, OPT_KEEP_DAYS},
+	{"min-wal-age", required_argument, NULL, OPT_MIN_WAL_AGE},
+	{"full", no_argument, NULL, OPT_FULL},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{NULL, 0, NULL, 0},
 };
 
@@ -246,6 +283,26 @@ static int take_command_option(void *ctx, int opt, const char *arg, WsError *err
 	case OPT_ENCRYPT:
 		a->encrypt = true;
 		name = "--encrypt";
+		break;
+	case OPT_KEEP_BACKUPS:
+		a->keep_backups = arg;
+		name = "--keep-backups";
+		break;
+	case OPT_KEEP_DAYS:
+		a->keep_days = arg;
+		name = "--keep-days";
+		break;
+	case OPT_MIN_WAL_AGE:
+		a->min_wal_age = arg;
+		name = "--min-wal-age";
+		break;
+	case OPT_FULL:
+		a->full = true;
+		name = "--full";
+		break;
+	case OPT_TIMEOUT:
+		a->timeout = arg;
+		name = "--timeout";
 		break;
 	default:
 		return ws_error(err, WS_USAGE, "invalid option");
@@ -402,6 +459,108 @@ static int run_upgrade(Cli *cli, const CommandArgs *a, WsError *err)
 	return cmd_upgrade(cli->cfg, cli->pgdata, err);
 }
 
+/* A whole number from min to max, or a usage error naming the option. */
+static int parse_long(const char *s, const char *option, long min, long max, long *out, WsError *err)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return ws_error(err, WS_USAGE,
+				"invalid value \"%s\" for %s: use a whole number from %ld to %ld", s, option,
+				min, max);
+	*out = v;
+	return 0;
+}
+
+/* "3600", "90s", "30min", "12h", "7d": seconds. */
+static int parse_age(const char *s, const char *option, int64_t *out, WsError *err)
+{
+	static const struct {
+		const char *suffix;
+		long mult;
+	} units[] = {{"", 1}, {"s", 1}, {"min", 60}, {"h", 3600}, {"d", 86400}};
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno == 0 && end != s && v >= 0 && s[0] != '-' && s[0] != '+') {
+		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+			if (strcmp(end, units[i].suffix) == 0 && v <= 100LL * 365 * 86400 / units[i].mult) {
+				*out = (int64_t)(v * units[i].mult);
+				return 0;
+			}
+		}
+	}
+	ws_error(err, WS_USAGE, "invalid value \"%s\" for %s", s, option);
+	ws_error_hint(err, "Give seconds, or a number with the suffix s, min, h or d (e.g. 6h).");
+	return WS_USAGE;
+}
+
+static int run_prune(Cli *cli, const CommandArgs *a, WsError *err)
+{
+	PruneOptions opt = {0, -1, 0, a->rebuild.dry_run, a->json};
+	long v;
+	int rc = only_options(a, "prune", "--keep-backups --keep-days --min-wal-age --dry-run --json", err);
+	if (rc != 0)
+		return rc;
+	if (cli->argc != 0)
+		return ws_error(err, WS_USAGE, "unexpected argument \"%s\"", cli->argv[0]);
+	if (cli->pgdata != NULL)
+		return ws_error(err, WS_USAGE, "walship prune takes no data directory");
+	if (a->keep_backups == NULL) {
+		ws_error(err, WS_USAGE, "--keep-backups is required");
+		ws_error_hint(err, "Say how many of the newest backups to keep, e.g. --keep-backups=2.");
+		return WS_USAGE;
+	}
+	if ((rc = parse_long(a->keep_backups, "--keep-backups", 1, 1000000, &v, err)) != 0)
+		return rc;
+	opt.keep_backups = (int)v;
+	if (a->keep_days != NULL) {
+		if ((rc = parse_long(a->keep_days, "--keep-days", 0, 36500, &v, err)) != 0)
+			return rc;
+		opt.keep_days = (int)v;
+	}
+	if (a->min_wal_age != NULL &&
+	    (rc = parse_age(a->min_wal_age, "--min-wal-age", &opt.min_wal_age, err)) != 0)
+		return rc;
+	return cmd_prune(cli->cfg, &opt, err);
+}
+
+static int run_verify(Cli *cli, const CommandArgs *a, WsError *err)
+{
+	VerifyOptions opt = {a->full, a->json};
+	int rc = only_options(a, "verify", "--full --json", err);
+	if (rc != 0)
+		return rc;
+	if (cli->argc != 0)
+		return ws_error(err, WS_USAGE, "unexpected argument \"%s\"", cli->argv[0]);
+	if (cli->pgdata != NULL)
+		return ws_error(err, WS_USAGE, "walship verify takes no data directory");
+	return cmd_verify(cli->cfg, &opt, err);
+}
+
+static int run_check(Cli *cli, const CommandArgs *a, WsError *err)
+{
+	CheckOptions opt = {a->dbname, CHECK_TIMEOUT_DEFAULT};
+	long v;
+	int rc = only_options(a, "check", "--dbname --timeout", err);
+	if (rc != 0)
+		return rc;
+	if (cli->argc != 0)
+		return ws_error(err, WS_USAGE, "unexpected argument \"%s\"", cli->argv[0]);
+	if (cli->pgdata != NULL) {
+		ws_error(err, WS_USAGE, "walship check takes no data directory");
+		ws_error_hint(err, "It connects to the server: name it with -d \"host=... port=...\".");
+		return WS_USAGE;
+	}
+	if (a->timeout != NULL) {
+		if ((rc = parse_long(a->timeout, "--timeout", 1, 24 * 3600, &v, err)) != 0)
+			return rc;
+		opt.timeout = (int)v;
+	}
+	return cmd_check(cli->cfg, &opt, err);
+}
+
 int main(int argc, char **argv)
 {
 	Cli cli;
@@ -428,15 +587,21 @@ int main(int argc, char **argv)
 			rc = run_rebuild(&cli, &args, config_file_given(argc, argv), &err);
 		else if (strcmp(command, "upgrade") == 0)
 			rc = run_upgrade(&cli, &args, &err);
+		else if (strcmp(command, "prune") == 0)
+			rc = run_prune(&cli, &args, &err);
+		else if (strcmp(command, "verify") == 0)
+			rc = run_verify(&cli, &args, &err);
+		else if (strcmp(command, "check") == 0)
+			rc = run_check(&cli, &args, &err);
 		else if (strcmp(command, "help") == 0)
 			usage();
 		else
 			rc = ws_error(&err, WS_USAGE, "unknown command \"%s\"", command);
 	}
-	if (rc != 0)
+	if (rc < 0)
 		cli_report(&cli, &err);
 	cli_free(&cli);
-	if (rc == 0)
-		return 0;
+	if (rc >= 0)
+		return rc; /* 0, or verify's and check's own codes for what they found */
 	return rc == WS_USAGE ? EXIT_USAGE : 1;
 }
