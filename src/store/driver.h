@@ -23,6 +23,20 @@ struct Store {
 	char *display;
 };
 
+/*
+ * Helpers for drivers that keep objects as files (local, SFTP), whose
+ * temporary files are names starting with ".".
+ *
+ * store_key_reserved: WS_USAGE when a component of key starts with "." (such
+ * a key could never be listed); kind names the repository type in the detail
+ * ("local", "SFTP").  store_name_ok: whether a directory entry can be (part
+ * of) a key.  store_random_name: len random letters and digits and a NUL
+ * (out holds len + 1 bytes), for unique temporary names.
+ */
+int store_key_reserved(const char *key, const char *kind, WsError *err);
+bool store_name_ok(const char *name);
+void store_random_name(char *out, size_t len);
+
 /* Local disk: root is an absolute directory path. */
 int store_local_open(const char *root, const Config *cfg, int flags, Store **out, WsError *err);
 

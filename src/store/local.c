@@ -133,51 +133,6 @@ static int not_found(const LocalStore *ls, const char *key, WsError *err)
 	return ws_error(err, WS_NOT_FOUND, "object \"%s\" not found in repository \"%s\"", key, ls->root);
 }
 
-/* Components starting with "." are this driver's temporary files: a key using one could never be listed. */
-static int check_reserved(const char *key, WsError *err)
-{
-	for (size_t i = 0; key[i] != '\0'; i++) {
-		if (key[i] == '.' && (i == 0 || key[i - 1] == '/')) {
-			ws_error(err, WS_USAGE, "invalid object key \"%s\": a component starts with \".\"",
-				 key);
-			ws_error_detail(
-				err, "Names starting with \".\" are reserved for temporary files in a local "
-				     "repository.");
-			return WS_USAGE;
-		}
-	}
-	return 0;
-}
-
-static bool name_ok(const char *name)
-{
-	for (const char *p = name; *p; p++) {
-		char c = *p;
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '@' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
-static void random_suffix(char out[7])
-{
-	static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-	unsigned char rnd[6];
-
-	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
-		static unsigned long counter;
-		/* Only uniqueness matters (O_EXCL catches collisions): mix what differs between callers. */
-		unsigned long v = (unsigned long)getpid() * 2654435761UL ^ (unsigned long)time(NULL) ^
-				  ++counter * 40503UL;
-		for (size_t i = 0; i < sizeof(rnd); i++, v >>= 5)
-			rnd[i] = (unsigned char)v;
-	}
-	for (size_t i = 0; i < sizeof(rnd); i++)
-		out[i] = chars[rnd[i] % (sizeof(chars) - 1)];
-	out[6] = '\0';
-}
-
 /*
  * Create the directories of key below the root.  Each one's parent is fsynced
  * (also when another process created it first, as its fsync may not be done
@@ -223,7 +178,7 @@ static int open_temp(const LocalStore *ls, const char *key, const char *dir, con
 
 	for (int i = 0; i < LOCAL_TEMP_TRIES; i++) {
 		char suffix[7];
-		random_suffix(suffix);
+		store_random_name(suffix, sizeof(suffix) - 1);
 		char *tmp = xasprintf("%s/.%.*s.tmp.%s", dir, LOCAL_TEMP_BASE_MAX, base, suffix);
 		int slot = cleanup_register(tmp);
 		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, LOCAL_FILE_MODE);
@@ -312,7 +267,7 @@ static int local_put(Store *s, const char *key, WsReader src, void *src_ctx, boo
 	int slot = -1;
 	int close_rc;
 	bool tmp_gone = true;
-	int rc = check_reserved(key, err);
+	int rc = store_key_reserved(key, "local", err);
 	if (rc != 0)
 		goto done;
 
@@ -420,7 +375,7 @@ static int local_get(Store *s, const char *key, uint64_t offset, uint64_t length
 	uint64_t pos = offset;
 	uint64_t left = length;
 	int fd = -1;
-	int rc = check_reserved(key, err);
+	int rc = store_key_reserved(key, "local", err);
 	if (rc != 0)
 		return rc;
 	rc = open_object(ls, key, &fd, err);
@@ -460,7 +415,7 @@ static int local_stat(Store *s, const char *key, StoreStat *out, WsError *err)
 {
 	LocalStore *ls = (LocalStore *)s;
 	struct stat st;
-	int rc = check_reserved(key, err);
+	int rc = store_key_reserved(key, "local", err);
 	if (rc != 0)
 		return rc;
 
@@ -536,7 +491,7 @@ static int list_dir(const LocalStore *ls, char *key, size_t keylen, const char *
 		const char *name = de->d_name;
 		size_t nlen = strlen(name);
 		/* Temp files and names no key could have are not objects. */
-		if (name[0] == '.' || (filter && strncmp(name, filter, flen) != 0) || !name_ok(name) ||
+		if (name[0] == '.' || (filter && strncmp(name, filter, flen) != 0) || !store_name_ok(name) ||
 		    keylen + nlen >= STORE_KEY_MAX)
 			continue;
 		if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -605,7 +560,7 @@ static int local_list(Store *s, const char *prefix, StoreListFn fn, void *ctx, W
 static int local_remove(Store *s, const char *key, WsError *err)
 {
 	LocalStore *ls = (LocalStore *)s;
-	int rc = check_reserved(key, err);
+	int rc = store_key_reserved(key, "local", err);
 	if (rc != 0)
 		return rc;
 

@@ -1425,49 +1425,6 @@ done:
  * The operations
  */
 
-/* Components starting with "." are this driver's temporary files: a key using one could never be listed. */
-static int check_reserved(const char *key, WsError *err)
-{
-	for (size_t i = 0; key[i] != '\0'; i++) {
-		if (key[i] == '.' && (i == 0 || key[i - 1] == '/')) {
-			ws_error(err, WS_USAGE, "invalid object key \"%s\": a component starts with \".\"",
-				 key);
-			ws_error_detail(
-				err, "Names starting with \".\" are reserved for temporary files in an SFTP "
-				     "repository.");
-			return WS_USAGE;
-		}
-	}
-	return 0;
-}
-
-static bool name_ok(const char *name)
-{
-	for (const char *p = name; *p; p++) {
-		char c = *p;
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '@' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
-static void random_suffix(char out[9])
-{
-	static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-	unsigned char rnd[8];
-	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
-		static unsigned long counter;
-		unsigned long v = (unsigned long)getpid() * 2654435761UL ^ (unsigned long)time(NULL) ^
-				  ++counter * 40503UL;
-		for (size_t i = 0; i < sizeof(rnd); i++, v >>= 5)
-			rnd[i] = (unsigned char)v;
-	}
-	for (size_t i = 0; i < sizeof(rnd); i++)
-		out[i] = chars[rnd[i] % (sizeof(chars) - 1)];
-	out[8] = '\0';
-}
-
 static int exists_error(SftpStore *ss, const char *key, WsError *err)
 {
 	return ws_error(err, WS_EXISTS, "\"%s\" already exists in repository \"%s\"", key, ss->base.display);
@@ -1482,7 +1439,7 @@ static int sftp_put(Store *s, const char *key, WsReader src, void *src_ctx, bool
 	size_t nsync = 0;
 	LIBSSH2_SFTP_HANDLE *h = NULL;
 	bool tmp_exists = false;
-	int rc = check_reserved(key, err);
+	int rc = store_key_reserved(key, "SFTP", err);
 	if (rc != 0)
 		return rc;
 	rc = ensure_connected(ss, err);
@@ -1494,7 +1451,7 @@ static int sftp_put(Store *s, const char *key, WsReader src, void *src_ctx, bool
 	bool made_dirs = false;
 	for (int i = 0; i < SFTP_TEMP_TRIES && h == NULL; i++) {
 		char suffix[9];
-		random_suffix(suffix);
+		store_random_name(suffix, sizeof(suffix) - 1);
 		free(tmp);
 		tmp = xasprintf("%s/.%.*s.%s.tmp", dir, SFTP_TEMP_BASE_MAX, fs_basename(path), suffix);
 		h = libssh2_sftp_open_ex(ss->sftp, tmp, (unsigned)strlen(tmp),
@@ -1623,7 +1580,7 @@ static int sftp_get(Store *s, const char *key, uint64_t offset, uint64_t length,
 	LIBSSH2_SFTP_HANDLE *h = NULL;
 	LIBSSH2_SFTP_ATTRIBUTES a;
 	uint64_t left = length;
-	int rc = check_reserved(key, err);
+	int rc = store_key_reserved(key, "SFTP", err);
 	if (rc != 0)
 		return rc;
 	rc = ensure_connected(ss, err);
@@ -1688,7 +1645,7 @@ static int sftp_stat(Store *s, const char *key, StoreStat *out, WsError *err)
 {
 	SftpStore *ss = (SftpStore *)s;
 	LIBSSH2_SFTP_ATTRIBUTES a;
-	int rc = check_reserved(key, err);
+	int rc = store_key_reserved(key, "SFTP", err);
 	if (rc != 0)
 		return rc;
 	rc = ensure_connected(ss, err);
@@ -1760,7 +1717,7 @@ static int list_dir(SftpStore *ss, char *key, size_t keylen, const char *filter,
 			break;
 		size_t nlen = (size_t)len;
 		/* Temp files and names no key could have are not objects. */
-		if (name[0] == '.' || (filter && strncmp(name, filter, flen) != 0) || !name_ok(name) ||
+		if (name[0] == '.' || (filter && strncmp(name, filter, flen) != 0) || !store_name_ok(name) ||
 		    !(a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS))
 			continue;
 		bool d = LIBSSH2_SFTP_S_ISDIR(a.permissions);
@@ -1826,7 +1783,7 @@ static int sftp_list(Store *s, const char *prefix, StoreListFn fn, void *ctx, Ws
 static int sftp_remove(Store *s, const char *key, WsError *err)
 {
 	SftpStore *ss = (SftpStore *)s;
-	int rc = check_reserved(key, err);
+	int rc = store_key_reserved(key, "SFTP", err);
 	if (rc != 0)
 		return rc;
 	rc = ensure_connected(ss, err);

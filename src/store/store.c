@@ -6,6 +6,10 @@
 #include "store/store.h"
 
 #include <string.h>
+#include <sys/random.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "store/driver.h"
 
@@ -76,6 +80,50 @@ static int key_check(const char *key, bool is_prefix, WsError *err)
 			return 0;
 		comp = end + 1;
 	}
+}
+
+int store_key_reserved(const char *key, const char *kind, WsError *err)
+{
+	for (size_t i = 0; key[i] != '\0'; i++) {
+		if (key[i] == '.' && (i == 0 || key[i - 1] == '/')) {
+			ws_error(err, WS_USAGE, "invalid object key \"%s\": a component starts with \".\"",
+				 key);
+			ws_error_detail(err,
+					"Names starting with \".\" are reserved for temporary files in %s %s "
+					"repository.",
+					kind[0] == 'S' ? "an" : "a", kind);
+			return WS_USAGE;
+		}
+	}
+	return 0;
+}
+
+bool store_name_ok(const char *name)
+{
+	for (const char *p = name; *p; p++) {
+		if (!key_char_ok(*p))
+			return false;
+	}
+	return true;
+}
+
+void store_random_name(char *out, size_t len)
+{
+	static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char rnd[32];
+	if (len > sizeof(rnd))
+		len = sizeof(rnd);
+	if (getrandom(rnd, len, GRND_NONBLOCK) != (ssize_t)len) {
+		static unsigned long counter;
+		/* Only uniqueness matters (O_EXCL or a no-overwrite rename catch collisions). */
+		unsigned long v = (unsigned long)getpid() * 2654435761UL ^ (unsigned long)time(NULL) ^
+				  ++counter * 40503UL;
+		for (size_t i = 0; i < len; i++, v >>= 5)
+			rnd[i] = (unsigned char)v;
+	}
+	for (size_t i = 0; i < len; i++)
+		out[i] = chars[rnd[i] % (sizeof(chars) - 1)];
+	out[len] = '\0';
 }
 
 int store_key_check(const char *key, WsError *err)
