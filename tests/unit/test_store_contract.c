@@ -29,6 +29,8 @@
 #include "util/config.h"
 #include "util/mem.h"
 
+#include "store_testutil.h"
+
 #define MIB (1024 * 1024)
 
 static const char *store_url;
@@ -41,77 +43,9 @@ typedef struct Fixture {
 	char prefix[64]; /* "<run>-<n>/" */
 } Fixture;
 
-typedef struct TestReader {
-	const unsigned char *data;
-	size_t len;
-	size_t pos;
-	size_t chunk;
-	size_t fail_at;
-} TestReader;
-
-typedef struct MemSink {
-	unsigned char *buf;
-	size_t len;
-	size_t cap;
-	int calls;
-	int fail_on_call; /* 0: never */
-} MemSink;
-
-static int mem_read(void *ctx, unsigned char *buf, size_t cap, size_t *got, WsError *err)
-{
-	TestReader *r = ctx;
-	if (r->pos >= r->fail_at)
-		return ws_error(err, WS_TRANSIENT, "test reader failed at byte %zu", r->pos);
-	size_t n = r->len - r->pos;
-	if (n > cap)
-		n = cap;
-	if (r->chunk && n > r->chunk)
-		n = r->chunk;
-	if (r->fail_at - r->pos < n)
-		n = r->fail_at - r->pos;
-	memcpy(buf, r->data + r->pos, n);
-	r->pos += n;
-	*got = n;
-	return 0;
-}
-
-static int mem_write(void *ctx, const unsigned char *buf, size_t len, WsError *err)
-{
-	MemSink *w = ctx;
-	w->calls++;
-	if (w->fail_on_call && w->calls == w->fail_on_call)
-		return ws_error(err, WS_FATAL, "test sink refused call %d", w->calls);
-	if (w->len + len > w->cap) {
-		w->cap = (w->len + len) * 2 + 16;
-		w->buf = xrealloc(w->buf, w->cap);
-	}
-	memcpy(w->buf + w->len, buf, len);
-	w->len += len;
-	return 0;
-}
-
-static unsigned char *pattern(size_t len, unsigned seed)
-{
-	unsigned char *p = xmalloc(len ? len : 1);
-	uint32_t x = seed * 2654435761u + 1;
-	for (size_t i = 0; i < len; i++) {
-		x ^= x << 13;
-		x ^= x >> 17;
-		x ^= x << 5;
-		p[i] = (unsigned char)x;
-	}
-	return p;
-}
-
 static char *key_of(const Fixture *f, const char *rel)
 {
 	return xasprintf("%s%s", f->prefix, rel);
-}
-
-static int put_bytes(Store *s, const char *key, const void *data, size_t len, bool no_overwrite, WsError *err)
-{
-	TestReader r = {.data = data, .len = len, .fail_at = SIZE_MAX, .chunk = 7777};
-	return store_put(s, key, mem_read, &r, no_overwrite, err);
 }
 
 static void put_ok(Fixture *f, const char *rel, const void *data, size_t len)
