@@ -394,7 +394,7 @@ static int execute(Repo *repo, RepoLock *lock, Plan *p, Progress *pr, WsError *e
 		}
 		if (d->complete)
 			pr->backups++;
-		log_info("removed %s backup \"%s\" of epoch \"%s\"", d->complete ? "" : "interrupted", d->id,
+		log_info("removed %sbackup \"%s\" of epoch \"%s\"", d->complete ? "" : "interrupted ", d->id,
 			 d->epoch);
 	}
 	for (int i = 0; i < p->nep; i++) {
