@@ -10,7 +10,7 @@
 #ifndef WALSHIP_UTIL_CLEANUP_H
 #define WALSHIP_UTIL_CLEANUP_H
 
-#define CLEANUP_SLOTS    8
+#define CLEANUP_SLOTS    40
 #define CLEANUP_PATH_MAX 4096
 
 /* Install the handlers; exit_code is used when a signal ends the process. */

@@ -14,7 +14,7 @@
 
 static const char *progname = "walship";
 static LogLevel current_level = LOG_LEVEL_WARNING;
-static int last_printed = 1; /* was the previous error/warning printed? */
+static _Thread_local int last_printed = 1; /* was this thread's previous error/warning printed? */
 
 void log_init(const char *name)
 {

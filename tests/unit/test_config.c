@@ -102,7 +102,7 @@ static void test_keys_table_lists_every_key_with_its_defaults(void **state)
 		if (k[n].secret)
 			secrets++;
 	}
-	assert_int_equal(n, 22);
+	assert_int_equal(n, 25);
 	assert_int_equal(secrets, 5);
 
 	Config *cfg = config_new();
