@@ -6,34 +6,74 @@
  * global/pg_control must match the repository's newest epoch (.history and
  * .backup files carry no system identifier); a segment must have the epoch's
  * size and a long page header of this cluster at the address its name says.
+ *
+ * Parallel push (push-parallel > 1).  PostgreSQL runs archive_command for
+ * one file at a time, so over a slow store one file per call cannot keep up.
+ * A call therefore also stores up to push-parallel - 1 other files that
+ * pg_wal/archive_status lists as .ready (read, never written: PostgreSQL
+ * alone marks files done), oldest first in PostgreSQL's own order: history
+ * files first, then by name (.partial and .backup files included).  Files
+ * that already have a record are skipped.  Each such file goes to a worker
+ * thread with its own store connection and encoder, and is validated and
+ * stored exactly as a call for it would; a file that fails is left alone
+ * (a warning here; PostgreSQL will ask for it and get the real error).
+ * Only once a worker's file is durable in the repository (or an identical
+ * object is), it writes a record (pushspool.h) under spool-path, outside
+ * the data directory.  The asked-for file is stored by the calling thread
+ * meanwhile, with the usual checks and messages; every worker is joined
+ * before the call returns, and the exit status is the asked-for file's.
+ *
+ * A later call for a recorded file answers 0 without contacting the
+ * repository, but only when the record names the configured repository and
+ * this cluster's system identifier and the local file, hashed again, has
+ * exactly the recorded size and SHA-256; the record is then removed.
+ * Anything else (no record, damaged, stale) means a normal push.  The
+ * record is looked up before the repository is opened because opening costs
+ * round trips (an S3 listing and walship.json) that would otherwise make
+ * every call as slow as a push.
+ *
+ * SIGTERM/SIGINT end the process at once (util/cleanup.h): temp files of
+ * every thread are removed, a record exists only for a file already durable,
+ * and the exit status is 1 unless the asked-for file was already stored.
+ * push-parallel = 1 never reads or writes the spool.
  */
 #include "cmd/push.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <dirent.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmd/cluster.h"
+#include "cmd/pushspool.h"
 #include "pg/walname.h"
 #include "pg/walpage.h"
 #include "repo/keys.h"
 #include "repo/repo.h"
+#include "util/cleanup.h"
 #include "util/log.h"
 #include "util/mem.h"
 
 /* History and backup files are a few KiB; anything this big is not one. */
 #define SMALL_FILE_MAX (16u * 1024 * 1024)
 
+/* More workers would outrun util/cleanup.h's slots for their temp files. */
+#define PUSH_PARALLEL_MAX 16
+
 typedef struct PushFile {
 	const char *path;
 	WalName name;
 	int fd;
 	uint64_t size;
+	bool ahead;               /* stored for a later call (parallel push) */
+	unsigned char sha256[32]; /* of the content now in the repository, once stored */
 	char what[WAL_NAME_MAX + 16];
 } PushFile;
 
@@ -166,6 +206,7 @@ static int push_existing(Repo *repo, const RepoEpoch *epoch, PushFile *f, const 
 	if (rc != 0)
 		return rc;
 	if (same) {
+		memcpy(f->sha256, local, 32);
 		log_info("WAL file \"%s\" is already archived with the same content", f->name.name);
 		return 0;
 	}
@@ -202,7 +243,228 @@ static int push_existing(Repo *repo, const RepoEpoch *epoch, PushFile *f, const 
 	log_warning("%s \"%s\" differs from the archived one; stored it beside as \"%s\"",
 		    walname_kind_str(f->name.kind), f->name.name, vkey);
 	log_detail("Stored SHA-256 %s, new SHA-256 %s.", shex, lhex);
+	memcpy(f->sha256, local, 32);
 	return 0;
+}
+
+/*
+ * Validate f and store it (or find it stored): the whole work of a push once
+ * the repository and its epoch are known.  f->fd is opened here.
+ */
+static int push_file(Repo *repo, const ClusterInfo *ci, const RepoEpoch *epoch, PushFile *f, WsError *err)
+{
+	char key[STORE_KEY_MAX];
+	ObjInfo info;
+	int rc = open_wal_file(f, ci, epoch, err);
+	if (rc != 0)
+		return rc;
+	if (repo_key_wal(epoch, &f->name, key, sizeof(key)) != 0)
+		return ws_error(err, WS_FATAL, "repository key for \"%s\" is too long", f->name.name);
+	rc = put_file(repo, f, key, &info, err);
+	if (rc == WS_EXISTS)
+		return push_existing(repo, epoch, f, key, err);
+	if (rc != 0)
+		return rc;
+	char hex[65];
+	memcpy(f->sha256, info.sha256, 32);
+	hex_encode(info.sha256, 32, hex);
+	log_info("archived \"%s\"%s (%" PRIu64 " bytes, stored %" PRIu64 ", SHA-256 %s)", f->name.name,
+		 f->ahead ? " ahead of its call" : "", info.content_size, info.stored_size, hex);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Parallel push: the other ready files, each in its own thread.
+ */
+
+typedef struct Worker {
+	const Config *cfg;
+	const Repo *main_repo; /* walship.json and key shared, read-only */
+	const ClusterInfo *ci;
+	const RepoEpoch *epoch;
+	const char *spool_dir;
+	const char *repo_ident;
+	char *path;
+	PushFile f;
+	pthread_t thread;
+	bool started;
+	int rc;
+	WsError err;
+} Worker;
+
+static void *worker_main(void *arg)
+{
+	Worker *w = arg;
+	Repo *repo = NULL;
+
+	w->rc = repo_open_another(w->main_repo, w->cfg, &repo, &w->err);
+	/* The files are the parallelism here: zstd's own threads would only add their buffers. */
+	if (w->rc == 0)
+		repo_set_encoder_workers(repo, 0);
+	if (w->rc == 0)
+		w->rc = push_file(repo, w->ci, w->epoch, &w->f, &w->err);
+	if (w->rc == 0) {
+		/* Durable in the repository: only now may a later call be told so. */
+		PushRecord rec;
+		memset(&rec, 0, sizeof(rec));
+		snprintf(rec.uuid, sizeof(rec.uuid), "%s", repo_meta(w->main_repo)->uuid);
+		snprintf(rec.repo, sizeof(rec.repo), "%s", w->repo_ident);
+		snprintf(rec.epoch, sizeof(rec.epoch), "%s", w->epoch->id);
+		snprintf(rec.name, sizeof(rec.name), "%s", w->f.name.name);
+		rec.sysid = w->ci->control.sysid;
+		rec.size = w->f.size;
+		memcpy(rec.sha256, w->f.sha256, 32);
+		rec.stored = time(NULL);
+		w->rc = push_spool_write(w->spool_dir, &rec, &w->err);
+	}
+	if (w->f.fd >= 0) {
+		close(w->f.fd);
+		w->f.fd = -1;
+	}
+	repo_free(repo);
+	return NULL;
+}
+
+/* PostgreSQL's order of ready files (pgarch.c): history files first, then by name. */
+static int ready_cmp(const char *a, const char *b)
+{
+	bool ha = strstr(a, ".history") != NULL, hb = strstr(b, ".history") != NULL;
+	if (ha != hb)
+		return ha ? -1 : 1;
+	return strcmp(a, b);
+}
+
+/*
+ * Up to max of the first ready files in status_dir, skipping the asked-for
+ * one and those already recorded in spool_dir; into out (max names), sorted.
+ * Memory stays bounded however many files are ready.
+ */
+static int choose_ready(const char *status_dir, const char *asked, const char *spool_dir, int max,
+			char (*out)[WAL_NAME_MAX])
+{
+	DIR *d = opendir(status_dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		char name[WAL_NAME_MAX];
+		size_t len = strlen(e->d_name);
+		WalName wn;
+		if (len <= 6 || strcmp(e->d_name + len - 6, ".ready") != 0 || len - 6 >= sizeof(name))
+			continue;
+		memcpy(name, e->d_name, len - 6);
+		name[len - 6] = '\0';
+		if (strcmp(name, asked) == 0 || walname_parse(name, &wn, NULL) != 0)
+			continue;
+		if (n == max && ready_cmp(name, out[n - 1]) >= 0)
+			continue;
+		if (push_spool_has(spool_dir, name))
+			continue;
+		int i = n < max ? n++ : max - 1;
+		while (i > 0 && ready_cmp(name, out[i - 1]) < 0) {
+			memcpy(out[i], out[i - 1], WAL_NAME_MAX);
+			i--;
+		}
+		memcpy(out[i], name, WAL_NAME_MAX);
+	}
+	closedir(d);
+	return n;
+}
+
+/* Start a worker for each chosen file; returns how many were made (started or not). */
+static int start_workers(Worker *workers, int max, const Config *cfg, const char *pgdata, const char *asked,
+			 const Repo *repo, const ClusterInfo *ci, const RepoEpoch *epoch,
+			 const char *spool_dir, const char *repo_ident)
+{
+	char(*names)[WAL_NAME_MAX] = xcalloc((size_t)max, WAL_NAME_MAX);
+	char *status_dir = xasprintf("%s/pg_wal/archive_status", pgdata);
+	int n = choose_ready(status_dir, asked, spool_dir, max, names);
+
+	for (int i = 0; i < n; i++) {
+		Worker *w = &workers[i];
+		memset(w, 0, sizeof(*w));
+		w->cfg = cfg;
+		w->main_repo = repo;
+		w->ci = ci;
+		w->epoch = epoch;
+		w->spool_dir = spool_dir;
+		w->repo_ident = repo_ident;
+		w->path = xasprintf("%s/pg_wal/%s", pgdata, names[i]);
+		w->f.path = w->path;
+		w->f.fd = -1;
+		w->f.ahead = true;
+		(void)walname_parse(names[i], &w->f.name, NULL);
+		snprintf(w->f.what, sizeof(w->f.what), "WAL file \"%s\"", w->f.name.name);
+		ws_error_clear(&w->err);
+		w->started = pthread_create(&w->thread, NULL, worker_main, w) == 0;
+		if (!w->started)
+			w->rc = ws_error(&w->err, WS_FATAL, "could not start a thread to archive \"%s\"",
+					 names[i]);
+	}
+	free(status_dir);
+	free(names);
+	return n;
+}
+
+/* Wait for every worker and report the files they could not store, as warnings. */
+static void join_workers(Worker *workers, int n)
+{
+	for (int i = 0; i < n; i++) {
+		Worker *w = &workers[i];
+		if (w->started)
+			pthread_join(w->thread, NULL);
+		/* Gone since the listing: PostgreSQL knows better, nothing to say. */
+		if (w->rc != 0 && !(w->err.errnum == ENOENT && w->f.fd < 0 && w->f.size == 0)) {
+			if (strstr(w->err.msg, w->f.name.name) == NULL)
+				ws_error_prefix(&w->err, "could not archive \"%s\" ahead of its call",
+						w->f.name.name);
+			log_report_warning(&w->err);
+		}
+		free(w->path);
+	}
+}
+
+/* What records are tied to besides the repository's UUID: where it was configured to be. */
+static char *repo_identity(const Config *cfg)
+{
+	const char *url = config_get(cfg, "repo");
+	const char *endpoint = config_get(cfg, "s3-endpoint");
+	return xasprintf("%s%s%s", url ? url : "", endpoint ? " " : "", endpoint ? endpoint : "");
+}
+
+/*
+ * A record says an earlier call stored this very file: 1 (answer 0 at
+ * once), 0 (push as usual).  A record that does not match is removed.
+ */
+static int answered_by_record(const char *spool, const char *repo_ident, const ClusterInfo *ci, PushFile *f)
+{
+	PushRecord rec;
+	char *dir = NULL;
+	struct stat st;
+	unsigned char sha[32];
+	int hit = 0;
+
+	if (push_spool_find(spool, f->name.name, repo_ident, ci->control.sysid, &rec, &dir) != 0)
+		return 0;
+	f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
+	if (f->fd >= 0 && fstat(f->fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == rec.size) {
+		f->size = rec.size;
+		hit = file_sha256(f, sha, NULL) == 0 && memcmp(sha, rec.sha256, 32) == 0;
+	}
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	push_spool_remove(dir, f->name.name);
+	if (hit) {
+		char hex[65];
+		hex_encode(sha, 32, hex);
+		log_info("\"%s\" was already archived ahead of its call, in epoch \"%s\" (SHA-256 %s)",
+			 f->name.name, rec.epoch, hex);
+	}
+	free(dir);
+	return hit;
 }
 
 int cmd_push(const Config *cfg, const char *pgdata, const char *path, const char *name, WsError *err)
@@ -211,34 +473,59 @@ int cmd_push(const Config *cfg, const char *pgdata, const char *path, const char
 	ClusterInfo ci;
 	Repo *repo = NULL;
 	const RepoEpoch *epoch;
-	char key[STORE_KEY_MAX];
+	const char *spool = config_get(cfg, "spool-path");
+	char *repo_ident = NULL, *spool_dir = NULL, *status_dir = NULL;
+	Worker *workers = NULL;
+	int n_workers = 0;
+	long parallel = 1;
 	int rc;
 
 	if ((rc = walname_parse(name, &f.name, err)) != 0)
 		return rc;
 	snprintf(f.what, sizeof(f.what), "WAL file \"%s\"", f.name.name);
+	if ((rc = config_get_int(cfg, "push-parallel", 1, PUSH_PARALLEL_MAX, &parallel, err)) != 0)
+		goto done;
 	if ((rc = cluster_read(pgdata, &ci, err)) != 0)
 		goto done;
+	if (parallel > 1) {
+		if ((rc = push_spool_check(spool, pgdata, err)) != 0)
+			goto done;
+		repo_ident = repo_identity(cfg);
+		if (answered_by_record(spool, repo_ident, &ci, &f))
+			goto done;
+	}
 	if ((rc = repo_open(cfg, &repo, err)) != 0)
 		goto done;
 	if ((rc = cluster_push_epoch(repo_meta(repo), &ci, repo_display(repo), &epoch, err)) != 0)
 		goto done;
-	if ((rc = open_wal_file(&f, &ci, epoch, err)) != 0)
-		goto done;
-	if (repo_key_wal(epoch, &f.name, key, sizeof(key)) != 0) {
-		rc = ws_error(err, WS_FATAL, "repository key for \"%s\" is too long", f.name.name);
-		goto done;
+
+	if (parallel > 1) {
+		WsError serr;
+		ws_error_clear(&serr);
+		if (push_spool_dir(spool, repo_meta(repo)->uuid, &spool_dir, &serr) == 0) {
+			workers = xcalloc((size_t)parallel - 1, sizeof(*workers));
+			n_workers = start_workers(workers, (int)parallel - 1, cfg, pgdata, f.name.name, repo,
+						  &ci, epoch, spool_dir, repo_ident);
+		} else if (strcmp(config_source(cfg, "spool-path"), "default") == 0) {
+			/*
+			 * Archiving goes on without the spool, one file at a time.  The
+			 * default spool is made by make install and the packages: its
+			 * absence is only worth a line at info level.
+			 */
+			log_info("pushing one file at a time: %s", serr.msg);
+		} else {
+			ws_error_prefix(&serr, "could not push files ahead of their call");
+			log_report_warning(&serr);
+		}
 	}
 
-	ObjInfo info;
-	rc = put_file(repo, &f, key, &info, err);
-	if (rc == WS_EXISTS) {
-		rc = push_existing(repo, epoch, &f, key, err);
-	} else if (rc == 0) {
-		char hex[65];
-		hex_encode(info.sha256, 32, hex);
-		log_info("archived \"%s\" (%" PRIu64 " bytes, stored %" PRIu64 ", SHA-256 %s)", f.name.name,
-			 info.content_size, info.stored_size, hex);
+	rc = push_file(repo, &ci, epoch, &f, err);
+	if (rc == 0)
+		cleanup_set_exit_code(0); /* a signal from now on ends a call that succeeded */
+	join_workers(workers, n_workers);
+	if (spool_dir != NULL) {
+		status_dir = xasprintf("%s/pg_wal/archive_status", pgdata);
+		(void)push_spool_expire(spool_dir, status_dir, time(NULL), PUSH_SPOOL_MAX_AGE);
 	}
 done:
 	if (rc != 0 && rc != WS_USAGE && err->msg[0] && strstr(err->msg, f.name.name) == NULL &&
@@ -246,6 +533,10 @@ done:
 		ws_error_prefix(err, "could not archive \"%s\"", f.name.name);
 	if (f.fd >= 0)
 		close(f.fd);
+	free(workers);
+	free(status_dir);
+	free(spool_dir);
+	free(repo_ident);
 	repo_free(repo);
 	return rc;
 }

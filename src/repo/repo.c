@@ -16,7 +16,9 @@ struct Repo {
 	int level;
 	ObjEncoder *enc;
 	ObjDecoder *dec;
-	CryptKey *key; /* NULL: not encrypted */
+	CryptKey *key;   /* NULL: not encrypted */
+	int enc_workers; /* -1: the encoder's default */
+	bool borrowed;   /* meta and key belong to the Repo this one was opened from */
 };
 
 /* The store the "repo" setting names, and the compression level for new objects. */
@@ -41,6 +43,7 @@ static Repo *repo_alloc(Store *store, int level)
 	Repo *repo = xcalloc(1, sizeof(*repo));
 	repo->store = store;
 	repo->level = level;
+	repo->enc_workers = -1;
 	return repo;
 }
 
@@ -196,14 +199,40 @@ int repo_add_epoch(Repo *repo, uint64_t sysid, int pg_major, uint32_t seg_size, 
 	return 0;
 }
 
+int repo_open_another(const Repo *repo, const Config *cfg, Repo **out, WsError *err)
+{
+	Store *store = NULL;
+	int level;
+
+	*out = NULL;
+	int rc = open_store(cfg, STORE_OPEN_DEFAULT, &store, &level, err);
+	if (rc != 0)
+		return rc;
+	Repo *r = repo_alloc(store, level);
+	r->meta = repo->meta;
+	r->key = repo->key;
+	r->borrowed = true;
+	*out = r;
+	return 0;
+}
+
+void repo_set_encoder_workers(Repo *repo, int n)
+{
+	repo->enc_workers = n;
+	if (repo->enc != NULL && n >= 0)
+		obj_encoder_set_workers(repo->enc, n);
+}
+
 void repo_free(Repo *repo)
 {
 	if (repo == NULL)
 		return;
 	obj_encoder_free(repo->enc);
 	obj_decoder_free(repo->dec);
-	crypt_key_free(repo->key);
-	repo_meta_free(repo->meta);
+	if (!repo->borrowed) {
+		crypt_key_free(repo->key);
+		repo_meta_free(repo->meta);
+	}
 	store_free(repo->store);
 	free(repo);
 }
@@ -236,8 +265,11 @@ int repo_compress_level(const Repo *repo)
 int repo_put_object(Repo *repo, const char *key, WsReader in, void *in_ctx, uint64_t content_size,
 		    bool no_overwrite, ObjInfo *info, WsError *err)
 {
-	if (repo->enc == NULL)
+	if (repo->enc == NULL) {
 		repo->enc = obj_encoder_new(repo->level);
+		if (repo->enc_workers >= 0)
+			obj_encoder_set_workers(repo->enc, repo->enc_workers);
+	}
 	obj_encoder_set_crypt(repo->enc, repo->key, key);
 	obj_encoder_reset(repo->enc, in, in_ctx, content_size);
 	int rc = store_put(repo->store, key, obj_encoder_read, repo->enc, no_overwrite, err);

@@ -47,6 +47,17 @@ int repo_create(const Config *cfg, uint64_t sysid, int pg_major, uint32_t seg_si
 int repo_add_epoch(Repo *repo, uint64_t sysid, int pg_major, uint32_t seg_size, const RepoEpoch **epoch,
 		   WsError *err);
 
+/*
+ * A second handle on repo's repository, for another thread: its own store
+ * connection (opened from cfg, the same settings repo came from) and its own
+ * codec contexts, sharing repo's walship.json and key without reading them
+ * again.  repo must outlive it and not change meanwhile (no repo_add_epoch).
+ */
+int repo_open_another(const Repo *repo, const Config *cfg, Repo **out, WsError *err);
+
+/* zstd worker threads of this handle's encoder (obj_encoder_set_workers); 0 compresses inline. */
+void repo_set_encoder_workers(Repo *repo, int n);
+
 void repo_free(Repo *repo);
 
 const RepoMeta *repo_meta(const Repo *repo);

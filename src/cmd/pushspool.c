@@ -1,0 +1,391 @@
+/*
+ * pushspool.c - the records of WAL files stored ahead of time by a parallel
+ * walship-push (format and rules in pushspool.h).
+ *
+ * Every failure to read a record makes it no record at all: the caller then
+ * pushes as usual, which is always correct, only slower.
+ */
+#include "cmd/pushspool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "repo/jsonfile.h"
+#include "util/cleanup.h"
+#include "util/fsutil.h"
+#include "util/mem.h"
+
+#define RECORD_MAX 4096
+
+/*
+ * The absolute, symlink-free form of path, which need not exist: the
+ * longest existing ancestor is resolved and the rest appended.  malloc'd,
+ * or NULL with errno.
+ */
+static char *resolve(const char *path)
+{
+	char *r = realpath(path, NULL);
+	if (r != NULL || errno != ENOENT)
+		return r;
+	char *parent = fs_dirname(path);
+	char *base = NULL;
+	if (strcmp(parent, path) != 0 && (base = resolve(parent)) != NULL) {
+		const char *last = fs_basename(path);
+		char *full = xasprintf("%s%s%s", base, strcmp(base, "/") == 0 ? "" : "/", last);
+		free(base);
+		base = full;
+	}
+	free(parent);
+	return base;
+}
+
+/* Whether path is dir or below it (both resolved). */
+static bool path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	if (strcmp(dir, "/") == 0)
+		return true;
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+int push_spool_check(const char *spool, const char *pgdata, WsError *err)
+{
+	int rc = 0;
+	char *s = NULL, *d = NULL;
+
+	if (spool == NULL || spool[0] != '/') {
+		ws_error(err, WS_USAGE, "spool-path \"%s\" is not an absolute path", spool ? spool : "");
+		ws_error_hint(err, "Set spool-path to a directory outside the data directory, such as "
+				   "/var/spool/walship, or set push-parallel = 1.");
+		return WS_USAGE;
+	}
+	if ((d = realpath(pgdata, NULL)) == NULL) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not resolve data directory \"%s\"", pgdata);
+		goto done;
+	}
+	if ((s = resolve(spool)) == NULL) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not resolve spool-path \"%s\"", spool);
+		goto done;
+	}
+	if (path_within(s, d)) {
+		ws_error(err, WS_USAGE, "spool-path \"%s\" is inside the data directory \"%s\"", spool, d);
+		ws_error_detail(err,
+				"A base backup or a copy of the data directory would take the records of "
+				"files already archived with it, and then skip archiving them.");
+		ws_error_hint(err, "Set spool-path to a directory outside the data directory, such as "
+				   "/var/spool/walship.");
+		rc = WS_USAGE;
+	}
+done:
+	free(s);
+	free(d);
+	return rc;
+}
+
+/* UUIDs come from walship.json: keep them from naming anything but one directory. */
+static bool uuid_ok(const char *uuid)
+{
+	size_t n = strlen(uuid);
+	if (n == 0 || n >= 40)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(uuid[i] == '-' || (uuid[i] >= '0' && uuid[i] <= '9') ||
+		      (uuid[i] >= 'a' && uuid[i] <= 'f') || (uuid[i] >= 'A' && uuid[i] <= 'F')))
+			return false;
+	return true;
+}
+
+/* Record names are WAL file names: no slashes, no dot files. */
+static bool name_ok(const char *name)
+{
+	WalName n;
+	return walname_parse(name, &n, NULL) == 0;
+}
+
+int push_spool_dir(const char *spool, const char *uuid, char **dir, WsError *err)
+{
+	struct stat st;
+	*dir = NULL;
+	if (!uuid_ok(uuid))
+		return ws_error(err, WS_FATAL, "repository UUID \"%s\" cannot name a spool directory", uuid);
+	/* The spool itself 0700: records say which files to skip. */
+	int rc = fs_mkdir_durable(spool, 0700, NULL, err);
+	if (rc != 0)
+		return rc;
+	if (stat(spool, &st) != 0)
+		return ws_error_errno(err, WS_FATAL, errno, "could not stat spool-path \"%s\"", spool);
+	if (st.st_uid != geteuid()) {
+		ws_error(err, WS_FATAL, "spool-path \"%s\" belongs to another user", spool);
+		ws_error_hint(err,
+			      "Give the directory to the user PostgreSQL runs as (chown postgres: \"%s\"; "
+			      "chmod 0700 \"%s\").",
+			      spool, spool);
+		return WS_FATAL;
+	}
+	char *path = xasprintf("%s/%s/push", spool, uuid);
+	rc = fs_mkdir_durable(path, 0700, NULL, err);
+	if (rc != 0) {
+		free(path);
+		return rc;
+	}
+	*dir = path;
+	return 0;
+}
+
+static void format_time(time_t t, char out[32])
+{
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static char *record_json(const PushRecord *rec)
+{
+	char hex[65], when[32], sysid[24];
+	hex_encode(rec->sha256, 32, hex);
+	format_time(rec->stored, when);
+	snprintf(sysid, sizeof(sysid), "%" PRIu64, rec->sysid);
+	json_t *o = json_object();
+	json_object_set_new(o, "format", json_integer(PUSH_SPOOL_FORMAT));
+	json_object_set_new(o, "uuid", json_string(rec->uuid));
+	json_object_set_new(o, "repo", json_string(rec->repo));
+	json_object_set_new(o, "epoch", json_string(rec->epoch));
+	json_object_set_new(o, "system_identifier", json_string(sysid));
+	json_object_set_new(o, "name", json_string(rec->name));
+	json_object_set_new(o, "size", json_integer((json_int_t)rec->size));
+	json_object_set_new(o, "sha256", json_string(hex));
+	json_object_set_new(o, "stored", json_string(when));
+	char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (text == NULL) {
+		fprintf(stderr, "out of memory\n");
+		exit(1);
+	}
+	char *out = xasprintf("%s\n", text);
+	free(text);
+	return out;
+}
+
+int push_spool_write(const char *dir, const PushRecord *rec, WsError *err)
+{
+	char *tmp = xasprintf("%s/.%s.XXXXXX", dir, rec->name);
+	char *path = xasprintf("%s/%s", dir, rec->name);
+	char *text = record_json(rec);
+	int fd = -1, slot = -1, rc = 0;
+
+	if (!name_ok(rec->name)) {
+		rc = ws_error(err, WS_FATAL, "\"%s\" cannot name a push record", rec->name);
+		goto done;
+	}
+	if ((fd = mkstemp(tmp)) < 0) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not create push record \"%s\"", tmp);
+		free(tmp);
+		tmp = NULL;
+		goto done;
+	}
+	slot = cleanup_register(tmp);
+	if (fs_write_all(fd, text, strlen(text)) != 0 || fsync(fd) != 0) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not write push record \"%s\"", tmp);
+		goto done;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not write push record \"%s\"", tmp);
+		goto done;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not rename push record to \"%s\"", path);
+		goto done;
+	}
+	cleanup_unregister(slot);
+	slot = -1;
+	free(tmp);
+	tmp = NULL;
+	rc = fs_fsync_dir(dir, err);
+done:
+	if (fd >= 0)
+		close(fd);
+	if (tmp != NULL)
+		(void)unlink(tmp);
+	cleanup_unregister(slot);
+	free(tmp);
+	free(path);
+	free(text);
+	return rc;
+}
+
+static bool hex32_decode(const char *s, unsigned char out[32])
+{
+	if (strlen(s) != 64)
+		return false;
+	for (size_t i = 0; i < 32; i++) {
+		unsigned v = 0;
+		for (int k = 0; k < 2; k++) {
+			char c = s[2 * i + (size_t)k];
+			v <<= 4;
+			if (c >= '0' && c <= '9')
+				v |= (unsigned)(c - '0');
+			else if (c >= 'a' && c <= 'f')
+				v |= (unsigned)(c - 'a' + 10);
+			else
+				return false;
+		}
+		out[i] = (unsigned char)v;
+	}
+	return true;
+}
+
+static bool copy_str(json_t *o, const char *key, char *out, size_t size)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s != NULL && str_format(out, size, "%s", s) == 0;
+}
+
+static int parse_record(const char *text, size_t len, PushRecord *rec, WsError *err)
+{
+	static const JsonFileKind kind = {"push record is invalid", RECORD_MAX, PUSH_SPOOL_FORMAT,
+					  "the push record", "push record format"};
+	json_t *root = NULL;
+	int format, rc = json_file_load(&kind, text, len, &root, &format, err);
+	if (rc != 0)
+		return rc;
+	char sysid[24], hex[65], when[32];
+	json_t *size = json_object_get(root, "size");
+	memset(rec, 0, sizeof(*rec));
+	if (!copy_str(root, "uuid", rec->uuid, sizeof(rec->uuid)) ||
+	    !copy_str(root, "repo", rec->repo, sizeof(rec->repo)) ||
+	    !copy_str(root, "epoch", rec->epoch, sizeof(rec->epoch)) ||
+	    !copy_str(root, "system_identifier", sysid, sizeof(sysid)) ||
+	    !copy_str(root, "name", rec->name, sizeof(rec->name)) ||
+	    !copy_str(root, "sha256", hex, sizeof(hex)) || !copy_str(root, "stored", when, sizeof(when)) ||
+	    !json_is_integer(size) || json_integer_value(size) < 0 ||
+	    !json_file_parse_u64(sysid, &rec->sysid) || !hex32_decode(hex, rec->sha256)) {
+		rc = ws_error(err, WS_CORRUPT, "push record is invalid: a member is missing or malformed");
+	} else {
+		struct tm tm;
+		memset(&tm, 0, sizeof(tm));
+		rec->size = (uint64_t)json_integer_value(size);
+		if (strptime(when, "%Y-%m-%dT%H:%M:%SZ", &tm) != NULL)
+			rec->stored = timegm(&tm);
+	}
+	json_decref(root);
+	return rc;
+}
+
+int push_spool_read(const char *dir, const char *name, PushRecord *out, WsError *err)
+{
+	if (!name_ok(name))
+		return ws_error(err, WS_NOT_FOUND, "no push record for \"%s\"", name);
+	char *path = xasprintf("%s/%s", dir, name);
+	char *text = NULL;
+	size_t len = 0;
+	int rc = fs_read_small(path, RECORD_MAX, &text, &len, err);
+	if (rc == 0)
+		rc = parse_record(text, len, out, err);
+	if (rc == 0) {
+		/* A record copied to another place does not count there. */
+		char *uuid_dir = fs_dirname(dir);
+		if (strcmp(out->name, name) != 0 || strcmp(fs_basename(uuid_dir), out->uuid) != 0)
+			rc = ws_error(err, WS_CORRUPT, "push record \"%s\" is not where it was written",
+				      path);
+		free(uuid_dir);
+	}
+	if (rc != 0 && rc != WS_NOT_FOUND)
+		ws_error_prefix(err, "push record \"%s\"", path);
+	free(text);
+	free(path);
+	return rc;
+}
+
+bool push_spool_has(const char *dir, const char *name)
+{
+	struct stat st;
+	char *path = xasprintf("%s/%s", dir, name);
+	bool has = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	free(path);
+	return has;
+}
+
+void push_spool_remove(const char *dir, const char *name)
+{
+	if (!name_ok(name))
+		return;
+	char *path = xasprintf("%s/%s", dir, name);
+	if (unlink(path) == 0)
+		(void)fs_fsync_dir(dir, NULL);
+	free(path);
+}
+
+int push_spool_find(const char *spool, const char *name, const char *repo, uint64_t sysid, PushRecord *out,
+		    char **dir)
+{
+	DIR *d = opendir(spool);
+	struct dirent *e;
+	int rc = WS_NOT_FOUND;
+
+	*dir = NULL;
+	if (d == NULL || !name_ok(name)) {
+		if (d != NULL)
+			closedir(d);
+		return WS_NOT_FOUND;
+	}
+	while (rc != 0 && (e = readdir(d)) != NULL) {
+		if (!uuid_ok(e->d_name))
+			continue;
+		char *pdir = xasprintf("%s/%s/push", spool, e->d_name);
+		if (push_spool_has(pdir, name) && push_spool_read(pdir, name, out, NULL) == 0 &&
+		    strcmp(out->repo, repo) == 0 && out->sysid == sysid) {
+			*dir = pdir;
+			rc = 0;
+		} else {
+			free(pdir);
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+int push_spool_expire(const char *dir, const char *status_dir, time_t now, time_t max_age)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int removed = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		struct stat st;
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		bool drop;
+		if (e->d_name[0] == '.') {
+			/* A killed writer's temp file; a live writer finishes in far less. */
+			drop = now - st.st_mtime > PUSH_SPOOL_TEMP_AGE;
+		} else if (now - st.st_mtime > max_age) {
+			drop = true;
+		} else {
+			struct stat rs;
+			char *ready = xasprintf("%s/%s.ready", status_dir, e->d_name);
+			drop = stat(ready, &rs) != 0 && errno == ENOENT;
+			free(ready);
+		}
+		if (drop && unlinkat(dirfd(d), e->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	if (removed > 0)
+		(void)fs_fsync_dir(dir, NULL);
+	return removed;
+}

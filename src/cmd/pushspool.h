@@ -1,0 +1,98 @@
+/*
+ * pushspool.h - records of WAL files walship-push stored ahead of time.
+ *
+ * With push-parallel > 1, a call for one WAL file also stores other ready
+ * files.  PostgreSQL will still ask for each of them; the record written
+ * after such a file is durable lets that later call answer at once.
+ *
+ * Where:   <spool-path>/<repository UUID>/push/<WAL file name>
+ * Format:  one JSON object, written to a dot-named temp file, fsynced,
+ *          renamed into place, then the directory fsynced:
+ *            {"format": 1, "uuid": "...", "repo": "<repo setting>",
+ *             "epoch": "15-1", "system_identifier": "7301...",
+ *             "name": "000000010000000000000042", "size": 16777216,
+ *             "sha256": "<64 hex>", "stored": "2025-01-02T03:04:05Z"}
+ *
+ * A record is only a hint: a later call trusts it only when the repository
+ * setting and the cluster's system identifier are the ones of the record
+ * and the local file has exactly the recorded size and SHA-256 (re-hashed
+ * on every use).  The spool is never inside the data directory (a base
+ * backup or a copy of the data directory must not inherit records, see
+ * pgBackRest PR#1386) and is private to its owner (0700).
+ *
+ * Records go away when used, when older than PUSH_SPOOL_MAX_AGE, or when
+ * PostgreSQL no longer has the file as .ready.  Temp files a killed
+ * process left behind are removed after PUSH_SPOOL_TEMP_AGE.
+ */
+#ifndef WALSHIP_CMD_PUSHSPOOL_H
+#define WALSHIP_CMD_PUSHSPOOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "pg/walname.h"
+#include "util/error.h"
+
+#define PUSH_SPOOL_FORMAT   1
+#define PUSH_SPOOL_MAX_AGE  (24 * 3600)
+#define PUSH_SPOOL_TEMP_AGE 3600
+#define PUSH_SPOOL_REPO_MAX 1024
+
+typedef struct PushRecord {
+	char uuid[40];
+	char repo[PUSH_SPOOL_REPO_MAX]; /* the repository as configured (never a secret) */
+	char epoch[32];
+	uint64_t sysid;
+	char name[WAL_NAME_MAX];
+	uint64_t size;
+	unsigned char sha256[32];
+	time_t stored;
+} PushRecord;
+
+/*
+ * Check that spool (the spool-path setting) is an absolute path outside
+ * pgdata (both resolved through symlinks; spool need not exist yet).
+ * WS_USAGE with a hint otherwise.
+ */
+int push_spool_check(const char *spool, const char *pgdata, WsError *err);
+
+/*
+ * The directory holding the records of repository uuid, created (mode
+ * 0700, durably) when missing.  *dir is malloc'd.
+ */
+int push_spool_dir(const char *spool, const char *uuid, char **dir, WsError *err);
+
+/* Write rec atomically and durably into dir (as push_spool_dir made it). */
+int push_spool_write(const char *dir, const PushRecord *rec, WsError *err);
+
+/*
+ * Read the record for name in dir.  WS_NOT_FOUND if there is none;
+ * WS_CORRUPT for a record that does not parse or whose uuid or name does
+ * not match its place.
+ */
+int push_spool_read(const char *dir, const char *name, PushRecord *out, WsError *err);
+
+/* Whether dir holds a record for name (no parsing: a cheap test for choosing work). */
+bool push_spool_has(const char *dir, const char *name);
+
+/* Remove the record for name in dir (missing is fine), durably. */
+void push_spool_remove(const char *dir, const char *name);
+
+/*
+ * Find a record for name under any repository of the spool whose repo and
+ * sysid are the given ones.  0 with *out and *dir (malloc'd) filled, or
+ * WS_NOT_FOUND.  Unreadable or damaged records are skipped.
+ */
+int push_spool_find(const char *spool, const char *name, const char *repo, uint64_t sysid, PushRecord *out,
+		    char **dir);
+
+/*
+ * Remove from dir: records older than max_age seconds (by mtime), records
+ * whose file status_dir (pg_wal/archive_status) no longer lists as .ready,
+ * and temp files older than PUSH_SPOOL_TEMP_AGE.  Best effort, quiet;
+ * returns how many entries were removed.
+ */
+int push_spool_expire(const char *dir, const char *status_dir, time_t now, time_t max_age);
+
+#endif
