@@ -26,7 +26,9 @@ static void usage(void)
 	       "Exit status: 0 when the file was written whole; 1 when the repository, read\n"
 	       "and matched to this cluster, does not have it; 200 on any other error in\n"
 	       "recovery, which stops PostgreSQL instead of ending recovery early. On a\n"
-	       "standby, errors answer 1 (it retries, and can stream meanwhile).\n",
+	       "standby, errors answer 1 (it retries, and can stream meanwhile).\n\n"
+	       "During recovery, the next fetch-ahead segments (default 8; 0: off) are\n"
+	       "fetched ahead into spool-path and served from there once verified.\n",
 	       cli_common_help);
 }
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cmd/cluster.h"
+#include "cmd/prefetch.h"
 #include "pg/walname.h"
 #include "pg/walpage.h"
 #include "repo/keys.h"
@@ -121,6 +122,7 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 	WalName name;
 	ClusterInfo ci;
 	Repo *repo = NULL;
+	Prefetch *pf = NULL;
 	const RepoEpoch *epoch;
 	char key[STORE_KEY_MAX];
 	char *pgdata = NULL, *dir = NULL, *tmp = NULL;
@@ -151,6 +153,25 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 	if (repo_key_wal(epoch, &name, key, sizeof(key)) != 0) {
 		rc = ws_error(err, WS_FATAL, "repository key for \"%s\" is too long", name.name);
 		goto done;
+	}
+
+	/*
+	 * Only recovery's own requests for segments prefetch (prefetch.h): never
+	 * pg_rewind's %p, never history files, whose answers decide timelines.
+	 */
+	if (name.kind == WAL_SEGMENT && (*mode == FETCH_MODE_RECOVERY || *mode == FETCH_MODE_STANDBY) &&
+	    strcmp(fs_basename(req->path), "RECOVERYXLOG") == 0)
+		pf = prefetch_open(cfg, repo, epoch, &ci, pgdata);
+	if (pf != NULL) {
+		rc = prefetch_serve(pf, &name, req->path, err);
+		if (rc != WS_NOT_FOUND) {
+			if (rc == 0)
+				prefetch_request(pf, &name);
+			goto done;
+		}
+		/* Not spooled: ask for what follows before fetching this one, so both overlap. */
+		prefetch_request(pf, &name);
+		rc = 0;
 	}
 
 	/* Temp file beside %p: the rename is atomic and never crosses filesystems. */
@@ -226,6 +247,7 @@ done:
 	free(tmp);
 	free(dir);
 	free(pgdata);
+	prefetch_free(pf);
 	repo_free(repo);
 	return rc;
 }

@@ -21,7 +21,10 @@ typedef struct FetchRequest {
  * Fetch, verify and decompress one WAL file into %p (temp file + rename: %p
  * never exists half-written).  *mode gets the resolved mode (for the exit
  * code).  WS_NOT_FOUND only when walship.json was read, matched this cluster,
- * and the store said the object does not exist.
+ * and the store said the object does not exist.  A segment asked for as
+ * RECOVERYXLOG in recovery or standby mode may be served from the prefetch
+ * spool (verified as a direct fetch is) and starts the prefetcher: see
+ * prefetch.h.
  */
 int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsError *err);
 

@@ -29,6 +29,7 @@
 
 #include "cmd/cluster.h"
 #include "cmd/list.h"
+#include "cmd/prefetch.h"
 #include "pg/history.h"
 #include "pg/lsn.h"
 #include "pg/pgcontrol.h"
@@ -1519,6 +1520,9 @@ int cmd_rebuild(const Config *cfg, const RebuildOptions *o, WsError *err)
 		rc = ws_error_errno(err, WS_FATAL, errno, "could not change the mode of \"%s\"", pgdata);
 		goto done;
 	}
+	/* Segments prefetched for what this directory held before are not for the new cluster. */
+	if ((rc = prefetch_clear_datadir(cfg, pgdata, err)) != 0)
+		goto done;
 
 	Progress pr = {.on = log_get_level() >= LOG_LEVEL_WARNING && isatty(STDERR_FILENO)};
 	for (int i = 0; i < pl.b->n_tablespaces; i++)

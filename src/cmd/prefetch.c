@@ -1,0 +1,1110 @@
+/*
+ * prefetch.c - walship-fetch's read-ahead spool and its prefetcher process.
+ *
+ * The contract and the spool layout are in prefetch.h.  The rule everything
+ * here serves: a file reaches %p only if it is byte for byte what the
+ * repository holds for that segment of that cluster; prefetching may only
+ * make recovery faster, never different.
+ */
+#include "cmd/prefetch.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "pg/lsn.h"
+#include "pg/walpage.h"
+#include "repo/keys.h"
+#include "store/store.h"
+#include "util/cleanup.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#define HISTORY_MAX     (1024u * 1024)
+#define POLL_MS         100
+#define SERVE_POLL_MS   10
+#define CLEAR_WAIT_MS   10000
+#define MAX_AHEAD       256
+#define ERROR_BACKOFF_S 2
+
+struct Prefetch {
+	const Config *cfg;
+	Repo *repo; /* the caller's; the prefetcher opens its own */
+	RepoEpoch epoch;
+	ClusterInfo ci;
+	char *pgdata;   /* realpath */
+	char *spool;    /* spool-path */
+	char *fetchdir; /* <spool>/<uuid>/fetch */
+	char *dir;      /* fetchdir/<key> */
+	char *logpath;  /* fetchdir/<key>.log */
+	int ahead;
+	uint64_t max_bytes;
+	long wait_s;
+};
+
+/* ---- pure parts ---- */
+
+typedef struct PlanCtx {
+	uint64_t first;
+	uint32_t want_tli;
+	bool first_ok;
+	PrefetchSeg *out;
+	int n, max;
+} PlanCtx;
+
+static int plan_cb(void *ctx, uint32_t tli, uint64_t segno)
+{
+	PlanCtx *c = ctx;
+	if (segno == c->first) {
+		c->first_ok = tli == c->want_tli;
+		return c->first_ok ? 0 : 1;
+	}
+	if (c->n < c->max)
+		c->out[c->n++] = (PrefetchSeg){tli, segno};
+	return 0;
+}
+
+int prefetch_plan(const TimelinePath *p, uint32_t seg_size, uint32_t tli, uint64_t segno, int max,
+		  PrefetchSeg *out, int *got)
+{
+	*got = 0;
+	if (max < 0 || !wal_segsize_valid(seg_size))
+		return WS_USAGE;
+	uint64_t last_segno = (UINT64_MAX - 1) / seg_size;
+	if (segno > last_segno)
+		return WS_USAGE;
+	uint64_t end = segno + (uint64_t)max;
+	if (end > last_segno || end < segno)
+		end = last_segno;
+	PlanCtx c = {.first = segno, .want_tli = tli, .out = out, .max = max};
+	int rc = history_segments(p, segno * seg_size, end * seg_size, seg_size, plan_cb, &c);
+	if (rc < 0 || !c.first_ok)
+		return WS_USAGE;
+	*got = c.n;
+	return 0;
+}
+
+bool prefetch_on_path(const TimelinePath *p, uint32_t seg_size, uint32_t tli, uint64_t segno)
+{
+	int got;
+	return prefetch_plan(p, seg_size, tli, segno, 0, NULL, &got) == 0;
+}
+
+bool prefetch_epoch_id_ok(const char *id)
+{
+	size_t n = strlen(id);
+	if (n == 0 || n > 31)
+		return false;
+	for (const char *s = id; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+		      *s == '_' || *s == '-'))
+			return false;
+	return true;
+}
+
+int prefetch_spool_name(const char *segname, const char *epoch_id, uint64_t size,
+			const unsigned char sha256[32], char *buf, size_t bufsize)
+{
+	char hex[65];
+	if (strlen(segname) != 24 || !prefetch_epoch_id_ok(epoch_id))
+		return -1;
+	hex_encode(sha256, 32, hex);
+	return str_format(buf, bufsize, "%s.%s.%" PRIu64 ".%s", segname, epoch_id, size, hex);
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int prefetch_spool_parse(const char *name, SpoolEntry *out)
+{
+	const char *p = name, *dot;
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < 24; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'A' && p[i] <= 'F')))
+			return -1;
+	if (p[24] != '.')
+		return -1;
+	memcpy(out->segname, p, 24);
+	p += 25;
+	dot = strchr(p, '.');
+	if (dot == NULL || dot == p || (size_t)(dot - p) >= sizeof(out->epoch))
+		return -1;
+	memcpy(out->epoch, p, (size_t)(dot - p));
+	if (!prefetch_epoch_id_ok(out->epoch))
+		return -1;
+	p = dot + 1;
+	if (*p < '0' || *p > '9' || (*p == '0' && p[1] != '.'))
+		return -1;
+	uint64_t size = 0;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (size > (UINT64_MAX - 9) / 10)
+			return -1;
+		size = size * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p++ != '.')
+		return -1;
+	out->size = size;
+	for (int i = 0; i < 32; i++) {
+		int hi = hexval(p[2 * i]), lo = hi < 0 ? -1 : hexval(p[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out->sha256[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return p[64] == '\0' ? 0 : -1;
+}
+
+void prefetch_dir_key(uint64_t sysid, const char *realpath, char *buf, size_t bufsize)
+{
+	unsigned char md[32];
+	unsigned int len = 0;
+	char hex[65];
+	EVP_Digest(realpath, strlen(realpath), md, &len, EVP_sha256(), NULL);
+	hex_encode(md, 8, hex);
+	snprintf(buf, bufsize, "%" PRIu64 "-%s", sysid, hex);
+}
+
+uint64_t prefetch_room(uint64_t max_bytes, uint64_t used_bytes, uint32_t seg_size)
+{
+	if (seg_size == 0 || used_bytes >= max_bytes)
+		return 0;
+	return (max_bytes - used_bytes) / seg_size;
+}
+
+/* ---- small helpers ---- */
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+	char *p = xasprintf("%s/%s", dir, name);
+	bool ok = access(p, F_OK) == 0;
+	free(p);
+	return ok;
+}
+
+/* Is path (a realpath) inside dir (a realpath), or dir itself? */
+static bool path_inside(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	if (strncmp(path, dir, n) != 0)
+		return false;
+	return path[n] == '\0' || path[n] == '/' || (n == 1 && dir[0] == '/');
+}
+
+static int mkdir_0700(const char *path)
+{
+	if (mkdir(path, 0700) == 0 || errno == EEXIST)
+		return 0;
+	return -1;
+}
+
+/*
+ * Take the lock of dir without waiting (or waiting up to wait_ms): the fd
+ * holding it, -1 if held elsewhere or unusable.  The lock file may be
+ * unlinked by a prefetcher that exits; a lock taken on an unlinked file is
+ * worthless, so the inode is compared after locking.
+ */
+static int lock_take(const char *dir, long wait_ms)
+{
+	char *path = xasprintf("%s/lock", dir);
+	int fd = -1;
+	double deadline = now_s() + (double)wait_ms / 1000.0;
+	for (;;) {
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			break;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			struct stat a, b;
+			if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
+			    a.st_dev == b.st_dev)
+				break;
+			close(fd);
+			fd = -1;
+			continue;
+		}
+		close(fd);
+		fd = -1;
+		if (now_s() >= deadline)
+			break;
+		sleep_ms(50);
+	}
+	free(path);
+	return fd;
+}
+
+static bool lock_held_elsewhere(const char *dir)
+{
+	char *path = xasprintf("%s/lock", dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	free(path);
+	if (fd < 0)
+		return false;
+	bool held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return held;
+}
+
+/* Remove every file of a spool directory and the directory; the lock file last. */
+static void spool_remove_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d != NULL) {
+		struct dirent *de;
+		while ((de = readdir(d)) != NULL) {
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+			    strcmp(de->d_name, "lock") == 0)
+				continue;
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+		}
+		closedir(d);
+	}
+	char *lock = xasprintf("%s/lock", dir);
+	(void)unlink(lock);
+	free(lock);
+	(void)rmdir(dir);
+}
+
+/* ---- opening the spool of a call ---- */
+
+Prefetch *prefetch_open(const Config *cfg, Repo *repo, const RepoEpoch *epoch, const ClusterInfo *ci,
+			const char *pgdata)
+{
+	long ahead = 0, max_mib = 0, timeout = 60;
+	WsError e;
+	char key[64];
+	Prefetch *pf = NULL;
+
+	if (config_get_int(cfg, "fetch-ahead", 0, MAX_AHEAD, &ahead, &e) != 0) {
+		log_report_warning(&e);
+		return NULL;
+	}
+	if (ahead == 0)
+		return NULL;
+	if (config_get_int(cfg, "spool-max-size", 0, INT_MAX, &max_mib, &e) != 0) {
+		log_report_warning(&e);
+		return NULL;
+	}
+	(void)config_get_int(cfg, "io-timeout", 1, 3600, &timeout, &e);
+	if (!prefetch_epoch_id_ok(epoch->id)) {
+		log_debug("no prefetching: epoch id \"%s\" cannot name spool files", epoch->id);
+		return NULL;
+	}
+	const char *spool_cfg = config_get(cfg, "spool-path");
+	char *spool = spool_cfg ? realpath(spool_cfg, NULL) : NULL;
+	char *real = realpath(pgdata, NULL);
+	if (spool == NULL || real == NULL) {
+		log_debug("no prefetching: spool-path \"%s\" or the data directory cannot be used: %s",
+			  spool_cfg ? spool_cfg : "", strerror(errno));
+		free(spool);
+		free(real);
+		return NULL;
+	}
+	if (path_inside(spool, real)) {
+		log_warning("not prefetching: spool-path \"%s\" is inside the data directory \"%s\"", spool,
+			    real);
+		free(spool);
+		free(real);
+		return NULL;
+	}
+	pf = xcalloc(1, sizeof(*pf));
+	pf->cfg = cfg;
+	pf->repo = repo;
+	pf->epoch = *epoch;
+	pf->ci = *ci;
+	pf->pgdata = real;
+	pf->spool = spool;
+	pf->ahead = (int)ahead;
+	pf->max_bytes = (uint64_t)max_mib * 1024 * 1024;
+	pf->wait_s = timeout;
+	prefetch_dir_key(ci->control.sysid, real, key, sizeof(key));
+	char *uuid_dir = xasprintf("%s/%s", spool, repo_meta(repo)->uuid);
+	pf->fetchdir = xasprintf("%s/fetch", uuid_dir);
+	pf->dir = xasprintf("%s/%s", pf->fetchdir, key);
+	pf->logpath = xasprintf("%s/%s.log", pf->fetchdir, key);
+	bool ok = mkdir_0700(uuid_dir) == 0 && mkdir_0700(pf->fetchdir) == 0;
+	free(uuid_dir);
+	if (!ok) {
+		log_debug("no prefetching: could not create a directory in spool-path \"%s\": %s", spool,
+			  strerror(errno));
+		prefetch_free(pf);
+		return NULL;
+	}
+	return pf;
+}
+
+void prefetch_free(Prefetch *pf)
+{
+	if (pf == NULL)
+		return;
+	free(pf->pgdata);
+	free(pf->spool);
+	free(pf->fetchdir);
+	free(pf->dir);
+	free(pf->logpath);
+	free(pf);
+}
+
+/* ---- serving ---- */
+
+/* The spooled file for segname in this epoch: its name (malloc'd) and entry, or NULL. */
+static char *spool_find(const Prefetch *pf, const char *segname, SpoolEntry *ent, bool *in_progress)
+{
+	char *found = NULL;
+	char tmp_prefix[32];
+	snprintf(tmp_prefix, sizeof(tmp_prefix), ".%s.", segname);
+	*in_progress = false;
+	DIR *d = opendir(pf->dir);
+	if (d == NULL)
+		return NULL;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, tmp_prefix, strlen(tmp_prefix)) == 0) {
+			*in_progress = true;
+			continue;
+		}
+		SpoolEntry e;
+		if (found == NULL && prefetch_spool_parse(de->d_name, &e) == 0 &&
+		    strcmp(e.segname, segname) == 0 && strcmp(e.epoch, pf->epoch.id) == 0 &&
+		    e.size == pf->epoch.seg_size) {
+			*ent = e;
+			found = xstrdup(de->d_name);
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+/* Copy src into fd (positioned at 0) hashing it; or only hash fd when src < 0. */
+static int hash_copy(int src, int fd, unsigned char sha[32], uint64_t *size, unsigned char *head,
+		     size_t headlen)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char *buf = xmalloc(1 << 20);
+	int rc = -1;
+	*size = 0;
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		goto done;
+	int in = src >= 0 ? src : fd;
+	for (;;) {
+		ssize_t n = fs_read_full(in, buf, 1 << 20);
+		if (n < 0)
+			goto done;
+		if (n == 0)
+			break;
+		if (*size < headlen) {
+			size_t k = headlen - (size_t)*size;
+			memcpy(head + *size, buf, k < (size_t)n ? k : (size_t)n);
+		}
+		if (src >= 0 && fs_write_all(fd, buf, (size_t)n) != 0)
+			goto done;
+		if (EVP_DigestUpdate(md, buf, (size_t)n) != 1)
+			goto done;
+		*size += (uint64_t)n;
+	}
+	unsigned int len = 0;
+	if (EVP_DigestFinal_ex(md, sha, &len) != 1)
+		goto done;
+	rc = 0;
+done:
+	free(buf);
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
+int prefetch_serve(Prefetch *pf, const WalName *name, const char *path, WsError *err)
+{
+	SpoolEntry ent;
+	bool in_progress = false;
+	char *found = NULL, *src = NULL, *dir = NULL, *tmp = NULL;
+	int fd = -1, sfd = -1, slot = -1, rc = WS_NOT_FOUND;
+	bool renamed = false;
+
+	/* A live prefetcher fetching this very segment: wait for it rather than fetch it twice. */
+	double deadline = now_s() + (double)pf->wait_s;
+	for (;;) {
+		found = spool_find(pf, name->name, &ent, &in_progress);
+		if (found != NULL || !in_progress || now_s() > deadline || !lock_held_elsewhere(pf->dir))
+			break;
+		sleep_ms(SERVE_POLL_MS);
+	}
+	if (found == NULL)
+		return WS_NOT_FOUND;
+
+	src = xasprintf("%s/%s", pf->dir, found);
+	dir = fs_dirname(path);
+	tmp = xasprintf("%s/.%s.walship.XXXXXX", dir, fs_basename(path));
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not create temporary file \"%s\"", tmp);
+		free(tmp);
+		tmp = NULL;
+		goto done;
+	}
+	slot = cleanup_register(tmp);
+	/* Claim the file: once moved out of the spool, nothing else can change or remove it. */
+	if (rename(src, tmp) == 0) {
+		close(fd);
+		fd = open(tmp, O_RDWR | O_CLOEXEC);
+		if (fd < 0) {
+			rc = ws_error_errno(err, WS_FATAL, errno, "could not open \"%s\"", tmp);
+			goto done;
+		}
+	} else if (errno == EXDEV) {
+		sfd = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (sfd < 0) {
+			rc = WS_NOT_FOUND; /* taken away meanwhile (the prefetcher's clean-up) */
+			goto done;
+		}
+		(void)unlink(src);
+	} else {
+		rc = WS_NOT_FOUND;
+		goto done;
+	}
+
+	unsigned char sha[32], head[WAL_LONG_HEADER_SIZE];
+	uint64_t size = 0;
+	if (hash_copy(sfd, fd, sha, &size, head, sizeof(head)) != 0) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not copy \"%s\" to \"%s\"", src, tmp);
+		goto done;
+	}
+	WsError perr;
+	if (size != ent.size || memcmp(sha, ent.sha256, 32) != 0 ||
+	    wal_page_check(head, size < sizeof(head) ? (size_t)size : sizeof(head), pf->ci.pg_major,
+			   pf->ci.control.sysid, pf->epoch.seg_size, walname_segno(name, pf->epoch.seg_size),
+			   name->name, &perr) != 0) {
+		log_warning("prefetched copy of \"%s\" in \"%s\" is damaged: removed, fetching it from the "
+			    "repository",
+			    name->name, pf->dir);
+		rc = WS_NOT_FOUND;
+		goto done;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not write \"%s\"", tmp);
+		goto done;
+	}
+	fd = -1;
+	cleanup_hold();
+	if (rename(tmp, path) != 0) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not rename \"%s\" to \"%s\"", tmp, path);
+		cleanup_release();
+		goto done;
+	}
+	renamed = true;
+	cleanup_set_exit_code(0);
+	cleanup_release();
+	log_info("restored \"%s\" (%" PRIu64 " bytes) to \"%s\" from the prefetch spool", name->name, size,
+		 path);
+	rc = 0;
+done:
+	if (fd >= 0)
+		close(fd);
+	if (sfd >= 0)
+		close(sfd);
+	if (tmp != NULL && !renamed)
+		unlink(tmp);
+	if (slot >= 0)
+		cleanup_unregister(slot);
+	free(tmp);
+	free(dir);
+	free(src);
+	free(found);
+	return rc;
+}
+
+/* ---- the prefetcher ---- */
+
+typedef struct Runner {
+	Prefetch *pf;
+	Repo *repo;
+	pid_t postmaster;
+	TimelinePath *path;
+	char req[WAL_NAME_MAX]; /* last request seen */
+	WalName req_name;
+	double req_at;
+	uint64_t blocked_segno; /* not found for this request: no further attempts until it changes */
+	bool blocked;
+	double backoff_until;
+} Runner;
+
+static pid_t postmaster_pid(const char *pgdata)
+{
+	char *path = xasprintf("%s/postmaster.pid", pgdata);
+	char *text = NULL;
+	size_t len;
+	WsError e;
+	pid_t pid = 0;
+	if (fs_read_small(path, 64 * 1024, &text, &len, &e) == 0) {
+		long v = strtol(text, NULL, 10);
+		pid = v > 0 && v < INT_MAX ? (pid_t)v : 0;
+	}
+	free(text);
+	free(path);
+	return pid;
+}
+
+static bool postmaster_alive(const Runner *r)
+{
+	if (r->postmaster <= 0 || postmaster_pid(r->pf->pgdata) != r->postmaster)
+		return false;
+	return kill(r->postmaster, 0) == 0 || errno == EPERM;
+}
+
+static bool in_recovery(const Prefetch *pf)
+{
+	if (pf->ci.pg_major >= 12 && pf->ci.pg_major != 96)
+		return file_exists(pf->pgdata, "recovery.signal") ||
+		       file_exists(pf->pgdata, "standby.signal");
+	return file_exists(pf->pgdata, "recovery.conf");
+}
+
+typedef struct MemSink {
+	char *buf;
+	size_t len, cap;
+} MemSink;
+
+static int mem_write(void *ctx, const unsigned char *buf, size_t len, WsError *err)
+{
+	(void)err;
+	MemSink *m = ctx;
+	if (m->len + len + 1 > m->cap) {
+		m->cap = (m->len + len + 1) * 2;
+		m->buf = xrealloc(m->buf, m->cap);
+	}
+	memcpy(m->buf + m->len, buf, len);
+	m->len += len;
+	m->buf[m->len] = '\0';
+	return 0;
+}
+
+/* The path of timeline tli from the repository: WS_NOT_FOUND when it has no history file. */
+static int load_path(Runner *r, uint32_t tli, TimelinePath **out, WsError *err)
+{
+	char name[32], key[STORE_KEY_MAX];
+	WalName wn;
+	MemSink m = {0};
+	*out = NULL;
+	if (tli == 1) {
+		*out = history_single(1);
+		return 0;
+	}
+	snprintf(name, sizeof(name), "%08X.history", tli);
+	if (walname_parse(name, &wn, err) != 0 || repo_key_wal(&r->pf->epoch, &wn, key, sizeof(key)) != 0)
+		return ws_error(err, WS_FATAL, "no repository key for \"%s\"", name);
+	ObjInfo info;
+	int rc = repo_get_object(r->repo, key, HISTORY_MAX, mem_write, &m, &info, err);
+	if (rc == 0)
+		rc = history_parse(m.buf ? m.buf : "", m.len, tli, out, err);
+	free(m.buf);
+	return rc;
+}
+
+/*
+ * The path recovery follows through (tli, segno): the newest timeline whose
+ * history passes through it, probing upward from tli until a history file is
+ * missing, as findNewestTimeLine does for recovery_target_timeline = latest.
+ */
+static int find_path(Runner *r, WsError *err)
+{
+	uint32_t tli = r->req_name.tli, seg = r->pf->epoch.seg_size;
+	uint64_t segno = walname_segno(&r->req_name, seg);
+	TimelinePath *best = NULL, *p = NULL;
+	int rc = load_path(r, tli, &best, err);
+	if (rc == WS_NOT_FOUND) {
+		best = history_single(tli);
+		rc = 0;
+	}
+	if (rc != 0)
+		return rc;
+	for (uint32_t probe = tli + 1; probe != 0; probe++) {
+		rc = load_path(r, probe, &p, err);
+		if (rc == WS_NOT_FOUND) {
+			rc = 0;
+			break;
+		}
+		if (rc != 0)
+			break;
+		if (prefetch_on_path(p, seg, tli, segno)) {
+			history_free(best);
+			best = p;
+		} else {
+			history_free(p);
+		}
+		p = NULL;
+	}
+	if (rc != 0) {
+		history_free(best);
+		return rc;
+	}
+	history_free(r->path);
+	r->path = best;
+	return 0;
+}
+
+/* Bytes of every file in every spool under spool-path (the bound is on all of them). */
+static uint64_t spool_used(const Prefetch *pf)
+{
+	uint64_t total = 0;
+	DIR *top = opendir(pf->spool);
+	if (top == NULL)
+		return 0;
+	struct dirent *u;
+	while ((u = readdir(top)) != NULL) {
+		if (u->d_name[0] == '.')
+			continue;
+		char *fetch = xasprintf("%s/%s/fetch", pf->spool, u->d_name);
+		DIR *f = opendir(fetch);
+		struct dirent *k;
+		while (f != NULL && (k = readdir(f)) != NULL) {
+			if (k->d_name[0] == '.')
+				continue;
+			char *dir = xasprintf("%s/%s", fetch, k->d_name);
+			DIR *d = opendir(dir);
+			struct dirent *de;
+			while (d != NULL && (de = readdir(d)) != NULL) {
+				struct stat st;
+				if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+				    S_ISREG(st.st_mode))
+					total += (uint64_t)st.st_blocks * 512 > (uint64_t)st.st_size
+							 ? (uint64_t)st.st_blocks * 512
+							 : (uint64_t)st.st_size;
+			}
+			if (d != NULL)
+				closedir(d);
+			free(dir);
+		}
+		if (f != NULL)
+			closedir(f);
+		free(fetch);
+	}
+	closedir(top);
+	return total;
+}
+
+static bool in_plan(const PrefetchSeg *plan, int n, uint32_t tli, uint64_t segno)
+{
+	for (int i = 0; i < n; i++)
+		if (plan[i].tli == tli && plan[i].segno == segno)
+			return true;
+	return false;
+}
+
+/* Remove spooled files that the request made useless: not the request itself, not on its plan. */
+static void spool_trim(Runner *r, const PrefetchSeg *plan, int n)
+{
+	uint32_t seg = r->pf->epoch.seg_size;
+	DIR *d = opendir(r->pf->dir);
+	if (d == NULL)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		SpoolEntry e;
+		WalName wn;
+		WsError ignored;
+		if (prefetch_spool_parse(de->d_name, &e) != 0)
+			continue;
+		if (walname_parse(e.segname, &wn, &ignored) == 0 && strcmp(e.epoch, r->pf->epoch.id) == 0 &&
+		    e.size == seg &&
+		    (strcmp(e.segname, r->req) == 0 || in_plan(plan, n, wn.tli, walname_segno(&wn, seg))))
+			continue;
+		(void)unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
+}
+
+typedef struct SpoolSink {
+	int fd;
+	uint64_t written;
+	unsigned char head[WAL_LONG_HEADER_SIZE];
+} SpoolSink;
+
+static int spool_sink_write(void *ctx, const unsigned char *buf, size_t len, WsError *err)
+{
+	SpoolSink *s = ctx;
+	if (s->written < sizeof(s->head)) {
+		size_t n = sizeof(s->head) - (size_t)s->written;
+		memcpy(s->head + s->written, buf, n < len ? n : len);
+	}
+	if (fs_write_all(s->fd, buf, len) != 0)
+		return ws_error_errno(err, WS_FATAL, errno, "could not write to the prefetch spool");
+	s->written += len;
+	return 0;
+}
+
+/* Fetch one segment into the spool, verified: 0, WS_NOT_FOUND, or an error. */
+static int spool_fetch(Runner *r, const PrefetchSeg *s, WsError *err)
+{
+	const Prefetch *pf = r->pf;
+	char segname[32], key[STORE_KEY_MAX], final[PREFETCH_NAME_MAX];
+	WalName wn;
+	wal_segment_name(s->tli, s->segno, pf->epoch.seg_size, segname);
+	if (walname_parse(segname, &wn, err) != 0 || repo_key_wal(&pf->epoch, &wn, key, sizeof(key)) != 0)
+		return ws_error(err, WS_FATAL, "no repository key for \"%s\"", segname);
+	char *tmp = xasprintf("%s/.%s.%ld.tmp", pf->dir, segname, (long)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		int rc = ws_error_errno(err, WS_FATAL, errno, "could not create \"%s\"", tmp);
+		free(tmp);
+		return rc;
+	}
+	SpoolSink sink = {.fd = fd};
+	ObjInfo info;
+	int rc = repo_get_object(r->repo, key, pf->epoch.seg_size, spool_sink_write, &sink, &info, err);
+	if (rc == 0 && sink.written != pf->epoch.seg_size)
+		rc = ws_error(err, WS_CORRUPT,
+			      "stored WAL file \"%s\" has %" PRIu64 " bytes, expected %" PRIu32, segname,
+			      sink.written, pf->epoch.seg_size);
+	if (rc == 0)
+		rc = wal_page_check(sink.head, sizeof(sink.head), pf->ci.pg_major, pf->ci.control.sysid,
+				    pf->epoch.seg_size, s->segno, segname, err);
+	if (close(fd) != 0 && rc == 0)
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not write \"%s\"", tmp);
+	if (rc == 0 &&
+	    prefetch_spool_name(segname, pf->epoch.id, sink.written, info.sha256, final, sizeof(final)) != 0)
+		rc = ws_error(err, WS_FATAL, "no spool name for \"%s\"", segname);
+	if (rc == 0) {
+		char *dst = xasprintf("%s/%s", pf->dir, final);
+		if (rename(tmp, dst) != 0)
+			rc = ws_error_errno(err, WS_FATAL, errno, "could not rename \"%s\" to \"%s\"", tmp,
+					    dst);
+		free(dst);
+	}
+	if (rc != 0)
+		(void)unlink(tmp);
+	free(tmp);
+	if (rc == 0)
+		log_debug("prefetched \"%s\"", segname);
+	return rc;
+}
+
+static bool spooled(const Prefetch *pf, const PrefetchSeg *s)
+{
+	char segname[32];
+	SpoolEntry e;
+	bool busy;
+	wal_segment_name(s->tli, s->segno, pf->epoch.seg_size, segname);
+	char *f = spool_find(pf, segname, &e, &busy);
+	bool found = f != NULL;
+	free(f);
+	return found;
+}
+
+/* Read the request file: true when it names a new segment. */
+static bool read_request(Runner *r)
+{
+	char *path = xasprintf("%s/request", r->pf->dir);
+	char *text = NULL;
+	size_t len;
+	WsError e;
+	bool changed = false;
+	if (fs_read_small(path, 1024, &text, &len, &e) == 0) {
+		char seg[WAL_NAME_MAX] = "", epoch[64] = "";
+		WalName wn;
+		if (sscanf(text, "%63s %63s", seg, epoch) == 2 && strcmp(epoch, r->pf->epoch.id) == 0 &&
+		    walname_parse(seg, &wn, &e) == 0 && wn.kind == WAL_SEGMENT && strcmp(seg, r->req) != 0) {
+			snprintf(r->req, sizeof(r->req), "%s", seg);
+			r->req_name = wn;
+			changed = true;
+		}
+	}
+	free(text);
+	free(path);
+	return changed;
+}
+
+/* One round: fetch the first missing segment of the plan, if any; true if something was done. */
+static bool runner_step(Runner *r, bool changed)
+{
+	Prefetch *pf = r->pf;
+	uint32_t seg = pf->epoch.seg_size;
+	uint64_t segno = walname_segno(&r->req_name, seg);
+	PrefetchSeg plan[MAX_AHEAD];
+	int n = 0;
+	WsError err;
+
+	ws_error_clear(&err);
+	if (now_s() < r->backoff_until)
+		return false;
+	if (r->path == NULL || !prefetch_on_path(r->path, seg, r->req_name.tli, segno)) {
+		if (find_path(r, &err) != 0) {
+			log_report_warning(&err);
+			r->backoff_until = now_s() + ERROR_BACKOFF_S;
+			return false;
+		}
+	}
+	if (prefetch_plan(r->path, seg, r->req_name.tli, segno, pf->ahead, plan, &n) != 0)
+		return false;
+	if (changed)
+		spool_trim(r, plan, n);
+	for (int i = 0; i < n; i++) {
+		if (r->blocked && plan[i].segno >= r->blocked_segno)
+			return false;
+		if (spooled(pf, &plan[i]))
+			continue;
+		if (prefetch_room(pf->max_bytes, spool_used(pf), seg) < 1)
+			return false;
+		int rc = spool_fetch(r, &plan[i], &err);
+		if (rc == WS_NOT_FOUND) {
+			/* Not remembered beyond this request: the next call asks the repository again. */
+			r->blocked = true;
+			r->blocked_segno = plan[i].segno;
+			return false;
+		}
+		if (rc != 0) {
+			log_report_warning(&err);
+			r->backoff_until = now_s() + ERROR_BACKOFF_S;
+			return false;
+		}
+		return true;
+	}
+	return false;
+}
+
+static void close_inherited(int keep)
+{
+	int fd = keep;
+	if (keep != 3) {
+		fd = dup2(keep, 3) == 3 ? 3 : keep;
+		if (fd == 3)
+			close(keep);
+	}
+	if (close_range((unsigned)(fd == 3 ? 4 : 3), ~0U, 0) != 0) {
+		long max = sysconf(_SC_OPEN_MAX);
+		for (long i = 3; i < (max > 0 ? max : 1024); i++)
+			if (i != fd)
+				close((int)i);
+	}
+	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+static volatile sig_atomic_t runner_stop;
+
+static void runner_on_signal(int signo)
+{
+	(void)signo;
+	runner_stop = 1;
+}
+
+/*
+ * SIGTERM/SIGINT/SIGQUIT (the postmaster's shutdown signals, sent to the
+ * startup process's group, which is ours) end the loop after the current
+ * segment, so the spool is removed on the way out; a segment is a few
+ * seconds at most within io-timeout.  SIGHUP and SIGUSR1/2 would end the
+ * process by default: they are not for us.
+ */
+static void runner_signals(void)
+{
+	struct sigaction sa;
+	sigset_t none;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = runner_on_signal;
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGQUIT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	(void)sigaction(SIGHUP, &sa, NULL);
+	(void)sigaction(SIGUSR1, &sa, NULL);
+	(void)sigaction(SIGUSR2, &sa, NULL);
+	(void)sigaction(SIGPIPE, &sa, NULL);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static void runner_main(Prefetch *pf, int lockfd)
+{
+	Runner r = {.pf = pf};
+	WsError err;
+
+	/* The caller's temp files are not ours; ours are removed with the spool on the way out. */
+	for (int i = 0; i < CLEANUP_SLOTS; i++)
+		cleanup_unregister(i);
+	runner_signals();
+	close_inherited(lockfd);
+	int null = open("/dev/null", O_RDWR);
+	int logfd = open(pf->logpath, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(logfd >= 0 ? logfd : null, STDERR_FILENO);
+	}
+	if (null > STDERR_FILENO)
+		close(null);
+	if (logfd > STDERR_FILENO)
+		close(logfd);
+
+	r.postmaster = postmaster_pid(pf->pgdata);
+	ws_error_clear(&err);
+	if (repo_open(pf->cfg, &r.repo, &err) != 0) {
+		log_report_warning(&err);
+		goto done;
+	}
+	/* Temp files a killed prefetcher left behind. */
+	{
+		DIR *d = opendir(pf->dir);
+		struct dirent *de;
+		while (d != NULL && (de = readdir(d)) != NULL)
+			if (de->d_name[0] == '.' && strstr(de->d_name, ".tmp") != NULL)
+				(void)unlinkat(dirfd(d), de->d_name, 0);
+		if (d != NULL)
+			closedir(d);
+	}
+	log_debug("prefetcher started for \"%s\" (postmaster %ld)", pf->pgdata, (long)r.postmaster);
+	r.req_at = now_s();
+	while (!runner_stop) {
+		if (!postmaster_alive(&r)) {
+			log_debug("prefetcher: the postmaster is gone");
+			break;
+		}
+		if (!in_recovery(pf)) {
+			log_debug("prefetcher: recovery has ended");
+			break;
+		}
+		bool changed = read_request(&r);
+		if (changed) {
+			r.req_at = now_s();
+			r.blocked = false;
+		}
+		if (now_s() - r.req_at > PREFETCH_IDLE_SECONDS) {
+			log_debug("prefetcher: idle");
+			break;
+		}
+		if (r.req[0] == '\0' || !runner_step(&r, changed))
+			sleep_ms(POLL_MS);
+	}
+done:
+	spool_remove_dir(pf->dir);
+	history_free(r.path);
+	repo_free(r.repo);
+	_exit(0);
+}
+
+void prefetch_request(Prefetch *pf, const WalName *name)
+{
+	if (name->kind != WAL_SEGMENT)
+		return;
+	if (mkdir_0700(pf->dir) != 0) {
+		log_debug("no prefetching: could not create \"%s\": %s", pf->dir, strerror(errno));
+		return;
+	}
+	char *req = xasprintf("%s/request", pf->dir);
+	char *tmp = xasprintf("%s/.request.%ld", pf->dir, (long)getpid());
+	char *text = xasprintf("%s %s\n", name->name, pf->epoch.id);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	bool ok = fd >= 0 && fs_write_all(fd, text, strlen(text)) == 0;
+	if (fd >= 0 && close(fd) != 0)
+		ok = false;
+	if (!ok || rename(tmp, req) != 0) {
+		log_debug("no prefetching: could not write \"%s\": %s", req, strerror(errno));
+		(void)unlink(tmp);
+		goto done;
+	}
+	int lockfd = lock_take(pf->dir, 0);
+	if (lockfd < 0)
+		goto done; /* a prefetcher runs (or the spool cannot be locked) */
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* The intermediate child exits at once: the prefetcher is nobody's child to wait for. */
+		if (fork() == 0)
+			runner_main(pf, lockfd);
+		_exit(0);
+	}
+	close(lockfd);
+	if (pid < 0)
+		log_debug("no prefetching: fork failed: %s", strerror(errno));
+	else
+		(void)waitpid(pid, NULL, 0);
+done:
+	free(text);
+	free(tmp);
+	free(req);
+}
+
+/* ---- clearing (walship rebuild) ---- */
+
+int prefetch_clear_datadir(const Config *cfg, const char *pgdata, WsError *err)
+{
+	const char *spool_cfg = config_get(cfg, "spool-path");
+	char *spool = spool_cfg ? realpath(spool_cfg, NULL) : NULL;
+	char *real = realpath(pgdata, NULL);
+	char key[64], suffix[40];
+	int rc = 0;
+
+	if (real == NULL) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not resolve the path of \"%s\"", pgdata);
+		goto done;
+	}
+	if (spool == NULL)
+		goto done; /* no spool, nothing prefetched */
+	prefetch_dir_key(0, real, key, sizeof(key));
+	snprintf(suffix, sizeof(suffix), "%s", strchr(key, '-')); /* "-<16 hex>" */
+	DIR *top = opendir(spool);
+	struct dirent *u;
+	while (top != NULL && (u = readdir(top)) != NULL) {
+		if (u->d_name[0] == '.')
+			continue;
+		char *fetch = xasprintf("%s/%s/fetch", spool, u->d_name);
+		DIR *f = opendir(fetch);
+		struct dirent *k;
+		while (f != NULL && (k = readdir(f)) != NULL) {
+			size_t n = strlen(k->d_name), sn = strlen(suffix);
+			char *path = xasprintf("%s/%s", fetch, k->d_name);
+			if (n > 4 && strcmp(k->d_name + n - 4, ".log") == 0 && n - 4 > sn &&
+			    strncmp(k->d_name + n - 4 - sn, suffix, sn) == 0) {
+				(void)unlink(path);
+			} else if (n > sn && strcmp(k->d_name + n - sn, suffix) == 0) {
+				int fd = lock_take(path, CLEAR_WAIT_MS);
+				if (fd < 0)
+					log_warning("a prefetcher still holds \"%s\": clearing it anyway",
+						    path);
+				spool_remove_dir(path);
+				if (fd >= 0)
+					close(fd);
+			}
+			free(path);
+		}
+		if (f != NULL)
+			closedir(f);
+		free(fetch);
+	}
+	if (top != NULL)
+		closedir(top);
+done:
+	free(spool);
+	free(real);
+	return rc;
+}

@@ -1,0 +1,156 @@
+/*
+ * prefetch.h - walship-fetch's read-ahead during recovery.
+ *
+ * Only a call for a WAL segment with %p named RECOVERYXLOG, in recovery or
+ * standby mode, prefetches.  pg_rewind -c (a frontend %p), history files,
+ * .partial files and every other caller never touch the spool.
+ *
+ * Spool layout (spool-path must exist; the rest is made 0700):
+ *
+ *   <spool-path>/<repository UUID>/fetch/<sysid>-<16 hex>/       one per data directory
+ *       lock                 flock(2)ed by the one prefetcher of this data directory
+ *       request              "<segment> <epoch>\n": the last segment recovery asked for
+ *       <seg>.<epoch>.<size>.<sha256>   a verified segment, ready to serve
+ *       .<seg>.<pid>.tmp     a segment being fetched
+ *   <spool-path>/<repository UUID>/fetch/<sysid>-<16 hex>.log     the prefetcher's stderr
+ *
+ * The 16 hex digits are the start of the SHA-256 of the data directory's
+ * realpath: two data directories of one cluster never share a spool.  A
+ * spool-path inside the data directory disables prefetching (pg_wal
+ * prefetch directories broke pg_rewind elsewhere).
+ *
+ * What is served: the name of a spooled file carries the segment (timeline
+ * and position), the epoch, the size and the SHA-256 the repository's object
+ * decoded to (checked by the object decoder against the object's trailer when
+ * it was spooled); the directory carries the repository and the cluster.  A
+ * call serves a spooled file only when all of these match its request and,
+ * after the file was claimed (renamed beside %p, or copied there when the
+ * spool is on another filesystem), its bytes hash to that SHA-256 and start
+ * with this cluster's page header for that segment.  So a file changed in
+ * the spool (a flipped byte, a truncation) is removed with a warning and the
+ * segment is fetched from the repository as if nothing had been spooled.
+ * The claimed copy then gets the same rename into %p as a direct fetch.
+ * Files inside the spool are written without fsync: it is a cache, and every
+ * byte is re-verified on the way out.
+ *
+ * "Not found" is never remembered: a missing segment is simply not spooled,
+ * and the next call asks the repository.
+ *
+ * The prefetcher: when a call finds the lock free, it takes it and forks
+ * twice; the grandchild inherits the locked descriptor, closes every other
+ * descriptor (a held logging-collector pipe would keep the old syslogger
+ * alive), points stdin/stdout at /dev/null and stderr at the .log file, and
+ * does NOT call setsid(): it stays in the startup process's process group, so
+ * the postmaster's SIGTERM/SIGQUIT to that group reach it.  It opens its own
+ * repository handle and fetches, one at a time, the next fetch-ahead segments
+ * after the last request along the timeline path recovery follows (the
+ * segment's timeline, followed to the newest timeline in the repository whose
+ * history passes through it, probing <tli+1>.history upward as
+ * findNewestTimeLine does; each segment from the timeline XLogFileReadAnyTLI
+ * picks first: history_segments).  Spooled files before the request or off
+ * its plan are removed.  All spools under spool-path together stay below
+ * spool-max-size MiB: the prefetcher waits when the next segment would not
+ * fit.  It exits, removing its spool, when recovery has ended (no
+ * recovery.signal/standby.signal, or recovery.conf for 11 and older), when
+ * the postmaster named by postmaster.pid at its start is gone, on
+ * SIGTERM/SIGINT, or after PREFETCH_IDLE_SECONDS without a new request.
+ *
+ * A call that finds the segment it wants being fetched by a live prefetcher
+ * waits for it (up to io-timeout) instead of fetching it a second time.
+ *
+ * Known window: a request written just as an idle prefetcher decides to exit
+ * is not prefetched for; the next call starts a new prefetcher.
+ */
+#ifndef WALSHIP_CMD_PREFETCH_H
+#define WALSHIP_CMD_PREFETCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmd/cluster.h"
+#include "pg/history.h"
+#include "pg/walname.h"
+#include "repo/meta.h"
+#include "repo/repo.h"
+#include "util/config.h"
+#include "util/error.h"
+
+#define PREFETCH_IDLE_SECONDS 20
+#define PREFETCH_NAME_MAX     160
+
+/* ---- pure parts (unit-tested) ---- */
+
+typedef struct PrefetchSeg {
+	uint32_t tli;
+	uint64_t segno;
+} PrefetchSeg;
+
+/* Does recovery following p read segment segno from timeline tli first? */
+bool prefetch_on_path(const TimelinePath *p, uint32_t seg_size, uint32_t tli, uint64_t segno);
+
+/*
+ * The at most max segments after segno, in order, each with the timeline p
+ * reads it from, into out; *got gets how many.  WS_USAGE when (tli, segno)
+ * is not on p (the plan of another path), or max < 0.
+ */
+int prefetch_plan(const TimelinePath *p, uint32_t seg_size, uint32_t tli, uint64_t segno, int max,
+		  PrefetchSeg *out, int *got);
+
+/* An epoch id usable in a spool name: 1 to 31 of [A-Za-z0-9_-]. */
+bool prefetch_epoch_id_ok(const char *id);
+
+/* A spooled file's name: "<segname>.<epoch>.<size>.<64 hex>"; -1 if it does not fit or the epoch id is
+ * unusable. */
+int prefetch_spool_name(const char *segname, const char *epoch_id, uint64_t size,
+			const unsigned char sha256[32], char *buf, size_t bufsize);
+
+typedef struct SpoolEntry {
+	char segname[25];
+	char epoch[32];
+	uint64_t size;
+	unsigned char sha256[32];
+} SpoolEntry;
+
+/* Parse a spooled file's name; -1 for anything else (temp files, lock, request, foreign names). */
+int prefetch_spool_parse(const char *name, SpoolEntry *out);
+
+/* "<sysid>-<first 16 hex of SHA-256(realpath)>" into buf (at least 40 bytes). */
+void prefetch_dir_key(uint64_t sysid, const char *realpath, char *buf, size_t bufsize);
+
+/* How many more segments of seg_size fit when used of max bytes are taken (0 when full). */
+uint64_t prefetch_room(uint64_t max_bytes, uint64_t used_bytes, uint32_t seg_size);
+
+/* ---- used by walship-fetch ---- */
+
+typedef struct Prefetch Prefetch;
+
+/*
+ * The spool of this call, or NULL when prefetching is off for it (fetch-ahead
+ * 0, spool-path missing or inside the data directory, an unusable epoch id;
+ * said at debug level, or as a warning for a spool-path inside the data
+ * directory).  Never fails the fetch.
+ */
+Prefetch *prefetch_open(const Config *cfg, Repo *repo, const RepoEpoch *epoch, const ClusterInfo *ci,
+			const char *pgdata);
+void prefetch_free(Prefetch *pf);
+
+/*
+ * Serve segment name from the spool into path (%p): 0 when %p now holds it,
+ * verified; WS_NOT_FOUND when it was not spooled or did not verify (then
+ * removed, with a warning); other errors (writing %p's directory) as
+ * cmd_fetch reports them.  Waits for a segment a live prefetcher is fetching.
+ */
+int prefetch_serve(Prefetch *pf, const WalName *name, const char *path, WsError *err);
+
+/* Record that recovery asked for name, and start the prefetcher if none runs.  Never fails the fetch. */
+void prefetch_request(Prefetch *pf, const WalName *name);
+
+/*
+ * Remove every spool of the data directory pgdata (any repository, any
+ * system identifier) and its log, waiting up to 10 s for a prefetcher to let
+ * go of it (walship rebuild, at its start; pgdata must exist).
+ */
+int prefetch_clear_datadir(const Config *cfg, const char *pgdata, WsError *err);
+
+#endif

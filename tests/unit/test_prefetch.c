@@ -1,0 +1,192 @@
+/*
+ * test_prefetch.c - the pure parts of walship-fetch's prefetching: which
+ * segments come next along a timeline path, the names spooled files carry
+ * and what they must match, the data directory's key and the byte bound.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/prefetch.h"
+#include "pg/history.h"
+
+#define MB (1024u * 1024u)
+
+/* Timeline 3 of a real run: 1 until 0/4000090, 2 until 0/6001648, then 3 (16 MiB segments). */
+static const char tli3_history[] = "1\t0/4000090\tno recovery target specified\n"
+				   "\n"
+				   "2\t0/6001648\tno recovery target specified\n";
+
+static TimelinePath *tli3_path(void)
+{
+	TimelinePath *p = NULL;
+	WsError err;
+	assert_int_equal(history_parse(tli3_history, strlen(tli3_history), 3, &p, &err), 0);
+	return p;
+}
+
+static void test_plan_follows_the_switches(void **state)
+{
+	(void)state;
+	TimelinePath *p = tli3_path();
+	PrefetchSeg out[8];
+	int got = -1;
+
+	/* From segment 2 on timeline 1: 3 on 1, 4 (holds the switch) on 2, 5 on 2, 6 on 3, 7 on 3. */
+	assert_int_equal(prefetch_plan(p, 16 * MB, 1, 2, 5, out, &got), 0);
+	assert_int_equal(got, 5);
+	const PrefetchSeg want[] = {{1, 3}, {2, 4}, {2, 5}, {3, 6}, {3, 7}};
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(out[i].tli, want[i].tli);
+		assert_int_equal(out[i].segno, want[i].segno);
+	}
+	/* Fewer asked, fewer given; zero is fine. */
+	assert_int_equal(prefetch_plan(p, 16 * MB, 2, 5, 1, out, &got), 0);
+	assert_int_equal(got, 1);
+	assert_int_equal(out[0].tli, 3);
+	assert_int_equal(out[0].segno, 6);
+	assert_int_equal(prefetch_plan(p, 16 * MB, 3, 9, 0, out, &got), 0);
+	assert_int_equal(got, 0);
+	history_free(p);
+}
+
+static void test_plan_refuses_a_segment_off_the_path(void **state)
+{
+	(void)state;
+	TimelinePath *p = tli3_path();
+	PrefetchSeg out[4];
+	int got = -1;
+
+	/* Segment 4 is read from timeline 2 (the switch segment), 6 from 3: timeline 1 reads neither. */
+	assert_true(prefetch_on_path(p, 16 * MB, 1, 3));
+	assert_false(prefetch_on_path(p, 16 * MB, 1, 4));
+	assert_true(prefetch_on_path(p, 16 * MB, 2, 4));
+	assert_false(prefetch_on_path(p, 16 * MB, 2, 6));
+	assert_true(prefetch_on_path(p, 16 * MB, 3, 6));
+	/* A timeline not on the path at all. */
+	assert_false(prefetch_on_path(p, 16 * MB, 4, 6));
+	assert_int_equal(prefetch_plan(p, 16 * MB, 1, 4, 2, out, &got), WS_USAGE);
+	assert_int_equal(got, 0);
+	assert_int_equal(prefetch_plan(p, 16 * MB, 3, 6, -1, out, &got), WS_USAGE);
+	assert_int_equal(prefetch_plan(p, 1000, 3, 6, 1, out, &got), WS_USAGE);
+	history_free(p);
+}
+
+static void test_plan_single_timeline_and_segment_size(void **state)
+{
+	(void)state;
+	TimelinePath *p = history_single(1);
+	PrefetchSeg out[3];
+	int got = 0;
+	/* 64 MiB segments: 64 per 4 GiB "log"; the plan crosses it as plain numbers. */
+	assert_int_equal(prefetch_plan(p, 64 * MB, 1, 63, 3, out, &got), 0);
+	assert_int_equal(got, 3);
+	assert_int_equal(out[0].segno, 64);
+	assert_int_equal(out[2].segno, 66);
+	assert_int_equal(out[2].tli, 1);
+	history_free(p);
+}
+
+static void test_spool_names_round_trip_and_refuse_others(void **state)
+{
+	(void)state;
+	unsigned char sha[32];
+	char name[PREFETCH_NAME_MAX];
+	SpoolEntry e;
+	for (int i = 0; i < 32; i++)
+		sha[i] = (unsigned char)(0xA0 + i);
+
+	assert_int_equal(
+		prefetch_spool_name("000000020000000300000019", "15-1", 16 * MB, sha, name, sizeof(name)), 0);
+	assert_string_equal(name, "000000020000000300000019.15-1.16777216."
+				  "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf");
+	assert_int_equal(prefetch_spool_parse(name, &e), 0);
+	assert_string_equal(e.segname, "000000020000000300000019");
+	assert_string_equal(e.epoch, "15-1");
+	assert_int_equal(e.size, 16 * MB);
+	assert_memory_equal(e.sha256, sha, 32);
+
+	/* Temp files, the lock, the request and anything damaged are not spooled segments. */
+	const char *bad[] = {
+		"lock",
+		"request",
+		".000000020000000300000019.123.tmp",
+		"000000020000000300000019",
+		"000000020000000300000019.15-1.16777216",
+		"000000020000000300000019.15-1.16777216.a0a1",
+		"00000002000000030000001a.15-1.16777216."
+		"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf",
+		"000000020000000300000019.15/1.16777216."
+		"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf",
+		"000000020000000300000019.15-1.016777216."
+		"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf",
+		"000000020000000300000019.15-1.16777216."
+		"A0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf",
+		"000000020000000300000019.15-1.16777216."
+		"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf0",
+		"000000020000000300000019.15-1.99999999999999999999999."
+		"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(prefetch_spool_parse(bad[i], &e), -1);
+
+	/* Epoch ids that could not be parsed back (or would escape the directory) are refused. */
+	assert_int_equal(prefetch_spool_name("000000020000000300000019", "15.1", 1, sha, name, sizeof(name)),
+			 -1);
+	assert_int_equal(prefetch_spool_name("000000020000000300000019", "../x", 1, sha, name, sizeof(name)),
+			 -1);
+	assert_int_equal(prefetch_spool_name("000000020000000300000019", "", 1, sha, name, sizeof(name)), -1);
+	assert_int_equal(prefetch_spool_name("0000000200000003", "15-1", 1, sha, name, sizeof(name)), -1);
+	assert_int_equal(prefetch_spool_name("000000020000000300000019", "15-1", 1, sha, name, 40), -1);
+	assert_true(prefetch_epoch_id_ok("15-1"));
+	assert_true(prefetch_epoch_id_ok("a_B-9"));
+	assert_false(prefetch_epoch_id_ok("0123456789012345678901234567890123"));
+}
+
+static void test_dir_key_depends_on_cluster_and_path(void **state)
+{
+	(void)state;
+	char a[64], b[64], c[64], d[64];
+	prefetch_dir_key(7301234567890123456ull, "/var/lib/postgresql/15/main", a, sizeof(a));
+	prefetch_dir_key(7301234567890123456ull, "/var/lib/postgresql/15/main", b, sizeof(b));
+	prefetch_dir_key(7301234567890123456ull, "/var/lib/postgresql/15/other", c, sizeof(c));
+	prefetch_dir_key(7301234567890123457ull, "/var/lib/postgresql/15/main", d, sizeof(d));
+	assert_string_equal(a, b);
+	assert_string_not_equal(a, c);
+	assert_string_not_equal(a, d);
+	assert_int_equal(strncmp(a, "7301234567890123456-", 20), 0);
+	assert_int_equal(strlen(a), 20 + 16);
+	/* The same path gives the same hash part whatever the cluster (rebuild clears by it). */
+	assert_string_equal(a + 20, d + 20);
+}
+
+static void test_room_is_bounded_in_bytes(void **state)
+{
+	(void)state;
+	uint64_t max = 1024ull * MB;
+	assert_int_equal(prefetch_room(max, 0, 16 * MB), 64);
+	assert_int_equal(prefetch_room(max, 1000ull * MB, 16 * MB), 1);
+	assert_int_equal(prefetch_room(max, 1009ull * MB, 16 * MB), 0);
+	assert_int_equal(prefetch_room(max, 2000ull * MB, 16 * MB), 0);
+	assert_int_equal(prefetch_room(0, 0, 16 * MB), 0);
+	assert_int_equal(prefetch_room(max, 0, 0), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plan_follows_the_switches),
+		cmocka_unit_test(test_plan_refuses_a_segment_off_the_path),
+		cmocka_unit_test(test_plan_single_timeline_and_segment_size),
+		cmocka_unit_test(test_spool_names_round_trip_and_refuse_others),
+		cmocka_unit_test(test_dir_key_depends_on_cluster_and_path),
+		cmocka_unit_test(test_room_is_bounded_in_bytes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
