@@ -31,15 +31,7 @@
 
 #define SMALL_FILE_MAX (16u * 1024 * 1024)
 
-/* Writes to the temp file and keeps the first page header for the check afterwards. */
-typedef struct FetchSink {
-	int fd;
-	const char *what;
-	uint64_t written;
-	unsigned char head[WAL_LONG_HEADER_SIZE];
-} FetchSink;
-
-static int fetch_sink_write(void *ctx, const unsigned char *buf, size_t len, WsError *err)
+int fetch_sink_write(void *ctx, const unsigned char *buf, size_t len, WsError *err)
 {
 	FetchSink *s = ctx;
 	if (s->written < sizeof(s->head)) {

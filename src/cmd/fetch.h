@@ -4,7 +4,10 @@
 #ifndef WALSHIP_CMD_FETCH_H
 #define WALSHIP_CMD_FETCH_H
 
+#include <stdint.h>
+
 #include "pg/recovery.h"
+#include "pg/walpage.h"
 #include "util/config.h"
 #include "util/error.h"
 
@@ -36,6 +39,20 @@ FetchMode fetch_mode_of(const FetchRequest *req);
 
 /* The exit code PostgreSQL must see for a result of cmd_fetch: 0, 1 or 200. */
 int fetch_exit_code(int rc, FetchMode mode);
+
+/*
+ * A writer to fd (what names it in errors) that keeps the first page header
+ * of what it writes, for the page-header check after the object is decoded
+ * (walship-fetch's temp file, the prefetcher's spool file).
+ */
+typedef struct FetchSink {
+	int fd;
+	const char *what;
+	uint64_t written;
+	unsigned char head[WAL_LONG_HEADER_SIZE];
+} FetchSink;
+
+int fetch_sink_write(void *ctx, const unsigned char *buf, size_t len, WsError *err);
 
 #define FETCH_EXIT_ABORT 200
 

@@ -25,6 +25,7 @@
 
 #include <openssl/evp.h>
 
+#include "cmd/fetch.h"
 #include "pg/lsn.h"
 #include "pg/walpage.h"
 #include "repo/keys.h"
@@ -744,25 +745,6 @@ static void spool_trim(Runner *r, const PrefetchSeg *plan, int n)
 	closedir(d);
 }
 
-typedef struct SpoolSink {
-	int fd;
-	uint64_t written;
-	unsigned char head[WAL_LONG_HEADER_SIZE];
-} SpoolSink;
-
-static int spool_sink_write(void *ctx, const unsigned char *buf, size_t len, WsError *err)
-{
-	SpoolSink *s = ctx;
-	if (s->written < sizeof(s->head)) {
-		size_t n = sizeof(s->head) - (size_t)s->written;
-		memcpy(s->head + s->written, buf, n < len ? n : len);
-	}
-	if (fs_write_all(s->fd, buf, len) != 0)
-		return ws_error_errno(err, WS_FATAL, errno, "could not write to the prefetch spool");
-	s->written += len;
-	return 0;
-}
-
 /* Fetch one segment into the spool, verified: 0, WS_NOT_FOUND, or an error. */
 static int spool_fetch(Runner *r, const PrefetchSeg *s, WsError *err)
 {
@@ -779,9 +761,9 @@ static int spool_fetch(Runner *r, const PrefetchSeg *s, WsError *err)
 		free(tmp);
 		return rc;
 	}
-	SpoolSink sink = {.fd = fd};
+	FetchSink sink = {.fd = fd, .what = "to the prefetch spool"};
 	ObjInfo info;
-	int rc = repo_get_object(r->repo, key, pf->epoch.seg_size, spool_sink_write, &sink, &info, err);
+	int rc = repo_get_object(r->repo, key, pf->epoch.seg_size, fetch_sink_write, &sink, &info, err);
 	if (rc == 0 && sink.written != pf->epoch.seg_size)
 		rc = ws_error(err, WS_CORRUPT,
 			      "stored WAL file \"%s\" has %" PRIu64 " bytes, expected %" PRIu32, segname,
