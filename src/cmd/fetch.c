@@ -5,7 +5,9 @@
  * repository proven healthy in this call.  Everything else aborts recovery
  * (200) so PostgreSQL stops with our message in its log instead of promoting
  * at the wrong point; a standby instead gets 1 and retries (a FATAL in its
- * startup process would shut the server down).
+ * startup process would shut the server down).  A segment already in the
+ * prefetch spool is served without opening the repository: serving a
+ * verified file needs no proof of health, only "not found" does.
  */
 #include "cmd/fetch.h"
 
@@ -120,7 +122,7 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 	char *pgdata = NULL, *dir = NULL, *tmp = NULL;
 	char what[WAL_NAME_MAX + 32];
 	int fd = -1, slot = -1, rc;
-	bool renamed = false;
+	bool renamed = false, spool_tried = false;
 
 	if ((rc = walname_parse(req->name, &name, err)) != 0)
 		return rc;
@@ -135,6 +137,30 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 
 	if ((rc = pg_control_read(pgdata, &ci.control, err)) != 0)
 		goto done;
+
+	/*
+	 * Only recovery's own requests for segments prefetch (prefetch.h): never
+	 * pg_rewind's %p, never history files, whose answers decide timelines.
+	 */
+	bool prefetchable = name.kind == WAL_SEGMENT &&
+			    (*mode == FETCH_MODE_RECOVERY || *mode == FETCH_MODE_STANDBY) &&
+			    strcmp(fs_basename(req->path), "RECOVERYXLOG") == 0;
+	WsError ignored;
+	if (prefetchable && walname_check_segsize(&name, ci.control.seg_size, &ignored) == 0 &&
+	    (pf = prefetch_open_indexed(cfg, &ci, pgdata, req->epoch)) != NULL) {
+		/* Spooled and verified: no round trip to the store.  Anything else asks the repository. */
+		rc = prefetch_serve(pf, &name, req->path, err);
+		if (rc != WS_NOT_FOUND) {
+			if (rc == 0)
+				prefetch_request(pf, &name);
+			goto done;
+		}
+		prefetch_free(pf);
+		pf = NULL;
+		rc = 0;
+		spool_tried = true;
+	}
+
 	if ((rc = repo_open(cfg, &repo, err)) != 0)
 		goto done;
 	if ((rc = cluster_fetch_epoch(repo_meta(repo), &ci, req->epoch, repo_display(repo), &epoch, err)) !=
@@ -147,19 +173,18 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 		goto done;
 	}
 
-	/*
-	 * Only recovery's own requests for segments prefetch (prefetch.h): never
-	 * pg_rewind's %p, never history files, whose answers decide timelines.
-	 */
-	if (name.kind == WAL_SEGMENT && (*mode == FETCH_MODE_RECOVERY || *mode == FETCH_MODE_STANDBY) &&
-	    strcmp(fs_basename(req->path), "RECOVERYXLOG") == 0)
+	if (prefetchable)
 		pf = prefetch_open(cfg, repo, epoch, &ci, pgdata);
 	if (pf != NULL) {
-		rc = prefetch_serve(pf, &name, req->path, err);
-		if (rc != WS_NOT_FOUND) {
-			if (rc == 0)
-				prefetch_request(pf, &name);
-			goto done;
+		/* Looked at already (not spooled, or damaged and removed): the repository's copy, as if never
+		 * spooled. */
+		if (!spool_tried) {
+			rc = prefetch_serve(pf, &name, req->path, err);
+			if (rc != WS_NOT_FOUND) {
+				if (rc == 0)
+					prefetch_request(pf, &name);
+				goto done;
+			}
 		}
 		/* Not spooled: ask for what follows before fetching this one, so both overlap. */
 		prefetch_request(pf, &name);

@@ -41,14 +41,18 @@
 #define CLEAR_WAIT_MS   10000
 #define MAX_AHEAD       256
 #define ERROR_BACKOFF_S 2
+#define INDEX_FORMAT    1
+#define INDEX_MAX       256
 
 struct Prefetch {
 	const Config *cfg;
-	Repo *repo; /* the caller's; the prefetcher opens its own */
+	char uuid[40]; /* the repository's; the prefetcher opens its own handle */
 	RepoEpoch epoch;
 	ClusterInfo ci;
+	char key[64];   /* the data directory's key */
 	char *pgdata;   /* realpath */
 	char *spool;    /* spool-path */
+	char *index;    /* <spool>/by-repo/<index name> */
 	char *fetchdir; /* <spool>/<uuid>/fetch */
 	char *dir;      /* fetchdir/<key> */
 	char *logpath;  /* fetchdir/<key>.log */
@@ -191,6 +195,57 @@ uint64_t prefetch_room(uint64_t max_bytes, uint64_t used_bytes, uint32_t seg_siz
 	return (max_bytes - used_bytes) / seg_size;
 }
 
+void prefetch_index_name(const char *repo_ident, const char *dir_key, char *buf, size_t bufsize)
+{
+	unsigned char md[32];
+	unsigned int len = 0;
+	char hex[65];
+	EVP_Digest(repo_ident, strlen(repo_ident), md, &len, EVP_sha256(), NULL);
+	hex_encode(md, 8, hex);
+	snprintf(buf, bufsize, "%s-%s", hex, dir_key);
+}
+
+static bool uuid_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n >= sizeof(((PrefetchIndex *)NULL)->uuid))
+		return false;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') || (*s >= 'A' && *s <= 'F') ||
+		      *s == '-'))
+			return false;
+	return true;
+}
+
+int prefetch_index_format(const PrefetchIndex *ix, char *buf, size_t bufsize)
+{
+	if (!uuid_ok(ix->uuid) || !prefetch_epoch_id_ok(ix->epoch.id) || ix->epoch.pg_major <= 0 ||
+	    !wal_segsize_valid(ix->epoch.seg_size))
+		return -1;
+	return str_format(buf, bufsize, "%d %s %s %" PRIu64 " %d %" PRIu32 "\n", INDEX_FORMAT, ix->uuid,
+			  ix->epoch.id, ix->epoch.sysid, ix->epoch.pg_major, ix->epoch.seg_size);
+}
+
+/* Strict: the text must be exactly what prefetch_index_format writes for what it parses to. */
+int prefetch_index_parse(const char *text, size_t len, PrefetchIndex *out)
+{
+	char copy[INDEX_MAX], again[INDEX_MAX];
+	int format = 0;
+	memset(out, 0, sizeof(*out));
+	if (len == 0 || len >= sizeof(copy) || memchr(text, '\0', len) != NULL)
+		return -1;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	if (sscanf(copy, "%d %39s %31s %" SCNu64 " %d %" SCNu32, &format, out->uuid, out->epoch.id,
+		   &out->epoch.sysid, &out->epoch.pg_major, &out->epoch.seg_size) != 6 ||
+	    format != INDEX_FORMAT || prefetch_index_format(out, again, sizeof(again)) != 0 ||
+	    strcmp(copy, again) != 0) {
+		memset(out, 0, sizeof(*out));
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- small helpers ---- */
 
 static void sleep_ms(long ms)
@@ -299,29 +354,31 @@ static void spool_remove_dir(const char *dir)
 
 /* ---- opening the spool of a call ---- */
 
-Prefetch *prefetch_open(const Config *cfg, Repo *repo, const RepoEpoch *epoch, const ClusterInfo *ci,
-			const char *pgdata)
+/*
+ * The parts of a call's spool that need no repository: the settings, the
+ * paths, the data directory's key and index name; NULL when prefetching is
+ * off.  A spool-path inside the data directory is warned about once per
+ * call: by the caller that opened the repository (warn).
+ */
+static Prefetch *prefetch_setup(const Config *cfg, const ClusterInfo *ci, const char *pgdata, bool warn)
 {
 	long ahead = 0, max_mib = 0, timeout = 60;
 	WsError e;
-	char key[64];
-	Prefetch *pf = NULL;
+	char name[128];
 
 	if (config_get_int(cfg, "fetch-ahead", 0, MAX_AHEAD, &ahead, &e) != 0) {
-		log_report_warning(&e);
+		if (warn)
+			log_report_warning(&e);
 		return NULL;
 	}
 	if (ahead == 0)
 		return NULL;
 	if (config_get_int(cfg, "spool-max-size", 0, INT_MAX, &max_mib, &e) != 0) {
-		log_report_warning(&e);
+		if (warn)
+			log_report_warning(&e);
 		return NULL;
 	}
 	(void)config_get_int(cfg, "io-timeout", 1, 3600, &timeout, &e);
-	if (!prefetch_epoch_id_ok(epoch->id)) {
-		log_debug("no prefetching: epoch id \"%s\" cannot name spool files", epoch->id);
-		return NULL;
-	}
 	const char *spool_cfg = config_get(cfg, "spool-path");
 	char *spool = spool_cfg ? realpath(spool_cfg, NULL) : NULL;
 	char *real = realpath(pgdata, NULL);
@@ -333,36 +390,97 @@ Prefetch *prefetch_open(const Config *cfg, Repo *repo, const RepoEpoch *epoch, c
 		return NULL;
 	}
 	if (path_inside(spool, real)) {
-		log_warning("not prefetching: spool-path \"%s\" is inside the data directory \"%s\"", spool,
-			    real);
+		if (warn)
+			log_warning("not prefetching: spool-path \"%s\" is inside the data directory \"%s\"",
+				    spool, real);
 		free(spool);
 		free(real);
 		return NULL;
 	}
-	pf = xcalloc(1, sizeof(*pf));
+	Prefetch *pf = xcalloc(1, sizeof(*pf));
 	pf->cfg = cfg;
-	pf->repo = repo;
-	pf->epoch = *epoch;
 	pf->ci = *ci;
 	pf->pgdata = real;
 	pf->spool = spool;
 	pf->ahead = (int)ahead;
 	pf->max_bytes = (uint64_t)max_mib * 1024 * 1024;
 	pf->wait_s = timeout;
-	prefetch_dir_key(ci->control.sysid, real, key, sizeof(key));
-	char *uuid_dir = xasprintf("%s/%s", spool, repo_meta(repo)->uuid);
+	prefetch_dir_key(ci->control.sysid, real, pf->key, sizeof(pf->key));
+	char *ident = repo_config_identity(cfg);
+	prefetch_index_name(ident, pf->key, name, sizeof(name));
+	free(ident);
+	pf->index = xasprintf("%s/by-repo/%s", spool, name);
+	return pf;
+}
+
+/* Tie pf to the repository uuid and its epoch: the spool's own paths, made if missing. */
+static Prefetch *prefetch_bind(Prefetch *pf, const char *uuid, const RepoEpoch *epoch)
+{
+	if (!prefetch_epoch_id_ok(epoch->id)) {
+		log_debug("no prefetching: epoch id \"%s\" cannot name spool files", epoch->id);
+		prefetch_free(pf);
+		return NULL;
+	}
+	snprintf(pf->uuid, sizeof(pf->uuid), "%s", uuid);
+	pf->epoch = *epoch;
+	char *uuid_dir = xasprintf("%s/%s", pf->spool, uuid);
 	pf->fetchdir = xasprintf("%s/fetch", uuid_dir);
-	pf->dir = xasprintf("%s/%s", pf->fetchdir, key);
-	pf->logpath = xasprintf("%s/%s.log", pf->fetchdir, key);
+	pf->dir = xasprintf("%s/%s", pf->fetchdir, pf->key);
+	pf->logpath = xasprintf("%s/%s.log", pf->fetchdir, pf->key);
 	bool ok = mkdir_0700(uuid_dir) == 0 && mkdir_0700(pf->fetchdir) == 0;
 	free(uuid_dir);
 	if (!ok) {
-		log_debug("no prefetching: could not create a directory in spool-path \"%s\": %s", spool,
+		log_debug("no prefetching: could not create a directory in spool-path \"%s\": %s", pf->spool,
 			  strerror(errno));
 		prefetch_free(pf);
 		return NULL;
 	}
 	return pf;
+}
+
+Prefetch *prefetch_open(const Config *cfg, Repo *repo, const RepoEpoch *epoch, const ClusterInfo *ci,
+			const char *pgdata)
+{
+	Prefetch *pf = prefetch_setup(cfg, ci, pgdata, true);
+	return pf ? prefetch_bind(pf, repo_meta(repo)->uuid, epoch) : NULL;
+}
+
+/* The index at path: 0 and *out, or -1 when missing or unusable. */
+static int index_read(const char *path, PrefetchIndex *out)
+{
+	char *text = NULL;
+	size_t len = 0;
+	WsError e;
+	int rc = -1;
+	if (fs_read_small(path, INDEX_MAX, &text, &len, &e) == 0)
+		rc = prefetch_index_parse(text, len, out);
+	free(text);
+	return rc;
+}
+
+Prefetch *prefetch_open_indexed(const Config *cfg, const ClusterInfo *ci, const char *pgdata,
+				const char *epoch_id)
+{
+	PrefetchIndex ix;
+	Prefetch *pf = prefetch_setup(cfg, ci, pgdata, false);
+	if (pf == NULL)
+		return NULL;
+	if (index_read(pf->index, &ix) != 0) {
+		log_debug("no prefetch index \"%s\": opening the repository", pf->index);
+		prefetch_free(pf);
+		return NULL;
+	}
+	/* The epoch a call without --epoch would pick must be the one the prefetcher fetches for. */
+	if (ix.epoch.sysid != ci->control.sysid || ix.epoch.seg_size != ci->control.seg_size ||
+	    (epoch_id != NULL && strcmp(epoch_id, ix.epoch.id) != 0)) {
+		log_debug(
+			"prefetch index \"%s\" is for epoch \"%s\" of another cluster or epoch: opening the "
+			"repository",
+			pf->index, ix.epoch.id);
+		prefetch_free(pf);
+		return NULL;
+	}
+	return prefetch_bind(pf, ix.uuid, &ix.epoch);
 }
 
 void prefetch_free(Prefetch *pf)
@@ -371,6 +489,7 @@ void prefetch_free(Prefetch *pf)
 		return;
 	free(pf->pgdata);
 	free(pf->spool);
+	free(pf->index);
 	free(pf->fetchdir);
 	free(pf->dir);
 	free(pf->logpath);
@@ -874,6 +993,38 @@ static bool runner_step(Runner *r, bool changed)
 	return false;
 }
 
+/* Publish where this spool is, so calls can serve from it without opening the repository. */
+static void index_write(const Prefetch *pf)
+{
+	PrefetchIndex ix = {.epoch = pf->epoch};
+	char text[INDEX_MAX];
+	snprintf(ix.uuid, sizeof(ix.uuid), "%s", pf->uuid);
+	if (prefetch_index_format(&ix, text, sizeof(text)) != 0)
+		return;
+	char *dir = fs_dirname(pf->index);
+	char *tmp = xasprintf("%s/.%s.%ld", dir, fs_basename(pf->index), (long)getpid());
+	int fd = -1;
+	bool ok = mkdir_0700(dir) == 0 &&
+		  (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) >= 0 &&
+		  fs_write_all(fd, text, strlen(text)) == 0;
+	if (fd >= 0 && close(fd) != 0)
+		ok = false;
+	if (!ok || rename(tmp, pf->index) != 0) {
+		log_debug("prefetcher: could not write index \"%s\": %s", pf->index, strerror(errno));
+		(void)unlink(tmp);
+	}
+	free(tmp);
+	free(dir);
+}
+
+/* Remove the index if it still names this spool (a later prefetcher of another repository may own it). */
+static void index_remove(const Prefetch *pf)
+{
+	PrefetchIndex ix;
+	if (index_read(pf->index, &ix) == 0 && strcmp(ix.uuid, pf->uuid) == 0)
+		(void)unlink(pf->index);
+}
+
 static void close_inherited(int keep)
 {
 	int fd = keep;
@@ -954,6 +1105,16 @@ static void runner_main(Prefetch *pf, int lockfd)
 		log_report_warning(&err);
 		goto done;
 	}
+	/* Started from an index: the repository must still be the one it names. */
+	const RepoEpoch *ep = repo_meta_find_id(repo_meta(r.repo), pf->epoch.id);
+	if (strcmp(repo_meta(r.repo)->uuid, pf->uuid) != 0 || ep == NULL || ep->sysid != pf->epoch.sysid ||
+	    ep->seg_size != pf->epoch.seg_size) {
+		log_warning("prefetcher: repository \"%s\" is no longer repository %s with epoch \"%s\": "
+			    "stopping",
+			    repo_display(r.repo), pf->uuid, pf->epoch.id);
+		goto done;
+	}
+	index_write(pf);
 	/* Temp files a killed prefetcher left behind. */
 	{
 		DIR *d = opendir(pf->dir);
@@ -988,6 +1149,8 @@ static void runner_main(Prefetch *pf, int lockfd)
 			sleep_ms(POLL_MS);
 	}
 done:
+	/* The index first: a call that still finds it then finds no spool and opens the repository. */
+	index_remove(pf);
 	spool_remove_dir(pf->dir);
 	history_free(r.path);
 	repo_free(r.repo);
@@ -1054,6 +1217,18 @@ int prefetch_clear_datadir(const Config *cfg, const char *pgdata, WsError *err)
 		goto done; /* no spool, nothing prefetched */
 	prefetch_dir_key(0, real, key, sizeof(key));
 	snprintf(suffix, sizeof(suffix), "%s", strchr(key, '-')); /* "-<16 hex>" */
+	/* Indexes first, as a prefetcher does: no call follows one into a spool being cleared. */
+	char *by_repo = xasprintf("%s/by-repo", spool);
+	DIR *ixd = opendir(by_repo);
+	struct dirent *x;
+	while (ixd != NULL && (x = readdir(ixd)) != NULL) {
+		size_t n = strlen(x->d_name), sn = strlen(suffix);
+		if (x->d_name[0] != '.' && n > sn && strcmp(x->d_name + n - sn, suffix) == 0)
+			(void)unlinkat(dirfd(ixd), x->d_name, 0);
+	}
+	if (ixd != NULL)
+		closedir(ixd);
+	free(by_repo);
 	DIR *top = opendir(spool);
 	struct dirent *u;
 	while (top != NULL && (u = readdir(top)) != NULL) {

@@ -13,6 +13,7 @@
  *       <seg>.<epoch>.<size>.<sha256>   a verified segment, ready to serve
  *       .<seg>.<pid>.tmp     a segment being fetched
  *   <spool-path>/<repository UUID>/fetch/<sysid>-<16 hex>.log     the prefetcher's stderr
+ *   <spool-path>/by-repo/<16 hex>-<sysid>-<16 hex>      the index: where that spool is
  *
  * The 16 hex digits are the start of the SHA-256 of the data directory's
  * realpath: two data directories of one cluster never share a spool.  A
@@ -35,6 +36,23 @@
  *
  * "Not found" is never remembered: a missing segment is simply not spooled,
  * and the next call asks the repository.
+ *
+ * Serving without the repository: the spool is named by the repository's
+ * UUID, which only walship.json tells.  So a running prefetcher writes an
+ * index, named by the first 16 hex digits of the SHA-256 of the repository
+ * as configured (the repo setting and s3-endpoint, as push records are) and
+ * the data directory's key, holding the UUID and the epoch it fetches for
+ * (id, system identifier, PG major, segment size).  A call for RECOVERYXLOG
+ * in recovery or standby mode looks there before opening the repository: if
+ * the index names this cluster (system identifier and segment size of
+ * pg_control; the --epoch given, if any) and the segment is spooled and
+ * verifies as above, it is served with no round trip to the store, and the
+ * request is written as usual (starting a prefetcher from the index if none
+ * runs).  Anything else -- no index, a mismatch, not spooled, damaged --
+ * falls back to opening the repository and fetching directly: only a
+ * repository proven healthy in this call answers "not found".  The
+ * prefetcher removes its index before its spool when it exits; walship
+ * rebuild removes the data directory's indexes with its spools.
  *
  * The prefetcher: when a call finds the lock free, it takes it and forks
  * twice; the grandchild inherits the locked descriptor, closes every other
@@ -121,6 +139,22 @@ void prefetch_dir_key(uint64_t sysid, const char *realpath, char *buf, size_t bu
 /* How many more segments of seg_size fit when used of max bytes are taken (0 when full). */
 uint64_t prefetch_room(uint64_t max_bytes, uint64_t used_bytes, uint32_t seg_size);
 
+/* What an index says: the repository's UUID and the epoch the prefetcher fetches for. */
+typedef struct PrefetchIndex {
+	char uuid[40];
+	RepoEpoch epoch; /* id, sysid, pg_major, seg_size; created unused */
+} PrefetchIndex;
+
+/* An index's name, "<first 16 hex of SHA-256(repo_ident)>-<dir_key>", into buf (at least 60 bytes). */
+void prefetch_index_name(const char *repo_ident, const char *dir_key, char *buf, size_t bufsize);
+
+/* An index's text, one line "1 <uuid> <epoch id> <sysid> <pg major> <segment size>"; -1 if it does not fit.
+ */
+int prefetch_index_format(const PrefetchIndex *ix, char *buf, size_t bufsize);
+
+/* Parse an index's text strictly; -1 for anything else (another format, a bad UUID or epoch id). */
+int prefetch_index_parse(const char *text, size_t len, PrefetchIndex *out);
+
 /* ---- used by walship-fetch ---- */
 
 typedef struct Prefetch Prefetch;
@@ -136,6 +170,16 @@ Prefetch *prefetch_open(const Config *cfg, Repo *repo, const RepoEpoch *epoch, c
 void prefetch_free(Prefetch *pf);
 
 /*
+ * The spool of this call found through the index, without the repository:
+ * NULL when prefetching is off for it (as prefetch_open), when no index
+ * exists, or when the index does not name this cluster (ci's system
+ * identifier and segment size; epoch_id when not NULL).  Never fails the
+ * fetch; a NULL answer only means "open the repository".
+ */
+Prefetch *prefetch_open_indexed(const Config *cfg, const ClusterInfo *ci, const char *pgdata,
+				const char *epoch_id);
+
+/*
  * Serve segment name from the spool into path (%p): 0 when %p now holds it,
  * verified; WS_NOT_FOUND when it was not spooled or did not verify (then
  * removed, with a warning); other errors (writing %p's directory) as
@@ -148,7 +192,7 @@ void prefetch_request(Prefetch *pf, const WalName *name);
 
 /*
  * Remove every spool of the data directory pgdata (any repository, any
- * system identifier) and its log, waiting up to 10 s for a prefetcher to let
+ * system identifier), its log and its indexes, waiting up to 10 s for a prefetcher to let
  * go of it (walship rebuild, at its start; pgdata must exist).
  */
 int prefetch_clear_datadir(const Config *cfg, const char *pgdata, WsError *err);

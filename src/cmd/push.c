@@ -426,14 +426,6 @@ static void join_workers(Worker *workers, int n)
 	}
 }
 
-/* What records are tied to besides the repository's UUID: where it was configured to be. */
-static char *repo_identity(const Config *cfg)
-{
-	const char *url = config_get(cfg, "repo");
-	const char *endpoint = config_get(cfg, "s3-endpoint");
-	return xasprintf("%s%s%s", url ? url : "", endpoint ? " " : "", endpoint ? endpoint : "");
-}
-
 /*
  * A record says an earlier call stored this very file: 1 (answer 0 at
  * once), 0 (push as usual).  A record that does not match is removed.
@@ -490,7 +482,7 @@ int cmd_push(const Config *cfg, const char *pgdata, const char *path, const char
 	if (parallel > 1) {
 		if ((rc = push_spool_check(spool, pgdata, err)) != 0)
 			goto done;
-		repo_ident = repo_identity(cfg);
+		repo_ident = repo_config_identity(cfg);
 		if (answered_by_record(spool, repo_ident, &ci, &f))
 			goto done;
 	}

@@ -291,3 +291,10 @@ int repo_get_object(Repo *repo, const char *key, uint64_t max_size, WsWriter out
 	ObjInfo local;
 	return obj_decoder_finish(repo->dec, info ? info : &local, err);
 }
+
+char *repo_config_identity(const Config *cfg)
+{
+	const char *url = config_get(cfg, "repo");
+	const char *endpoint = config_get(cfg, "s3-endpoint");
+	return xasprintf("%s%s%s", url ? url : "", endpoint ? " " : "", endpoint ? endpoint : "");
+}

@@ -81,6 +81,14 @@ int repo_put_object(Repo *repo, const char *key, WsReader in, void *in_ctx, uint
 int repo_get_object(Repo *repo, const char *key, uint64_t max_size, WsWriter out, void *out_ctx,
 		    ObjInfo *info, WsError *err);
 
+/*
+ * The repository as configured, for records kept outside it (parallel-push
+ * records, the prefetch index): the "repo" setting and, when set, the
+ * s3-endpoint, as one malloc'd string.  No network: it names, it does not
+ * prove.
+ */
+char *repo_config_identity(const Config *cfg);
+
 /* Whether the repository's objects are encrypted. */
 bool repo_encrypted(const Repo *repo);
 

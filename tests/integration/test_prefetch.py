@@ -331,3 +331,133 @@ def test_prefetcher_leaves_when_the_postmaster_is_gone(ws, work, clusters, tmp):
         sleeper.kill()
         sleeper.wait()
     wait_no_prefetcher(ws, spool, timeout=15)
+
+
+def index_files(spool):
+    """The prefetchers' indexes: where a call finds a spool without opening the repository."""
+    return sorted(p.name for p in (spool / "by-repo").glob("*") if not p.name.startswith("."))
+
+
+def test_spooled_segment_served_while_s3_is_down(ws, work, clusters, tmp, s3server, s3bucket):
+    # Serving a spooled, verified segment needs no repository; "not found" still does.
+    spool = make_spool(tmp)
+    rem = Remote("s3", s3server.url(s3bucket, PREFIX), s3server, bucket=s3bucket)
+    base = s3server.config_text(s3bucket, PREFIX).strip().splitlines()
+    set_config(ws, *base, f"spool-path = {spool}", "fetch-ahead = 2", "log-level = info", "io-timeout = 5")
+    pg = clusters.new("primary").initdb()
+    init(ws, rem, pg.data)
+    pg.configure(archive_mode=True, archive_command=ws.archive_command(rem.root), wal_keep_size="1GB")
+    pg.start()
+    names = [pg.switch_wal() for _ in range(4)]
+    pg.wait_archived(names[-1], timeout=120)
+    dd = make_pg_dir(tmp / "dd", 0o700)
+    for rel in ("PG_VERSION", "global/pg_control"):
+        make_pg_dir((dd / rel).parent, 0o700)
+        write_pg_file(dd / rel, (pg.data / rel).read_bytes())
+    make_pg_dir(dd / "pg_wal", 0o700)
+    write_pg_file(dd / "recovery.signal", b"")
+    sleeper = popen(["sleep", "600"])
+    target = dd / "pg_wal" / "RECOVERYXLOG"
+
+    def fetch(name, *opts):
+        return ws.fetch(rem.root, name, target, dd, "--mode=recovery", *opts)
+
+    def spooled():
+        return sorted(p.name[:24] for d in spool_dirs(spool) for p in d.iterdir() if p.name[:1] == "0")
+
+    try:
+        write_pg_file(dd / "postmaster.pid", f"{sleeper.pid}\n{dd}\n".encode())
+        rc, out, err = fetch(names[0])
+        assert rc == 0 and SERVED not in err, describe(rc, out, err)
+        target.unlink()
+        wait_for(lambda: spooled() == names[1:3] and index_files(spool), 60,
+                 lambda: f"spool holds {spooled()}, indexes {index_files(spool)}")
+        [index] = index_files(spool)
+        assert index.endswith(datadir_hash(dd)), index
+        pids = [p for p, _ in prefetchers(ws)]
+        assert len(pids) == 1, prefetchers(ws)
+
+        s3server.kill()
+        try:
+            assert not s3server.alive()
+            rc, out, err = fetch(names[1])
+            assert rc == 0 and SERVED in err, describe(rc, out, err)
+            assert sha256_file(target) == sha256_file(pg.data / "pg_wal" / names[1])
+            target.unlink()
+            # The served call told the prefetcher, which is still the same process.
+            req = next(d / "request" for d in spool_dirs(spool))
+            assert req.read_text().split()[0] == names[1]
+            assert [p for p, _ in prefetchers(ws)] == pids, prefetchers(ws)
+            # With --epoch naming another epoch, the index does not apply: the repository is needed.
+            rc, out, err = fetch(names[2], "--epoch=nosuch-1")
+            assert rc == 200 and not target.exists(), describe(rc, out, err)
+            # Not spooled, and past the end of the archive: the store is down, so never "not found".
+            nxt = f"{names[3][:16]}{int(names[3][16:], 16) + 1:08X}"
+            for name in (names[3], nxt):
+                rc, out, err = fetch(name)
+                assert rc == 200 and not target.exists(), f"{name}: " + describe(rc, out, err)
+            # (A standby retries instead: errors answer 1 there, by design.)
+            assert not list((dd / "pg_wal").glob(".*")), list((dd / "pg_wal").iterdir())
+        finally:
+            s3server.restart()
+
+        # Back up: the spooled segment is still served, the rest is fetched, the end is "not found".
+        rc, out, err = fetch(names[2])
+        assert rc == 0 and SERVED in err, describe(rc, out, err)
+        assert sha256_file(target) == sha256_file(pg.data / "pg_wal" / names[2])
+        target.unlink()
+        rc, out, err = fetch(names[3])
+        assert rc == 0, describe(rc, out, err)
+        assert sha256_file(target) == sha256_file(pg.data / "pg_wal" / names[3])
+        target.unlink()
+        rc, out, err = fetch(nxt)
+        assert rc == 1 and not target.exists(), describe(rc, out, err)
+
+        # Recovery ends: the prefetcher goes, taking its index and spool with it.
+        (dd / "recovery.signal").unlink()
+        wait_no_prefetcher(ws, spool, timeout=15)
+        assert not index_files(spool), index_files(spool)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert not prefetchers(ws)
+
+
+def test_index_of_another_cluster_is_not_followed(ws, work, clusters, tmp):
+    # An index naming another system identifier (a copied spool, a re-initialised cluster at the same
+    # path) is ignored: the call opens the repository, which answers for this cluster.
+    spool = make_spool(tmp)
+    set_config(ws, f"spool-path = {spool}", "fetch-ahead = 2", "log-level = debug")
+    pg, repo = archiving_cluster(ws, work, clusters, wal_keep_size="1GB")
+    names = [pg.switch_wal() for _ in range(3)]
+    pg.wait_archived(names[-1])
+    dd = make_pg_dir(tmp / "dd", 0o700)
+    for rel in ("PG_VERSION", "global/pg_control"):
+        make_pg_dir((dd / rel).parent, 0o700)
+        write_pg_file(dd / rel, (pg.data / rel).read_bytes())
+    make_pg_dir(dd / "pg_wal", 0o700)
+    write_pg_file(dd / "standby.signal", b"")
+    sleeper = popen(["sleep", "600"])
+    target = dd / "pg_wal" / "RECOVERYXLOG"
+    try:
+        write_pg_file(dd / "postmaster.pid", f"{sleeper.pid}\n{dd}\n".encode())
+        rc, out, err = ws.fetch(repo.root, names[0], target, dd)
+        assert rc == 0, describe(rc, out, err)
+        target.unlink()
+        wait_for(lambda: index_files(spool) and any(
+            p.name.startswith(names[1]) for d in spool_dirs(spool) for p in d.iterdir()), 60, "nothing spooled")
+        [index] = index_files(spool)
+        ipath = spool / "by-repo" / index
+        words = ipath.read_text().split()
+        words[3] = str(int(words[3]) + 1)
+        write_pg_file(ipath, (" ".join(words) + "\n").encode(), 0o600)
+        rc, out, err = ws.fetch(repo.root, names[1], target, dd)
+        assert rc == 0, describe(rc, out, err)
+        assert "is for epoch" in err, err
+        assert sha256_file(target) == sha256_file(pg.data / "pg_wal" / names[1])
+        target.unlink()
+        (dd / "standby.signal").unlink()
+        wait_no_prefetcher(ws, spool, timeout=15)
+    finally:
+        sleeper.kill()
+        sleeper.wait()

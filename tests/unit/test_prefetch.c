@@ -1,7 +1,8 @@
 /*
  * test_prefetch.c - the pure parts of walship-fetch's prefetching: which
  * segments come next along a timeline path, the names spooled files carry
- * and what they must match, the data directory's key and the byte bound.
+ * and what they must match, the data directory's key, the byte bound, and
+ * the index that lets a call find the spool without the repository.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -178,6 +179,66 @@ static void test_room_is_bounded_in_bytes(void **state)
 	assert_int_equal(prefetch_room(max, 0, 0), 0);
 }
 
+static void test_index_name_ties_repository_and_data_directory(void **state)
+{
+	(void)state;
+	char a[128], b[128], c[128];
+	const char *key = "7301234567890123456-0011223344556677";
+	/* The first 16 hex of SHA-256 of the repo setting, a space and s3-endpoint (as push records). */
+	prefetch_index_name("s3://bucket/pg http://127.0.0.1:9000", key, a, sizeof(a));
+	assert_string_equal(a, "72c9eb2a9a90907a-7301234567890123456-0011223344556677");
+	prefetch_index_name("s3://bucket/pg http://127.0.0.1:9001", key, b, sizeof(b));
+	assert_string_equal(b, "faa3d72aeab2184b-7301234567890123456-0011223344556677");
+	prefetch_index_name("/srv/walship", "1-0011223344556677", c, sizeof(c));
+	assert_string_equal(c, "07f5b9ee6f6b7926-1-0011223344556677");
+}
+
+static void test_index_round_trips_and_refuses_others(void **state)
+{
+	(void)state;
+	PrefetchIndex ix = {.uuid = "6f1c2e0a-3b4d-4e5f-8a9b-0c1d2e3f4a5b"}, got;
+	char text[256];
+	snprintf(ix.epoch.id, sizeof(ix.epoch.id), "15-1");
+	ix.epoch.sysid = 7301234567890123456ull;
+	ix.epoch.pg_major = 15;
+	ix.epoch.seg_size = 16 * MB;
+	assert_int_equal(prefetch_index_format(&ix, text, sizeof(text)), 0);
+	assert_string_equal(text,
+			    "1 6f1c2e0a-3b4d-4e5f-8a9b-0c1d2e3f4a5b 15-1 7301234567890123456 15 16777216\n");
+	assert_int_equal(prefetch_index_parse(text, strlen(text), &got), 0);
+	assert_string_equal(got.uuid, ix.uuid);
+	assert_string_equal(got.epoch.id, "15-1");
+	assert_true(got.epoch.sysid == 7301234567890123456ull);
+	assert_int_equal(got.epoch.pg_major, 15);
+	assert_int_equal(got.epoch.seg_size, 16 * MB);
+
+	/* Anything not written exactly so is no index: the call then opens the repository. */
+	const char *bad[] = {
+		"",
+		"1 6f1c2e0a-3b4d-4e5f-8a9b-0c1d2e3f4a5b 15-1 7301234567890123456 15 16777216",
+		"2 6f1c2e0a-3b4d-4e5f-8a9b-0c1d2e3f4a5b 15-1 7301234567890123456 15 16777216\n",
+		"1  6f1c2e0a-3b4d-4e5f-8a9b-0c1d2e3f4a5b 15-1 7301234567890123456 15 16777216\n",
+		"1 6f1c2e0a-3b4d-4e5f-8a9b-0c1d2e3f4a5b 15-1 7301234567890123456 15 16777216\nx",
+		"1 6f1c2e0a-3b4d-4e5f-8a9b-0c1d2e3f4a5b 15-1 07301234567890123456 15 16777216\n",
+		"1 ../../etc 15-1 7301234567890123456 15 16777216\n",
+		"1 6f1c2e0a-3b4d-4e5f-8a9b-0c1d2e3f4a5b 15/1 7301234567890123456 15 16777216\n",
+		"1 6f1c2e0a-3b4d-4e5f-8a9b-0c1d2e3f4a5b 15-1 7301234567890123456 15 16777215\n",
+		"1 6f1c2e0a-3b4d-4e5f-8a9b-0c1d2e3f4a5b 15-1 7301234567890123456 0 16777216\n",
+		"1 6f1c2e0a-3b4d-4e5f-8a9b-0c1d2e3f4a5b 15-1 99999999999999999999999 15 16777216\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(prefetch_index_parse(bad[i], strlen(bad[i]), &got), -1);
+		assert_string_equal(got.uuid, "");
+	}
+	/* A NUL inside is refused too. */
+	assert_int_equal(prefetch_index_parse("1 6f\0", 5, &got), -1);
+	/* Unusable fields are never written. */
+	snprintf(ix.uuid, sizeof(ix.uuid), "not/a/uuid");
+	assert_int_equal(prefetch_index_format(&ix, text, sizeof(text)), -1);
+	snprintf(ix.uuid, sizeof(ix.uuid), "6f1c2e0a");
+	assert_int_equal(prefetch_index_format(&ix, text, 20), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -187,6 +248,8 @@ int main(void)
 		cmocka_unit_test(test_spool_names_round_trip_and_refuse_others),
 		cmocka_unit_test(test_dir_key_depends_on_cluster_and_path),
 		cmocka_unit_test(test_room_is_bounded_in_bytes),
+		cmocka_unit_test(test_index_name_ties_repository_and_data_directory),
+		cmocka_unit_test(test_index_round_trips_and_refuses_others),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
