@@ -9,6 +9,8 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 
 #include "store/store.h"
 #include "util/mem.h"
@@ -96,6 +98,30 @@ static inline int put_bytes(Store *s, const char *key, const void *data, size_t 
 	TestReader r = reader_of(data, len);
 	r.chunk = 7777;
 	return store_put(s, key, mem_read, &r, no_overwrite, err);
+}
+
+/*
+ * Wait for the n racer processes of a no-overwrite race (each exits 0 when
+ * its put won, 1 on WS_EXISTS, anything else on failure); assert that all
+ * ended so and exactly one won, and return its index.  Uses cmocka's
+ * asserts: include this header after <cmocka.h>.
+ */
+static inline int racers_one_winner(const pid_t *pid, int n)
+{
+	int winners = 0, winner = 0;
+	for (int i = 0; i < n; i++) {
+		int status = 0;
+		assert_int_equal(waitpid(pid[i], &status, 0), pid[i]);
+		assert_true(WIFEXITED(status));
+		int outcome = WEXITSTATUS(status);
+		assert_true(outcome == 0 || outcome == 1);
+		if (outcome == 0) {
+			winners++;
+			winner = i;
+		}
+	}
+	assert_int_equal(winners, 1);
+	return winner;
 }
 
 #endif

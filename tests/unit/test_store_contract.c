@@ -294,7 +294,6 @@ static void race_rounds(Fixture *f, int rounds)
 		char *key = key_of(f, rel);
 		int go[2];
 		pid_t pid[RACERS];
-		int outcome[RACERS];
 		assert_int_equal(pipe(go), 0);
 		for (int i = 0; i < RACERS; i++) {
 			pid[i] = fork();
@@ -319,21 +318,7 @@ static void race_rounds(Fixture *f, int rounds)
 		/* Give every racer time to connect before the start. */
 		usleep(store_url[0] == '/' ? 1000 : 300000);
 		close(go[1]);
-		for (int i = 0; i < RACERS; i++) {
-			int status = 0;
-			assert_int_equal(waitpid(pid[i], &status, 0), pid[i]);
-			assert_true(WIFEXITED(status));
-			outcome[i] = WEXITSTATUS(status);
-		}
-		int winners = 0, winner = 0;
-		for (int i = 0; i < RACERS; i++) {
-			assert_true(outcome[i] == 0 || outcome[i] == 1);
-			if (outcome[i] == 0) {
-				winners++;
-				winner = i;
-			}
-		}
-		assert_int_equal(winners, 1);
+		int winner = racers_one_winner(pid, RACERS);
 		assert_object(f, rel, content[winner], size[winner]);
 		free(key);
 	}

@@ -674,7 +674,6 @@ static void race_rounds(const char *root, int rounds)
 		char key[64];
 		int go[2];
 		pid_t pid[RACERS];
-		int outcome[RACERS];
 		snprintf(key, sizeof(key), "race/%d/obj", round);
 		assert_int_equal(pipe(go), 0);
 
@@ -698,21 +697,7 @@ static void race_rounds(const char *root, int rounds)
 		}
 		close(go[0]);
 		close(go[1]);
-		for (int i = 0; i < RACERS; i++) {
-			int status = 0;
-			assert_int_equal(waitpid(pid[i], &status, 0), pid[i]);
-			assert_true(WIFEXITED(status));
-			outcome[i] = WEXITSTATUS(status);
-		}
-		int winners = 0, winner = 0;
-		for (int i = 0; i < RACERS; i++) {
-			assert_true(outcome[i] == 0 || outcome[i] == 1);
-			if (outcome[i] == 0) {
-				winners++;
-				winner = i;
-			}
-		}
-		assert_int_equal(winners, 1);
+		int winner = racers_one_winner(pid, RACERS);
 		Store *s = NULL;
 		WsError err;
 		assert_int_equal(store_open(root, NULL, STORE_OPEN_DEFAULT, &s, &err), 0);
