@@ -25,8 +25,10 @@
 #include "repo/repo.h"
 #include "util/mem.h"
 
+#include "backup_testutil.h"
+
 #define SEG16  (16u * 1024 * 1024)
-#define SYSID  7301234567890123456ull
+#define SYSID  TEST_SYSID
 #define ID_A   "20261125T190001Z"
 #define ID_B   "20261126T080000Z"
 #define ID_C   "20261126T090000Z"
@@ -34,21 +36,8 @@
 
 static BackupMeta *backup(const char *id, uint32_t tli, uint64_t start, uint64_t stop, const char *stop_time)
 {
-	BackupMeta *m = backup_meta_new();
-	snprintf(m->id, sizeof(m->id), "%s", id);
-	m->label = xasprintf("walship backup %s", id);
-	snprintf(m->epoch, sizeof(m->epoch), "15-1");
-	m->sysid = SYSID;
-	m->server_version_num = 150020;
-	m->pg_major = 15;
-	m->seg_size = SEG16;
-	m->timeline = tli;
-	m->start_lsn = start;
-	m->stop_lsn = stop;
-	/* Start and stop share the stop time's date; only the stop time is shown in windows. */
-	snprintf(m->start_time, sizeof(m->start_time), "%.17s00Z", stop_time);
-	snprintf(m->stop_time, sizeof(m->stop_time), "%s", stop_time);
-	backup_meta_set_wal_names(m);
+	/* Only the stop time is shown in windows. */
+	BackupMeta *m = test_backup_meta(id, tli, start, stop, stop_time);
 	BackupTablespaceInfo *t = backup_meta_add_tablespace(m, true, 0, NULL);
 	t->obj.size = 23592960; /* 22.5 MiB */
 	t->obj.stored_size = 3250586;

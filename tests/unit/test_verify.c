@@ -19,8 +19,10 @@
 #include "repo/meta.h"
 #include "util/mem.h"
 
+#include "backup_testutil.h"
+
 #define SEG16  (16u * 1024 * 1024)
-#define SYSID  7301234567890123456ull
+#define SYSID  TEST_SYSID
 #define ID_A   "20261125T190001Z"
 #define ID_B   "20261126T080000Z"
 #define HIST_2 "1\t0/5000100\tno recovery target specified\n"
@@ -48,21 +50,7 @@ static void record(void *ctx, VerifyKind kind, const char *key, const WsError *e
 
 static BackupMeta *backup(const char *id, uint32_t tli, uint64_t start, uint64_t stop)
 {
-	BackupMeta *m = backup_meta_new();
-	snprintf(m->id, sizeof(m->id), "%s", id);
-	m->label = xasprintf("walship backup %s", id);
-	snprintf(m->epoch, sizeof(m->epoch), "15-1");
-	m->sysid = SYSID;
-	m->server_version_num = 150020;
-	m->pg_major = 15;
-	m->seg_size = SEG16;
-	m->timeline = tli;
-	m->start_lsn = start;
-	m->stop_lsn = stop;
-	snprintf(m->start_time, sizeof(m->start_time), "2026-11-25T19:00:00Z");
-	snprintf(m->stop_time, sizeof(m->stop_time), "2026-11-25T19:00:04Z");
-	backup_meta_set_wal_names(m);
-	return m;
+	return test_backup_meta(id, tli, start, stop, "2026-11-25T19:00:04Z");
 }
 
 static void add_segs(uint64_t *buf, size_t *n, uint64_t first, uint64_t last)

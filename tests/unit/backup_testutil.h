@@ -1,0 +1,38 @@
+/*
+ * backup_testutil.h - a backup's manifest.json as the list and verify tests
+ * build it: epoch "15-1", PostgreSQL 15, 16 MiB segments, system identifier
+ * TEST_SYSID, WAL names derived from the LSNs.
+ */
+#ifndef WALSHIP_TESTS_BACKUP_TESTUTIL_H
+#define WALSHIP_TESTS_BACKUP_TESTUTIL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "repo/backupmeta.h"
+#include "util/mem.h"
+
+#define TEST_SYSID 7301234567890123456ull
+
+/* Start and stop share the stop time's minute (the start at second 00). */
+static inline BackupMeta *test_backup_meta(const char *id, uint32_t tli, uint64_t start, uint64_t stop,
+					   const char *stop_time)
+{
+	BackupMeta *m = backup_meta_new();
+	snprintf(m->id, sizeof(m->id), "%s", id);
+	m->label = xasprintf("walship backup %s", id);
+	snprintf(m->epoch, sizeof(m->epoch), "15-1");
+	m->sysid = TEST_SYSID;
+	m->server_version_num = 150020;
+	m->pg_major = 15;
+	m->seg_size = 16u * 1024 * 1024;
+	m->timeline = tli;
+	m->start_lsn = start;
+	m->stop_lsn = stop;
+	snprintf(m->start_time, sizeof(m->start_time), "%.17s00Z", stop_time);
+	snprintf(m->stop_time, sizeof(m->stop_time), "%s", stop_time);
+	backup_meta_set_wal_names(m);
+	return m;
+}
+
+#endif
