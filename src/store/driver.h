@@ -37,6 +37,28 @@ int store_key_reserved(const char *key, const char *kind, WsError *err);
 bool store_name_ok(const char *name);
 void store_random_name(char *out, size_t len);
 
+/*
+ * One directory's entries while a file-based driver lists it: a directory is
+ * named "name/", so that after store_dir_sort the entries are in the keys'
+ * bytewise order and can be visited (recursing into directories) as they come.
+ */
+typedef struct StoreDirEntry {
+	char *name;
+	size_t len; /* of name */
+	bool dir;
+	StoreStat st;
+} StoreDirEntry;
+
+typedef struct StoreDirList {
+	StoreDirEntry *v;
+	size_t n;
+	size_t cap;
+} StoreDirList;
+
+void store_dir_add(StoreDirList *l, const char *name, bool dir, uint64_t size, int64_t mtime);
+void store_dir_sort(StoreDirList *l);
+void store_dir_free(StoreDirList *l);
+
 /* Local disk: root is an absolute directory path. */
 int store_local_open(const char *root, const Config *cfg, int flags, Store **out, WsError *err);
 

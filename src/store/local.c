@@ -38,13 +38,6 @@ typedef struct LocalStore {
 	bool force_link; /* test hook: act as if RENAME_NOREPLACE were unsupported */
 } LocalStore;
 
-typedef struct ListEntry {
-	char *name; /* "name", or "name/" for a directory so that bytewise order is the keys' order */
-	size_t len;
-	bool dir;
-	StoreStat st;
-} ListEntry;
-
 static int force_link_fallback;
 
 void store_local_test_force_link_fallback(int on)
@@ -439,11 +432,6 @@ static int local_stat(Store *s, const char *key, StoreStat *out, WsError *err)
 	return rc;
 }
 
-static int entry_cmp(const void *a, const void *b)
-{
-	return strcmp(((const ListEntry *)a)->name, ((const ListEntry *)b)->name);
-}
-
 /*
  * List the directory whose key prefix is key[0..keylen) ("" or ending in '/'),
  * only names starting with filter at this level (NULL: all), depth-first in
@@ -452,8 +440,7 @@ static int entry_cmp(const void *a, const void *b)
 static int list_dir(const LocalStore *ls, char *key, size_t keylen, const char *filter, StoreListFn fn,
 		    void *ctx, WsError *err)
 {
-	ListEntry *entries = NULL;
-	size_t n = 0, cap = 0;
+	StoreDirList l = {0};
 	size_t flen = filter ? strlen(filter) : 0;
 	DIR *d = NULL;
 	int rc = 0;
@@ -503,37 +490,26 @@ static int list_dir(const LocalStore *ls, char *key, size_t keylen, const char *
 		bool is_dir = S_ISDIR(st.st_mode);
 		if ((!S_ISREG(st.st_mode) && !is_dir) || keylen + nlen + is_dir >= STORE_KEY_MAX)
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			entries = xrealloc(entries, cap * sizeof(*entries));
-		}
-		ListEntry *e = &entries[n++];
-		e->dir = is_dir;
-		e->name = e->dir ? xasprintf("%s/", name) : xstrdup(name);
-		e->len = nlen + (e->dir ? 1 : 0);
-		e->st.size = (uint64_t)st.st_size;
-		e->st.mtime = (int64_t)st.st_mtim.tv_sec;
+		store_dir_add(&l, name, is_dir, (uint64_t)st.st_size, (int64_t)st.st_mtim.tv_sec);
 	}
 	closedir(d);
 	d = NULL;
 
-	if (n > 0)
-		qsort(entries, n, sizeof(*entries), entry_cmp);
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		memcpy(key + keylen, entries[i].name, entries[i].len + 1);
-		if (entries[i].dir)
-			rc = list_dir(ls, key, keylen + entries[i].len, NULL, fn, ctx, err);
+	store_dir_sort(&l);
+	for (size_t i = 0; i < l.n && rc == 0; i++) {
+		const StoreDirEntry *e = &l.v[i];
+		memcpy(key + keylen, e->name, e->len + 1);
+		if (e->dir)
+			rc = list_dir(ls, key, keylen + e->len, NULL, fn, ctx, err);
 		else
-			rc = fn(ctx, key, &entries[i].st, err);
+			rc = fn(ctx, key, &e->st, err);
 	}
 	key[keylen] = '\0';
 
 done:
 	if (d != NULL)
 		closedir(d);
-	for (size_t i = 0; i < n; i++)
-		free(entries[i].name);
-	free(entries);
+	store_dir_free(&l);
 	free(path);
 	return rc;
 }

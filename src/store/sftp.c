@@ -91,13 +91,6 @@ static const SftpOp OP_LIST = {"list", "in", "listing"};
 static const SftpOp OP_REMOVE = {"remove", "from", "removing"};
 static const SftpOp OP_OPEN = {"open", "in", "opening"};
 
-typedef struct ListEntry {
-	char *name; /* "name", or "name/" for a directory, so that bytewise order is the keys' order */
-	size_t len;
-	bool dir;
-	StoreStat st;
-} ListEntry;
-
 /* What known_hosts says about the server, beside libssh2's own table. */
 typedef struct KnownHosts {
 	LIBSSH2_KNOWNHOSTS *kh;
@@ -1671,11 +1664,6 @@ static int sftp_stat(Store *s, const char *key, StoreStat *out, WsError *err)
 	return rc;
 }
 
-static int entry_cmp(const void *a, const void *b)
-{
-	return strcmp(((const ListEntry *)a)->name, ((const ListEntry *)b)->name);
-}
-
 /*
  * List the directory whose key prefix is key[0..keylen) ("" or ending in '/'),
  * only names starting with filter at this level (NULL: all), depth-first in
@@ -1684,8 +1672,7 @@ static int entry_cmp(const void *a, const void *b)
 static int list_dir(SftpStore *ss, char *key, size_t keylen, const char *filter, StoreListFn fn, void *ctx,
 		    WsError *err)
 {
-	ListEntry *entries = NULL;
-	size_t n = 0, cap = 0;
+	StoreDirList l = {0};
 	size_t flen = filter ? strlen(filter) : 0;
 	char *name = xmalloc(SFTP_NAME_MAX);
 	int rc = 0;
@@ -1723,37 +1710,27 @@ static int list_dir(SftpStore *ss, char *key, size_t keylen, const char *filter,
 		bool d = LIBSSH2_SFTP_S_ISDIR(a.permissions);
 		if ((!LIBSSH2_SFTP_S_ISREG(a.permissions) && !d) || keylen + nlen + d >= STORE_KEY_MAX)
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			entries = xrealloc(entries, cap * sizeof(*entries));
-		}
-		ListEntry *e = &entries[n++];
-		e->dir = d;
-		e->name = d ? xasprintf("%s/", name) : xstrdup(name);
-		e->len = nlen + (d ? 1 : 0);
-		e->st.size = (a.flags & LIBSSH2_SFTP_ATTR_SIZE) ? a.filesize : 0;
-		e->st.mtime = (a.flags & LIBSSH2_SFTP_ATTR_ACMODTIME) ? (int64_t)a.mtime : 0;
+		store_dir_add(&l, name, d, (a.flags & LIBSSH2_SFTP_ATTR_SIZE) ? a.filesize : 0,
+			      (a.flags & LIBSSH2_SFTP_ATTR_ACMODTIME) ? (int64_t)a.mtime : 0);
 	}
 	libssh2_sftp_close_handle(h);
 	h = NULL;
 
-	if (n > 0)
-		qsort(entries, n, sizeof(*entries), entry_cmp);
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		memcpy(key + keylen, entries[i].name, entries[i].len + 1);
-		if (entries[i].dir)
-			rc = list_dir(ss, key, keylen + entries[i].len, NULL, fn, ctx, err);
+	store_dir_sort(&l);
+	for (size_t i = 0; i < l.n && rc == 0; i++) {
+		const StoreDirEntry *e = &l.v[i];
+		memcpy(key + keylen, e->name, e->len + 1);
+		if (e->dir)
+			rc = list_dir(ss, key, keylen + e->len, NULL, fn, ctx, err);
 		else
-			rc = fn(ctx, key, &entries[i].st, err);
+			rc = fn(ctx, key, &e->st, err);
 	}
 	key[keylen] = '\0';
 
 done:
 	if (h != NULL && ss->session != NULL)
 		libssh2_sftp_close_handle(h);
-	for (size_t i = 0; i < n; i++)
-		free(entries[i].name);
-	free(entries);
+	store_dir_free(&l);
 	free(name);
 	free(path);
 	return rc;

@@ -5,6 +5,7 @@
  */
 #include "store/store.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/types.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "store/driver.h"
+#include "util/mem.h"
 
 #define STORE_URL_HINT "use /absolute/path or file:///absolute/path"
 
@@ -124,6 +126,40 @@ void store_random_name(char *out, size_t len)
 	for (size_t i = 0; i < len; i++)
 		out[i] = chars[rnd[i] % (sizeof(chars) - 1)];
 	out[len] = '\0';
+}
+
+void store_dir_add(StoreDirList *l, const char *name, bool dir, uint64_t size, int64_t mtime)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+	}
+	StoreDirEntry *e = &l->v[l->n++];
+	e->dir = dir;
+	e->name = dir ? xasprintf("%s/", name) : xstrdup(name);
+	e->len = strlen(e->name);
+	e->st.size = size;
+	e->st.mtime = mtime;
+}
+
+static int dir_entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const StoreDirEntry *)a)->name, ((const StoreDirEntry *)b)->name);
+}
+
+void store_dir_sort(StoreDirList *l)
+{
+	if (l->n > 0)
+		qsort(l->v, l->n, sizeof(*l->v), dir_entry_cmp);
+}
+
+void store_dir_free(StoreDirList *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].name);
+	free(l->v);
+	l->v = NULL;
+	l->n = l->cap = 0;
 }
 
 int store_key_check(const char *key, WsError *err)
