@@ -1,13 +1,18 @@
 /*
- * backup_testutil.h - a backup's manifest.json as the list and verify tests
- * build it: epoch "15-1", PostgreSQL 15, 16 MiB segments, system identifier
- * TEST_SYSID, WAL names derived from the LSNs.
+ * backup_testutil.h - what the list and verify tests build their epochs
+ * from: a backup's manifest.json (epoch "15-1", PostgreSQL 15, 16 MiB
+ * segments, system identifier TEST_SYSID, WAL names derived from the LSNs),
+ * runs of segment numbers and timeline paths.  Uses cmocka's asserts:
+ * include it after <cmocka.h>.
  */
 #ifndef WALSHIP_TESTS_BACKUP_TESTUTIL_H
 #define WALSHIP_TESTS_BACKUP_TESTUTIL_H
 
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "pg/history.h"
 
 #include "repo/backupmeta.h"
 #include "util/mem.h"
@@ -33,6 +38,25 @@ static inline BackupMeta *test_backup_meta(const char *id, uint32_t tli, uint64_
 	snprintf(m->stop_time, sizeof(m->stop_time), "%s", stop_time);
 	backup_meta_set_wal_names(m);
 	return m;
+}
+
+/* Append the segment numbers first..last to buf (n entries so far); returns buf. */
+static inline uint64_t *test_seg_range(uint64_t *buf, uint64_t first, uint64_t last, size_t *n)
+{
+	for (uint64_t s = first; s <= last; s++)
+		buf[(*n)++] = s;
+	return buf;
+}
+
+/* Timeline tli's path: from its .history text, or a lone timeline when history is NULL. */
+static inline TimelinePath *test_path_of(uint32_t tli, const char *history)
+{
+	WsError err;
+	TimelinePath *p = NULL;
+	if (history == NULL)
+		return history_single(tli);
+	assert_int_equal(history_parse(history, strlen(history), tli, &p, &err), 0);
+	return p;
 }
 
 #endif

@@ -51,23 +51,6 @@ static BackupMeta *backup(const char *id, uint32_t tli, uint64_t start, uint64_t
 }
 
 /* Segment numbers first..last, for ListTimeline.segs. */
-static uint64_t *seg_range(uint64_t *buf, uint64_t first, uint64_t last, size_t *n)
-{
-	for (uint64_t s = first; s <= last; s++)
-		buf[(*n)++] = s;
-	return buf;
-}
-
-static TimelinePath *path_of(uint32_t tli, const char *history)
-{
-	WsError err;
-	TimelinePath *p = NULL;
-	if (history == NULL)
-		return history_single(tli);
-	assert_int_equal(history_parse(history, strlen(history), tli, &p, &err), 0);
-	return p;
-}
-
 static ListWindow *windows(BackupMeta **b, int nb, const ListTimeline *tls, int ntl, int *nw)
 {
 	WsError err;
@@ -102,9 +85,9 @@ static void test_one_timeline_contiguous_window_from_stop_to_last_segment(void *
 	(void)state;
 	uint64_t segs[8];
 	size_t n = 0;
-	TimelinePath *p = path_of(1, NULL);
+	TimelinePath *p = test_path_of(1, NULL);
 	BackupMeta *b = backup(ID_A, 1, 0x2000028, 0x2000138, "2026-11-25T19:00:04Z");
-	ListTimeline tl = {1, p, false, seg_range(segs, 1, 5, &n), n};
+	ListTimeline tl = {1, p, false, test_seg_range(segs, 1, 5, &n), n};
 	int nw;
 	ListWindow *w = windows(&b, 1, &tl, 1, &nw);
 
@@ -131,10 +114,10 @@ static void test_gap_in_the_middle_ends_the_window_and_is_reported(void **state)
 	(void)state;
 	uint64_t segs[8];
 	size_t n = 0;
-	TimelinePath *p = path_of(1, NULL);
+	TimelinePath *p = test_path_of(1, NULL);
 	BackupMeta *b = backup(ID_A, 1, 0x2000028, 0x2000138, "2026-11-25T19:00:04Z");
-	seg_range(segs, 2, 4, &n);
-	seg_range(segs, 7, 8, &n); /* 5 and 6 missing */
+	test_seg_range(segs, 2, 4, &n);
+	test_seg_range(segs, 7, 8, &n); /* 5 and 6 missing */
 	ListTimeline tl = {1, p, false, segs, n};
 	int nw;
 	ListWindow *w = windows(&b, 1, &tl, 1, &nw);
@@ -180,11 +163,11 @@ static void test_two_backups_on_one_timeline_window_starts_at_the_older(void **s
 	(void)state;
 	uint64_t segs[8];
 	size_t n = 0;
-	TimelinePath *p = path_of(1, NULL);
+	TimelinePath *p = test_path_of(1, NULL);
 	/* Newer first: the order of the array must not matter. */
 	BackupMeta *b[2] = {backup(ID_B, 1, 0x4000028, 0x4000100, "2026-11-26T08:00:00Z"),
 			    backup(ID_A, 1, 0x2000028, 0x2000138, "2026-11-25T19:00:04Z")};
-	ListTimeline tl = {1, p, false, seg_range(segs, 2, 6, &n), n};
+	ListTimeline tl = {1, p, false, test_seg_range(segs, 2, 6, &n), n};
 	int nw;
 	ListWindow *w = windows(b, 2, &tl, 1, &nw);
 
@@ -197,7 +180,7 @@ static void test_two_backups_on_one_timeline_window_starts_at_the_older(void **s
 
 	/* Without the older backup's start segment only the newer one counts. */
 	n = 0;
-	seg_range(segs, 3, 6, &n);
+	test_seg_range(segs, 3, 6, &n);
 	tl.nsegs = n;
 	w = windows(b, 2, &tl, 1, &nw);
 	assert_int_equal(w[0].nranges, 1);
@@ -218,11 +201,11 @@ static void test_promotion_window_on_timeline_2_starts_from_a_timeline_1_backup(
 	(void)state;
 	uint64_t s1[8], s2[8];
 	size_t n1 = 0, n2 = 0;
-	TimelinePath *p1 = path_of(1, NULL), *p2 = path_of(2, HIST_2);
+	TimelinePath *p1 = test_path_of(1, NULL), *p2 = test_path_of(2, HIST_2);
 	BackupMeta *b = backup(ID_A, 1, 0x2000028, 0x2000138, "2026-11-25T19:00:04Z");
 	/* Timeline 1 archived up to the segment before the switch; timeline 2 from the switch segment on. */
-	ListTimeline tls[2] = {{2, p2, true, seg_range(s2, 5, 7, &n2), n2},
-			       {1, p1, false, seg_range(s1, 1, 4, &n1), n1}};
+	ListTimeline tls[2] = {{2, p2, true, test_seg_range(s2, 5, 7, &n2), n2},
+			       {1, p1, false, test_seg_range(s1, 1, 4, &n1), n1}};
 	int nw;
 	ListWindow *w = windows(&b, 1, tls, 2, &nw);
 
@@ -249,8 +232,8 @@ static void test_promotion_window_on_timeline_2_starts_from_a_timeline_1_backup(
 	 * timeline 2, so timeline 1's copy does not fill the hole.
 	 */
 	n1 = n2 = 0;
-	seg_range(s1, 1, 6, &n1);
-	seg_range(s2, 6, 7, &n2);
+	test_seg_range(s1, 1, 6, &n1);
+	test_seg_range(s2, 6, 7, &n2);
 	tls[0].nsegs = n2;
 	tls[1].nsegs = n1;
 	/* A backup of the old primary after the fork is on timeline 1 only. */
@@ -284,11 +267,11 @@ static void test_backup_stopping_at_the_switch_point_counts_one_past_it_does_not
 	(void)state;
 	uint64_t s1[8], s2[8];
 	size_t n1 = 0, n2 = 0;
-	TimelinePath *p1 = path_of(1, NULL), *p2 = path_of(2, HIST_2);
+	TimelinePath *p1 = test_path_of(1, NULL), *p2 = test_path_of(2, HIST_2);
 	BackupMeta *at = backup(ID_A, 1, 0x4000028, 0x5000100, "2026-11-25T19:00:04Z");
 	BackupMeta *past = backup(ID_B, 1, 0x4000028, 0x5000101, "2026-11-26T08:00:00Z");
-	ListTimeline tls[2] = {{1, p1, false, seg_range(s1, 1, 6, &n1), n1},
-			       {2, p2, true, seg_range(s2, 5, 7, &n2), n2}};
+	ListTimeline tls[2] = {{1, p1, false, test_seg_range(s1, 1, 6, &n1), n1},
+			       {2, p2, true, test_seg_range(s2, 5, 7, &n2), n2}};
 	int nw;
 
 	ListWindow *w = windows(&at, 1, tls, 2, &nw);
@@ -314,10 +297,10 @@ static void test_backup_on_timeline_2_only_reaches_timeline_2(void **state)
 	(void)state;
 	uint64_t s1[8], s2[8];
 	size_t n1 = 0, n2 = 0;
-	TimelinePath *p1 = path_of(1, NULL), *p2 = path_of(2, HIST_2);
+	TimelinePath *p1 = test_path_of(1, NULL), *p2 = test_path_of(2, HIST_2);
 	BackupMeta *b = backup(ID_B, 2, 0x6000028, 0x6000100, "2026-11-26T08:00:00Z");
-	ListTimeline tls[2] = {{1, p1, false, seg_range(s1, 1, 4, &n1), n1},
-			       {2, p2, true, seg_range(s2, 5, 8, &n2), n2}};
+	ListTimeline tls[2] = {{1, p1, false, test_seg_range(s1, 1, 4, &n1), n1},
+			       {2, p2, true, test_seg_range(s2, 5, 8, &n2), n2}};
 	int nw;
 	ListWindow *w = windows(&b, 1, tls, 2, &nw);
 
@@ -332,7 +315,7 @@ static void test_backup_on_timeline_2_only_reaches_timeline_2(void **state)
 	list_windows_free(w, nw);
 
 	/* Without its history file timeline 2 is known only from its own backups. */
-	TimelinePath *single2 = path_of(2, NULL);
+	TimelinePath *single2 = test_path_of(2, NULL);
 	tls[1].path = single2;
 	tls[1].has_history = false;
 	BackupMeta *old = backup(ID_A, 1, 0x2000028, 0x2000138, "2026-11-25T19:00:04Z");
@@ -359,9 +342,9 @@ static void test_backup_whose_wal_is_missing_cannot_be_rebuilt(void **state)
 	(void)state;
 	uint64_t segs[8];
 	size_t n = 0;
-	TimelinePath *p = path_of(1, NULL);
+	TimelinePath *p = test_path_of(1, NULL);
 	BackupMeta *b = backup(ID_A, 1, 0x2000028, 0x2000138, "2026-11-25T19:00:04Z");
-	ListTimeline tl = {1, p, false, seg_range(segs, 3, 5, &n), n};
+	ListTimeline tl = {1, p, false, test_seg_range(segs, 3, 5, &n), n};
 	int nw;
 	ListWindow *w = windows(&b, 1, &tl, 1, &nw);
 
@@ -381,8 +364,8 @@ static void test_backup_whose_wal_is_missing_cannot_be_rebuilt(void **state)
 	/* A backup spanning segments 2 to 4 whose segment 3 is gone. */
 	b = backup(ID_A, 1, 0x2000028, 0x4000100, "2026-11-25T19:00:04Z");
 	n = 0;
-	seg_range(segs, 2, 2, &n);
-	seg_range(segs, 4, 5, &n);
+	test_seg_range(segs, 2, 2, &n);
+	test_seg_range(segs, 4, 5, &n);
 	tl.nsegs = n;
 	w = windows(&b, 1, &tl, 1, &nw);
 	assert_int_equal(w[0].nranges, 0);

@@ -53,22 +53,6 @@ static BackupMeta *backup(const char *id, uint32_t tli, uint64_t start, uint64_t
 	return test_backup_meta(id, tli, start, stop, "2026-11-25T19:00:04Z");
 }
 
-static void add_segs(uint64_t *buf, size_t *n, uint64_t first, uint64_t last)
-{
-	for (uint64_t s = first; s <= last; s++)
-		buf[(*n)++] = s;
-}
-
-static TimelinePath *path_of(uint32_t tli, const char *history)
-{
-	WsError err;
-	TimelinePath *p = NULL;
-	if (history == NULL)
-		return history_single(tli);
-	assert_int_equal(history_parse(history, strlen(history), tli, &p, &err), 0);
-	return p;
-}
-
 /* list_windows, then verify_wal, as cmd_verify does. */
 static int run_verify_wal(BackupMeta **b, int nb, const ListTimeline *tls, int ntl, Found *f)
 {
@@ -97,16 +81,16 @@ static void test_contiguous_wal_is_whole(void **state)
 	(void)state;
 	uint64_t segs[8];
 	size_t n = 0;
-	TimelinePath *p = path_of(1, NULL);
+	TimelinePath *p = test_path_of(1, NULL);
 	BackupMeta *b = backup(ID_A, 1, 0x2000028, 0x2000138);
 	Found f;
-	add_segs(segs, &n, 1, 6);
+	test_seg_range(segs, 1, 6, &n);
 	ListTimeline tl = {1, p, false, segs, n};
 
 	assert_int_equal(run_verify_wal(&b, 1, &tl, 1, &f), 0);
 	/* Missing WAL before the backup is not needed by anything. */
 	n = 0;
-	add_segs(segs, &n, 2, 6);
+	test_seg_range(segs, 2, 6, &n);
 	tl.nsegs = n;
 	assert_int_equal(run_verify_wal(&b, 1, &tl, 1, &f), 0);
 	/* No backup at all: nothing to follow. */
@@ -121,11 +105,11 @@ static void test_gap_after_the_backup_is_named(void **state)
 	(void)state;
 	uint64_t segs[8];
 	size_t n = 0;
-	TimelinePath *p = path_of(1, NULL);
+	TimelinePath *p = test_path_of(1, NULL);
 	BackupMeta *b = backup(ID_A, 1, 0x2000028, 0x2000138);
 	Found f;
-	add_segs(segs, &n, 2, 4);
-	add_segs(segs, &n, 7, 8); /* 5 and 6 missing */
+	test_seg_range(segs, 2, 4, &n);
+	test_seg_range(segs, 7, 8, &n); /* 5 and 6 missing */
 	ListTimeline tl = {1, p, false, segs, n};
 
 	assert_int_equal(run_verify_wal(&b, 1, &tl, 1, &f), 1);
@@ -139,8 +123,8 @@ static void test_gap_after_the_backup_is_named(void **state)
 
 	/* One segment, and a later backup that resumes after the gap. */
 	n = 0;
-	add_segs(segs, &n, 2, 4);
-	add_segs(segs, &n, 6, 8);
+	test_seg_range(segs, 2, 4, &n);
+	test_seg_range(segs, 6, 8, &n);
 	tl.nsegs = n;
 	BackupMeta *both[2] = {b, backup(ID_B, 1, 0x7000028, 0x7000100)};
 	assert_int_equal(run_verify_wal(both, 2, &tl, 1, &f), 1);
@@ -160,12 +144,12 @@ static void test_hole_in_a_backups_own_span_names_the_backup(void **state)
 	(void)state;
 	uint64_t segs[8];
 	size_t n = 0;
-	TimelinePath *p = path_of(1, NULL);
+	TimelinePath *p = test_path_of(1, NULL);
 	/* The backup spans segments 2 to 4; 3 is gone. */
 	BackupMeta *b = backup(ID_A, 1, 0x2000028, 0x4000100);
 	Found f;
-	add_segs(segs, &n, 1, 2);
-	add_segs(segs, &n, 4, 6);
+	test_seg_range(segs, 1, 2, &n);
+	test_seg_range(segs, 4, 6, &n);
 	ListTimeline tl = {1, p, false, segs, n};
 
 	assert_int_equal(run_verify_wal(&b, 1, &tl, 1, &f), 1);
@@ -185,13 +169,13 @@ static void test_hole_before_a_fork_is_reported_once(void **state)
 	(void)state;
 	uint64_t s1[8], s2[8];
 	size_t n1 = 0, n2 = 0;
-	TimelinePath *p1 = path_of(1, NULL), *p2 = path_of(2, HIST_2);
+	TimelinePath *p1 = test_path_of(1, NULL), *p2 = test_path_of(2, HIST_2);
 	BackupMeta *b = backup(ID_A, 1, 0x2000028, 0x2000138);
 	Found f;
 	/* Timeline 1 lacks segment 3; both timeline 1's and 2's windows read it. */
-	add_segs(s1, &n1, 1, 2);
-	add_segs(s1, &n1, 4, 6);
-	add_segs(s2, &n2, 5, 7);
+	test_seg_range(s1, 1, 2, &n1);
+	test_seg_range(s1, 4, 6, &n1);
+	test_seg_range(s2, 5, 7, &n2);
 	ListTimeline tls[2] = {{1, p1, false, s1, n1}, {2, p2, true, s2, n2}};
 
 	assert_int_equal(run_verify_wal(&b, 1, tls, 2, &f), 1);
@@ -200,8 +184,8 @@ static void test_hole_before_a_fork_is_reported_once(void **state)
 
 	/* Timeline 2's own switch segment missing: a gap on timeline 2 only. */
 	n1 = n2 = 0;
-	add_segs(s1, &n1, 1, 6);
-	add_segs(s2, &n2, 6, 7);
+	test_seg_range(s1, 1, 6, &n1);
+	test_seg_range(s2, 6, 7, &n2);
 	tls[0].nsegs = n1;
 	tls[1].nsegs = n2;
 	assert_int_equal(run_verify_wal(&b, 1, tls, 2, &f), 1);
@@ -219,11 +203,11 @@ static void test_timeline_in_use_without_history_file(void **state)
 	(void)state;
 	uint64_t s1[8], s2[8];
 	size_t n1 = 0, n2 = 0;
-	TimelinePath *p1 = path_of(1, NULL), *p2 = history_single(2);
+	TimelinePath *p1 = test_path_of(1, NULL), *p2 = history_single(2);
 	BackupMeta *b = backup(ID_A, 1, 0x2000028, 0x2000138);
 	Found f;
-	add_segs(s1, &n1, 1, 4);
-	add_segs(s2, &n2, 5, 7);
+	test_seg_range(s1, 1, 4, &n1);
+	test_seg_range(s2, 5, 7, &n2);
 	ListTimeline tls[2] = {{1, p1, false, s1, n1}, {2, p2, false, s2, n2}};
 
 	assert_int_equal(run_verify_wal(&b, 1, tls, 2, &f), 1);
@@ -235,7 +219,7 @@ static void test_timeline_in_use_without_history_file(void **state)
 
 	/* With the history file there is nothing to say. */
 	history_free(p2);
-	p2 = path_of(2, HIST_2);
+	p2 = test_path_of(2, HIST_2);
 	tls[1].path = p2;
 	tls[1].has_history = true;
 	assert_int_equal(run_verify_wal(&b, 1, tls, 2, &f), 0);
