@@ -205,7 +205,7 @@ int repo_open_another(const Repo *repo, const Config *cfg, Repo **out, WsError *
 	int level;
 
 	*out = NULL;
-	int rc = open_store(cfg, STORE_OPEN_DEFAULT, &store, &level, err);
+	int rc = open_store(cfg, STORE_OPEN_PROVEN, &store, &level, err);
 	if (rc != 0)
 		return rc;
 	Repo *r = repo_alloc(store, level);

@@ -1157,7 +1157,7 @@ int store_s3_open(const char *url, const Config *cfg, int flags, Store **out, Ws
 	long part_mib = 16;
 	int rc;
 
-	(void)flags; /* S3 has no directories, and walship never creates buckets. */
+	/* S3 has no directories, and walship never creates buckets: only STORE_OPEN_PROVEN counts. */
 	*out = NULL;
 	s->base.driver = &s3_driver;
 	rc = s3_parse_url(url, &s->bucket, &s->prefix, err);
@@ -1255,27 +1255,29 @@ int store_s3_open(const char *url, const Config *cfg, int flags, Store **out, Ws
 		goto done;
 	}
 
-	/* One listing proves the bucket, the credentials, the region and the clock. */
-	char *probe = s->prefix[0] ? xasprintf("%s/", s->prefix) : xstrdup("");
-	S3Param q[3];
-	size_t n = 0;
-	q[n++] = (S3Param){"list-type", "2"};
-	q[n++] = (S3Param){"max-keys", "1"};
-	if (probe[0])
-		q[n++] = (S3Param){"prefix", probe};
-	S3Req r = {.op = S3_OP_LIST, .method = "GET", .action = "open"};
-	r.path = xstrdup(s->bucket_path);
-	r.query = s3_query(q, n);
-	S3Verdict v = S3_OK;
-	rc = perform(s, &r, &v, err);
-	if (rc == WS_FATAL && v == S3_DENIED)
-		ws_error_hint(err,
-			      "walship needs s3:ListBucket on bucket \"%s\" (without it S3 answers 403 for a "
-			      "missing object), and s3:GetObject, s3:PutObject, s3:DeleteObject and "
-			      "s3:AbortMultipartUpload on its objects, for access key id \"%s\".",
-			      s->bucket, key_id(s));
-	req_free(&r);
-	free(probe);
+	/* One listing proves the bucket, the credentials, the region and the clock, once per process. */
+	if (!(flags & STORE_OPEN_PROVEN)) {
+		char *probe = s->prefix[0] ? xasprintf("%s/", s->prefix) : xstrdup("");
+		S3Param q[3];
+		size_t n = 0;
+		q[n++] = (S3Param){"list-type", "2"};
+		q[n++] = (S3Param){"max-keys", "1"};
+		if (probe[0])
+			q[n++] = (S3Param){"prefix", probe};
+		S3Req r = {.op = S3_OP_LIST, .method = "GET", .action = "open"};
+		r.path = xstrdup(s->bucket_path);
+		r.query = s3_query(q, n);
+		S3Verdict v = S3_OK;
+		rc = perform(s, &r, &v, err);
+		if (rc == WS_FATAL && v == S3_DENIED)
+			ws_error_hint(err,
+				      "walship needs s3:ListBucket on bucket \"%s\" (without it S3 answers 403 for a "
+				      "missing object), and s3:GetObject, s3:PutObject, s3:DeleteObject and "
+				      "s3:AbortMultipartUpload on its objects, for access key id \"%s\".",
+				      s->bucket, key_id(s));
+		req_free(&r);
+		free(probe);
+	}
 
 done:
 	s3_endpoint_clear(&ep);

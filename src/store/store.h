@@ -46,6 +46,7 @@ typedef int (*StoreListFn)(void *ctx, const char *key, const StoreStat *st, WsEr
 typedef enum StoreOpenFlags {
 	STORE_OPEN_DEFAULT = 0,
 	STORE_OPEN_CREATE = 1, /* create the root if missing (walship init only) */
+	STORE_OPEN_PROVEN = 2, /* another handle of this process opened this store: skip the checks */
 } StoreOpenFlags;
 
 /*
@@ -55,6 +56,9 @@ typedef enum StoreOpenFlags {
  * hint about an unmounted volume; a missing S3 bucket is always WS_FATAL.
  * Remote drivers connect and authenticate here, so that a wrong secret or an
  * unknown host key is reported before anything else is done.
+ * STORE_OPEN_PROVEN (a second connection to a store this process already
+ * opened, such as a parallel worker's) skips the round trips that only check
+ * the store: S3's bucket listing.  Connecting and logging in are not skipped.
  */
 int store_open(const char *url, const Config *cfg, int flags, Store **out, WsError *err);
 void store_free(Store *s);
