@@ -366,22 +366,32 @@ def check_identical(pg, repo_objects, read_object):
         assert read_object(name) == sha256_file(pg_wal / name), f"{pg.name}: stored {name} differs from pg_wal's"
 
 
-@pytest.mark.parametrize("store", ["local", "s3"])
-def test_backlog_bounded_with_parallel_push(ws, work, clusters, store, request):
+@pytest.mark.parametrize("store", ["local", "s3", "sftp"])
+def test_backlog_bounded_with_parallel_push(ws, work, clusters, store, request, tmp):
     """Two clusters under the same full-speed load, archiving through the same store:
     push-parallel = 4 keeps up, push-parallel = 1 does not (S3 with 50 ms per request).
-    On local disk only byte identity is checked (there is no latency to hide)."""
+    On local disk and over SFTP (one SSH login per worker) only byte identity and the
+    records' use are checked: there is no added latency to hide."""
     extra = ""
     if store == "s3":
         s3server = request.getfixturevalue("s3server")
         bucket = request.getfixturevalue("s3bucket")
         extra = s3server.config_text()
+    elif store == "sftp":
+        sshd = request.getfixturevalue("sshd")
+        sftp_base = make_pg_dir(tmp / "sftp-server", 0o755)
+        extra = sshd.config_text()
     pgs, repos, confs = [], {}, {}
     for par in (4, 1):
         pg = clusters.new(f"p{par}").initdb(wal_segsize=1)
         spool = work / f"spool-{par}"
         conf = spool_conf(ws, f"p{par}.conf", spool, par, extra)
-        url = s3server.url(bucket, f"p{par}") if store == "s3" else work / f"repo-{par}"
+        if store == "s3":
+            url = s3server.url(bucket, f"p{par}")
+        elif store == "sftp":
+            url = sshd.url(str(sftp_base / f"repo-{par}"))
+        else:
+            url = work / f"repo-{par}"
         repos[pg.name] = ws.init(url, pg.data, config=conf)
         pg.configure(archive_mode=True, archive_command=push_command(ws, url, conf), wal_keep_size="2GB",
                      synchronous_commit=False, max_wal_size="256MB")
@@ -423,6 +433,12 @@ def test_backlog_bounded_with_parallel_push(ws, work, clusters, store, request):
                 p = subprocess.run(["zstd", "-d", "-q", "-c"], input=data, stdout=subprocess.PIPE, check=True)
                 return hashlib.sha256(p.stdout).hexdigest()
             check_identical(pg, keys, read)
+        elif store == "sftp":
+            # Read on this machine's file system, where sshd wrote it.
+            root = sftp_base / f"repo-{pg.name[1:]}"
+            epoch = json.loads((root / "walship.json").read_text())["epochs"][-1]["id"]
+            objs = {p.name: p for p in (root / epoch / "wal").rglob("0*") if not p.name.startswith(".")}
+            check_identical(pg, objs, lambda name, objs=objs: zstd_sha256(objs[name]))
         else:
             repo = repos[pg.name]
             objs = repo.objects()
