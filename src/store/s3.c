@@ -1,6 +1,7 @@
 /*
  * s3.c - the S3 store driver: libcurl with its SigV4 signer, libxml2 for the
- * answers, OpenSSL for the payload digests.
+ * answers (both loaded when the first S3 store is opened, s3_lib.h), OpenSSL
+ * for the payload digests.
  *
  * curl 7.88 signs exactly what it is given (notes/s3-with-libcurl-7.88.md):
  * every request carries x-amz-content-sha256 with the body's real SHA-256,
@@ -19,7 +20,6 @@
 #include "store/driver.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +32,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include "store/s3_lib.h"
 #include "store/s3_util.h"
 #include "util/cleanup.h"
 #include "util/fsutil.h"
@@ -115,14 +116,6 @@ typedef struct S3Req {
 	char last[600]; /* the last failure, for messages */
 	bool interrupted;
 } S3Req;
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void curl_init(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 static double now_seconds(void)
 {
@@ -304,12 +297,12 @@ static struct curl_slist *add_header(struct curl_slist *list, const char *fmt, .
 	va_start(ap, fmt);
 	char *h = xvasprintf(fmt, ap);
 	va_end(ap);
-	struct curl_slist *out = curl_slist_append(list, h);
+	struct curl_slist *out = s3_lib.slist_append(list, h);
 	/* The token header holds a secret: wipe the copy we made. */
 	memset(h, 0, strlen(h));
 	free(h);
 	if (out == NULL) {
-		curl_slist_free_all(list);
+		s3_lib.slist_free_all(list);
 		fprintf(stderr, "%s: out of memory\n", log_progname());
 		exit(1);
 	}
@@ -330,7 +323,7 @@ static AttemptResult attempt(S3Store *s, S3Req *r, const char *sha, WsError *err
 	AttemptResult res = ATTEMPT_DONE;
 
 	/* curl_easy_reset keeps the open connection, so requests still share it. */
-	curl_easy_reset(c);
+	s3_lib.easy_reset(c);
 	r->status = 0;
 	r->status_known = false;
 	r->resp.len = 0;
@@ -347,32 +340,32 @@ static AttemptResult attempt(S3Store *s, S3Req *r, const char *sha, WsError *err
 
 	char *url = xasprintf("%s%s%s%s", s->base_url, r->path, r->query && r->query[0] ? "?" : "",
 			      r->query ? r->query : "");
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "walship/" WALSHIP_VERSION);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, s->errbuf);
-	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, 30L);
-	curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, 15L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, s->io_timeout);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, s->io_timeout);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	s3_curl_setopt(c, CURLOPT_URL, url);
+	s3_curl_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	s3_curl_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	s3_curl_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	s3_curl_setopt(c, CURLOPT_USERAGENT, "walship/" WALSHIP_VERSION);
+	s3_curl_setopt(c, CURLOPT_ERRORBUFFER, s->errbuf);
+	s3_curl_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	s3_curl_setopt(c, CURLOPT_TCP_KEEPIDLE, 30L);
+	s3_curl_setopt(c, CURLOPT_TCP_KEEPINTVL, 15L);
+	s3_curl_setopt(c, CURLOPT_CONNECTTIMEOUT, s->io_timeout);
+	s3_curl_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	s3_curl_setopt(c, CURLOPT_LOW_SPEED_TIME, s->io_timeout);
+	s3_curl_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	s3_curl_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (s->ca_file)
-		curl_easy_setopt(c, CURLOPT_CAINFO, s->ca_file);
-	curl_easy_setopt(c, CURLOPT_AWS_SIGV4, s->sigv4);
-	curl_easy_setopt(c, CURLOPT_USERNAME, s->creds.key_id);
-	curl_easy_setopt(c, CURLOPT_PASSWORD, s->creds.secret);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, r);
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+		s3_curl_setopt(c, CURLOPT_CAINFO, s->ca_file);
+	s3_curl_setopt(c, CURLOPT_AWS_SIGV4, s->sigv4);
+	s3_curl_setopt(c, CURLOPT_USERNAME, s->creds.key_id);
+	s3_curl_setopt(c, CURLOPT_PASSWORD, s->creds.secret);
+	s3_curl_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+	s3_curl_setopt(c, CURLOPT_WRITEDATA, r);
+	s3_curl_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+	s3_curl_setopt(c, CURLOPT_HEADERDATA, r);
+	s3_curl_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
+	s3_curl_setopt(c, CURLOPT_XFERINFODATA, r);
+	s3_curl_setopt(c, CURLOPT_NOPROGRESS, 0L);
 
 	h = add_header(h, "x-amz-content-sha256: %s", sha);
 	if (s->creds.token)
@@ -383,8 +376,8 @@ static AttemptResult attempt(S3Store *s, S3Req *r, const char *sha, WsError *err
 		h = add_header(h, "Content-Type: %s", r->content_type);
 
 	if (strcmp(r->method, "HEAD") == 0) {
-		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-		curl_easy_setopt(c, CURLOPT_FILETIME, 1L);
+		s3_curl_setopt(c, CURLOPT_NOBODY, 1L);
+		s3_curl_setopt(c, CURLOPT_FILETIME, 1L);
 	} else if (strcmp(r->method, "GET") == 0) {
 		if (r->sink != NULL) {
 			uint64_t start = r->offset + r->delivered;
@@ -410,25 +403,25 @@ static AttemptResult attempt(S3Store *s, S3Req *r, const char *sha, WsError *err
 				h = add_header(h, "If-Match: %s", r->get_etag);
 		}
 	} else if (strcmp(r->method, "PUT") == 0) {
-		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
-		curl_easy_setopt(c, CURLOPT_READDATA, r);
-		curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, seek_cb);
-		curl_easy_setopt(c, CURLOPT_SEEKDATA, r);
-		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
+		s3_curl_setopt(c, CURLOPT_UPLOAD, 1L);
+		s3_curl_setopt(c, CURLOPT_READFUNCTION, read_cb);
+		s3_curl_setopt(c, CURLOPT_READDATA, r);
+		s3_curl_setopt(c, CURLOPT_SEEKFUNCTION, seek_cb);
+		s3_curl_setopt(c, CURLOPT_SEEKDATA, r);
+		s3_curl_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
 	} else if (strcmp(r->method, "POST") == 0) {
-		curl_easy_setopt(c, CURLOPT_POST, 1L);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body ? (const char *)r->body : "");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+		s3_curl_setopt(c, CURLOPT_POST, 1L);
+		s3_curl_setopt(c, CURLOPT_POSTFIELDS, r->body ? (const char *)r->body : "");
+		s3_curl_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
 	} else {
-		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
+		s3_curl_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
 	}
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	s3_curl_setopt(c, CURLOPT_HTTPHEADER, h);
 
-	CURLcode cres = curl_easy_perform(c);
+	CURLcode cres = s3_lib.easy_perform(c);
 	if (!r->status_known) {
 		long code = 0;
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		s3_curl_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 		r->status = code;
 	}
 	log_debug("S3 %s %s: %s%ld", r->method, r->path, cres == CURLE_OK ? "HTTP " : "failed, HTTP ",
@@ -441,7 +434,7 @@ static AttemptResult attempt(S3Store *s, S3Req *r, const char *sha, WsError *err
 		*err = r->sink_err;
 		res = ATTEMPT_FAIL;
 	} else if (cres != CURLE_OK) {
-		const char *what = s->errbuf[0] ? s->errbuf : curl_easy_strerror(cres);
+		const char *what = s->errbuf[0] ? s->errbuf : s3_lib.easy_strerror(cres);
 		snprintf(r->last, sizeof(r->last), "%s", what);
 		if (s3_curl_transient(cres)) {
 			res = ATTEMPT_RETRY;
@@ -462,7 +455,7 @@ static AttemptResult attempt(S3Store *s, S3Req *r, const char *sha, WsError *err
 		if (r->op == S3_OP_COMPLETE && r->status >= 200 && r->status < 300 && is_error)
 			r->status = 500;
 	}
-	curl_slist_free_all(h);
+	s3_lib.slist_free_all(h);
 	free(url);
 	return res;
 }
@@ -679,8 +672,8 @@ static int s3_stat_key(S3Store *s, const char *key, StoreStat *st, char *etag, s
 	int rc = perform(s, &r, NULL, err);
 	if (rc == 0) {
 		curl_off_t len = -1, mtime = -1;
-		curl_easy_getinfo(s->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
-		curl_easy_getinfo(s->curl, CURLINFO_FILETIME_T, &mtime);
+		s3_curl_getinfo(s->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+		s3_curl_getinfo(s->curl, CURLINFO_FILETIME_T, &mtime);
 		if (st) {
 			st->size = len >= 0 ? (uint64_t)len : 0;
 			st->mtime = mtime >= 0 ? (int64_t)mtime : 0;
@@ -1026,7 +1019,7 @@ static void s3_free(Store *st)
 	if (s == NULL)
 		return;
 	if (s->curl)
-		curl_easy_cleanup(s->curl);
+		s3_lib.easy_cleanup(s->curl);
 	s3_creds_clear(&s->creds);
 	free(s->base.display);
 	free(s->bucket);
@@ -1165,6 +1158,9 @@ int store_s3_open(const char *url, const Config *cfg, int flags, Store **out, Ws
 		goto done;
 	s->base.display = s->prefix[0] ? xasprintf("s3://%s/%s", s->bucket, s->prefix)
 				       : xasprintf("s3://%s", s->bucket);
+	rc = s3_lib_load(err);
+	if (rc != 0)
+		goto done;
 
 	const char *region = config_get(cfg, "s3-region");
 	s->region = xstrdup(region && region[0] ? region : "us-east-1");
@@ -1249,8 +1245,7 @@ int store_s3_open(const char *url, const Config *cfg, int flags, Store **out, Ws
 	s->base_url = s3_base_url(&ep, s->bucket, host_style);
 	s->bucket_path = xstrdup(host_style ? "/" : "");
 
-	pthread_once(&curl_once, curl_init);
-	if (curl_init_rc != CURLE_OK || (s->curl = curl_easy_init()) == NULL) {
+	if ((s->curl = s3_lib.easy_init()) == NULL) {
 		rc = ws_error(err, WS_FATAL, "could not initialize libcurl");
 		goto done;
 	}
@@ -1271,7 +1266,8 @@ int store_s3_open(const char *url, const Config *cfg, int flags, Store **out, Ws
 		rc = perform(s, &r, &v, err);
 		if (rc == WS_FATAL && v == S3_DENIED)
 			ws_error_hint(err,
-				      "walship needs s3:ListBucket on bucket \"%s\" (without it S3 answers 403 for a "
+				      "walship needs s3:ListBucket on bucket \"%s\" (without it S3 answers "
+				      "403 for a "
 				      "missing object), and s3:GetObject, s3:PutObject, s3:DeleteObject and "
 				      "s3:AbortMultipartUpload on its objects, for access key id \"%s\".",
 				      s->bucket, key_id(s));

@@ -4,8 +4,8 @@
  *
  * curl 7.88 signs the path and query exactly as written, so both are built
  * here already in canonical form: each path segment escaped with uppercase
- * hex, query parameters sorted by name.  XML goes through libxml2 with the
- * network off and entities left unexpanded.
+ * hex, query parameters sorted by name.  XML goes through libxml2 (loaded
+ * by s3_lib.c) with the network off and entities left unexpanded.
  */
 #include "store/s3_util.h"
 
@@ -20,6 +20,7 @@
 #include <libxml/tree.h>
 #include <openssl/evp.h>
 
+#include "store/s3_lib.h"
 #include "util/mem.h"
 
 #define S3_URL_HINT "A repository in S3 is s3://bucket or s3://bucket/prefix."
@@ -355,13 +356,18 @@ done:
 /* ------------------------------------------------------------------ */
 /* XML */
 
+/*
+ * The parsers load libxml2 themselves (a no-op after store_s3_open), so that
+ * they can be used, and tested, without opening a store.
+ */
 static xmlDocPtr xml_read(const char *body, size_t len)
 {
-	if (len == 0 || len > INT32_MAX)
+	if (len == 0 || len > INT32_MAX || s3_lib_load(NULL) != 0)
 		return NULL;
 	/* No XML_PARSE_NOENT or DTDLOAD: entities stay unexpanded and nothing is fetched. */
-	return xmlReadMemory(body, (int)len, "s3.xml", NULL,
-			     XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOBLANKS);
+	return s3_lib.read_memory(body, (int)len, "s3.xml", NULL,
+				  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+					  XML_PARSE_NOBLANKS);
 }
 
 static bool name_is(xmlNodePtr n, const char *name)
@@ -381,7 +387,7 @@ static xmlNodePtr child(xmlNodePtr parent, const char *name)
 static char *child_text(xmlNodePtr parent, const char *name)
 {
 	xmlNodePtr n = child(parent, name);
-	return n ? (char *)xmlNodeGetContent(n) : NULL;
+	return n ? (char *)s3_lib.node_get_content(n) : NULL;
 }
 
 static void copy_text(xmlNodePtr parent, const char *name, char *out, size_t size)
@@ -390,7 +396,7 @@ static void copy_text(xmlNodePtr parent, const char *name, char *out, size_t siz
 	out[0] = '\0';
 	if (t != NULL) {
 		snprintf(out, size, "%s", t);
-		xmlFree(t);
+		s3_xml_free(t);
 	}
 	/* The text ends up in one-line log messages. */
 	for (char *p = out; *p; p++)
@@ -404,7 +410,7 @@ bool s3_parse_error(const char *body, size_t len, S3ErrorBody *out)
 	xmlDocPtr doc = xml_read(body, len);
 	if (doc == NULL)
 		return false;
-	xmlNodePtr root = xmlDocGetRootElement(doc);
+	xmlNodePtr root = s3_lib.doc_get_root_element(doc);
 	bool is_error = root != NULL && name_is(root, "Error");
 	if (is_error) {
 		copy_text(root, "Code", out->code, sizeof(out->code));
@@ -412,7 +418,7 @@ bool s3_parse_error(const char *body, size_t len, S3ErrorBody *out)
 		copy_text(root, "RequestId", out->request_id, sizeof(out->request_id));
 		copy_text(root, "Region", out->region, sizeof(out->region));
 	}
-	xmlFreeDoc(doc);
+	s3_lib.free_doc(doc);
 	return is_error;
 }
 
@@ -445,10 +451,12 @@ void s3_list_page_clear(S3ListPage *page)
 int s3_parse_list(const char *body, size_t len, S3ListPage *page, WsError *err)
 {
 	size_t cap = 0;
-	int rc = 0;
 	memset(page, 0, sizeof(*page));
+	int rc = s3_lib_load(err);
+	if (rc != 0)
+		return rc;
 	xmlDocPtr doc = xml_read(body, len);
-	xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+	xmlNodePtr root = doc ? s3_lib.doc_get_root_element(doc) : NULL;
 	if (root == NULL || !name_is(root, "ListBucketResult")) {
 		rc = ws_error(err, WS_FATAL,
 			      "S3 answered a listing with something that is not a ListBucketResult");
@@ -456,14 +464,14 @@ int s3_parse_list(const char *body, size_t len, S3ListPage *page, WsError *err)
 	}
 	for (xmlNodePtr n = root->children; n != NULL; n = n->next) {
 		if (name_is(n, "IsTruncated")) {
-			char *t = (char *)xmlNodeGetContent(n);
+			char *t = (char *)s3_lib.node_get_content(n);
 			page->truncated = t != NULL && strcmp(t, "true") == 0;
-			xmlFree(t);
+			s3_xml_free(t);
 		} else if (name_is(n, "NextContinuationToken")) {
-			char *t = (char *)xmlNodeGetContent(n);
+			char *t = (char *)s3_lib.node_get_content(n);
 			free(page->next_token);
 			page->next_token = xstrdup(t ? t : "");
-			xmlFree(t);
+			s3_xml_free(t);
 		} else if (name_is(n, "Contents")) {
 			char *key = child_text(n, "Key");
 			char *size = child_text(n, "Size");
@@ -483,9 +491,9 @@ int s3_parse_list(const char *body, size_t len, S3ListPage *page, WsError *err)
 				if (e->st.mtime < 0)
 					e->st.mtime = 0;
 			}
-			xmlFree(key);
-			xmlFree(size);
-			xmlFree(mtime);
+			s3_xml_free(key);
+			s3_xml_free(size);
+			s3_xml_free(mtime);
 			if (!ok) {
 				rc = ws_error(err, WS_FATAL,
 					      "S3 answered a listing with an entry lacking its key or size");
@@ -498,7 +506,7 @@ int s3_parse_list(const char *body, size_t len, S3ListPage *page, WsError *err)
 
 done:
 	if (doc != NULL)
-		xmlFreeDoc(doc);
+		s3_lib.free_doc(doc);
 	if (rc != 0)
 		s3_list_page_clear(page);
 	return rc;
@@ -508,15 +516,15 @@ char *s3_parse_upload_id(const char *body, size_t len)
 {
 	char *id = NULL;
 	xmlDocPtr doc = xml_read(body, len);
-	xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+	xmlNodePtr root = doc ? s3_lib.doc_get_root_element(doc) : NULL;
 	if (root != NULL && name_is(root, "InitiateMultipartUploadResult")) {
 		char *t = child_text(root, "UploadId");
 		if (t != NULL && t[0] != '\0')
 			id = xstrdup(t);
-		xmlFree(t);
+		s3_xml_free(t);
 	}
 	if (doc != NULL)
-		xmlFreeDoc(doc);
+		s3_lib.free_doc(doc);
 	return id;
 }
 

@@ -2,7 +2,9 @@
  * s3_util.h - the pure parts of the S3 driver (s3.c): repository URL and
  * endpoint parsing, request paths and query strings as SigV4 needs them
  * written, the AWS shared-credentials file, the XML answers S3 gives and the
- * classification of its answers.  Nothing here touches the network.
+ * classification of its answers.  Nothing here touches the network.  The
+ * XML parsers load libcurl and libxml2 on first use (s3_lib_load): a library
+ * that cannot be loaded makes them find no document.
  */
 #ifndef WALSHIP_STORE_S3_UTIL_H
 #define WALSHIP_STORE_S3_UTIL_H
@@ -92,7 +94,7 @@ typedef struct S3ListPage {
 	char *next_token; /* NULL when not truncated */
 } S3ListPage;
 
-/* Parse a ListObjectsV2 answer; WS_FATAL when it is not one. */
+/* Parse a ListObjectsV2 answer; WS_FATAL when it is not one, or when libxml2 cannot be loaded. */
 int s3_parse_list(const char *body, size_t len, S3ListPage *page, WsError *err);
 void s3_list_page_clear(S3ListPage *page);
 
