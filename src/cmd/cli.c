@@ -8,16 +8,18 @@
 
 #include "util/log.h"
 
-const char cli_common_help[] = "Common options:\n"
-			       "  --repo=URL            repository (/abs/path or file:///abs/path)\n"
-			       "  --config=FILE         configuration file (default $WALSHIP_CONFIG, else\n"
-			       "                        " CONFIG_DEFAULT_PATH ")\n"
-			       "  --compress-level=N    zstd level for new objects (-7 to 19, default 1)\n"
-			       "  -q, --quiet           print errors only\n"
-			       "  -v, --verbose         print progress (twice for debug)\n"
-			       "  --log-level=LEVEL     error, warning, info or debug\n"
-			       "  --help                show this help and exit\n"
-			       "  --version             show the version and exit\n";
+const char cli_common_help[] =
+	"Common options:\n"
+	"  --repo=URL            repository: /abs/path, file:///abs/path,\n"
+	"                        sftp://user@host[:port]/path or s3://bucket[/prefix]\n"
+	"  --config=FILE         configuration file (default $WALSHIP_CONFIG, else\n"
+	"                        " CONFIG_DEFAULT_PATH ")\n"
+	"  --compress-level=N    zstd level for new objects (-7 to 19, default 1)\n"
+	"  -q, --quiet           print errors only\n"
+	"  -v, --verbose         print progress (twice for debug)\n"
+	"  --log-level=LEVEL     error, warning, info or debug\n"
+	"  --help                show this help and exit\n"
+	"  --version             show the version and exit\n";
 
 enum {
 	OPT_REPO = 256,

@@ -1610,8 +1610,15 @@ int cmd_rebuild(const Config *cfg, const RebuildOptions *o, WsError *err)
 			goto done;
 		}
 	}
-	printf("data directory \"%s\" rebuilt from backup \"%s\"; %s\n", pgdata, pl.b->id,
-	       o->standby ? "standby.signal written" : "recovery.signal written");
+	{
+		/* 9.6 is major 96: the recovery settings go to recovery.conf up to 11. */
+		int major = scan.epoch->pg_major;
+		bool conf = major < 12 || major == 96;
+		printf("data directory \"%s\" rebuilt from backup \"%s\"; %s written\n", pgdata, pl.b->id,
+		       conf         ? "recovery.conf"
+		       : o->standby ? "standby.signal"
+				    : "recovery.signal");
+	}
 	if (!o->start) {
 		printf("start it with: pg_ctl -D %s start\n", pgdata);
 		goto done;

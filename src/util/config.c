@@ -140,7 +140,7 @@ int config_set_option(Config *cfg, const char *key, const char *value, WsError *
 	int k = key_index(key);
 	if (k < 0) {
 		ws_error(err, WS_USAGE, "unrecognized option \"--%s\"", key);
-		ws_error_hint(err, "See \"walship --help\" or the README's configuration reference.");
+		ws_error_hint(err, "See \"walship --help\" and walship.conf(5) for the valid options.");
 		return WS_USAGE;
 	}
 	if (keys[k].secret) {
@@ -299,7 +299,7 @@ static int parse_file(Config *cfg, const char *path, char *buf, size_t len, bool
 					 key, path, lineno);
 				ws_error_hint(
 					err,
-					"See \"walship --help\" or the README's configuration reference for "
+					"See walship.conf(5) or the README's \"Configuration\" section for "
 					"the valid keys.");
 				return WS_USAGE;
 			}
