@@ -5,6 +5,11 @@
  * here serves: a file reaches %p only if it is byte for byte what the
  * repository holds for that segment of that cluster; prefetching may only
  * make recovery faster, never different.
+ *
+ * Threads exist only in the prefetcher process: its main thread owns the
+ * plan, the spool's clean-up and every warning; its workers (Worker) each
+ * fetch the segment handed to them with their own repository handle and
+ * leave the result under Runner.mu.  Everything else here is single-threaded.
  */
 #include "cmd/prefetch.h"
 
@@ -13,6 +18,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +199,30 @@ uint64_t prefetch_room(uint64_t max_bytes, uint64_t used_bytes, uint32_t seg_siz
 	if (seg_size == 0 || used_bytes >= max_bytes)
 		return 0;
 	return (max_bytes - used_bytes) / seg_size;
+}
+
+int prefetch_next(const PrefetchWindow *w, int *out)
+{
+	int k = 0;
+	uint64_t room = w->room;
+	for (int i = 0; i < w->n && k < w->idle; i++) {
+		const PrefetchSeg *s = &w->plan[i];
+		/* The plan is in segment order: nothing past a "not found" exists yet for this request. */
+		if (w->blocked && s->segno >= w->blocked_segno)
+			break;
+		if (w->spooled[i])
+			continue;
+		bool busy = false;
+		for (int j = 0; j < w->nbusy && !busy; j++)
+			busy = w->busy[j].tli == s->tli && w->busy[j].segno == s->segno;
+		if (busy)
+			continue;
+		if (room == 0)
+			break;
+		room--;
+		out[k++] = i;
+	}
+	return k;
 }
 
 void prefetch_index_name(const char *repo_ident, const char *dir_key, char *buf, size_t bufsize)
@@ -666,18 +696,49 @@ done:
 
 /* ---- the prefetcher ---- */
 
-typedef struct Runner {
+typedef struct Runner Runner;
+
+/* Only the main thread moves a worker out of DONE and GONE and into BUSY; only the worker out of BUSY. */
+typedef enum WorkerState {
+	WORKER_IDLE,
+	WORKER_BUSY, /* seg handed out, being fetched */
+	WORKER_DONE, /* rc and err hold seg's result, not yet taken by the main thread */
+	WORKER_GONE, /* its handle could not be opened (err says why): the thread has ended */
+} WorkerState;
+
+typedef struct Worker {
+	Runner *r;
+	int index; /* 1 to PREFETCH_WORKERS, in its temp files' names (0 is the main thread) */
+	pthread_t thread;
+	bool reported; /* GONE was warned about */
+	/* Under Runner.mu: */
+	WorkerState state;
+	PrefetchSeg seg;
+	uint64_t gen; /* the request seg was planned for */
+	int rc;
+	WsError err;
+} Worker;
+
+struct Runner {
 	Prefetch *pf;
-	Repo *repo;
+	Repo *repo; /* the main thread's: history files, and segments when no worker is left */
 	pid_t postmaster;
 	TimelinePath *path;
 	char req[WAL_NAME_MAX]; /* last request seen */
 	WalName req_name;
 	double req_at;
+	uint64_t gen;           /* counts requests: results planned for an older one only trim */
 	uint64_t blocked_segno; /* not found for this request: no further attempts until it changes */
 	bool blocked;
+	bool trim; /* a new request, or a segment planned for an earlier one spooled: trim again */
 	double backoff_until;
-} Runner;
+	pthread_mutex_t mu;
+	pthread_cond_t work; /* a segment handed out, or quit */
+	pthread_cond_t done; /* a worker finished a segment or gave up */
+	bool quit;
+	Worker workers[PREFETCH_WORKERS];
+	int nworkers; /* threads started */
+};
 
 static pid_t postmaster_pid(const char *pgdata)
 {
@@ -793,7 +854,17 @@ static int find_path(Runner *r, WsError *err)
 	return 0;
 }
 
-/* Bytes of every file in every spool under spool-path (the bound is on all of them). */
+static bool is_tmp_name(const char *name)
+{
+	size_t n = strlen(name);
+	return name[0] == '.' && n > 4 && strcmp(name + n - 4, ".tmp") == 0;
+}
+
+/*
+ * Bytes of every file in every spool under spool-path (the bound is on all of
+ * them), but for this spool's own temp files: the caller counts each segment
+ * it has in flight as a whole one.
+ */
 static uint64_t spool_used(const Prefetch *pf)
 {
 	uint64_t total = 0;
@@ -811,10 +882,13 @@ static uint64_t spool_used(const Prefetch *pf)
 			if (k->d_name[0] == '.')
 				continue;
 			char *dir = xasprintf("%s/%s", fetch, k->d_name);
+			bool own = strcmp(dir, pf->dir) == 0;
 			DIR *d = opendir(dir);
 			struct dirent *de;
 			while (d != NULL && (de = readdir(d)) != NULL) {
 				struct stat st;
+				if (own && is_tmp_name(de->d_name))
+					continue;
 				if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 				    S_ISREG(st.st_mode))
 					total += (uint64_t)st.st_blocks * 512 > (uint64_t)st.st_size
@@ -864,25 +938,30 @@ static void spool_trim(Runner *r, const PrefetchSeg *plan, int n)
 	closedir(d);
 }
 
-/* Fetch one segment into the spool, verified: 0, WS_NOT_FOUND, or an error. */
-static int spool_fetch(Runner *r, const PrefetchSeg *s, WsError *err)
+/*
+ * Fetch one segment into the spool, verified, with repo (a handle of the
+ * calling thread; worker names its temp file): 0, WS_NOT_FOUND, or an error.
+ * The temp file starts with ".<segment>." whoever writes it: that is what
+ * tells a call the segment is on its way (spool_find).
+ */
+static int spool_fetch(const Prefetch *pf, Repo *repo, const PrefetchSeg *s, int worker, WsError *err)
 {
-	const Prefetch *pf = r->pf;
 	char segname[32], key[STORE_KEY_MAX], final[PREFETCH_NAME_MAX];
 	WalName wn;
 	wal_segment_name(s->tli, s->segno, pf->epoch.seg_size, segname);
 	if (walname_parse(segname, &wn, err) != 0 || repo_key_wal(&pf->epoch, &wn, key, sizeof(key)) != 0)
 		return ws_error(err, WS_FATAL, "no repository key for \"%s\"", segname);
-	char *tmp = xasprintf("%s/.%s.%ld.tmp", pf->dir, segname, (long)getpid());
+	char *tmp = xasprintf("%s/.%s.%ld.%d.tmp", pf->dir, segname, (long)getpid(), worker);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		int rc = ws_error_errno(err, WS_FATAL, errno, "could not create \"%s\"", tmp);
 		free(tmp);
 		return rc;
 	}
+	log_debug("prefetching \"%s\" (worker %d)", segname, worker);
 	FetchSink sink = {.fd = fd, .what = "to the prefetch spool"};
 	ObjInfo info;
-	int rc = repo_get_object(r->repo, key, pf->epoch.seg_size, fetch_sink_write, &sink, &info, err);
+	int rc = repo_get_object(repo, key, pf->epoch.seg_size, fetch_sink_write, &sink, &info, err);
 	if (rc == 0 && sink.written != pf->epoch.seg_size)
 		rc = ws_error(err, WS_CORRUPT,
 			      "stored WAL file \"%s\" has %" PRIu64 " bytes, expected %" PRIu32, segname,
@@ -906,20 +985,35 @@ static int spool_fetch(Runner *r, const PrefetchSeg *s, WsError *err)
 		(void)unlink(tmp);
 	free(tmp);
 	if (rc == 0)
-		log_debug("prefetched \"%s\"", segname);
+		log_debug("prefetched \"%s\" (worker %d)", segname, worker);
+	else
+		log_debug("did not prefetch \"%s\" (worker %d): %s", segname, worker, ws_status_name(rc));
 	return rc;
 }
 
-static bool spooled(const Prefetch *pf, const PrefetchSeg *s)
+/* Which plan segments are spooled already, from one look at the directory (as spool_find matches). */
+static void spool_mark(const Prefetch *pf, const PrefetchSeg *plan, int n, bool *spooled)
 {
-	char segname[32];
-	SpoolEntry e;
-	bool busy;
-	wal_segment_name(s->tli, s->segno, pf->epoch.seg_size, segname);
-	char *f = spool_find(pf, segname, &e, &busy);
-	bool found = f != NULL;
-	free(f);
-	return found;
+	uint32_t seg = pf->epoch.seg_size;
+	for (int i = 0; i < n; i++)
+		spooled[i] = false;
+	DIR *d = opendir(pf->dir);
+	if (d == NULL)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		SpoolEntry e;
+		WalName wn;
+		WsError ignored;
+		if (prefetch_spool_parse(de->d_name, &e) != 0 || strcmp(e.epoch, pf->epoch.id) != 0 ||
+		    e.size != seg || walname_parse(e.segname, &wn, &ignored) != 0)
+			continue;
+		uint64_t segno = walname_segno(&wn, seg);
+		for (int i = 0; i < n; i++)
+			if (plan[i].tli == wn.tli && plan[i].segno == segno)
+				spooled[i] = true;
+	}
+	closedir(d);
 }
 
 /* Read the request file: true when it names a new segment. */
@@ -945,17 +1039,187 @@ static bool read_request(Runner *r)
 	return changed;
 }
 
-/* One round: fetch the first missing segment of the plan, if any; true if something was done. */
+/* ---- the workers ---- */
+
+/*
+ * A worker waits for a segment, fetches it with its own handle (opened at
+ * its first segment) and leaves the result for the main thread.  It logs
+ * nothing above debug: warnings are the main thread's, one per burst.
+ */
+static void *worker_main(void *arg)
+{
+	Worker *w = arg;
+	Runner *r = w->r;
+	Repo *repo = NULL;
+	WsError err;
+
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		while (w->state != WORKER_BUSY && !r->quit)
+			pthread_cond_wait(&r->work, &r->mu);
+		if (r->quit)
+			break; /* a segment handed out but not begun is dropped: the spool goes anyway */
+		PrefetchSeg seg = w->seg;
+		pthread_mutex_unlock(&r->mu);
+		ws_error_clear(&err);
+		int rc = repo == NULL ? repo_open_another(r->repo, r->pf->cfg, &repo, &err) : 0;
+		bool gone = rc != 0;
+		if (!gone)
+			rc = spool_fetch(r->pf, repo, &seg, w->index, &err);
+		pthread_mutex_lock(&r->mu);
+		w->rc = rc;
+		w->err = err;
+		w->state = gone ? WORKER_GONE : WORKER_DONE;
+		pthread_cond_signal(&r->done);
+		if (gone)
+			break;
+	}
+	pthread_mutex_unlock(&r->mu);
+	repo_free(repo);
+	return NULL;
+}
+
+/* Start min(PREFETCH_WORKERS, fetch-ahead) workers; with none, the main thread fetches alone. */
+static void workers_start(Runner *r)
+{
+	int want = r->pf->ahead < PREFETCH_WORKERS ? r->pf->ahead : PREFETCH_WORKERS;
+	sigset_t all, old;
+
+	/* Signals are for the main thread: it alone decides to stop, and a worker's I/O is not cut short. */
+	sigfillset(&all);
+	/* (Faults stay deliverable: blocking them is undefined.) */
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (int i = 0; i < want; i++) {
+		Worker *w = &r->workers[r->nworkers];
+		memset(w, 0, sizeof(*w));
+		w->r = r;
+		w->index = i + 1;
+		w->state = WORKER_IDLE;
+		int e = pthread_create(&w->thread, NULL, worker_main, w);
+		if (e != 0) {
+			log_warning("prefetcher: could not start worker %d of %d: %s", i + 1, want,
+				    strerror(e));
+			break;
+		}
+		r->nworkers++;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Stop handing out segments and wait for every worker to finish or fail the one it has. */
+static void workers_stop(Runner *r)
+{
+	pthread_mutex_lock(&r->mu);
+	r->quit = true;
+	pthread_cond_broadcast(&r->work);
+	pthread_mutex_unlock(&r->mu);
+	for (int i = 0; i < r->nworkers; i++)
+		pthread_join(r->workers[i].thread, NULL);
+	r->nworkers = 0;
+}
+
+static bool workers_have_news(const Runner *r)
+{
+	for (int i = 0; i < r->nworkers; i++)
+		if (r->workers[i].state == WORKER_DONE ||
+		    (r->workers[i].state == WORKER_GONE && !r->workers[i].reported))
+			return true;
+	return false;
+}
+
+/* Sleep up to ms, waking early when a worker has a result. */
+static void runner_wait(Runner *r, long ms)
+{
+	if (r->nworkers == 0) {
+		sleep_ms(ms);
+		return;
+	}
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&r->mu);
+	while (!workers_have_news(r))
+		if (pthread_cond_timedwait(&r->done, &r->mu, &until) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* What a fetch of seg, planned for request gen, answered. */
+static void runner_result(Runner *r, const PrefetchSeg *seg, uint64_t gen, int rc, WsError *err)
+{
+	if (rc == 0) {
+		/* Planned for an earlier request: it may be behind the new one already. */
+		if (gen != r->gen)
+			r->trim = true;
+		return;
+	}
+	if (rc == WS_NOT_FOUND) {
+		/* Not remembered beyond this request: the next call asks the repository again. */
+		if (gen == r->gen && (!r->blocked || seg->segno < r->blocked_segno)) {
+			r->blocked = true;
+			r->blocked_segno = seg->segno;
+		}
+		return;
+	}
+	/* One warning per burst: the other workers in flight usually fail the same way meanwhile. */
+	if (now_s() < r->backoff_until)
+		log_debug("prefetcher: %s", err->msg);
+	else
+		log_report_warning(err);
+	r->backoff_until = now_s() + ERROR_BACKOFF_S;
+}
+
+/* Take the results the workers left, and warn once about each worker that gave up. */
+static void runner_collect(Runner *r)
+{
+	for (int i = 0; i < r->nworkers; i++) {
+		Worker *w = &r->workers[i];
+		pthread_mutex_lock(&r->mu);
+		WorkerState st = w->state;
+		if (st == WORKER_DONE)
+			w->state = WORKER_IDLE;
+		pthread_mutex_unlock(&r->mu);
+		/* An IDLE or GONE worker no longer touches seg, gen, rc and err. */
+		if (st == WORKER_DONE) {
+			runner_result(r, &w->seg, w->gen, w->rc, &w->err);
+		} else if (st == WORKER_GONE && !w->reported) {
+			ws_error_prefix(&w->err, "prefetcher: going on without worker %d", w->index);
+			log_report_warning(&w->err);
+			pthread_mutex_lock(&r->mu);
+			w->reported = true;
+			pthread_mutex_unlock(&r->mu);
+		}
+	}
+}
+
+/*
+ * One round: take the workers' results, then hand the first missing segments
+ * of the plan to idle workers.  True when the main thread fetched one itself
+ * (no worker left) and the next round may follow at once.
+ */
 static bool runner_step(Runner *r, bool changed)
 {
 	Prefetch *pf = r->pf;
 	uint32_t seg = pf->epoch.seg_size;
 	uint64_t segno = walname_segno(&r->req_name, seg);
-	PrefetchSeg plan[MAX_AHEAD];
-	int n = 0;
+	PrefetchSeg plan[MAX_AHEAD], busy[PREFETCH_WORKERS];
+	bool spooled[MAX_AHEAD];
+	int n = 0, nbusy = 0, idle = 0, alive = 0, start[MAX_AHEAD];
 	WsError err;
 
 	ws_error_clear(&err);
+	if (changed)
+		r->trim = true; /* kept until a round gets that far */
+	runner_collect(r);
 	if (now_s() < r->backoff_until)
 		return false;
 	if (r->path == NULL || !prefetch_on_path(r->path, seg, r->req_name.tli, segno)) {
@@ -967,29 +1231,61 @@ static bool runner_step(Runner *r, bool changed)
 	}
 	if (prefetch_plan(r->path, seg, r->req_name.tli, segno, pf->ahead, plan, &n) != 0)
 		return false;
-	if (changed)
+	if (r->trim)
 		spool_trim(r, plan, n);
-	for (int i = 0; i < n; i++) {
-		if (r->blocked && plan[i].segno >= r->blocked_segno)
-			return false;
-		if (spooled(pf, &plan[i]))
-			continue;
-		if (prefetch_room(pf->max_bytes, spool_used(pf), seg) < 1)
-			return false;
-		int rc = spool_fetch(r, &plan[i], &err);
-		if (rc == WS_NOT_FOUND) {
-			/* Not remembered beyond this request: the next call asks the repository again. */
-			r->blocked = true;
-			r->blocked_segno = plan[i].segno;
-			return false;
-		}
-		if (rc != 0) {
-			log_report_warning(&err);
-			r->backoff_until = now_s() + ERROR_BACKOFF_S;
-			return false;
-		}
-		return true;
+	r->trim = false;
+
+	pthread_mutex_lock(&r->mu);
+	for (int i = 0; i < r->nworkers; i++) {
+		const Worker *w = &r->workers[i];
+		/* (A worker turning GONE meanwhile only makes the room smaller for this round.) */
+		if (w->state == WORKER_BUSY || w->state == WORKER_DONE)
+			busy[nbusy++] = w->seg;
+		if (w->state != WORKER_GONE)
+			alive++;
+		if (w->state == WORKER_IDLE)
+			idle++;
 	}
+	pthread_mutex_unlock(&r->mu);
+	if (alive == 0)
+		idle = 1; /* the main thread, one at a time */
+
+	spool_mark(pf, plan, n, spooled);
+	PrefetchWindow win = {
+		.plan = plan,
+		.spooled = spooled,
+		.n = n,
+		.busy = busy,
+		.nbusy = nbusy,
+		.room = UINT64_MAX,
+		.idle = idle,
+		.blocked = r->blocked,
+		.blocked_segno = r->blocked_segno,
+	};
+	/* Sizing every spool takes a walk through them: only when something is missing. */
+	if (prefetch_next(&win, start) == 0)
+		return false;
+	win.room = prefetch_room(pf->max_bytes, spool_used(pf) + (uint64_t)nbusy * seg, seg);
+	int k = prefetch_next(&win, start);
+	if (k == 0)
+		return false;
+	if (alive == 0) {
+		int rc = spool_fetch(pf, r->repo, &plan[start[0]], 0, &err);
+		runner_result(r, &plan[start[0]], r->gen, rc, &err);
+		return rc == 0;
+	}
+	/* Idle workers stay idle until this thread hands them something: no race on the count above. */
+	pthread_mutex_lock(&r->mu);
+	for (int i = 0, j = 0; i < r->nworkers && j < k; i++) {
+		Worker *w = &r->workers[i];
+		if (w->state != WORKER_IDLE)
+			continue;
+		w->seg = plan[start[j++]];
+		w->gen = r->gen;
+		w->state = WORKER_BUSY;
+	}
+	pthread_cond_broadcast(&r->work);
+	pthread_mutex_unlock(&r->mu);
 	return false;
 }
 
@@ -1052,10 +1348,11 @@ static void runner_on_signal(int signo)
 
 /*
  * SIGTERM/SIGINT/SIGQUIT (the postmaster's shutdown signals, sent to the
- * startup process's group, which is ours) end the loop after the current
- * segment, so the spool is removed on the way out; a segment is a few
- * seconds at most within io-timeout.  SIGHUP and SIGUSR1/2 would end the
- * process by default: they are not for us.
+ * startup process's group, which is ours) end the loop once the segments in
+ * flight are done, so the spool is removed on the way out; a segment is a
+ * few seconds at most within io-timeout.  SIGHUP and SIGUSR1/2 would end the
+ * process by default: they are not for us.  Worker threads block every
+ * signal (workers_start), so these always reach the main thread.
  */
 static void runner_signals(void)
 {
@@ -1080,7 +1377,15 @@ static void runner_signals(void)
 static void runner_main(Prefetch *pf, int lockfd)
 {
 	Runner r = {.pf = pf};
+	pthread_condattr_t ca;
 	WsError err;
+
+	pthread_mutex_init(&r.mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r.done, &ca);
+	pthread_cond_init(&r.work, NULL);
+	pthread_condattr_destroy(&ca);
 
 	/* The caller's temp files are not ours; ours are removed with the spool on the way out. */
 	for (int i = 0; i < CLEANUP_SLOTS; i++)
@@ -1125,7 +1430,9 @@ static void runner_main(Prefetch *pf, int lockfd)
 		if (d != NULL)
 			closedir(d);
 	}
-	log_debug("prefetcher started for \"%s\" (postmaster %ld)", pf->pgdata, (long)r.postmaster);
+	workers_start(&r);
+	log_debug("prefetcher started for \"%s\" (postmaster %ld, %d workers)", pf->pgdata,
+		  (long)r.postmaster, r.nworkers);
 	r.req_at = now_s();
 	while (!runner_stop) {
 		if (!postmaster_alive(&r)) {
@@ -1140,20 +1447,26 @@ static void runner_main(Prefetch *pf, int lockfd)
 		if (changed) {
 			r.req_at = now_s();
 			r.blocked = false;
+			r.gen++;
 		}
 		if (now_s() - r.req_at > PREFETCH_IDLE_SECONDS) {
 			log_debug("prefetcher: idle");
 			break;
 		}
 		if (r.req[0] == '\0' || !runner_step(&r, changed))
-			sleep_ms(POLL_MS);
+			runner_wait(&r, POLL_MS);
 	}
 done:
+	/* No thread may write into the spool once it is removed. */
+	workers_stop(&r);
 	/* The index first: a call that still finds it then finds no spool and opens the repository. */
 	index_remove(pf);
 	spool_remove_dir(pf->dir);
 	history_free(r.path);
 	repo_free(r.repo);
+	pthread_cond_destroy(&r.work);
+	pthread_cond_destroy(&r.done);
+	pthread_mutex_destroy(&r.mu);
 	_exit(0);
 }
 

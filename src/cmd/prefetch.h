@@ -11,7 +11,7 @@
  *       lock                 flock(2)ed by the one prefetcher of this data directory
  *       request              "<segment> <epoch>\n": the last segment recovery asked for
  *       <seg>.<epoch>.<size>.<sha256>   a verified segment, ready to serve
- *       .<seg>.<pid>.tmp     a segment being fetched
+ *       .<seg>.<pid>.<n>.tmp a segment being fetched by worker n (0: the main thread)
  *   <spool-path>/<repository UUID>/fetch/<sysid>-<16 hex>.log     the prefetcher's stderr
  *   <spool-path>/by-repo/<16 hex>-<sysid>-<16 hex>      the index: where that spool is
  *
@@ -60,21 +60,37 @@
  * alive), points stdin/stdout at /dev/null and stderr at the .log file, and
  * does NOT call setsid(): it stays in the startup process's process group, so
  * the postmaster's SIGTERM/SIGQUIT to that group reach it.  It opens its own
- * repository handle and fetches, one at a time, the next fetch-ahead segments
- * after the last request along the timeline path recovery follows (the
- * segment's timeline, followed to the newest timeline in the repository whose
- * history passes through it, probing <tli+1>.history upward as
- * findNewestTimeLine does; each segment from the timeline XLogFileReadAnyTLI
- * picks first: history_segments).  Spooled files before the request or off
- * its plan are removed.  All spools under spool-path together stay below
- * spool-max-size MiB: the prefetcher waits when the next segment would not
- * fit.  It exits, removing its spool, when recovery has ended (no
+ * repository handle and plans the next fetch-ahead segments after the last
+ * request along the timeline path recovery follows (the segment's timeline,
+ * followed to the newest timeline in the repository whose history passes
+ * through it, probing <tli+1>.history upward as findNewestTimeLine does; each
+ * segment from the timeline XLogFileReadAnyTLI picks first:
+ * history_segments).  Spooled files before the request or off its plan are
+ * removed.
+ *
+ * Fetching is parallel: one round trip per segment is what makes a remote
+ * store slow, and recovery replays far faster than one fetch at a time
+ * delivers.  A pool of min(PREFETCH_WORKERS, fetch-ahead) threads, each with
+ * its own repository handle (repo_open_another, opened at its first segment),
+ * fetches while the main thread keeps the plan: it hands the first missing
+ * segments of the plan, oldest first, to idle workers (prefetch_next), never
+ * one segment to two workers, nothing at or after a segment that answered
+ * "not found" for this request (it is asked again once the request moves),
+ * and only as many as the spool bound leaves room for: all spools under
+ * spool-path together stay below spool-max-size MiB, each segment in flight
+ * counted as a whole segment.  An error backs off for a while; a worker whose
+ * handle cannot be opened is warned about once and the others go on (with
+ * none left, the main thread fetches one at a time with its own handle).
+ *
+ * It exits, removing its index and spool after every worker has finished or
+ * failed its current segment (within io-timeout), when recovery has ended (no
  * recovery.signal/standby.signal, or recovery.conf for 11 and older), when
  * the postmaster named by postmaster.pid at its start is gone, on
  * SIGTERM/SIGINT, or after PREFETCH_IDLE_SECONDS without a new request.
  *
  * A call that finds the segment it wants being fetched by a live prefetcher
- * waits for it (up to io-timeout) instead of fetching it a second time.
+ * (its .tmp file, whichever worker writes it) waits for it (up to io-timeout)
+ * instead of fetching it a second time.
  *
  * Known window: a request written just as an idle prefetcher decides to exit
  * is not prefetched for; the next call starts a new prefetcher.
@@ -95,7 +111,9 @@
 #include "util/error.h"
 
 #define PREFETCH_IDLE_SECONDS 20
-#define PREFETCH_NAME_MAX     160
+/* Fetches in flight at once in one prefetcher (never more than fetch-ahead): see "The prefetcher" above. */
+#define PREFETCH_WORKERS  4
+#define PREFETCH_NAME_MAX 160
 
 /* ---- pure parts (unit-tested) ---- */
 
@@ -138,6 +156,33 @@ void prefetch_dir_key(uint64_t sysid, const char *realpath, char *buf, size_t bu
 
 /* How many more segments of seg_size fit when used of max bytes are taken (0 when full). */
 uint64_t prefetch_room(uint64_t max_bytes, uint64_t used_bytes, uint32_t seg_size);
+
+/*
+ * What the prefetcher may start now.  The plan (n segments, oldest first) and
+ * per segment whether it is spooled; the segments being fetched (busy, on
+ * the plan or left over from an earlier one); room, the segments the spool
+ * bound still allows with every one being fetched already counted as
+ * seg_size bytes used; idle, the workers free to take one; blocked_segno,
+ * when blocked, the segment that answered "not found" for this request.
+ */
+typedef struct PrefetchWindow {
+	const PrefetchSeg *plan;
+	const bool *spooled;
+	int n;
+	const PrefetchSeg *busy;
+	int nbusy;
+	uint64_t room;
+	int idle;
+	bool blocked;
+	uint64_t blocked_segno;
+} PrefetchWindow;
+
+/*
+ * The plan indexes to start, oldest first, into out (at least idle entries);
+ * returns how many: the first segments that are neither spooled nor busy, at
+ * most idle and room of them, none at or after blocked_segno.
+ */
+int prefetch_next(const PrefetchWindow *w, int *out);
 
 /* What an index says: the repository's UUID and the epoch the prefetcher fetches for. */
 typedef struct PrefetchIndex {

@@ -3,7 +3,8 @@ with 50 ms added latency reaches exactly the same rows with prefetching on and
 off, and on reads segments from the spool; a timeline switch inside the
 replayed WAL is followed; pg_rewind -c works and never starts a prefetcher; a
 spooled file with a flipped byte is not served (on a spool on another file
-system, so the copy path is used); "not found" is never remembered; and no
+system, so the copy path is used); "not found" is never remembered; several
+segments are fetched at once, each worker on its own connection; and no
 prefetcher is left running, nor a spool left behind, once recovery ends."""
 
 import hashlib
@@ -461,3 +462,94 @@ def test_index_of_another_cluster_is_not_followed(ws, work, clusters, tmp):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def fetch_events(log):
+    """The prefetcher's debug lines about segments, in order: ("start" | "end", segment name)."""
+    events = []
+    for m in re.finditer(r'(prefetching|prefetched) "([0-9A-F]{24})"', log):
+        events.append(("start" if m.group(1) == "prefetching" else "end", m.group(2)))
+    return events
+
+
+def overlapping_fetches(events):
+    """Most fetches seen in flight at once: counted only between a start and that segment's own successful
+    end, so a fetch that failed (no end) never inflates it.  Fetching one at a time gives 1."""
+    ends = {}
+    for i, (kind, name) in enumerate(events):
+        if kind == "end":
+            ends.setdefault(name, []).append(i)
+    spans = []
+    for i, (kind, name) in enumerate(events):
+        if kind == "start":
+            later = [j for j in ends.get(name, []) if j > i]
+            if later:
+                spans.append((i, later[0]))
+    return max((sum(1 for a, b in spans if a <= i < b) for i in range(len(events))), default=0)
+
+
+def test_segments_are_fetched_several_at_once(ws, work, clusters, tmp, s3server, s3bucket):
+    # Every segment GET held 400 ms by the S3 proxy: one at a time, each fetch would end before the next
+    # starts.  The prefetcher's workers must have several in flight, each on its own connection.
+    spool = make_spool(tmp)
+    rem = Remote("s3", s3server.url(s3bucket, PREFIX), s3server, bucket=s3bucket)
+    base = s3server.config_text(s3bucket, PREFIX).strip().splitlines()
+    set_config(ws, *base, f"spool-path = {spool}", "fetch-ahead = 4", "log-level = debug")
+    pg = clusters.new("primary").initdb()
+    init(ws, rem, pg.data)
+    pg.configure(archive_mode=True, archive_command=ws.archive_command(rem.root), wal_keep_size="1GB")
+    pg.start()
+    names = [pg.switch_wal() for _ in range(5)]
+    pg.wait_archived(names[-1], timeout=120)
+    dd = make_pg_dir(tmp / "dd", 0o700)
+    for rel in ("PG_VERSION", "global/pg_control"):
+        make_pg_dir((dd / rel).parent, 0o700)
+        write_pg_file(dd / rel, (pg.data / rel).read_bytes())
+    make_pg_dir(dd / "pg_wal", 0o700)
+    write_pg_file(dd / "recovery.signal", b"")
+    sleeper = popen(["sleep", "600"])
+    target = dd / "pg_wal" / "RECOVERYXLOG"
+
+    def spooled():
+        return sorted(p.name[:24] for d in spool_dirs(spool) for p in d.iterdir() if p.name[:1] == "0")
+
+    try:
+        write_pg_file(dd / "postmaster.pid", f"{sleeper.pid}\n{dd}\n".encode())
+        s3server.clear_log()
+        s3server.add_fault(action="delay", delay_ms=400, method="GET", path_regex=r"/wal/[0-9A-F]{16}/",
+                           count=-1)
+        rc, out, err = ws.fetch(rem.root, names[0], target, dd, "--mode=recovery")
+        assert rc == 0 and SERVED not in err, describe(rc, out, err)
+        target.unlink()
+        wait_for(lambda: spooled() == names[1:5], 60, lambda: f"spool holds {spooled()}")
+        [logfile] = list(spool.glob("*/fetch/*.log"))
+        log = logfile.read_text(errors="replace")
+        events = fetch_events(log)
+        assert sorted(n for k, n in events if k == "end") == names[1:5], log
+        in_flight = overlapping_fetches(events)
+        print("segments in flight at once:", in_flight, events)
+        assert in_flight >= 2, f"the prefetcher fetched one segment at a time:\n{log}"
+        assert "warning" not in log.lower(), log
+
+        # The proxy saw the same: the prefetched segments came over several connections.
+        gets = [e for e in s3server.log() if e["method"] == "GET" and any(n in e["path"] for n in names[1:5])]
+        assert gets and all(e["status"] in (200, 206) for e in gets), gets
+        conns = {e["conn"] for e in gets}
+        assert len(conns) >= 2, f"every prefetched segment on one connection: {gets}"
+        s3server.clear_faults()
+
+        # Served from the spool as before.
+        for name in names[1:3]:
+            rc, out, err = ws.fetch(rem.root, name, target, dd, "--mode=recovery")
+            assert rc == 0 and SERVED in err, describe(rc, out, err)
+            assert sha256_file(target) == sha256_file(pg.data / "pg_wal" / name)
+            target.unlink()
+
+        # Recovery ends: every worker is joined and the spool goes.
+        (dd / "recovery.signal").unlink()
+        wait_no_prefetcher(ws, spool, timeout=15)
+    finally:
+        s3server.clear_faults()
+        sleeper.kill()
+        sleeper.wait()
+    assert not prefetchers(ws)

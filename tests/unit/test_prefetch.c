@@ -1,8 +1,9 @@
 /*
  * test_prefetch.c - the pure parts of walship-fetch's prefetching: which
  * segments come next along a timeline path, the names spooled files carry
- * and what they must match, the data directory's key, the byte bound, and
- * the index that lets a call find the spool without the repository.
+ * and what they must match, the data directory's key, the byte bound, which
+ * segments the prefetcher's workers start next, and the index that lets a
+ * call find the spool without the repository.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -179,6 +180,108 @@ static void test_room_is_bounded_in_bytes(void **state)
 	assert_int_equal(prefetch_room(max, 0, 0), 0);
 }
 
+/* The plan from segment 2 on timeline 1 of tli3_history, 5 ahead: 1/3, 2/4, 2/5, 3/6, 3/7. */
+static void switch_plan(PrefetchSeg *plan)
+{
+	TimelinePath *p = tli3_path();
+	int got = 0;
+	assert_int_equal(prefetch_plan(p, 16 * MB, 1, 2, 5, plan, &got), 0);
+	assert_int_equal(got, 5);
+	history_free(p);
+}
+
+static void test_next_starts_the_oldest_missing_segments_once(void **state)
+{
+	(void)state;
+	PrefetchSeg plan[5];
+	bool spooled[5] = {false};
+	int out[8];
+	switch_plan(plan);
+	PrefetchWindow w = {.plan = plan, .spooled = spooled, .n = 5, .room = 100, .idle = 4};
+
+	/* Nothing spooled, four idle workers: the four oldest, in plan order. */
+	assert_int_equal(prefetch_next(&w, out), 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(out[i], i);
+	/* More workers than segments: each segment once. */
+	w.idle = 8;
+	assert_int_equal(prefetch_next(&w, out), 5);
+	assert_int_equal(out[4], 4);
+
+	/* Spooled ones and those in flight are skipped; the rest still oldest first. */
+	spooled[0] = true;
+	spooled[3] = true;
+	const PrefetchSeg busy[] = {{2, 4}};
+	w.busy = busy;
+	w.nbusy = 1;
+	w.idle = 4;
+	assert_int_equal(prefetch_next(&w, out), 2);
+	assert_int_equal(out[0], 2);
+	assert_int_equal(out[1], 4);
+	/* One idle worker: only the oldest of those. */
+	w.idle = 1;
+	assert_int_equal(prefetch_next(&w, out), 1);
+	assert_int_equal(out[0], 2);
+	w.idle = 0;
+	assert_int_equal(prefetch_next(&w, out), 0);
+
+	/* In flight on another timeline (an earlier plan) is another segment: 4 on timeline 2 is wanted. */
+	const PrefetchSeg other[] = {{1, 4}, {1, 6}};
+	spooled[0] = spooled[3] = false;
+	w.busy = other;
+	w.nbusy = 2;
+	w.idle = 8;
+	assert_int_equal(prefetch_next(&w, out), 5);
+
+	/* Everything spooled or in flight: nothing to start. */
+	const PrefetchSeg all[] = {{1, 3}, {2, 4}};
+	spooled[2] = spooled[3] = spooled[4] = true;
+	w.busy = all;
+	w.nbusy = 2;
+	assert_int_equal(prefetch_next(&w, out), 0);
+	w.n = 0;
+	assert_int_equal(prefetch_next(&w, out), 0);
+}
+
+static void test_next_stays_within_room_and_before_not_found(void **state)
+{
+	(void)state;
+	PrefetchSeg plan[5];
+	bool spooled[5] = {false};
+	int out[8];
+	switch_plan(plan);
+	PrefetchWindow w = {.plan = plan, .spooled = spooled, .n = 5, .room = 2, .idle = 4};
+
+	/* Room for two more segments (those in flight already counted by the caller): two, idle or not. */
+	assert_int_equal(prefetch_next(&w, out), 2);
+	assert_int_equal(out[0], 0);
+	assert_int_equal(out[1], 1);
+	/* Spooled segments cost no room: they are there already. */
+	spooled[0] = spooled[1] = true;
+	assert_int_equal(prefetch_next(&w, out), 2);
+	assert_int_equal(out[0], 2);
+	assert_int_equal(out[1], 3);
+	w.room = 0;
+	assert_int_equal(prefetch_next(&w, out), 0);
+
+	/* Segment 5 answered "not found" for this request: 5 and everything after it wait. */
+	spooled[0] = spooled[1] = false;
+	w.room = 100;
+	w.blocked = true;
+	w.blocked_segno = 5;
+	assert_int_equal(prefetch_next(&w, out), 2);
+	assert_int_equal(out[0], 0);
+	assert_int_equal(out[1], 1);
+	/* Blocked at the first segment of the plan, or before it: nothing. */
+	w.blocked_segno = 3;
+	assert_int_equal(prefetch_next(&w, out), 0);
+	w.blocked_segno = 1;
+	assert_int_equal(prefetch_next(&w, out), 0);
+	/* A block lifted (a new request) counts for nothing, whatever segment it named. */
+	w.blocked = false;
+	assert_int_equal(prefetch_next(&w, out), 4);
+}
+
 static void test_index_name_ties_repository_and_data_directory(void **state)
 {
 	(void)state;
@@ -248,6 +351,8 @@ int main(void)
 		cmocka_unit_test(test_spool_names_round_trip_and_refuse_others),
 		cmocka_unit_test(test_dir_key_depends_on_cluster_and_path),
 		cmocka_unit_test(test_room_is_bounded_in_bytes),
+		cmocka_unit_test(test_next_starts_the_oldest_missing_segments_once),
+		cmocka_unit_test(test_next_stays_within_room_and_before_not_found),
 		cmocka_unit_test(test_index_name_ties_repository_and_data_directory),
 		cmocka_unit_test(test_index_round_trips_and_refuses_others),
 	};
