@@ -249,7 +249,7 @@ static void test_unknown_key_in_file_names_file_and_line(void **state)
 		path);
 	assert_int_equal(config_load(f->cfg, path, NULL, &f->err), WS_USAGE);
 	assert_string_equal(f->err.msg, want);
-	assert_non_null(strstr(f->err.hint, "walship --help"));
+	assert_non_null(strstr(f->err.hint, "walship.conf(5)"));
 	/* A refused file contributes nothing. */
 	assert_null(config_get(f->cfg, "repo"));
 	free(want);
