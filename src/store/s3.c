@@ -409,6 +409,15 @@ static AttemptResult attempt(S3Store *s, S3Req *r, const char *sha, WsError *err
 		s3_curl_setopt(c, CURLOPT_SEEKFUNCTION, seek_cb);
 		s3_curl_setopt(c, CURLOPT_SEEKDATA, r);
 		s3_curl_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
+		/*
+		 * curl 7.88 sends "Expect: 100-continue" with every PUT and waits for
+		 * the answer before the body: a round trip per object (a 1 s stall
+		 * with servers that never answer it), to spare a body the server
+		 * would refuse.  The open's listing has proven the credentials and
+		 * a refused PUT (412) is rare: send the body at once.  (Removing the
+		 * header with "Expect:" is no way: curl's SigV4 would sign it.)
+		 */
+		s3_curl_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
 	} else if (strcmp(r->method, "POST") == 0) {
 		s3_curl_setopt(c, CURLOPT_POST, 1L);
 		s3_curl_setopt(c, CURLOPT_POSTFIELDS, r->body ? (const char *)r->body : "");
