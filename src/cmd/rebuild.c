@@ -43,7 +43,9 @@
 
 #define PGCONF_MAX     (16 * 1024 * 1024)
 #define LOG_TAIL_LINES 20
-#define LOG_NAME       "walship-rebuild.log"
+/* While rebuild waits for recovery, a line every this many seconds says so. */
+#define WAIT_NOTE_SECONDS 30
+#define LOG_NAME          "walship-rebuild.log"
 
 /* ---- target times ---- */
 
@@ -1069,6 +1071,20 @@ static void print_log_tail(const char *path)
 	free(t);
 }
 
+/* The log's last non-empty line into buf ("" when there is none). */
+static void log_last_line(const char *path, char *buf, size_t size)
+{
+	char *t = log_tail_text(path);
+	size_t n = strlen(t);
+	while (n > 0 && t[n - 1] == '\n')
+		n--;
+	size_t start = n;
+	while (start > 0 && t[start - 1] != '\n')
+		start--;
+	snprintf(buf, size, "%.*s", (int)(n - start), t + start);
+	free(t);
+}
+
 /* The last line of the log containing what, into buf; false if none. */
 static bool log_find(const char *path, const char *what, char *buf, size_t size)
 {
@@ -1186,7 +1202,7 @@ static int start_and_wait(const char *pgdata, int pg_major, const RebuildOptions
 	}
 	log_info("server started, log in \"%s\"; waiting for recovery", logf);
 
-	double t0 = now_mono();
+	double t0 = now_mono(), noted = t0;
 	for (;;) {
 		PidFile now;
 		bool have = read_pidfile(pgdata, &now);
@@ -1195,9 +1211,15 @@ static int start_and_wait(const char *pgdata, int pg_major, const RebuildOptions
 			seen = true;
 		}
 		bool alive = seen && have && (kill((pid_t)pf.pid, 0) == 0 || errno == EPERM);
-		/* A server that fails at once can be gone before its postmaster.pid was ever seen. */
-		bool gone =
-			seen ? !alive : log_find(logf, "database system is shut down", line, sizeof(line));
+		/*
+		 * A server that fails at once can be gone before its postmaster.pid was
+		 * ever seen: an invalid setting (two recovery targets, say) ends the
+		 * postmaster with FATAL before it writes one.
+		 */
+		bool gone = seen ? !alive
+				 : log_find(logf, "database system is shut down", line, sizeof(line)) ||
+					    log_find(logf, "FATAL:", line, sizeof(line)) ||
+					    log_find(logf, "PANIC:", line, sizeof(line));
 		if (gone) {
 			if ((want == WANT_SHUTDOWN || want == WANT_PAUSED) &&
 			    log_find(logf, "shutdown at recovery target", line, sizeof(line))) {
@@ -1217,6 +1239,14 @@ static int start_and_wait(const char *pgdata, int pg_major, const RebuildOptions
 			}
 			ws_error_hint(err, "The server log is \"%s\".", logf);
 			goto done;
+		}
+		/* Recovery may rightly take hours; never silently. */
+		if (now_mono() - noted >= WAIT_NOTE_SECONDS) {
+			noted = now_mono();
+			log_last_line(logf, line, sizeof(line));
+			printf("still waiting for the server after %.0f s; its log's last line: %s\n",
+			       noted - t0, line[0] ? line : "(none yet)");
+			fflush(stdout);
 		}
 		if (!seen && now_mono() - t0 > 60) {
 			print_log_tail(logf);
@@ -1272,8 +1302,8 @@ static int start_and_wait(const char *pgdata, int pg_major, const RebuildOptions
 			(void)lsn_parse(v[0], &l, NULL);
 			if (want == WANT_PAUSED && log_find(logf, "recovery stopping", line, sizeof(line)))
 				printf("%s\n", line);
-			printf("%s at %s on timeline %" PRIu32 ", last replayed transaction at %s\n",
-			       want == WANT_PAUSED ? "recovery reached its target and is paused"
+			printf("%s %s on timeline %" PRIu32 ", last replayed transaction at %s\n",
+			       want == WANT_PAUSED ? "recovery reached its target and is paused at"
 						   : "the standby is running; replayed up to",
 			       v[0], pl->path ? history_tli_of_lsn(pl->path, l) : pl->tli,
 			       v[1][0] ? v[1] : "(none)");

@@ -217,3 +217,26 @@ def test_rebuild_refuses_hostile_tar_entries(ws, work, clusters, tmp):
         assert not escape.exists() and not os.path.lexists(escape), f"{kind}: {escape} was written"
         assert list(outside.iterdir()) == [] and list(absdir.iterdir()) == [], f"{kind}: wrote outside"
         assert not (dest / "global" / "pg_control").exists(), f"{kind}: the data directory looks complete"
+
+
+def test_server_that_refuses_its_settings_is_reported_at_once(ws, work, clusters, tmp):
+    """A hand-made recovery target left in the primary's postgresql.conf travels with the backup; with
+    rebuild's own target PostgreSQL has two and refuses to start before it writes postmaster.pid.
+    rebuild must report that (the FATAL line and the log), not wait 60 s for a server that is gone."""
+    pg, repo = archiving_cluster(ws, work, clusters, recovery_target_time="2000-01-01 00:00:00+00")
+    pg.sql("CREATE TABLE marker (id int PRIMARY KEY)")
+    rc, out, err = backup(ws, repo.root, pg)
+    assert rc == 0, describe(rc, out, err)
+    pg.sql("INSERT INTO marker VALUES (1)")
+    lsn = pg.sql("SELECT pg_current_wal_lsn()::text")[0][0]
+    last = pg.switch_wal()
+    pg.wait_archived(last, timeout=120)
+    dest = make_pg_dir(tmp / "copy", 0o700)
+    try:
+        rc, out, err = rebuild(ws, repo, dest, f"--target-lsn={lsn}", "--start", f"--port={free_port()}")
+        assert rc == 1, describe(rc, out, err)
+        assert "multiple recovery targets specified" in err, describe(rc, out, err)
+        assert "the server stopped during recovery" in err, describe(rc, out, err)
+        assert "did not start within" not in err, describe(rc, out, err)
+    finally:
+        stop_server(dest)
