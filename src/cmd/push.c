@@ -9,19 +9,29 @@
  *
  * Parallel push (push-parallel > 1).  PostgreSQL runs archive_command for
  * one file at a time, so over a slow store one file per call cannot keep up.
- * A call therefore also stores up to push-parallel - 1 other files that
- * pg_wal/archive_status lists as .ready (read, never written: PostgreSQL
- * alone marks files done), oldest first in PostgreSQL's own order: history
- * files first, then by name (.partial and .backup files included).  Files
- * that already have a record are skipped.  Each such file goes to a worker
- * thread with its own store connection and encoder, and is validated and
- * stored exactly as a call for it would; a file that fails is left alone
- * (a warning here; PostgreSQL will ask for it and get the real error).
- * Only once a worker's file is durable in the repository (or an identical
- * object is), it writes a record (pushspool.h) under spool-path, outside
- * the data directory.  The asked-for file is stored by the calling thread
- * meanwhile, with the usual checks and messages; every worker is joined
- * before the call returns, and the exit status is the asked-for file's.
+ * A call therefore also stores other files that pg_wal/archive_status lists
+ * as .ready (read, never written: PostgreSQL alone marks files done), oldest
+ * first in PostgreSQL's own order: history files first, then by name
+ * (.partial and .backup files included), up to PUSH_ROUNDS * push-parallel
+ * files in all.  Files that already have a record are skipped.  They form a
+ * queue: push-parallel - 1 worker threads, each with its own store
+ * connection and encoder, take the next file as soon as their last one is
+ * stored, and the calling thread joins them once the asked-for file is
+ * stored, so that push-parallel files are in flight at once.  History files
+ * are stored first, before any segment is started (a timeline's .history
+ * before its segments).  Each file is validated and stored exactly as a call
+ * for it would; a file that fails is left alone (a warning here; PostgreSQL
+ * will ask for it and get the real error).  Only once a file is durable in
+ * the repository (or an identical object is), a record (pushspool.h) is
+ * written under spool-path, outside the data directory.  If the asked-for
+ * file fails, no further file is taken.  Every worker is joined before the
+ * call returns, and the exit status is the asked-for file's.
+ *
+ * Why several rounds per call: a call's fixed cost (start-up, opening the
+ * repository: two round trips to S3) is paid once for the whole queue, and
+ * PostgreSQL's own cost per file (a shell, renaming .ready) is small for a
+ * recorded file; with only push-parallel files per call that fixed cost
+ * would keep the rate well below push-parallel times one file per call.
  *
  * A later call for a recorded file answers 0 without contacting the
  * repository, but only when the record names the configured repository and
@@ -66,6 +76,15 @@
 
 /* More workers would outrun util/cleanup.h's slots for their temp files. */
 #define PUSH_PARALLEL_MAX 16
+
+/*
+ * A call stores at most this many files per thread: push-parallel at once,
+ * each thread taking the next oldest ready file when its last one is stored.
+ * The fixed cost of a call (start-up, opening the repository: two round
+ * trips to S3) is then shared by up to PUSH_ROUNDS * push-parallel files,
+ * while a call still lasts a few store times at most.
+ */
+#define PUSH_ROUNDS 4
 
 typedef struct PushFile {
 	const char *path;
@@ -274,52 +293,98 @@ static int push_file(Repo *repo, const ClusterInfo *ci, const RepoEpoch *epoch, 
 }
 
 /* ------------------------------------------------------------------------
- * Parallel push: the other ready files, each in its own thread.
+ * Parallel push: the other ready files, from a queue shared by the threads.
  */
 
-typedef struct Worker {
+/* One file stored ahead of its call. */
+typedef struct Ahead {
+	char *path;
+	PushFile f;
+	int rc;
+	WsError err;
+} Ahead;
+
+/* The ready files of one call, oldest first, and what the threads share to store them. */
+typedef struct Batch {
+	pthread_mutex_t mu;
+	Ahead *items;
+	int n;
+	int next;  /* the first item no thread has taken */
+	bool stop; /* the asked-for file failed: take nothing more */
 	const Config *cfg;
 	const Repo *main_repo; /* walship.json and key shared, read-only */
 	const ClusterInfo *ci;
 	const RepoEpoch *epoch;
 	const char *spool_dir;
 	const char *repo_ident;
-	char *path;
-	PushFile f;
+} Batch;
+
+typedef struct Worker {
+	Batch *batch;
 	pthread_t thread;
 	bool started;
 	int rc;
-	WsError err;
+	WsError err; /* the worker's own failure (its connection), not its files' */
 } Worker;
+
+/*
+ * The next item to store, or NULL.  History files come first in the queue;
+ * with history_only nothing else is taken, so that a timeline's .history is
+ * stored before any of its segments is started.
+ */
+static Ahead *batch_take(Batch *b, bool history_only)
+{
+	Ahead *a = NULL;
+	pthread_mutex_lock(&b->mu);
+	if (!b->stop && b->next < b->n && (!history_only || b->items[b->next].f.name.kind == WAL_HISTORY))
+		a = &b->items[b->next++];
+	pthread_mutex_unlock(&b->mu);
+	return a;
+}
+
+static void batch_stop(Batch *b)
+{
+	pthread_mutex_lock(&b->mu);
+	b->stop = true;
+	pthread_mutex_unlock(&b->mu);
+}
+
+/* Store one queued file with repo and, once it is durable, record it for its call. */
+static void ahead_store(Batch *b, Repo *repo, Ahead *a)
+{
+	a->rc = push_file(repo, b->ci, b->epoch, &a->f, &a->err);
+	if (a->rc == 0) {
+		/* Durable in the repository: only now may a later call be told so. */
+		PushRecord rec;
+		memset(&rec, 0, sizeof(rec));
+		snprintf(rec.uuid, sizeof(rec.uuid), "%s", repo_meta(b->main_repo)->uuid);
+		snprintf(rec.repo, sizeof(rec.repo), "%s", b->repo_ident);
+		snprintf(rec.epoch, sizeof(rec.epoch), "%s", b->epoch->id);
+		snprintf(rec.name, sizeof(rec.name), "%s", a->f.name.name);
+		rec.sysid = b->ci->control.sysid;
+		rec.size = a->f.size;
+		memcpy(rec.sha256, a->f.sha256, 32);
+		rec.stored = time(NULL);
+		a->rc = push_spool_write(b->spool_dir, &rec, &a->err);
+	}
+	if (a->f.fd >= 0) {
+		close(a->f.fd);
+		a->f.fd = -1;
+	}
+}
 
 static void *worker_main(void *arg)
 {
 	Worker *w = arg;
 	Repo *repo = NULL;
 
-	w->rc = repo_open_another(w->main_repo, w->cfg, &repo, &w->err);
-	/* The files are the parallelism here: zstd's own threads would only add their buffers. */
-	if (w->rc == 0)
-		repo_set_encoder_workers(repo, 0);
-	if (w->rc == 0)
-		w->rc = push_file(repo, w->ci, w->epoch, &w->f, &w->err);
+	w->rc = repo_open_another(w->batch->main_repo, w->batch->cfg, &repo, &w->err);
 	if (w->rc == 0) {
-		/* Durable in the repository: only now may a later call be told so. */
-		PushRecord rec;
-		memset(&rec, 0, sizeof(rec));
-		snprintf(rec.uuid, sizeof(rec.uuid), "%s", repo_meta(w->main_repo)->uuid);
-		snprintf(rec.repo, sizeof(rec.repo), "%s", w->repo_ident);
-		snprintf(rec.epoch, sizeof(rec.epoch), "%s", w->epoch->id);
-		snprintf(rec.name, sizeof(rec.name), "%s", w->f.name.name);
-		rec.sysid = w->ci->control.sysid;
-		rec.size = w->f.size;
-		memcpy(rec.sha256, w->f.sha256, 32);
-		rec.stored = time(NULL);
-		w->rc = push_spool_write(w->spool_dir, &rec, &w->err);
-	}
-	if (w->f.fd >= 0) {
-		close(w->f.fd);
-		w->f.fd = -1;
+		/* The files are the parallelism here: zstd's own threads would only add their buffers. */
+		repo_set_encoder_workers(repo, 0);
+		Ahead *a;
+		while ((a = batch_take(w->batch, false)) != NULL)
+			ahead_store(w->batch, repo, a);
 	}
 	repo_free(repo);
 	return NULL;
@@ -373,56 +438,64 @@ static int choose_ready(const char *status_dir, const char *asked, const char *s
 	return n;
 }
 
-/* Start a worker for each chosen file; returns how many were made (started or not). */
-static int start_workers(Worker *workers, int max, const Config *cfg, const char *pgdata, const char *asked,
-			 const Repo *repo, const ClusterInfo *ci, const RepoEpoch *epoch,
-			 const char *spool_dir, const char *repo_ident)
+/* Fill b's queue with up to max of the oldest ready files (none taken yet). */
+static void batch_fill(Batch *b, int max, const char *pgdata, const char *asked)
 {
 	char(*names)[WAL_NAME_MAX] = xcalloc((size_t)max, WAL_NAME_MAX);
 	char *status_dir = xasprintf("%s/pg_wal/archive_status", pgdata);
-	int n = choose_ready(status_dir, asked, spool_dir, max, names);
-
-	for (int i = 0; i < n; i++) {
-		Worker *w = &workers[i];
-		memset(w, 0, sizeof(*w));
-		w->cfg = cfg;
-		w->main_repo = repo;
-		w->ci = ci;
-		w->epoch = epoch;
-		w->spool_dir = spool_dir;
-		w->repo_ident = repo_ident;
-		w->path = xasprintf("%s/pg_wal/%s", pgdata, names[i]);
-		w->f.path = w->path;
-		w->f.fd = -1;
-		w->f.ahead = true;
-		(void)walname_parse(names[i], &w->f.name, NULL);
-		snprintf(w->f.what, sizeof(w->f.what), "WAL file \"%s\"", w->f.name.name);
-		ws_error_clear(&w->err);
-		w->started = pthread_create(&w->thread, NULL, worker_main, w) == 0;
-		if (!w->started)
-			w->rc = ws_error(&w->err, WS_FATAL, "could not start a thread to archive \"%s\"",
-					 names[i]);
+	b->n = choose_ready(status_dir, asked, b->spool_dir, max, names);
+	b->items = xcalloc((size_t)(b->n > 0 ? b->n : 1), sizeof(*b->items));
+	for (int i = 0; i < b->n; i++) {
+		Ahead *a = &b->items[i];
+		a->path = xasprintf("%s/pg_wal/%s", pgdata, names[i]);
+		a->f.path = a->path;
+		a->f.fd = -1;
+		a->f.ahead = true;
+		(void)walname_parse(names[i], &a->f.name, NULL);
+		snprintf(a->f.what, sizeof(a->f.what), "WAL file \"%s\"", a->f.name.name);
+		ws_error_clear(&a->err);
 	}
 	free(status_dir);
 	free(names);
-	return n;
 }
 
-/* Wait for every worker and report the files they could not store, as warnings. */
-static void join_workers(Worker *workers, int n)
+/* Start n workers on b's queue; a worker that cannot start leaves its share to the others. */
+static void start_workers(Worker *workers, int n, Batch *b)
 {
+	for (int i = 0; i < n; i++) {
+		Worker *w = &workers[i];
+		w->batch = b;
+		ws_error_clear(&w->err);
+		w->started = pthread_create(&w->thread, NULL, worker_main, w) == 0;
+	}
+}
+
+/* Wait for every worker and report what could not be stored, as warnings. */
+static void join_workers(Worker *workers, int n, Batch *b)
+{
+	bool told = false;
 	for (int i = 0; i < n; i++) {
 		Worker *w = &workers[i];
 		if (w->started)
 			pthread_join(w->thread, NULL);
-		/* Gone since the listing: PostgreSQL knows better, nothing to say. */
-		if (w->rc != 0 && !(w->err.errnum == ENOENT && w->f.fd < 0 && w->f.size == 0)) {
-			if (strstr(w->err.msg, w->f.name.name) == NULL)
-				ws_error_prefix(&w->err, "could not archive \"%s\" ahead of its call",
-						w->f.name.name);
+		/* One line for a store that refuses every connection, not one per worker. */
+		if (w->rc != 0 && !told) {
+			ws_error_prefix(&w->err,
+					"could not open a connection to push files ahead of their call");
 			log_report_warning(&w->err);
+			told = true;
 		}
-		free(w->path);
+	}
+	for (int i = 0; b != NULL && i < b->n; i++) {
+		Ahead *a = &b->items[i];
+		/* Gone since the listing: PostgreSQL knows better, nothing to say. */
+		if (a->rc != 0 && !(a->err.errnum == ENOENT && a->f.fd < 0 && a->f.size == 0)) {
+			if (strstr(a->err.msg, a->f.name.name) == NULL)
+				ws_error_prefix(&a->err, "could not archive \"%s\" ahead of its call",
+						a->f.name.name);
+			log_report_warning(&a->err);
+		}
+		free(a->path);
 	}
 }
 
@@ -468,6 +541,7 @@ int cmd_push(const Config *cfg, const char *pgdata, const char *path, const char
 	const char *spool = config_get(cfg, "spool-path");
 	char *repo_ident = NULL, *spool_dir = NULL, *status_dir = NULL;
 	Worker *workers = NULL;
+	Batch *batch = NULL;
 	int n_workers = 0;
 	long parallel = 1;
 	int rc;
@@ -495,9 +569,15 @@ int cmd_push(const Config *cfg, const char *pgdata, const char *path, const char
 		WsError serr;
 		ws_error_clear(&serr);
 		if (push_spool_dir(spool, repo_meta(repo)->uuid, &spool_dir, &serr) == 0) {
-			workers = xcalloc((size_t)parallel - 1, sizeof(*workers));
-			n_workers = start_workers(workers, (int)parallel - 1, cfg, pgdata, f.name.name, repo,
-						  &ci, epoch, spool_dir, repo_ident);
+			batch = xcalloc(1, sizeof(*batch));
+			pthread_mutex_init(&batch->mu, NULL);
+			batch->cfg = cfg;
+			batch->main_repo = repo;
+			batch->ci = &ci;
+			batch->epoch = epoch;
+			batch->spool_dir = spool_dir;
+			batch->repo_ident = repo_ident;
+			batch_fill(batch, (int)parallel * PUSH_ROUNDS - 1, pgdata, f.name.name);
 		} else if (strcmp(config_source(cfg, "spool-path"), "default") == 0) {
 			/*
 			 * Archiving goes on without the spool, one file at a time.  The
@@ -511,10 +591,36 @@ int cmd_push(const Config *cfg, const char *pgdata, const char *path, const char
 		}
 	}
 
-	rc = push_file(repo, &ci, epoch, &f, err);
-	if (rc == 0)
+	/* History files first, one at a time: a timeline's .history is stored before its segments. */
+	bool asked_done = false;
+	if (f.name.kind == WAL_HISTORY) {
+		rc = push_file(repo, &ci, epoch, &f, err);
+		asked_done = true;
+	}
+	if (batch != NULL && rc == 0) {
+		Ahead *a;
+		while ((a = batch_take(batch, true)) != NULL)
+			ahead_store(batch, repo, a);
+		if (batch->next < batch->n) {
+			n_workers = batch->n - batch->next < (int)parallel - 1 ? batch->n - batch->next
+									       : (int)parallel - 1;
+			workers = xcalloc((size_t)n_workers, sizeof(*workers));
+			start_workers(workers, n_workers, batch);
+		}
+	}
+	if (!asked_done)
+		rc = push_file(repo, &ci, epoch, &f, err);
+	if (rc == 0) {
 		cleanup_set_exit_code(0); /* a signal from now on ends a call that succeeded */
-	join_workers(workers, n_workers);
+		/* This thread is one of push-parallel too: it helps with the rest of the queue. */
+		Ahead *a;
+		while (batch != NULL && (a = batch_take(batch, false)) != NULL)
+			ahead_store(batch, repo, a);
+	} else if (batch != NULL) {
+		/* PostgreSQL will ask again for the file that failed: stop here, finish what was started. */
+		batch_stop(batch);
+	}
+	join_workers(workers, n_workers, batch);
 	if (spool_dir != NULL) {
 		status_dir = xasprintf("%s/pg_wal/archive_status", pgdata);
 		(void)push_spool_expire(spool_dir, status_dir, time(NULL), PUSH_SPOOL_MAX_AGE);
@@ -526,6 +632,11 @@ done:
 	if (f.fd >= 0)
 		close(f.fd);
 	free(workers);
+	if (batch != NULL) {
+		pthread_mutex_destroy(&batch->mu);
+		free(batch->items);
+		free(batch);
+	}
 	free(status_dir);
 	free(spool_dir);
 	free(repo_ident);
