@@ -5,6 +5,7 @@ VERSION := $(shell cat VERSION)
 CC       ?= cc
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
+MANDIR   ?= $(PREFIX)/share/man
 SPOOLDIR ?= /var/spool/walship
 DESTDIR  ?=
 INSTALL  ?= install
@@ -25,13 +26,22 @@ PROGRAMS := walship walship-push walship-fetch
 BINS     := $(PROGRAMS:%=$(BUILD)/bin/%)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# Man pages: man/*.1 and man/*.5 carry @VERSION@ in .TH; $(BUILD)/man/ holds them with VERSION's.
+MANS     := $(wildcard man/*.1 man/*.5)
+MAN_OUT  := $(MANS:%=$(BUILD)/%)
 
-.PHONY: all test unit integration asan lint install uninstall demo bench clean format
+.PHONY: all man test unit integration asan lint install uninstall demo standby-demo bench clean format dist deb rpm
 
 # Keep object files of the programs between builds.
 .SECONDARY:
 
-all: $(BINS)
+all: $(BINS) $(MAN_OUT)
+
+man: $(MAN_OUT)
+
+$(BUILD)/man/%: man/% VERSION
+	@mkdir -p $(dir $@)
+	sed 's/@VERSION@/$(VERSION)/g' $< >$@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -82,14 +92,17 @@ lint:
 format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h)
 
-install: $(BINS)
+install: $(BINS) $(MAN_OUT)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR)
 	$(INSTALL) -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+	$(foreach s,1 5,$(if $(filter %.$(s),$(MAN_OUT)),$(INSTALL) -d $(DESTDIR)$(MANDIR)/man$(s) && \
+		$(INSTALL) -m 0644 $(filter %.$(s),$(MAN_OUT)) $(DESTDIR)$(MANDIR)/man$(s)/ &&)) :
 	$(INSTALL) -d -m 0700 $(DESTDIR)$(SPOOLDIR)
 	@if [ -z "$(DESTDIR)" ] && id postgres >/dev/null 2>&1; then chown postgres:postgres $(SPOOLDIR); fi
 
 uninstall:
 	rm -f $(PROGRAMS:%=$(DESTDIR)$(BINDIR)/%)
+	rm -f $(foreach m,$(notdir $(MANS)),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(m))
 	-rmdir $(DESTDIR)$(SPOOLDIR) 2>/dev/null
 
 # The main job on a local-disk repository, installing what it needs (Debian 12).
@@ -97,6 +110,23 @@ demo:
 	scripts/install-deps
 	$(MAKE) all
 	scripts/demo
+
+# The primary/standby walkthrough (README, "Primary and standby walkthrough").
+standby-demo:
+	scripts/install-deps
+	$(MAKE) all
+	scripts/standby-demo
+
+# The release tarball and the packages, all in $(BUILD)/: walship-$(VERSION).tar.gz,
+# walship_$(VERSION)_<arch>.deb (debhelper, lintian) and walship-$(VERSION)-1.<arch>.rpm (rpm).
+dist:
+	scripts/make-dist $(BUILD)
+
+deb:
+	scripts/build-deb $(BUILD)
+
+rpm:
+	scripts/build-rpm $(BUILD)
 
 bench: $(BINS)
 	scripts/bench
