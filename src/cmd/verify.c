@@ -896,7 +896,8 @@ int cmd_verify(const Config *cfg, const VerifyOptions *opt, WsError *err)
 	if (opt->json) {
 		if ((rc = print_json(&v, err)) != 0)
 			goto done;
-	} else {
+	} else if (v.nproblems > 0 || log_get_level() > LOG_LEVEL_ERROR) {
+		/* -q from cron: a whole repository prints nothing, so cron mails nothing. */
 		print_summary(&v, stdout);
 	}
 	rc = v.nproblems > 0 ? VERIFY_EXIT_PROBLEMS : 0;

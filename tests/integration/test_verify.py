@@ -121,6 +121,9 @@ def test_verify_local_repository_with_two_timelines(ws, work, clusters, tmp):
     assert err == "", err
     rc, out, err = verify(ws, repo.root, "--full")
     assert rc == 0 and "in full" in out and "no problems" in out, describe(rc, out, err)
+    # -q, from cron: a whole repository prints nothing at all.
+    rc, out, err = verify(ws, repo.root, "-q")
+    assert rc == 0 and out == "" and err == "", describe(rc, out, err)
     rc, doc = problems(ws, repo.root)
     assert rc == 0 and doc["backups"] == 1 and doc["timelines"] == 2 and doc["objects"] > 8, doc
     assert doc["full"] is False and doc["bytes"] > 0, doc
@@ -133,6 +136,8 @@ def test_verify_local_repository_with_two_timelines(ws, work, clusters, tmp):
         assert rc == EXIT_PROBLEMS, describe(rc, out, err)
         assert f'walship: problem: WAL file "{hole}" is missing on timeline 1' in err, err
         assert bid in err and "1 problem" in out, describe(rc, out, err)
+        rc, out, err = verify(ws, repo.root, "-q")
+        assert rc == EXIT_PROBLEMS and hole in err and "1 problem" in out, describe(rc, out, err)
         rc, doc = problems(ws, repo.root)
         assert [(p["kind"], p["key"]) for p in doc["problems"]] == \
             [("gap", f"{repo.epoch}/wal/{hole[:16]}/{hole}")], doc
