@@ -915,6 +915,14 @@ static bool in_plan(const PrefetchSeg *plan, int n, uint32_t tli, uint64_t segno
 	return false;
 }
 
+/* A spooled file of this prefetcher's epoch and segment size, with its parsed name in *wn. */
+static bool spool_entry_ours(const Prefetch *pf, const SpoolEntry *e, WalName *wn)
+{
+	WsError ignored;
+	return strcmp(e->epoch, pf->epoch.id) == 0 && e->size == pf->epoch.seg_size &&
+	       walname_parse(e->segname, wn, &ignored) == 0;
+}
+
 /* Remove spooled files that the request made useless: not the request itself, not on its plan. */
 static void spool_trim(Runner *r, const PrefetchSeg *plan, int n)
 {
@@ -926,11 +934,9 @@ static void spool_trim(Runner *r, const PrefetchSeg *plan, int n)
 	while ((de = readdir(d)) != NULL) {
 		SpoolEntry e;
 		WalName wn;
-		WsError ignored;
 		if (prefetch_spool_parse(de->d_name, &e) != 0)
 			continue;
-		if (walname_parse(e.segname, &wn, &ignored) == 0 && strcmp(e.epoch, r->pf->epoch.id) == 0 &&
-		    e.size == seg &&
+		if (spool_entry_ours(r->pf, &e, &wn) &&
 		    (strcmp(e.segname, r->req) == 0 || in_plan(plan, n, wn.tli, walname_segno(&wn, seg))))
 			continue;
 		(void)unlinkat(dirfd(d), de->d_name, 0);
@@ -1004,9 +1010,7 @@ static void spool_mark(const Prefetch *pf, const PrefetchSeg *plan, int n, bool 
 	while ((de = readdir(d)) != NULL) {
 		SpoolEntry e;
 		WalName wn;
-		WsError ignored;
-		if (prefetch_spool_parse(de->d_name, &e) != 0 || strcmp(e.epoch, pf->epoch.id) != 0 ||
-		    e.size != seg || walname_parse(e.segname, &wn, &ignored) != 0)
+		if (prefetch_spool_parse(de->d_name, &e) != 0 || !spool_entry_ours(pf, &e, &wn))
 			continue;
 		uint64_t segno = walname_segno(&wn, seg);
 		for (int i = 0; i < n; i++)

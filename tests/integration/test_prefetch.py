@@ -69,6 +69,18 @@ def datadir_hash(pgdata):
     return hashlib.sha256(os.path.realpath(pgdata).encode()).hexdigest()[:16]
 
 
+def recovering_datadir(pg, tmp, signal):
+    """A data directory as a recovering server has it, for calling walship-fetch by hand: pg's
+    PG_VERSION and pg_control, an empty pg_wal and the signal file (no server runs in it)."""
+    dd = make_pg_dir(tmp / "dd", 0o700)
+    for rel in ("PG_VERSION", "global/pg_control"):
+        make_pg_dir((dd / rel).parent, 0o700)
+        write_pg_file(dd / rel, (pg.data / rel).read_bytes())
+    make_pg_dir(dd / "pg_wal", 0o700)
+    write_pg_file(dd / signal, b"")
+    return dd
+
+
 def wait_no_prefetcher(ws, spool, timeout=30):
     wait_for(lambda: not prefetchers(ws), timeout, lambda: f"prefetcher still running: {prefetchers(ws)}")
     wait_for(lambda: not spool_dirs(spool), timeout, lambda: f"spool left behind: {spool_dirs(spool)}")
@@ -237,12 +249,7 @@ def test_damaged_spool_file_is_fetched_afresh_and_not_found_never_cached(ws, wor
         names = [pg.switch_wal() for _ in range(5)]
         pg.wait_archived(names[-1])
         # A data directory "in recovery" whose postmaster is a process that stays alive.
-        dd = make_pg_dir(tmp / "dd", 0o700)
-        for rel in ("PG_VERSION", "global/pg_control"):
-            make_pg_dir((dd / rel).parent, 0o700)
-            write_pg_file(dd / rel, (pg.data / rel).read_bytes())
-        make_pg_dir(dd / "pg_wal", 0o700)
-        write_pg_file(dd / "recovery.signal", b"")
+        dd = recovering_datadir(pg, tmp, "recovery.signal")
         sleeper = popen(["sleep", "600"])
         write_pg_file(dd / "postmaster.pid", f"{sleeper.pid}\n{dd}\n".encode())
         target = dd / "pg_wal" / "RECOVERYXLOG"
@@ -303,12 +310,7 @@ def test_prefetcher_leaves_when_the_postmaster_is_gone(ws, work, clusters, tmp):
     pg, repo = archiving_cluster(ws, work, clusters)
     names = [pg.switch_wal() for _ in range(2)]
     pg.wait_archived(names[-1])
-    dd = make_pg_dir(tmp / "dd", 0o700)
-    for rel in ("PG_VERSION", "global/pg_control"):
-        make_pg_dir((dd / rel).parent, 0o700)
-        write_pg_file(dd / rel, (pg.data / rel).read_bytes())
-    make_pg_dir(dd / "pg_wal", 0o700)
-    write_pg_file(dd / "standby.signal", b"")
+    dd = recovering_datadir(pg, tmp, "standby.signal")
     sleeper = popen(["sleep", "600"])
     try:
         write_pg_file(dd / "postmaster.pid", f"{sleeper.pid}\n{dd}\n".encode())
@@ -351,12 +353,7 @@ def test_spooled_segment_served_while_s3_is_down(ws, work, clusters, tmp, s3serv
     pg.start()
     names = [pg.switch_wal() for _ in range(4)]
     pg.wait_archived(names[-1], timeout=120)
-    dd = make_pg_dir(tmp / "dd", 0o700)
-    for rel in ("PG_VERSION", "global/pg_control"):
-        make_pg_dir((dd / rel).parent, 0o700)
-        write_pg_file(dd / rel, (pg.data / rel).read_bytes())
-    make_pg_dir(dd / "pg_wal", 0o700)
-    write_pg_file(dd / "recovery.signal", b"")
+    dd = recovering_datadir(pg, tmp, "recovery.signal")
     sleeper = popen(["sleep", "600"])
     target = dd / "pg_wal" / "RECOVERYXLOG"
 
@@ -432,12 +429,7 @@ def test_index_of_another_cluster_is_not_followed(ws, work, clusters, tmp):
     pg, repo = archiving_cluster(ws, work, clusters, wal_keep_size="1GB")
     names = [pg.switch_wal() for _ in range(3)]
     pg.wait_archived(names[-1])
-    dd = make_pg_dir(tmp / "dd", 0o700)
-    for rel in ("PG_VERSION", "global/pg_control"):
-        make_pg_dir((dd / rel).parent, 0o700)
-        write_pg_file(dd / rel, (pg.data / rel).read_bytes())
-    make_pg_dir(dd / "pg_wal", 0o700)
-    write_pg_file(dd / "standby.signal", b"")
+    dd = recovering_datadir(pg, tmp, "standby.signal")
     sleeper = popen(["sleep", "600"])
     target = dd / "pg_wal" / "RECOVERYXLOG"
     try:
@@ -501,12 +493,7 @@ def test_segments_are_fetched_several_at_once(ws, work, clusters, tmp, s3server,
     pg.start()
     names = [pg.switch_wal() for _ in range(5)]
     pg.wait_archived(names[-1], timeout=120)
-    dd = make_pg_dir(tmp / "dd", 0o700)
-    for rel in ("PG_VERSION", "global/pg_control"):
-        make_pg_dir((dd / rel).parent, 0o700)
-        write_pg_file(dd / rel, (pg.data / rel).read_bytes())
-    make_pg_dir(dd / "pg_wal", 0o700)
-    write_pg_file(dd / "recovery.signal", b"")
+    dd = recovering_datadir(pg, tmp, "recovery.signal")
     sleeper = popen(["sleep", "600"])
     target = dd / "pg_wal" / "RECOVERYXLOG"
 
