@@ -33,6 +33,21 @@
 
 #define SMALL_FILE_MAX (16u * 1024 * 1024)
 
+int fetch_install(int fd, const char *tmp, const char *path, WsError *err)
+{
+	if (close(fd) != 0)
+		return ws_error_errno(err, WS_FATAL, errno, "could not write \"%s\"", tmp);
+	cleanup_hold();
+	if (rename(tmp, path) != 0) {
+		int rc = ws_error_errno(err, WS_FATAL, errno, "could not rename \"%s\" to \"%s\"", tmp, path);
+		cleanup_release();
+		return rc;
+	}
+	cleanup_set_exit_code(0);
+	cleanup_release();
+	return 0;
+}
+
 int fetch_sink_write(void *ctx, const unsigned char *buf, size_t len, WsError *err)
 {
 	FetchSink *s = ctx;
@@ -233,26 +248,11 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 			goto done;
 		}
 	}
-	if (close(fd) != 0) {
-		fd = -1;
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not write \"%s\"", tmp);
-		goto done;
-	}
+	rc = fetch_install(fd, tmp, req->path, err);
 	fd = -1;
-	/*
-	 * A SIGTERM during the rename is answered after it: 200 with no %p, or 0
-	 * with %p whole -- never a complete %p with an exit code saying it failed.
-	 */
-	cleanup_hold();
-	if (rename(tmp, req->path) != 0) {
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not rename \"%s\" to \"%s\"", tmp,
-				    req->path);
-		cleanup_release();
+	if (rc != 0)
 		goto done;
-	}
 	renamed = true;
-	cleanup_set_exit_code(0);
-	cleanup_release();
 	log_info("restored \"%s\" (%" PRIu64 " bytes) to \"%s\"", name.name, info.content_size, req->path);
 done:
 	if (fd >= 0)

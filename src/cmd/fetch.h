@@ -54,6 +54,15 @@ typedef struct FetchSink {
 
 int fetch_sink_write(void *ctx, const unsigned char *buf, size_t len, WsError *err);
 
+/*
+ * Put a complete, verified temp file in place as %p: close fd (always; its
+ * write errors count), then rename tmp to path with signals held, so that a
+ * SIGTERM is answered after it -- exit 200 with no %p, or 0 with %p whole,
+ * never a complete %p with an exit code saying it failed.  0 (tmp is gone)
+ * or WS_FATAL (tmp is still there for the caller to remove).
+ */
+int fetch_install(int fd, const char *tmp, const char *path, WsError *err);
+
 #define FETCH_EXIT_ABORT 200
 
 #endif

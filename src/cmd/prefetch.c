@@ -660,21 +660,11 @@ int prefetch_serve(Prefetch *pf, const WalName *name, const char *path, WsError 
 		rc = WS_NOT_FOUND;
 		goto done;
 	}
-	if (close(fd) != 0) {
-		fd = -1;
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not write \"%s\"", tmp);
-		goto done;
-	}
+	rc = fetch_install(fd, tmp, path, err);
 	fd = -1;
-	cleanup_hold();
-	if (rename(tmp, path) != 0) {
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not rename \"%s\" to \"%s\"", tmp, path);
-		cleanup_release();
+	if (rc != 0)
 		goto done;
-	}
 	renamed = true;
-	cleanup_set_exit_code(0);
-	cleanup_release();
 	log_info("restored \"%s\" (%" PRIu64 " bytes) to \"%s\" from the prefetch spool", name->name, size,
 		 path);
 	rc = 0;
