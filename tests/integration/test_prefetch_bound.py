@@ -78,6 +78,8 @@ def test_spool_never_exceeds_spool_max_size(ws, work, clusters, tmp):
             sampler.join()
         stop_server(dest)
     print(f"spool samples: {len(samples)}, max {max(samples)} bytes, served {served}")
-    assert served >= 5, f"only {served} segments came from the spool"
+    # How many come from the spool depends on how far the prefetcher got ahead of a replay from local
+    # disk (4 to 19 in runs here): the bound must not stop it from serving at all.
+    assert served >= 1, "no segment came from the spool"
     assert max(samples) > 0, "the sampler never saw a spooled file"
     assert max(samples) <= 3 * MIB, f"the spool held {max(samples)} bytes, spool-max-size is 3 MiB"
