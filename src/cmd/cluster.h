@@ -26,9 +26,10 @@ int cluster_push_epoch(const RepoMeta *meta, const ClusterInfo *ci, const char *
 		       WsError *err);
 
 /*
- * The epoch fetches read from: epoch_id if given (it must exist), else the
- * newest epoch with the cluster's system identifier.  WS_FATAL when the
- * repository holds no epoch of this cluster.
+ * The epoch fetches read from: epoch_id if given (it must exist and be of
+ * the cluster's system identifier and segment size), else the newest epoch
+ * with the cluster's system identifier.  WS_FATAL when the repository holds
+ * no epoch of this cluster.
  */
 int cluster_fetch_epoch(const RepoMeta *meta, const ClusterInfo *ci, const char *epoch_id, const char *repo,
 			const RepoEpoch **out, WsError *err);

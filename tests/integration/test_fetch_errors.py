@@ -132,6 +132,26 @@ def test_fetch_from_another_clusters_repository(ws, work, datadir, foreign_datad
         assert_no_output(out_dir, f"another cluster ({mode})")
 
 
+@pytest.mark.parametrize("mode,expected", [("recovery", ABORT), ("standby", 1)])
+def test_fetch_with_epoch_from_another_clusters_repository(ws, work, datadir, foreign_datadir, out_dir, mode,
+                                                           expected):
+    """rebuild writes --epoch=15-1 into restore_command, and every PostgreSQL 15
+    repository's first epoch is called 15-1: a wrong volume mounted at the path
+    must neither answer "not found" nor hand over the other cluster's files."""
+    other = ws.init(work / "other-repo", foreign_datadir)
+    hist = write_pg_file(work / "00000002.history", b"1\t0/3000000\tno recovery target specified\n")
+    for path, name in ((SEG, FIRST_SEGMENT), (hist, "00000002.history")):
+        r = ws.push(other.root, path, name, foreign_datadir)
+        assert r[0] == 0, "setup: pushing into the other cluster's repository failed\n" + describe(*r)
+    for name in (FIRST_SEGMENT, "000000010000000000000007", "00000002.history", "00000003.history"):
+        target = out_dir / ("RECOVERYHISTORY" if name.endswith(".history") else "RECOVERYXLOG")
+        rc, out, err = ws.fetch(other.root, name, target, datadir, f"--mode={mode}", "--epoch=15-1")
+        assert rc == expected, (f"fetching {name} with --epoch=15-1 from another cluster's repository must "
+                                f"answer {expected} in {mode} mode\n" + describe(rc, out, err))
+        assert has_phrase(err, "belongs to another cluster"), describe(rc, out, err)
+        assert_no_output(out_dir, f"another cluster's epoch 15-1 ({mode}, {name})")
+
+
 def test_fetch_missing_repository(ws, datadir, work, out_dir):
     rc, out, err = ws.fetch(work / "no-such-repo", FIRST_SEGMENT, out_dir / "RECOVERYXLOG", datadir, "--mode=recovery")
     assert rc == ABORT, "a missing repository must abort recovery\n" + describe(rc, out, err)
