@@ -83,12 +83,14 @@ int cluster_fetch_epoch(const RepoMeta *meta, const ClusterInfo *ci, const char 
 		 * must not answer "not found", nor serve another cluster's .history.
 		 */
 		if (e->sysid != ci->control.sysid || e->seg_size != ci->control.seg_size) {
-			ws_error(err, WS_FATAL, "epoch \"%s\" of repository \"%s\" belongs to another cluster",
-				 epoch_id, repo);
+			ws_error(err, WS_FATAL,
+				 "epoch \"%s\" of repository \"%s\" belongs to another cluster", epoch_id,
+				 repo);
 			describe(e, ci->control.sysid, ci->pg_major, ci->control.seg_size, err);
-			ws_error_hint(err,
-				      "Check that repo names this cluster's repository (a wrong volume mounted at "
-				      "its path?) and that --epoch names this cluster's epoch (walship list).");
+			ws_error_hint(
+				err,
+				"Check that repo names this cluster's repository (a wrong volume mounted at "
+				"its path?) and that --epoch names this cluster's epoch (walship list).");
 			return WS_FATAL;
 		}
 	} else {
