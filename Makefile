@@ -29,8 +29,10 @@ UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Man pages: man/*.1 and man/*.5 carry @VERSION@ in .TH; $(BUILD)/man/ holds them with VERSION's.
 MANS     := $(wildcard man/*.1 man/*.5)
 MAN_OUT  := $(MANS:%=$(BUILD)/%)
+# LD_PRELOAD shims the integration tests inject faults with (tests/preload/).
+PRELOADS := $(patsubst tests/preload/%.c,$(BUILD)/preload/%.so,$(wildcard tests/preload/*.c))
 
-.PHONY: all man test unit integration asan lint install uninstall demo standby-demo bench clean format dist deb rpm
+.PHONY: all man preload test unit integration asan lint install uninstall demo standby-demo bench clean format dist deb rpm
 
 # Keep object files of the programs between builds.
 .SECONDARY:
@@ -59,6 +61,13 @@ $(BUILD)/bin/%: $(BUILD)/src/bin/%.o $(BUILD)/libwalship.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Plain -O2, never sanitized: a shim is loaded first, before any sanitizer runtime.
+preload: $(PRELOADS)
+
+$(BUILD)/preload/%.so: tests/preload/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=c11 -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
+
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libwalship.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
@@ -76,8 +85,8 @@ $(S3PROXY_DEPS): tests/s3proxy/package-lock.json
 	cd tests/s3proxy && npm ci --no-audit --no-fund
 
 # test_stores.py runs the store contract suite against sshd and S3.
-integration: $(BINS) $(BUILD)/tests/test_store_contract $(S3PROXY_DEPS)
-	WALSHIP_BIN=$(abspath $(BUILD)/bin) $(PYTEST) -q -ra tests/integration $(PYTEST_ARGS)
+integration: $(BINS) $(BUILD)/tests/test_store_contract $(PRELOADS) $(S3PROXY_DEPS)
+	WALSHIP_BIN=$(abspath $(BUILD)/bin) WALSHIP_PRELOAD=$(abspath $(BUILD)/preload) $(PYTEST) -q -ra tests/integration $(PYTEST_ARGS)
 
 # AddressSanitizer and UndefinedBehaviorSanitizer build, then every test on it.
 asan:

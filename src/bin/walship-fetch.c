@@ -41,6 +41,8 @@ int main(int argc, char **argv)
 
 	log_init("walship-fetch");
 	cleanup_init(FETCH_EXIT_ABORT);
+	/* Until the mode is known, a fatal error (out of memory) aborts: never 1, "not found". */
+	cleanup_set_fatal_code(FETCH_EXIT_ABORT);
 	ws_error_clear(&err);
 	rc = cli_parse(&cli, argc, argv, CLI_OPT_PGDATA | CLI_OPT_MODE | CLI_OPT_EPOCH, NULL, usage, &err);
 	if (!cli.done && cli.mode != NULL) {

@@ -146,6 +146,7 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 
 	pgdata = request_pgdata(req);
 	rc = resolve_mode(req, pgdata, mode, &ci.pg_major, err);
+	cleanup_set_fatal_code(fetch_exit_code(WS_FATAL, *mode));
 	if (rc != 0)
 		goto done;
 	log_debug("fetching \"%s\" in %s mode", name.name, fetch_mode_str(*mode));

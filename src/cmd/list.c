@@ -16,6 +16,7 @@
 #include "pg/lsn.h"
 #include "pg/pgcontrol.h"
 #include "pg/walname.h"
+#include "repo/jsonfile.h"
 #include "repo/repo.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -1047,12 +1048,8 @@ int cmd_list(const Config *cfg, bool json, WsError *err)
 	if (json) {
 		json_object_set_new(root, "complete_backups", json_integer(total_backups));
 		json_object_set_new(root, "problems", json_incref(pr.list));
-		char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		if (text == NULL) {
-			rc = ws_error(err, WS_FATAL, "could not format the listing as JSON");
-			goto done;
-		}
-		printf("%s\n", text);
+		char *text = json_file_dump(root, "the listing");
+		fputs(text, stdout);
 		free(text);
 	} else if (total_backups == 0) {
 		printf("no complete backups: nothing can be rebuilt yet\n");

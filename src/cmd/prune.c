@@ -23,6 +23,7 @@
 #include "cmd/list.h"
 #include "pg/lsn.h"
 #include "pg/walname.h"
+#include "repo/jsonfile.h"
 #include "repo/lock.h"
 #include "repo/repo.h"
 #include "repo/retention.h"
@@ -434,9 +435,8 @@ static void print_json(const Plan *p, const PruneOptions *opt, uint64_t bytes, s
 	json_object_set_new(o, "wal_removed", json_integer((json_int_t)wal));
 	json_object_set_new(o, "bytes_freed", json_integer((json_int_t)bytes));
 	json_object_set_new(o, "kept_backups", kept);
-	char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	if (text != NULL)
-		printf("%s\n", text);
+	char *text = json_file_dump(o, "the result");
+	fputs(text, stdout);
 	free(text);
 	json_decref(o);
 }

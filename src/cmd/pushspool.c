@@ -164,14 +164,8 @@ static char *record_json(const PushRecord *rec)
 	json_object_set_new(o, "size", json_integer((json_int_t)rec->size));
 	json_object_set_new(o, "sha256", json_string(hex));
 	json_object_set_new(o, "stored", json_string(when));
-	char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *out = json_file_dump(o, "a push record");
 	json_decref(o);
-	if (text == NULL) {
-		fprintf(stderr, "out of memory\n");
-		exit(1);
-	}
-	char *out = xasprintf("%s\n", text);
-	free(text);
 	return out;
 }
 

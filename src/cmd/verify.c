@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "pg/lsn.h"
+#include "repo/jsonfile.h"
 #include "repo/keys.h"
 #include "repo/lock.h"
 #include "repo/object.h"
@@ -822,7 +823,7 @@ static void print_summary(const Verify *v, FILE *f)
 		fprintf(f, "%d problem%s\n", v->nproblems, v->nproblems == 1 ? "" : "s");
 }
 
-static int print_json(const Verify *v, WsError *err)
+static void print_json(const Verify *v)
 {
 	json_t *root = json_object();
 	int nb = 0, ntl = 0;
@@ -838,13 +839,10 @@ static int print_json(const Verify *v, WsError *err)
 	json_object_set_new(root, "backups", json_integer(nb));
 	json_object_set_new(root, "timelines", json_integer(ntl));
 	json_object_set_new(root, "problems", json_incref(v->problems));
-	char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *text = json_file_dump(root, "the result");
 	json_decref(root);
-	if (text == NULL)
-		return ws_error(err, WS_FATAL, "could not format the result as JSON");
-	printf("%s\n", text);
+	fputs(text, stdout);
 	free(text);
-	return 0;
 }
 
 int cmd_verify(const Config *cfg, const VerifyOptions *opt, WsError *err)
@@ -894,8 +892,7 @@ int cmd_verify(const Config *cfg, const VerifyOptions *opt, WsError *err)
 	}
 
 	if (opt->json) {
-		if ((rc = print_json(&v, err)) != 0)
-			goto done;
+		print_json(&v);
 	} else if (v.nproblems > 0 || log_get_level() > LOG_LEVEL_ERROR) {
 		/* -q from cron: a whole repository prints nothing, so cron mails nothing. */
 		print_summary(&v, stdout);

@@ -509,15 +509,8 @@ char *backup_meta_serialize(const BackupMeta *m, WsError *err)
 	json_object_set_new(root, "backup_manifest",
 			    m->has_manifest ? object_json(json_object(), &m->manifest) : json_null());
 
-	char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *out = json_file_dump(root, "manifest.json");
 	json_decref(root);
-	if (text == NULL) {
-		/* jansson fails here only when it cannot allocate: as xmalloc does. */
-		fputs("walship: error: out of memory (serializing manifest.json)\n", stderr);
-		exit(1);
-	}
-	char *out = xasprintf("%s\n", text);
-	free(text);
 
 	/* What is written must read back: rebuild and prune trust this file. */
 	BackupMeta *check = NULL;

@@ -19,6 +19,7 @@
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 
+#include "util/cleanup.h"
 #include "util/mem.h"
 
 #define WRAP_AAD_TAG   "walship data key v1"
@@ -47,21 +48,11 @@ struct CryptObject {
 	size_t aad_prefix;
 };
 
-static void *need(void *p, const char *what)
-{
-	if (p == NULL) {
-		fprintf(stderr, "walship: error: out of memory (creating %s)\n", what);
-		exit(1);
-	}
-	return p;
-}
-
 void crypt_random(unsigned char *buf, size_t len)
 {
 	if (RAND_bytes(buf, (int)len) != 1) {
 		/* Without randomness no key or salt is safe to use. */
-		fputs("walship: error: could not generate random bytes for encryption\n", stderr);
-		exit(1);
+		cleanup_fatal("could not generate random bytes for encryption");
 	}
 }
 
@@ -266,7 +257,7 @@ static int gcm_once(bool encrypt, const unsigned char key[32], const unsigned ch
 		    const unsigned char *aad, size_t aad_len, const unsigned char *in, size_t len,
 		    unsigned char *out, unsigned char tag[CRYPT_TAG_SIZE])
 {
-	EVP_CIPHER_CTX *ctx = need(EVP_CIPHER_CTX_new(), "a cipher context");
+	EVP_CIPHER_CTX *ctx = xneed(EVP_CIPHER_CTX_new(), "a cipher context");
 	int n = 0, ok;
 	ok = EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce, encrypt ? 1 : 0) == 1 &&
 	     EVP_CipherUpdate(ctx, NULL, &n, aad, (int)aad_len) == 1 &&
@@ -379,7 +370,7 @@ void crypt_key_free(CryptKey *key)
 CryptObject *crypt_object_new(void)
 {
 	CryptObject *c = xcalloc(1, sizeof(*c));
-	c->ctx = need(EVP_CIPHER_CTX_new(), "a cipher context");
+	c->ctx = xneed(EVP_CIPHER_CTX_new(), "a cipher context");
 	return c;
 }
 
@@ -483,8 +474,7 @@ void crypt_object_mac(const CryptObject *c, const unsigned char *header, size_t 
 	memcpy(buf + header_len + 40, c->aad, c->aad_prefix);
 	if (HMAC(EVP_sha256(), c->mac_key, sizeof(c->mac_key), buf, total, mac, &len) == NULL) {
 		/* Only an allocation can fail here: as xmalloc does. */
-		fputs("walship: error: out of memory (computing an HMAC)\n", stderr);
-		exit(1);
+		cleanup_fatal("out of memory (computing an HMAC)");
 	}
 	free(buf);
 }

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/cleanup.h"
+#include "util/mem.h"
+
 int json_file_load(const JsonFileKind *kind, const char *json, size_t len, json_t **root, int *format,
 		   WsError *err)
 {
@@ -86,4 +89,14 @@ const char *json_file_string(const char *invalid, json_t *obj, const char *key, 
 		return NULL;
 	}
 	return json_string_value(v);
+}
+
+char *json_file_dump(const json_t *root, const char *what)
+{
+	char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (text == NULL)
+		cleanup_fatal("out of memory (serializing %s)", what);
+	char *out = xasprintf("%s\n", text);
+	free(text);
+	return out;
 }

@@ -37,6 +37,13 @@ int json_file_load(const JsonFileKind *kind, const char *json, size_t len, json_
 const char *json_file_string(const char *invalid, json_t *obj, const char *key, const char *where,
 			     WsError *err);
 
+/*
+ * root as walship writes its JSON (two-space indent, members in insertion
+ * order) plus a final newline, malloc'd.  jansson fails here only when it
+ * cannot allocate: then exit as on out of memory (cleanup_fatal), naming what.
+ */
+char *json_file_dump(const json_t *root, const char *what);
+
 /* A system identifier's text form: decimal digits, no sign, no leading zero, fits 64 bits. */
 bool json_file_parse_u64(const char *s, uint64_t *out);
 

@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "repo/jsonfile.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -109,14 +110,8 @@ static char *lock_json(const RepoLock *l)
 	json_object_set_new(o, "started_at", json_string(started));
 	json_object_set_new(o, "heartbeat", json_integer((json_int_t)now));
 	json_object_set_new(o, "heartbeat_at", json_string(beat));
-	char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *out = json_file_dump(o, "the repository lock");
 	json_decref(o);
-	if (text == NULL) {
-		log_error("out of memory");
-		exit(1);
-	}
-	char *out = xasprintf("%s\n", text);
-	free(text);
 	return out;
 }
 

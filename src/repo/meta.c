@@ -20,6 +20,7 @@
 
 #include "pg/pgcontrol.h"
 #include "repo/jsonfile.h"
+#include "util/cleanup.h"
 #include "util/mem.h"
 
 #define INVALID "walship.json of the repository is invalid"
@@ -30,8 +31,7 @@ static void make_uuid(char out[40])
 	char hex[33];
 	if (RAND_bytes(b, sizeof(b)) != 1) {
 		/* Without randomness no identity is safe to hand out. */
-		fprintf(stderr, "walship: error: could not generate random bytes for the repository UUID\n");
-		exit(1);
+		cleanup_fatal("could not generate random bytes for the repository UUID");
 	}
 	b[6] = (unsigned char)((b[6] & 0x0F) | 0x40); /* version 4 */
 	b[8] = (unsigned char)((b[8] & 0x3F) | 0x80); /* RFC 4122 variant */
@@ -401,15 +401,8 @@ char *repo_meta_serialize(const RepoMeta *meta)
 	}
 	json_object_set_new(root, "epochs", epochs);
 
-	char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *out = json_file_dump(root, "walship.json");
 	json_decref(root);
-	if (text == NULL) {
-		/* jansson fails only when it cannot allocate: as xmalloc does. */
-		fputs("walship: error: out of memory (serializing walship.json)\n", stderr);
-		exit(1);
-	}
-	char *out = xasprintf("%s\n", text);
-	free(text);
 	return out;
 }
 

@@ -158,19 +158,6 @@ static uint64_t get_u64(const unsigned char *p)
 	return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
 }
 
-static void *need(void *p, const char *what)
-{
-	if (p == NULL) {
-		/* As xmalloc: a library context we cannot create means no memory. */
-		char msg[128];
-		int n = snprintf(msg, sizeof(msg), "walship: error: out of memory (creating %s)\n", what);
-		if (n > 0)
-			(void)!write(STDERR_FILENO, msg, (size_t)n);
-		_exit(1);
-	}
-	return p;
-}
-
 /* "object "X"" or "object" for messages. */
 static const char *object_name(const char *what, char *buf, size_t size)
 {
@@ -308,7 +295,7 @@ int obj_trailer_parse(const unsigned char *buf, size_t len, uint64_t *content_si
 ObjEncoder *obj_encoder_new(int level)
 {
 	ObjEncoder *enc = xcalloc(1, sizeof(*enc));
-	enc->cctx = need(ZSTD_createCCtx(), "a zstd compression context");
+	enc->cctx = xneed(ZSTD_createCCtx(), "a zstd compression context");
 	enc->pipe = sha_pipe_new(PIPE_CHUNK, PIPE_BUFS);
 	/* Level and checksum survive the per-object session resets. */
 	(void)ZSTD_CCtx_setParameter(enc->cctx, ZSTD_c_compressionLevel, level);
@@ -601,7 +588,7 @@ void obj_encoder_info(const ObjEncoder *enc, ObjInfo *info)
 ObjDecoder *obj_decoder_new(void)
 {
 	ObjDecoder *dec = xcalloc(1, sizeof(*dec));
-	dec->dctx = need(ZSTD_createDCtx(), "a zstd decompression context");
+	dec->dctx = xneed(ZSTD_createDCtx(), "a zstd decompression context");
 	dec->pipe = sha_pipe_new(PIPE_CHUNK, PIPE_BUFS);
 	dec->state = DEC_DONE;
 	return dec;

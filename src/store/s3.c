@@ -303,8 +303,7 @@ static struct curl_slist *add_header(struct curl_slist *list, const char *fmt, .
 	free(h);
 	if (out == NULL) {
 		s3_lib.slist_free_all(list);
-		fprintf(stderr, "%s: out of memory\n", log_progname());
-		exit(1);
+		cleanup_fatal("out of memory (adding a request header)");
 	}
 	return out;
 }

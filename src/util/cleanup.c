@@ -11,20 +11,23 @@
 #include "util/cleanup.h"
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "util/log.h"
 
 static char slot_path[CLEANUP_SLOTS][CLEANUP_PATH_MAX];
 static volatile sig_atomic_t slot_used[CLEANUP_SLOTS]; /* read by the handler */
 static atomic_int slot_claimed[CLEANUP_SLOTS];         /* owned by a registration */
 static volatile sig_atomic_t interrupted;
 static volatile sig_atomic_t signal_exit_code = 1;
+static volatile sig_atomic_t fatal_exit_code = 1;
 
-static void on_signal(int signo)
+static void unlink_registered(void)
 {
-	(void)signo;
-	interrupted = 1;
 	for (int i = 0; i < CLEANUP_SLOTS; i++) {
 		if (slot_used[i]) {
 			/* Pairs with the fence in cleanup_register if another thread filled the slot. */
@@ -32,6 +35,13 @@ static void on_signal(int signo)
 			(void)unlink(slot_path[i]);
 		}
 	}
+}
+
+static void on_signal(int signo)
+{
+	(void)signo;
+	interrupted = 1;
+	unlink_registered();
 	_exit(signal_exit_code);
 }
 
@@ -114,4 +124,29 @@ void cleanup_unregister(int slot)
 int cleanup_interrupted(void)
 {
 	return interrupted != 0;
+}
+
+void cleanup_set_fatal_code(int exit_code)
+{
+	fatal_exit_code = exit_code;
+}
+
+void cleanup_fatal(const char *fmt, ...)
+{
+	/* Out of memory, maybe: a fixed buffer, one write(2), no stdio stream. */
+	char msg[512];
+	va_list ap;
+	cleanup_hold();
+	int n = snprintf(msg, sizeof(msg), "%s: error: ", log_progname());
+	if (n < 0 || (size_t)n >= sizeof(msg))
+		n = 0;
+	va_start(ap, fmt);
+	int m = vsnprintf(msg + n, sizeof(msg) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (m > 0)
+		n += (size_t)m < sizeof(msg) - (size_t)n - 1 ? m : (int)(sizeof(msg) - (size_t)n - 2);
+	msg[n++] = '\n';
+	(void)!write(STDERR_FILENO, msg, (size_t)n);
+	unlink_registered();
+	_exit(fatal_exit_code);
 }

@@ -31,6 +31,22 @@ void cleanup_hold(void);
 void cleanup_release(void);
 void cleanup_set_exit_code(int exit_code);
 
+/*
+ * The exit code of a fatal error that cannot be returned to main (out of
+ * memory, no randomness): the program's contract code.  1 unless set;
+ * walship-fetch sets 200, or 1 once it knows it serves a standby.
+ */
+void cleanup_set_fatal_code(int exit_code);
+
+/*
+ * Print "<program>: error: <message>" without allocating, remove the
+ * registered temp files as a signal would, and exit with the fatal code.
+ * Every exit that bypasses main's return goes through here, so that no
+ * program answers with a code its contract does not give (for
+ * walship-fetch, 1 would read as "not found").
+ */
+_Noreturn void cleanup_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Non-zero once SIGTERM/SIGINT arrived (when handlers are set to not exit, see below). */
 int cleanup_interrupted(void);
 

@@ -8,14 +8,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/cleanup.h"
+
 static void out_of_memory(size_t size)
 {
-	/* No allocation here: we are out of memory. */
-	char msg[96];
-	int n = snprintf(msg, sizeof(msg), "walship: error: out of memory (requested %zu bytes)\n", size);
-	if (n > 0)
-		(void)!write(STDERR_FILENO, msg, (size_t)n);
-	_exit(1);
+	cleanup_fatal("out of memory (requested %zu bytes)", size);
+}
+
+void *xneed(void *p, const char *what)
+{
+	if (p == NULL)
+		cleanup_fatal("out of memory (creating %s)", what);
+	return p;
 }
 
 void *xmalloc(size_t size)

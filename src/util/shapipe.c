@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "util/cleanup.h"
 #include "util/mem.h"
 
 struct ShaPipe {
@@ -35,11 +36,7 @@ struct ShaPipe {
 
 static void fatal(const char *what)
 {
-	char msg[128];
-	int n = snprintf(msg, sizeof(msg), "walship: error: %s\n", what);
-	if (n > 0)
-		(void)!write(STDERR_FILENO, msg, (size_t)n);
-	_exit(1);
+	cleanup_fatal("%s", what);
 }
 
 static void *hash_thread(void *arg)

@@ -61,12 +61,22 @@ def pytest_sessionstart(session):
         pytest.exit("walship integration tests cannot run:\n  " + "\n  ".join(problems)
                     + "\n(build with `make all`, or set WALSHIP_BIN)", returncode=1)
 
+    preload = Path(os.environ.get("WALSHIP_PRELOAD") or REPO_ROOT / "build" / "preload")
+    shims = sorted(preload.glob("*.so")) if preload.is_dir() else []
+    if not shims:
+        pytest.exit(f"walship integration tests cannot run: no test shims in {preload} "
+                    "(build them with `make preload`, or set WALSHIP_PRELOAD)", returncode=1)
+
     bindir = make_tmp_root("walship-bin-")
     for prog in PROGRAMS:
         dst = bindir / prog
         shutil.copy2(src / prog, dst)
         os.chmod(dst, 0o755)
+    for shim in shims:
+        shutil.copy2(shim, bindir / shim.name)
+        os.chmod(bindir / shim.name, 0o644)
     _session["bindir"] = bindir
+    _session["asan"] = b"__asan_init" in (src / "walship-fetch").read_bytes()
     _session["templates"] = make_tmp_root("walship-tpl-")
 
 
@@ -118,6 +128,29 @@ class Walship:
     def restore_command(self, repo, *opts):
         return " ".join(shlex.quote(str(x)) for x in
                         [self.fetch_bin, f"--config={self.config}", f"--repo={repo}", *opts]) + " %f %p"
+
+
+def preload_shim(name):
+    """The path of a test shim (tests/preload/<name>.c, built into build/preload/)."""
+    path = _session["bindir"] / f"{name}.so"
+    assert path.is_file(), f"test shim {path} is missing: build it with `make preload`"
+    return path
+
+
+def preload_env(name, **extra):
+    """env that loads a test shim into walship's programs (also in `make asan`,
+    whose runtime otherwise insists on coming first)."""
+    env = {"LD_PRELOAD": str(preload_shim(name)), **extra}
+    if _session["asan"]:
+        env["ASAN_OPTIONS"] = "verify_asan_link_order=0"
+    return env
+
+
+@pytest.fixture
+def fail_alloc():
+    """env for a program whose allocations of at least n bytes fail, as on a
+    machine out of memory (tests/preload/failmalloc.c)."""
+    return lambda n: preload_env("failmalloc", WALSHIP_TEST_FAIL_ALLOC=str(n))
 
 
 # --------------------------------------------------------------------------

@@ -152,6 +152,24 @@ def test_fetch_with_epoch_from_another_clusters_repository(ws, work, datadir, fo
         assert_no_output(out_dir, f"another cluster's epoch 15-1 ({mode}, {name})")
 
 
+@pytest.mark.parametrize("mode,expected", [("recovery", ABORT), ("standby", 1)])
+def test_fetch_out_of_memory(ws, stocked, datadir, out_dir, fail_alloc, mode, expected):
+    """Out of memory is an error like any other, never "not found" (it exited 1
+    in every mode): and the temporary file beside %p goes with it."""
+    rc, out, err = ws.fetch(stocked.root, FIRST_SEGMENT, out_dir / "RECOVERYXLOG", datadir, f"--mode={mode}",
+                            env=fail_alloc(256 * 1024))
+    assert rc == expected, f"out of memory must answer {expected} in {mode} mode\n" + describe(rc, out, err)
+    assert "walship-fetch: error: out of memory" in err, describe(rc, out, err)
+    assert_no_output(out_dir, f"out of memory ({mode})")
+
+
+def test_push_out_of_memory(ws, repo, datadir, fail_alloc):
+    rc, out, err = ws.push(repo.root, SEG, FIRST_SEGMENT, datadir, env=fail_alloc(256 * 1024))
+    assert rc == 1, "out of memory must fail the push with 1\n" + describe(rc, out, err)
+    assert "walship-push: error: out of memory" in err, describe(rc, out, err)
+    assert not repo.key_path(FIRST_SEGMENT).exists(), "nothing may be stored by a push that failed"
+
+
 def test_fetch_missing_repository(ws, datadir, work, out_dir):
     rc, out, err = ws.fetch(work / "no-such-repo", FIRST_SEGMENT, out_dir / "RECOVERYXLOG", datadir, "--mode=recovery")
     assert rc == ABORT, "a missing repository must abort recovery\n" + describe(rc, out, err)
