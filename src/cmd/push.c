@@ -93,6 +93,8 @@ typedef struct PushFile {
 	uint64_t size;
 	bool ahead;               /* stored for a later call (parallel push) */
 	unsigned char sha256[32]; /* of the content now in the repository, once stored */
+	char key[STORE_KEY_MAX];  /* the object holding it, once stored */
+	uint64_t stored_size;     /* that object's size */
 	char what[WAL_NAME_MAX + 16];
 } PushFile;
 
@@ -187,18 +189,18 @@ static int put_file(Repo *repo, PushFile *f, const char *key, ObjInfo *info, WsE
 }
 
 /*
- * key already exists: compare the stored object (read and verified whole) with
- * the local file.  *same tells the outcome; a corrupt stored object is an error.
+ * key already exists: compare the stored object (read and verified whole,
+ * described in *info) with the local file.  *same tells the outcome; a
+ * corrupt stored object is an error.
  */
-static int compare_stored(Repo *repo, PushFile *f, const char *key, unsigned char local[32],
-			  unsigned char stored[32], int *same, WsError *err)
+static int compare_stored(Repo *repo, PushFile *f, const char *key, unsigned char local[32], ObjInfo *info,
+			  int *same, WsError *err)
 {
-	ObjInfo info;
 	int rc = file_sha256(f, local, err);
 	if (rc != 0)
 		return rc;
 	rc = repo_get_object(repo, key, f->size > SMALL_FILE_MAX ? f->size : SMALL_FILE_MAX, discard_write,
-			     NULL, &info, err);
+			     NULL, info, err);
 	if (rc == WS_CORRUPT) {
 		ws_error_prefix(err,
 				"WAL file \"%s\" is already in the repository but the stored copy is damaged",
@@ -211,26 +213,34 @@ static int compare_stored(Repo *repo, PushFile *f, const char *key, unsigned cha
 	}
 	if (rc != 0)
 		return rc;
-	memcpy(stored, info.sha256, 32);
-	*same = memcmp(local, stored, 32) == 0 && info.content_size == f->size;
+	*same = memcmp(local, info->sha256, 32) == 0 && info->content_size == f->size;
 	return 0;
+}
+
+/* f's content is now in the repository: under key, in an object of stored_size bytes. */
+static void stored_as(PushFile *f, const unsigned char sha256[32], const char *key, uint64_t stored_size)
+{
+	memcpy(f->sha256, sha256, 32);
+	snprintf(f->key, sizeof(f->key), "%s", key);
+	f->stored_size = stored_size;
 }
 
 static int push_existing(Repo *repo, const RepoEpoch *epoch, PushFile *f, const char *key, WsError *err)
 {
-	unsigned char local[32], stored[32];
+	unsigned char local[32];
 	char lhex[65], shex[65];
+	ObjInfo info;
 	int same = 0;
-	int rc = compare_stored(repo, f, key, local, stored, &same, err);
+	int rc = compare_stored(repo, f, key, local, &info, &same, err);
 	if (rc != 0)
 		return rc;
 	if (same) {
-		memcpy(f->sha256, local, 32);
+		stored_as(f, local, key, info.stored_size);
 		log_info("WAL file \"%s\" is already archived with the same content", f->name.name);
 		return 0;
 	}
 	hex_encode(local, 32, lhex);
-	hex_encode(stored, 32, shex);
+	hex_encode(info.sha256, 32, shex);
 
 	if (f->name.kind == WAL_SEGMENT || f->name.kind == WAL_HISTORY) {
 		ws_error(err, WS_FATAL, "WAL file \"%s\" is already archived with different content",
@@ -247,10 +257,9 @@ static int push_existing(Repo *repo, const RepoEpoch *epoch, PushFile *f, const 
 	char vkey[STORE_KEY_MAX];
 	if (repo_key_wal_variant(epoch, &f->name, local, vkey, sizeof(vkey)) != 0)
 		return ws_error(err, WS_FATAL, "repository key for \"%s\" is too long", f->name.name);
-	ObjInfo info;
 	rc = put_file(repo, f, vkey, &info, err);
 	if (rc == WS_EXISTS) {
-		rc = compare_stored(repo, f, vkey, local, stored, &same, err);
+		rc = compare_stored(repo, f, vkey, local, &info, &same, err);
 		if (rc == 0 && !same)
 			rc = ws_error(err, WS_FATAL, "%s \"%s\" conflicts with stored \"%s\"",
 				      walname_kind_str(f->name.kind), f->name.name, vkey);
@@ -262,7 +271,7 @@ static int push_existing(Repo *repo, const RepoEpoch *epoch, PushFile *f, const 
 	log_warning("%s \"%s\" differs from the archived one; stored it beside as \"%s\"",
 		    walname_kind_str(f->name.kind), f->name.name, vkey);
 	log_detail("Stored SHA-256 %s, new SHA-256 %s.", shex, lhex);
-	memcpy(f->sha256, local, 32);
+	stored_as(f, local, vkey, info.stored_size);
 	return 0;
 }
 
@@ -285,7 +294,7 @@ static int push_file(Repo *repo, const ClusterInfo *ci, const RepoEpoch *epoch, 
 	if (rc != 0)
 		return rc;
 	char hex[65];
-	memcpy(f->sha256, info.sha256, 32);
+	stored_as(f, info.sha256, key, info.stored_size);
 	hex_encode(info.sha256, 32, hex);
 	log_info("archived \"%s\"%s (%" PRIu64 " bytes, stored %" PRIu64 ", SHA-256 %s)", f->name.name,
 		 f->ahead ? " ahead of its call" : "", info.content_size, info.stored_size, hex);
@@ -364,6 +373,8 @@ static void ahead_store(Batch *b, Repo *repo, Ahead *a)
 		rec.sysid = b->ci->control.sysid;
 		rec.size = a->f.size;
 		memcpy(rec.sha256, a->f.sha256, 32);
+		snprintf(rec.key, sizeof(rec.key), "%s", a->f.key);
+		rec.stored_size = a->f.stored_size;
 		rec.stored = time(NULL);
 		a->rc = push_spool_write(b->spool_dir, &rec, &a->err);
 	}
@@ -499,36 +510,132 @@ static void join_workers(Worker *workers, int n, Batch *b)
 	}
 }
 
-/*
- * A record says an earlier call stored this very file: 1 (answer 0 at
- * once), 0 (push as usual).  A record that does not match is removed.
- */
-static int answered_by_record(const char *spool, const char *repo_ident, const ClusterInfo *ci, PushFile *f)
+/* Whether the local file is still exactly what rec recorded (size and SHA-256, hashed again). */
+static bool same_local_file(PushFile *f, const PushRecord *rec)
 {
-	PushRecord rec;
-	char *dir = NULL;
 	struct stat st;
 	unsigned char sha[32];
-	int hit = 0;
-
-	if (push_spool_find(spool, f->name.name, repo_ident, ci->control.sysid, &rec, &dir) != 0)
-		return 0;
+	bool same = false;
 	f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
-	if (f->fd >= 0 && fstat(f->fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == rec.size) {
-		f->size = rec.size;
-		hit = file_sha256(f, sha, NULL) == 0 && memcmp(sha, rec.sha256, 32) == 0;
+	if (f->fd >= 0 && fstat(f->fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uint64_t)st.st_size == rec->size) {
+		f->size = rec->size;
+		same = file_sha256(f, sha, NULL) == 0 && memcmp(sha, rec->sha256, 32) == 0;
 	}
 	if (f->fd >= 0)
 		close(f->fd);
 	f->fd = -1;
+	return same;
+}
+
+/*
+ * The record's key is one this file can be stored under in epoch: its own
+ * key, or (a differing .partial or .backup) the variant for its SHA-256.
+ */
+static bool key_of_file(const RepoEpoch *epoch, const PushRecord *rec, const WalName *name)
+{
+	char key[STORE_KEY_MAX];
+	if (repo_key_wal(epoch, name, key, sizeof(key)) == 0 && strcmp(key, rec->key) == 0)
+		return true;
+	return (name->kind == WAL_PARTIAL || name->kind == WAL_BACKUP) &&
+	       repo_key_wal_variant(epoch, name, rec->sha256, key, sizeof(key)) == 0 &&
+	       strcmp(key, rec->key) == 0;
+}
+
+/*
+ * The stat a record needs, started before the repository is opened where
+ * the two requests overlap (S3, store_url_overlaps): reading walship.json
+ * and a HEAD of the object then cost one round trip, not two.
+ */
+typedef struct RecordStat {
+	const Config *cfg;
+	const char *key;
+	pthread_t thread;
+	bool started;
+	int rc;
+	StoreStat st;
+	WsError err;
+} RecordStat;
+
+static void *record_stat_main(void *arg)
+{
+	RecordStat *rs = arg;
+	rs->rc = repo_stat_alone(rs->cfg, rs->key, &rs->st, &rs->err);
+	return NULL;
+}
+
+static void record_stat_start(RecordStat *rs, const Config *cfg, const char *key)
+{
+	rs->cfg = cfg;
+	rs->key = key;
+	ws_error_clear(&rs->err);
+	rs->started = store_url_overlaps(config_get(cfg, "repo")) &&
+		      pthread_create(&rs->thread, NULL, record_stat_main, rs) == 0;
+}
+
+/* The stat's outcome: the early one's (joined here), else asked now on repo's own handle. */
+static int record_stat_finish(RecordStat *rs, Repo *repo, StoreStat *st, WsError *err)
+{
+	if (!rs->started)
+		return store_stat(repo_store(repo), rs->key, st, err);
+	pthread_join(rs->thread, NULL);
+	rs->started = false;
+	*st = rs->st;
+	*err = rs->err;
+	return rs->rc;
+}
+
+/*
+ * rec (found in dir, push_spool_find, for a local file hashed again and
+ * found the same) says an earlier call stored this very file: 1 (answer 0
+ * at once), 0 (push as usual).  It counts only for the repository opened in
+ * this call (repo, whose walship.json was just read: the record's UUID, and
+ * pushes still go to the record's epoch) while the object is still there
+ * with the recorded size.  The record is removed either way.  Cost: a stat
+ * of the object (S3: one HEAD, at the same time as reading walship.json).
+ */
+static int answered_by_record(Repo *repo, const RepoEpoch *epoch, const PushRecord *found, const char *dir,
+			      RecordStat *rs, PushFile *f)
+{
+	PushRecord rec = *found;
+	StoreStat st;
+	WsError serr;
+	const char *uuid = repo_meta(repo)->uuid;
+	int hit = 0;
+
+	if (strcmp(rec.uuid, uuid) != 0) {
+		/* Stored into a repository that is no longer the one at this place: store it again. */
+		log_warning("repository \"%s\" is not the one \"%s\" was archived into ahead of its call: "
+			    "archiving it again",
+			    repo_display(repo), f->name.name);
+		log_detail(
+			"The file went to repository %s, epoch \"%s\"; the repository there now is %s. WAL "
+			"files archived before it was replaced may be missing from it: check with \"walship "
+			"verify\".",
+			rec.uuid, rec.epoch, uuid);
+		push_spool_remove(dir, f->name.name);
+		return 0;
+	}
+	ws_error_clear(&serr);
+	if (strcmp(rec.epoch, epoch->id) == 0 && key_of_file(epoch, &rec, &f->name)) {
+		int rc = record_stat_finish(rs, repo, &st, &serr);
+		if (rc == 0 && st.size == rec.stored_size)
+			hit = 1;
+		else if (rc == 0 || rc == WS_NOT_FOUND)
+			log_warning(
+				"\"%s\" was archived ahead of its call but is no longer in repository \"%s\" "
+				"as it was stored: archiving it again",
+				f->name.name, repo_display(repo));
+		else
+			log_debug("could not check the record of \"%s\": %s", f->name.name, serr.msg);
+	}
 	push_spool_remove(dir, f->name.name);
 	if (hit) {
 		char hex[65];
-		hex_encode(sha, 32, hex);
+		hex_encode(rec.sha256, 32, hex);
 		log_info("\"%s\" was already archived ahead of its call, in epoch \"%s\" (SHA-256 %s)",
 			 f->name.name, rec.epoch, hex);
 	}
-	free(dir);
 	return hit;
 }
 
@@ -539,7 +646,9 @@ int cmd_push(const Config *cfg, const char *pgdata, const char *path, const char
 	Repo *repo = NULL;
 	const RepoEpoch *epoch;
 	const char *spool = config_get(cfg, "spool-path");
-	char *repo_ident = NULL, *spool_dir = NULL, *status_dir = NULL;
+	char *repo_ident = NULL, *spool_dir = NULL, *status_dir = NULL, *rec_dir = NULL;
+	PushRecord rec;
+	RecordStat rs = {0};
 	Worker *workers = NULL;
 	Batch *batch = NULL;
 	int n_workers = 0;
@@ -557,12 +666,29 @@ int cmd_push(const Config *cfg, const char *pgdata, const char *path, const char
 		if ((rc = push_spool_check(spool, pgdata, err)) != 0)
 			goto done;
 		repo_ident = repo_config_identity(cfg);
-		if (answered_by_record(spool, repo_ident, &ci, &f))
-			goto done;
+		if (push_spool_find(spool, f.name.name, repo_ident, ci.control.sysid, &rec, &rec_dir) != 0)
+			rec_dir = NULL;
 	}
-	if ((rc = repo_open(cfg, &repo, err)) != 0)
+	if (rec_dir != NULL) {
+		/* The object's stat goes out now; the local file is hashed meanwhile. */
+		record_stat_start(&rs, cfg, rec.key);
+		if (!same_local_file(&f, &rec)) {
+			push_spool_remove(rec_dir, f.name.name);
+			free(rec_dir);
+			rec_dir = NULL;
+		}
+	}
+	/*
+	 * With a record, walship.json read now is the proof the record needs:
+	 * S3's bucket listing would only add a round trip (repo_open_quick).
+	 * Should that open fail, the full one says why.
+	 */
+	rc = rec_dir != NULL ? repo_open_quick(cfg, &repo, err) : WS_FATAL;
+	if (rc != 0 && (rc = repo_open(cfg, &repo, err)) != 0)
 		goto done;
 	if ((rc = cluster_push_epoch(repo_meta(repo), &ci, repo_display(repo), &epoch, err)) != 0)
+		goto done;
+	if (rec_dir != NULL && answered_by_record(repo, epoch, &rec, rec_dir, &rs, &f))
 		goto done;
 
 	if (parallel > 1) {
@@ -591,9 +717,15 @@ int cmd_push(const Config *cfg, const char *pgdata, const char *path, const char
 		}
 	}
 
-	/* History files first, one at a time: a timeline's .history is stored before its segments. */
+	/*
+	 * History files first, one at a time: a timeline's .history is stored
+	 * before its segments.  A file PostgreSQL asks for again after it failed
+	 * goes first too: while it keeps failing nothing is stored ahead, so a
+	 * stuck archiver does not go on storing the backlog behind it.
+	 */
+	bool retrying = spool_dir != NULL && push_spool_is_failing(spool_dir, f.name.name);
 	bool asked_done = false;
-	if (f.name.kind == WAL_HISTORY) {
+	if (f.name.kind == WAL_HISTORY || retrying) {
 		rc = push_file(repo, &ci, epoch, &f, err);
 		asked_done = true;
 	}
@@ -622,6 +754,10 @@ int cmd_push(const Config *cfg, const char *pgdata, const char *path, const char
 	}
 	join_workers(workers, n_workers, batch);
 	if (spool_dir != NULL) {
+		if (rc != 0)
+			push_spool_set_failing(spool_dir, f.name.name);
+		else if (retrying)
+			push_spool_clear_failing(spool_dir);
 		status_dir = xasprintf("%s/pg_wal/archive_status", pgdata);
 		(void)push_spool_expire(spool_dir, status_dir, time(NULL), PUSH_SPOOL_MAX_AGE);
 	}
@@ -629,6 +765,8 @@ done:
 	if (rc != 0 && rc != WS_USAGE && err->msg[0] && strstr(err->msg, f.name.name) == NULL &&
 	    f.name.name[0])
 		ws_error_prefix(err, "could not archive \"%s\"", f.name.name);
+	if (rs.started)
+		pthread_join(rs.thread, NULL);
 	if (f.fd >= 0)
 		close(f.fd);
 	free(workers);
@@ -639,6 +777,7 @@ done:
 	}
 	free(status_dir);
 	free(spool_dir);
+	free(rec_dir);
 	free(repo_ident);
 	repo_free(repo);
 	return rc;

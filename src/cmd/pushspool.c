@@ -163,6 +163,8 @@ static char *record_json(const PushRecord *rec)
 	json_object_set_new(o, "name", json_string(rec->name));
 	json_object_set_new(o, "size", json_integer((json_int_t)rec->size));
 	json_object_set_new(o, "sha256", json_string(hex));
+	json_object_set_new(o, "key", json_string(rec->key));
+	json_object_set_new(o, "stored_size", json_integer((json_int_t)rec->stored_size));
 	json_object_set_new(o, "stored", json_string(when));
 	char *out = json_file_dump(o, "a push record");
 	json_decref(o);
@@ -255,20 +257,30 @@ static int parse_record(const char *text, size_t len, PushRecord *rec, WsError *
 		return rc;
 	char sysid[24], hex[65], when[32];
 	json_t *size = json_object_get(root, "size");
+	json_t *stored_size = json_object_get(root, "stored_size");
 	memset(rec, 0, sizeof(*rec));
+	if (format < PUSH_SPOOL_FORMAT) {
+		/* Without key and stored size it cannot be checked against the repository. */
+		json_decref(root);
+		return ws_error(err, WS_CORRUPT, "push record has format %d, older than %d", format,
+				PUSH_SPOOL_FORMAT);
+	}
 	if (!copy_str(root, "uuid", rec->uuid, sizeof(rec->uuid)) ||
 	    !copy_str(root, "repo", rec->repo, sizeof(rec->repo)) ||
 	    !copy_str(root, "epoch", rec->epoch, sizeof(rec->epoch)) ||
 	    !copy_str(root, "system_identifier", sysid, sizeof(sysid)) ||
 	    !copy_str(root, "name", rec->name, sizeof(rec->name)) ||
 	    !copy_str(root, "sha256", hex, sizeof(hex)) || !copy_str(root, "stored", when, sizeof(when)) ||
-	    !json_is_integer(size) || json_integer_value(size) < 0 ||
-	    !json_file_parse_u64(sysid, &rec->sysid) || !hex32_decode(hex, rec->sha256)) {
+	    !copy_str(root, "key", rec->key, sizeof(rec->key)) || rec->key[0] == '\0' ||
+	    !json_is_integer(size) || json_integer_value(size) < 0 || !json_is_integer(stored_size) ||
+	    json_integer_value(stored_size) <= 0 || !json_file_parse_u64(sysid, &rec->sysid) ||
+	    !hex32_decode(hex, rec->sha256)) {
 		rc = ws_error(err, WS_CORRUPT, "push record is invalid: a member is missing or malformed");
 	} else {
 		struct tm tm;
 		memset(&tm, 0, sizeof(tm));
 		rec->size = (uint64_t)json_integer_value(size);
+		rec->stored_size = (uint64_t)json_integer_value(stored_size);
 		if (strptime(when, "%Y-%m-%dT%H:%M:%SZ", &tm) != NULL)
 			rec->stored = timegm(&tm);
 	}
@@ -364,7 +376,9 @@ int push_spool_expire(const char *dir, const char *status_dir, time_t now, time_
 		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
 			continue;
 		bool drop;
-		if (e->d_name[0] == '.') {
+		if (strcmp(e->d_name, PUSH_SPOOL_FAILING) == 0) {
+			continue;
+		} else if (e->d_name[0] == '.') {
 			/* A killed writer's temp file; a live writer finishes in far less. */
 			drop = now - st.st_mtime > PUSH_SPOOL_TEMP_AGE;
 		} else if (now - st.st_mtime > max_age) {
@@ -382,4 +396,39 @@ int push_spool_expire(const char *dir, const char *status_dir, time_t now, time_
 	if (removed > 0)
 		(void)fs_fsync_dir(dir, NULL);
 	return removed;
+}
+
+void push_spool_set_failing(const char *dir, const char *name)
+{
+	if (!name_ok(name))
+		return;
+	char *path = xasprintf("%s/%s", dir, PUSH_SPOOL_FAILING);
+	char *tmp = xasprintf("%s/.%s.%ld", dir, PUSH_SPOOL_FAILING, (long)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	bool ok = fd >= 0 && fs_write_all(fd, name, strlen(name)) == 0;
+	if (fd >= 0 && close(fd) != 0)
+		ok = false;
+	if (!ok || rename(tmp, path) != 0)
+		(void)unlink(tmp);
+	free(tmp);
+	free(path);
+}
+
+bool push_spool_is_failing(const char *dir, const char *name)
+{
+	char *path = xasprintf("%s/%s", dir, PUSH_SPOOL_FAILING);
+	char *text = NULL;
+	size_t len = 0;
+	bool is = fs_read_small(path, WAL_NAME_MAX, &text, &len, NULL) == 0 && len == strlen(name) &&
+		  memcmp(text, name, len) == 0;
+	free(text);
+	free(path);
+	return is;
+}
+
+void push_spool_clear_failing(const char *dir)
+{
+	char *path = xasprintf("%s/%s", dir, PUSH_SPOOL_FAILING);
+	(void)unlink(path);
+	free(path);
 }

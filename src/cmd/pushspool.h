@@ -8,21 +8,33 @@
  * Where:   <spool-path>/<repository UUID>/push/<WAL file name>
  * Format:  one JSON object, written to a dot-named temp file, fsynced,
  *          renamed into place, then the directory fsynced:
- *            {"format": 1, "uuid": "...", "repo": "<repo setting>",
+ *            {"format": 2, "uuid": "...", "repo": "<repo setting>",
  *             "epoch": "15-1", "system_identifier": "7301...",
  *             "name": "000000010000000000000042", "size": 16777216,
- *             "sha256": "<64 hex>", "stored": "2025-01-02T03:04:05Z"}
+ *             "sha256": "<64 hex>", "key": "15-1/wal/.../0000...42",
+ *             "stored_size": 1302211, "stored": "2025-01-02T03:04:05Z"}
  *
- * A record is only a hint: a later call trusts it only when the repository
- * setting and the cluster's system identifier are the ones of the record
- * and the local file has exactly the recorded size and SHA-256 (re-hashed
- * on every use).  The spool is never inside the data directory (a base
- * backup or a copy of the data directory must not inherit records, see
- * pgBackRest PR#1386) and is private to its owner (0700).
+ * A record is only a hint: a later call trusts it only when, in that call,
+ * the repository the configuration names is read and is the record's (its
+ * walship.json has the record's UUID, and pushes go to the record's epoch
+ * of this cluster), the object is still there under the record's key with
+ * the recorded stored size, and the local file has exactly the recorded
+ * size and SHA-256 (re-hashed on every use).  So a repository moved aside
+ * and initialised again, or restored from an older snapshot, is never told
+ * "archived" for a file it does not hold.  Records of format 1 (without
+ * key and stored size) are no records.  The spool is never inside the data
+ * directory (a base backup or a copy of the data directory must not
+ * inherit records, see pgBackRest PR#1386) and is private to its owner
+ * (0700).
  *
  * Records go away when used, when older than PUSH_SPOOL_MAX_AGE, or when
  * PostgreSQL no longer has the file as .ready.  Temp files a killed
  * process left behind are removed after PUSH_SPOOL_TEMP_AGE.
+ *
+ * Beside the records, PUSH_SPOOL_FAILING holds the name of the last
+ * asked-for file whose push failed: while PostgreSQL keeps retrying it, a
+ * call stores nothing ahead before that file is stored (a stuck archiver
+ * must not go on storing the backlog behind it).
  */
 #ifndef WALSHIP_CMD_PUSHSPOOL_H
 #define WALSHIP_CMD_PUSHSPOOL_H
@@ -34,10 +46,12 @@
 #include "pg/walname.h"
 #include "util/error.h"
 
-#define PUSH_SPOOL_FORMAT   1
+#define PUSH_SPOOL_FORMAT   2
 #define PUSH_SPOOL_MAX_AGE  (24 * 3600)
 #define PUSH_SPOOL_TEMP_AGE 3600
 #define PUSH_SPOOL_REPO_MAX 1024
+#define PUSH_SPOOL_KEY_MAX  1024
+#define PUSH_SPOOL_FAILING  "failing"
 
 typedef struct PushRecord {
 	char uuid[40];
@@ -47,6 +61,8 @@ typedef struct PushRecord {
 	char name[WAL_NAME_MAX];
 	uint64_t size;
 	unsigned char sha256[32];
+	char key[PUSH_SPOOL_KEY_MAX]; /* the object holding the file in the repository */
+	uint64_t stored_size;         /* its size there */
 	time_t stored;
 } PushRecord;
 
@@ -82,15 +98,26 @@ void push_spool_remove(const char *dir, const char *name);
 /*
  * Find a record for name under any repository of the spool whose repo and
  * sysid are the given ones.  0 with *out and *dir (malloc'd) filled, or
- * WS_NOT_FOUND.  Unreadable or damaged records are skipped.
+ * WS_NOT_FOUND.  Unreadable or damaged records are skipped.  Only a cheap
+ * local test for whether a call may have a record: it proves nothing about
+ * the repository.
  */
 int push_spool_find(const char *spool, const char *name, const char *repo, uint64_t sysid, PushRecord *out,
 		    char **dir);
 
 /*
+ * The failed asked-for file (PUSH_SPOOL_FAILING in dir): set it to name,
+ * test whether it is name, or clear it.  A hint only, never synced: losing
+ * it costs one round of files stored ahead.
+ */
+void push_spool_set_failing(const char *dir, const char *name);
+bool push_spool_is_failing(const char *dir, const char *name);
+void push_spool_clear_failing(const char *dir);
+
+/*
  * Remove from dir: records older than max_age seconds (by mtime), records
  * whose file status_dir (pg_wal/archive_status) no longer lists as .ready,
- * and temp files older than PUSH_SPOOL_TEMP_AGE.  Best effort, quiet;
+ * and temp files older than PUSH_SPOOL_TEMP_AGE (PUSH_SPOOL_FAILING stays).  Best effort, quiet;
  * returns how many entries were removed.
  */
 int push_spool_expire(const char *dir, const char *status_dir, time_t now, time_t max_age);

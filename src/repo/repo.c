@@ -89,7 +89,7 @@ static int open_key(const Config *cfg, const RepoMeta *meta, const char *display
 	return rc;
 }
 
-int repo_open(const Config *cfg, Repo **out, WsError *err)
+static int open_with(const Config *cfg, int store_flags, Repo **out, WsError *err)
 {
 	Store *store = NULL;
 	MemWriter sink = {.max = REPO_META_MAX, .what = REPO_META_KEY};
@@ -98,7 +98,7 @@ int repo_open(const Config *cfg, Repo **out, WsError *err)
 	int level, rc;
 
 	*out = NULL;
-	if ((rc = open_store(cfg, STORE_OPEN_DEFAULT, &store, &level, err)) != 0)
+	if ((rc = open_store(cfg, store_flags, &store, &level, err)) != 0)
 		return rc;
 
 	rc = store_get(store, REPO_META_KEY, 0, STORE_TO_END, mem_writer_write, &sink, err);
@@ -131,6 +131,27 @@ int repo_open(const Config *cfg, Repo **out, WsError *err)
 done:
 	repo_meta_free(meta);
 	free(sink.buf);
+	store_free(store);
+	return rc;
+}
+
+int repo_open(const Config *cfg, Repo **out, WsError *err)
+{
+	return open_with(cfg, STORE_OPEN_DEFAULT, out, err);
+}
+
+int repo_open_quick(const Config *cfg, Repo **out, WsError *err)
+{
+	return open_with(cfg, STORE_OPEN_PROVEN, out, err);
+}
+
+int repo_stat_alone(const Config *cfg, const char *key, StoreStat *st, WsError *err)
+{
+	Store *store = NULL;
+	int level;
+	int rc = open_store(cfg, STORE_OPEN_PROVEN, &store, &level, err);
+	if (rc == 0)
+		rc = store_stat(store, key, st, err);
 	store_free(store);
 	return rc;
 }

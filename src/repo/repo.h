@@ -32,6 +32,24 @@ typedef struct Repo Repo;
 int repo_open(const Config *cfg, Repo **out, WsError *err);
 
 /*
+ * repo_open without the store's own checks (STORE_OPEN_PROVEN: S3's bucket
+ * listing), for a caller to whom walship.json read in this call is proof
+ * enough and errors are no verdict: walship-push answering from its record
+ * saves a round trip.  Errors may be less precise than repo_open's (a
+ * missing bucket reads as a repository not initialised): open again with
+ * repo_open to report one.
+ */
+int repo_open_quick(const Config *cfg, Repo **out, WsError *err);
+
+/*
+ * store_stat of key in the repository the configuration names, on a handle
+ * of its own opened for this one request (STORE_OPEN_PROVEN: no checks, no
+ * walship.json), so that a caller can run it in a thread beside repo_open
+ * (see store_url_overlaps).  Proves nothing about the repository alone.
+ */
+int repo_stat_alone(const Config *cfg, const char *key, StoreStat *st, WsError *err);
+
+/*
  * Create the repository (walship init): the root if missing, and walship.json
  * with one epoch, written with no-overwrite.  An existing walship.json is
  * WS_EXISTS.  Encrypted, with a new data key, when a key is configured

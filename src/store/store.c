@@ -169,6 +169,11 @@ int store_key_check(const char *key, WsError *err)
 	return key_check(key, false, err);
 }
 
+bool store_url_overlaps(const char *url)
+{
+	return url != NULL && strncmp(url, "s3://", 5) == 0;
+}
+
 int store_open(const char *url, const Config *cfg, int flags, Store **out, WsError *err)
 {
 	*out = NULL;

@@ -63,6 +63,14 @@ typedef enum StoreOpenFlags {
 int store_open(const char *url, const Config *cfg, int flags, Store **out, WsError *err);
 void store_free(Store *s);
 
+/*
+ * Whether two requests on two handles of the store url names overlap in
+ * time for less than they cost one after the other: S3 (a handle costs
+ * nothing before its first request, and each request a round trip).  Not
+ * local disk (nothing to overlap) nor SFTP (a handle costs an SSH login).
+ */
+bool store_url_overlaps(const char *url);
+
 /* The repository as shown to users ("/var/lib/walship" or "sftp://..."). */
 const char *store_display(const Store *s);
 

@@ -54,14 +54,14 @@ def push_command(ws, repo, config, *opts):
 
 def records(spool, uuid="*"):
     """{name: (path, record)} of every record under spool, or of one repository's
-    (temp dot files left out)."""
+    (temp dot files and the failed-file marker left out)."""
     out = {}
     spool = Path(spool)
     if not spool.exists():
         return out
     for d in spool.glob(f"{uuid}/push"):
         for p in d.iterdir():
-            if not p.name.startswith("."):
+            if not p.name.startswith(".") and p.name != "failing":
                 out[p.name] = (p, json.loads(p.read_text()))
     return out
 
@@ -132,7 +132,8 @@ def test_one_call_stores_the_oldest_ready_files_and_records_them(ws, repo, datad
     status = sorted(p.name for p in (datadir / "pg_wal" / "archive_status").iterdir())
     assert all(n.endswith(".ready") for n in status) and len(status) == 14, status
 
-    # The later call for a recorded file answers at once (no repository needed) and uses up the record.
+    # The later call for a recorded file answers without storing anything (walship.json and a stat
+    # of the object prove the record) and uses up the record.
     rc, out, err = ws.push("/nonexistent/repository", f"pg_wal/{names[0]}", names[0], datadir, config=conf)
     assert rc == 1, "a record is tied to the configured repository\n" + describe(rc, out, err)
     rc, out, err = ws.push(repo.root, f"pg_wal/{names[0]}", names[0], datadir, config=conf)
@@ -147,6 +148,77 @@ def test_one_call_stores_the_oldest_ready_files_and_records_them(ws, repo, datad
     rc, out, err = ws.push(repo.root, f"pg_wal/{names[1]}", names[1], datadir, config=conf)
     assert rc == 1 and "already archived with different content" in err, describe(rc, out, err)
     assert names[1] not in records(spool)
+
+
+def test_records_answer_only_for_the_repository_there_now(ws, repo, datadir, work):
+    """A repository moved aside and initialised again at the same path, or one whose
+    objects were lost (an older snapshot restored), is never told "archived" from a
+    record: the file is stored again, with a warning."""
+    spool = work / "spool"
+    conf = spool_conf(ws, "p4.conf", spool, 4)
+    names = make_segments(datadir, 6)
+    rc, out, err = ws.push(repo.root, f"pg_wal/{FIRST_SEGMENT}", FIRST_SEGMENT, datadir, config=conf)
+    assert rc == 0, describe(rc, out, err)
+    assert set(check_records(spool, repo, datadir, "first call")) == set(names)
+
+    # The operator moves the repository aside and runs walship init at the same path.
+    os.rename(repo.root, work / "repo-old")
+    new = ws.init(repo.root, datadir)
+    for name in names[:2]:
+        rc, out, err = ws.push(new.root, f"pg_wal/{name}", name, datadir, config=conf)
+        assert rc == 0, describe(rc, out, err)
+        assert name in new.objects(), (f"{name} was answered from a record of the old repository and is "
+                                       f"not in the new one\n" + describe(rc, out, err))
+        assert zstd_sha256(new.key_path(name)) == sha256_file(datadir / "pg_wal" / name)
+        if name == names[0]:
+            assert "is not the one" in err and "archiving it again" in err, describe(rc, out, err)
+
+    # The same repository (same UUID) restored from a snapshot that lacks a file stored ahead.
+    rc, out, err = ws.push(new.root, f"pg_wal/{names[1]}", names[1], datadir, config=conf)
+    assert rc == 0, describe(rc, out, err)  # stores names[2:] ahead into the new repository
+    recorded = set(check_records(spool, new, datadir, "new repository"))
+    lost = sorted(recorded)[0]
+    new.key_path(lost).unlink()
+    rc, out, err = ws.push(new.root, f"pg_wal/{lost}", lost, datadir, config=conf)
+    assert rc == 0, describe(rc, out, err)
+    assert lost in new.objects(), f"{lost} was answered from its record but is not in the repository"
+    assert "no longer in repository" in err, describe(rc, out, err)
+
+    # A record whose object is still there as stored answers without storing anything.
+    left = sorted(set(check_records(spool, new, datadir, "after the loss")))[0]
+    before = new.key_path(left).stat()
+    rc, out, err = ws.push(new.root, f"pg_wal/{left}", left, datadir, "--log-level=info", config=conf)
+    assert rc == 0 and "already archived ahead of its call" in err, describe(rc, out, err)
+    assert new.key_path(left).stat().st_ino == before.st_ino
+
+
+def test_a_failing_asked_file_stops_storing_ahead(ws, repo, datadir, work):
+    """While PostgreSQL keeps retrying a file that fails, no call stores the backlog
+    behind it (each retry stored up to push-parallel - 1 more files); once it is
+    stored, storing ahead resumes."""
+    spool = work / "spool"
+    conf = spool_conf(ws, "p4.conf", spool, 4)
+    names = make_segments(datadir, 12)
+    first = datadir / "pg_wal" / FIRST_SEGMENT
+    good = first.read_bytes()
+    write_pg_file(first, good[: SEG // 2])  # truncated: refused every time
+
+    rc, out, err = ws.push(repo.root, f"pg_wal/{FIRST_SEGMENT}", FIRST_SEGMENT, datadir, config=conf)
+    assert rc == 1 and "expected 16777216" in err, describe(rc, out, err)
+    after_first = set(repo.objects())
+    assert len(after_first) <= 3, f"the failing call went on storing after its file failed: {sorted(after_first)}"
+    for attempt in range(3):
+        rc, out, err = ws.push(repo.root, f"pg_wal/{FIRST_SEGMENT}", FIRST_SEGMENT, datadir, config=conf)
+        assert rc == 1 and "expected 16777216" in err, describe(rc, out, err)
+        assert set(repo.objects()) == after_first, (f"retry {attempt + 1} of a failing file stored more of the "
+                                                     f"backlog: {sorted(set(repo.objects()) - after_first)}")
+
+    write_pg_file(first, good)
+    rc, out, err = ws.push(repo.root, f"pg_wal/{FIRST_SEGMENT}", FIRST_SEGMENT, datadir, config=conf)
+    assert rc == 0, describe(rc, out, err)
+    assert set(repo.objects()) == {FIRST_SEGMENT, *names[:15]}, sorted(repo.objects())
+    check_records(spool, repo, datadir, "after the file was stored")
+    assert not list(spool.glob("*/push/failing")), "the failure is remembered after the file was stored"
 
 
 def test_failing_extra_file_blocks_nothing(ws, repo, datadir, work):

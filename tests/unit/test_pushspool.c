@@ -79,6 +79,8 @@ static PushRecord sample(const char *name)
 	r.size = 16777216;
 	for (int i = 0; i < 32; i++)
 		r.sha256[i] = (unsigned char)(i * 7 + 1);
+	snprintf(r.key, sizeof(r.key), "15-1/wal/0000000100000000/%s", name);
+	r.stored_size = 1302211;
 	r.stored = 1700000000;
 	return r;
 }
@@ -145,6 +147,8 @@ static void test_write_read_round_trip_in_private_dir(void **state)
 	assert_true(out.sysid == in.sysid);
 	assert_true(out.size == in.size);
 	assert_memory_equal(out.sha256, in.sha256, 32);
+	assert_string_equal(out.key, in.key);
+	assert_true(out.stored_size == in.stored_size);
 	assert_true(out.stored == in.stored);
 
 	/* The file is plain JSON a person can read. */
@@ -208,16 +212,20 @@ static void test_damaged_or_misplaced_record_is_no_record(void **state)
 	write_raw(dir, SEG, text);
 	assert_int_equal(push_spool_read(dir, SEG, &out, &err), WS_CORRUPT);
 
-	/* A newer format is not read. */
+	/* A newer format is not read; nor an older one (format 1 had no key and stored size to check). */
 	assert_int_equal(push_spool_write(dir, &r, &err), 0);
 	fp = fopen(p, "r");
 	memset(text, 0, 4096);
 	assert_true(fread(text, 1, 4095, fp) > 0);
 	fclose(fp);
-	char *fm = strstr(text, "\"format\": 1");
+	char *fm = strstr(text, "\"format\": 2");
 	fm[10] = '9';
 	write_raw(dir, SEG, text);
 	assert_int_not_equal(push_spool_read(dir, SEG, &out, &err), 0);
+	fm[10] = '1';
+	write_raw(dir, SEG, text);
+	assert_int_equal(push_spool_read(dir, SEG, &out, &err), WS_CORRUPT);
+	assert_int_equal(push_spool_find(f->spool, SEG, REPO, r.sysid, &out, &found), WS_NOT_FOUND);
 
 	/* A record copied under another repository's directory does not count there. */
 	assert_int_equal(push_spool_write(dir, &r, &err), 0);
@@ -336,6 +344,10 @@ static void test_expire_by_age_ready_and_temp(void **state)
 	char *p = xasprintf("%s/%s", dir, c);
 	struct timeval old[2] = {{now - PUSH_SPOOL_MAX_AGE - 10, 0}, {now - PUSH_SPOOL_MAX_AGE - 10, 0}};
 	assert_int_equal(utimes(p, old), 0);
+	push_spool_set_failing(dir, a);
+	char *failing = xasprintf("%s/%s", dir, PUSH_SPOOL_FAILING);
+	assert_int_equal(utimes(failing, old), 0); /* a file failing for days still holds the others back */
+	free(failing);
 	touch(dir, ".000000010000000000000004.abcdef", now - PUSH_SPOOL_TEMP_AGE - 10);
 	touch(dir, ".000000010000000000000005.abcdef", now - 5); /* a writer still busy */
 
@@ -346,6 +358,7 @@ static void test_expire_by_age_ready_and_temp(void **state)
 	assert_true(exists(dir, h));
 	assert_false(exists(dir, ".000000010000000000000004.abcdef"));
 	assert_true(exists(dir, ".000000010000000000000005.abcdef"));
+	assert_true(push_spool_is_failing(dir, a));
 	assert_int_equal(push_spool_expire(dir, f->status, now, PUSH_SPOOL_MAX_AGE), 0);
 
 	/* The directory of a spool that cannot be read is left alone, quietly. */
@@ -353,6 +366,31 @@ static void test_expire_by_age_ready_and_temp(void **state)
 	assert_int_equal(push_spool_expire(missing, f->status, now, PUSH_SPOOL_MAX_AGE), 0);
 	free(missing);
 	free(p);
+	free(dir);
+}
+
+static void test_failing_marker(void **state)
+{
+	Fixture *f = *state;
+	WsError err;
+	char *dir = NULL;
+	const char *a = "000000010000000000000001", *b = "000000010000000000000002";
+
+	assert_int_equal(push_spool_dir(f->spool, UUID, &dir, &err), 0);
+	assert_false(push_spool_is_failing(dir, a));
+	push_spool_set_failing(dir, a);
+	assert_true(push_spool_is_failing(dir, a));
+	assert_false(push_spool_is_failing(dir, b));
+	assert_int_equal(count_entries(dir), 1); /* no temp file left */
+	push_spool_set_failing(dir, b);
+	assert_false(push_spool_is_failing(dir, a));
+	assert_true(push_spool_is_failing(dir, b));
+	push_spool_clear_failing(dir);
+	assert_false(push_spool_is_failing(dir, b));
+	assert_int_equal(count_entries(dir), 0);
+	push_spool_clear_failing(dir); /* twice is fine */
+	push_spool_set_failing(dir, "../../x");
+	assert_int_equal(count_entries(dir), 0);
 	free(dir);
 }
 
@@ -375,6 +413,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_find_needs_same_repository_and_cluster, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_refused_inside_data_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expire_by_age_ready_and_temp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failing_marker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dir_refuses_bad_uuid, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
