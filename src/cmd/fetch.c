@@ -137,7 +137,7 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 	char *pgdata = NULL, *dir = NULL, *tmp = NULL;
 	char what[WAL_NAME_MAX + 32];
 	int fd = -1, slot = -1, rc;
-	bool renamed = false, spool_tried = false;
+	bool renamed = false, spool_tried = false, absent = false;
 
 	if ((rc = walname_parse(req->name, &name, err)) != 0)
 		return rc;
@@ -228,6 +228,7 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 	if (rc == WS_NOT_FOUND) {
 		/* walship.json was read and matched this cluster: a true "not found". */
 		log_debug("WAL file \"%s\" is not in repository \"%s\"", name.name, repo_display(repo));
+		absent = true;
 		goto done;
 	}
 	if (rc != 0) {
@@ -256,6 +257,15 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 	renamed = true;
 	log_info("restored \"%s\" (%" PRIu64 " bytes) to \"%s\"", name.name, info.content_size, req->path);
 done:
+	/*
+	 * "Not found" has one source: the repository's answer above.  Any other
+	 * WS_NOT_FOUND (a file of the data directory, the spool, a helper that
+	 * calls a missing file so) is an error, never exit 1.
+	 */
+	if (rc == WS_NOT_FOUND && !absent) {
+		err->cls = WS_FATAL;
+		rc = WS_FATAL;
+	}
 	if (fd >= 0)
 		close(fd);
 	if (tmp != NULL && !renamed)
