@@ -15,7 +15,10 @@
  * so this file sends the request itself on the SFTP channel: see
  * posix_rename().  fsync@openssh.com does not make the new directory entry
  * durable; with sftp-dir-sync = exec the driver runs coreutils' `sync DIR...`
- * on the server over an exec channel after each put.
+ * on the server over an exec channel after each put.  A key a no-overwrite
+ * put finds taken gets the same syncs before WS_EXISTS is answered
+ * (exists_durably).  "No such file" is "not found" only once proven
+ * (store_prove_absent): OpenSSH sends that status for ENOTDIR and ELOOP too.
  */
 #include "store/driver.h"
 
@@ -1114,13 +1117,45 @@ static int check_root(SftpStore *ss, WsError *err)
 	return 0;
 }
 
+/* StoreLookFn for store_prove_absent: SFTP lstat (or stat) below the root. */
+static int sftp_look(void *ctx, const char *rel, bool follow, StoreNode *node, WsError *err)
+{
+	SftpStore *ss = ctx;
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	*node = STORE_NODE_DIR;
+	if (rel[0] == '\0')
+		return check_root(ss, err);
+
+	char *path = remote_path(ss, rel);
+	int rc = 0;
+	if (libssh2_sftp_stat_ex(ss->sftp, path, (unsigned)strlen(path),
+				 follow ? LIBSSH2_SFTP_STAT : LIBSSH2_SFTP_LSTAT, &a) != 0) {
+		unsigned long fx = 0;
+		rc = ssh_fail(ss, &OP_STAT, rel, &fx, err);
+		/* OpenSSH answers ENOTDIR and ELOOP as "no such file" too: the walk up tells them apart. */
+		if (fx == LIBSSH2_FX_NO_SUCH_FILE) {
+			*node = STORE_NODE_ABSENT;
+			rc = 0;
+		}
+	} else if (!(a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS)) {
+		*node = STORE_NODE_OTHER;
+	} else if (LIBSSH2_SFTP_S_ISDIR(a.permissions)) {
+		*node = STORE_NODE_DIR;
+	} else if (LIBSSH2_SFTP_S_ISREG(a.permissions)) {
+		*node = STORE_NODE_FILE;
+	} else if (LIBSSH2_SFTP_S_ISLNK(a.permissions)) {
+		*node = STORE_NODE_LINK;
+	} else {
+		*node = STORE_NODE_OTHER;
+	}
+	free(path);
+	return rc;
+}
+
+/* After "no such file" for key: "not found" only if proven (store_prove_absent). */
 static int not_found(SftpStore *ss, const char *key, WsError *err)
 {
-	int rc = check_root(ss, err);
-	if (rc != 0)
-		return rc;
-	return ws_error(err, WS_NOT_FOUND, "object \"%s\" not found in repository \"%s\"", key,
-			ss->base.display);
+	return store_prove_absent(key, ss->base.display, sftp_look, ss, err);
 }
 
 /* lstat: 1 if a directory, 0 if something else, negative (err set) on failure. */
@@ -1418,8 +1453,64 @@ done:
  * The operations
  */
 
-static int exists_error(SftpStore *ss, const char *key, WsError *err)
+/* fsync@openssh.com for an open file of key. */
+static int fsync_handle(SftpStore *ss, LIBSSH2_SFTP_HANDLE *h, const char *key, WsError *err)
 {
+	if (libssh2_sftp_fsync(h) == 0)
+		return 0;
+	unsigned long fx = 0;
+	int rc = ssh_fail(ss, &OP_WRITE, key, &fx, err);
+	if (fx == LIBSSH2_FX_OP_UNSUPPORTED)
+		ws_error_hint(
+			err,
+			"The server does not offer fsync@openssh.com (OpenSSH 6.5 and later do): walship "
+			"cannot make the object durable there.");
+	return rc;
+}
+
+/*
+ * A no-overwrite put found key taken at path (a: its lstat): make what is
+ * there durable before answering WS_EXISTS, which callers may take for
+ * "stored".  Its writer may have died (or its directory sync failed with the
+ * object left in place) between the rename and the directory sync: so
+ * fsync@openssh.com for the file, then the directory sync for its directory
+ * and each one up to the root (a put creates missing ones).
+ */
+static int exists_durably(SftpStore *ss, const char *key, const char *path, const LIBSSH2_SFTP_ATTRIBUTES *a,
+			  WsError *err)
+{
+	char **sync = NULL;
+	size_t nsync = 0;
+	if (!(a->flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) || !LIBSSH2_SFTP_S_ISREG(a->permissions)) {
+		if ((a->flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) && LIBSSH2_SFTP_S_ISDIR(a->permissions))
+			return store_dir_at_key(key, ss->base.display, err);
+		return ws_error(err, WS_FATAL, "object \"%s\" in repository \"%s\" is not a regular file",
+				key, ss->base.display);
+	}
+	LIBSSH2_SFTP_HANDLE *h = libssh2_sftp_open_ex(ss->sftp, path, (unsigned)strlen(path),
+						      LIBSSH2_FXF_READ, 0, LIBSSH2_SFTP_OPENFILE);
+	if (h == NULL)
+		return ssh_fail(ss, &OP_WRITE, key, NULL, err);
+	int rc = fsync_handle(ss, h, key, err);
+	if (ss->session != NULL)
+		libssh2_sftp_close_handle(h);
+	if (rc != 0)
+		return rc;
+
+	char *dir = fs_dirname(path);
+	for (;;) {
+		dirs_add(&sync, &nsync, dir);
+		if (strlen(dir) <= strlen(ss->root))
+			break;
+		char *up = fs_dirname(dir);
+		free(dir);
+		dir = up;
+	}
+	free(dir);
+	rc = dir_sync(ss, sync, nsync, key, err);
+	strv_free(sync, nsync);
+	if (rc != 0)
+		return rc;
 	return ws_error(err, WS_EXISTS, "\"%s\" already exists in repository \"%s\"", key, ss->base.display);
 }
 
@@ -1495,15 +1586,9 @@ static int sftp_put(Store *s, const char *key, WsReader src, void *src_ctx, bool
 			off += (size_t)n;
 		}
 	}
-	if (libssh2_sftp_fsync(h) != 0) {
-		unsigned long fx = 0;
-		rc = ssh_fail(ss, &OP_WRITE, key, &fx, err);
-		if (fx == LIBSSH2_FX_OP_UNSUPPORTED)
-			ws_error_hint(err,
-				      "The server does not offer fsync@openssh.com (OpenSSH 6.5 and later "
-				      "do): walship cannot make the object durable there.");
+	rc = fsync_handle(ss, h, key, err);
+	if (rc != 0)
 		goto done;
-	}
 	int crc = libssh2_sftp_close_handle(h);
 	h = NULL;
 	if (crc != 0) {
@@ -1523,7 +1608,7 @@ static int sftp_put(Store *s, const char *key, WsReader src, void *src_ctx, bool
 			LIBSSH2_SFTP_ATTRIBUTES a;
 			if (libssh2_sftp_stat_ex(ss->sftp, path, (unsigned)strlen(path), LIBSSH2_SFTP_LSTAT,
 						 &a) == 0) {
-				rc = exists_error(ss, key, err);
+				rc = exists_durably(ss, key, path, &a, err);
 				goto done;
 			}
 			if (last_fx(ss) == 0) {
@@ -1596,7 +1681,7 @@ static int sftp_get(Store *s, const char *key, uint64_t offset, uint64_t length,
 	}
 	if (a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) {
 		if (LIBSSH2_SFTP_S_ISDIR(a.permissions)) {
-			rc = not_found(ss, key, err);
+			rc = store_dir_at_key(key, ss->base.display, err);
 			goto done;
 		}
 		if (!LIBSSH2_SFTP_S_ISREG(a.permissions)) {
@@ -1652,7 +1737,7 @@ static int sftp_stat(Store *s, const char *key, StoreStat *out, WsError *err)
 		if (fx == LIBSSH2_FX_NO_SUCH_FILE)
 			rc = not_found(ss, key, err);
 	} else if ((a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) && LIBSSH2_SFTP_S_ISDIR(a.permissions)) {
-		rc = not_found(ss, key, err);
+		rc = store_dir_at_key(key, ss->base.display, err);
 	} else if (!(a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) || !LIBSSH2_SFTP_S_ISREG(a.permissions)) {
 		rc = ws_error(err, WS_FATAL, "object \"%s\" in repository \"%s\" is not a regular file", key,
 			      ss->base.display);
@@ -1774,11 +1859,10 @@ static int sftp_remove(Store *s, const char *key, WsError *err)
 		if (fx == LIBSSH2_FX_NO_SUCH_FILE) {
 			rc = not_found(ss, key, err);
 		} else if (fx != 0) {
-			/* unlink of a directory: not an object, so not found (as the local driver answers).
-			 */
+			/* OpenSSH answers unlink of a directory with "failure": say what is there. */
 			WsError ignored;
 			if (is_dir(ss, path, &OP_REMOVE, key, &ignored) == 1)
-				rc = not_found(ss, key, err);
+				rc = store_dir_at_key(key, ss->base.display, err);
 		}
 	}
 	free(path);
