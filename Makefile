@@ -75,8 +75,14 @@ S3PROXY_DEPS := tests/s3proxy/node_modules/.package-lock.json
 $(S3PROXY_DEPS): tests/s3proxy/package-lock.json
 	cd tests/s3proxy && npm ci --no-audit --no-fund
 
+# The LD_PRELOAD shim of test_fsync.py, which logs and fails syncs: built
+# without the sanitizers, as it is loaded into other programs.
+$(BUILD)/tests/fsyncfail.so: tests/integration/fsyncfail.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -Wshadow -Wconversion -Wno-format-truncation -Werror -O2 -g -shared -fPIC -o $@ $< -ldl
+
 # test_stores.py runs the store contract suite against sshd and S3.
-integration: $(BINS) $(BUILD)/tests/test_store_contract $(S3PROXY_DEPS)
+integration: $(BINS) $(BUILD)/tests/test_store_contract $(BUILD)/tests/fsyncfail.so $(S3PROXY_DEPS)
 	WALSHIP_BIN=$(abspath $(BUILD)/bin) $(PYTEST) -q -ra tests/integration $(PYTEST_ARGS)
 
 # AddressSanitizer and UndefinedBehaviorSanitizer build, then every test on it.
@@ -85,12 +91,12 @@ asan:
 		LDFLAGS='-fsanitize=address,undefined' test
 
 lint:
-	clang-format --dry-run --Werror $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h)
+	clang-format --dry-run --Werror $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h tests/integration/*.c)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance --std=c11 \
 		--inline-suppr --suppress=missingIncludeSystem -Isrc -I/usr/include/postgresql -I/usr/include/libxml2 -D_GNU_SOURCE src tests/unit
 
 format:
-	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h)
+	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h tests/integration/*.c)
 
 install: $(BINS) $(MAN_OUT)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR)

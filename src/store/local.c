@@ -4,8 +4,9 @@
  * An object is a file under the root directory.  A put writes a temporary
  * file beside the final name, fsyncs it, moves it into place (with
  * RENAME_NOREPLACE, or link()+unlink() where that is unsupported, when the
- * key must not be replaced) and fsyncs the directory: after a crash the key
- * holds either the whole object or nothing.  A key found taken is made
+ * key must not be replaced) and fsyncs its directory and each one above it
+ * up to the root: after a crash the key holds either the whole object or
+ * nothing.  A key found taken is made
  * durable before it is reported (exists_durably).  Names starting with "."
  * are the driver's temporary files and are never shown as keys.  "Not found"
  * is answered only for a name missing from a directory that is there
@@ -161,10 +162,10 @@ static int absent(const LocalStore *ls, const char *key, WsError *err)
 }
 
 /*
- * Create the directories of key below the root.  Each one's parent is fsynced
- * (also when another process created it first, as its fsync may not be done
- * yet) so the new entry is durable.  The root itself is never created: a
- * missing root (an unmounted volume) must stay an error.
+ * Create the directories of key below the root.  Nothing is fsynced here:
+ * every put fsyncs the whole chain of directories once its object is in
+ * place (sync_dirs).  The root itself is never created: a missing root (an
+ * unmounted volume) must stay an error.
  */
 static int make_parents(const LocalStore *ls, const char *key, WsError *err)
 {
@@ -174,22 +175,52 @@ static int make_parents(const LocalStore *ls, const char *key, WsError *err)
 
 	while ((p = strchr(p, '/')) != NULL) {
 		*p = '\0';
-		if (mkdir(path, LOCAL_DIR_MODE) == 0 || errno == EEXIST) {
-			char *parent = fs_dirname(path);
-			rc = fs_fsync_dir(parent, err);
-			free(parent);
-		} else if (errno == ENOENT) {
-			rc = check_root(ls->root, err);
-			if (rc == 0)
-				rc = local_fail(ls, ENOENT, "write", key, "to", err);
-		} else {
-			rc = local_fail(ls, errno, "write", key, "to", err);
+		if (mkdir(path, LOCAL_DIR_MODE) != 0 && errno != EEXIST) {
+			if (errno == ENOENT) {
+				rc = check_root(ls->root, err);
+				if (rc == 0)
+					rc = local_fail(ls, ENOENT, "write", key, "to", err);
+			} else {
+				rc = local_fail(ls, errno, "write", key, "to", err);
+			}
 		}
 		*p++ = '/';
 		if (rc != 0)
 			break;
 	}
 	free(path);
+	return rc;
+}
+
+/*
+ * fsync the directory of key and each one above it up to the root: the
+ * object's name is durable only once every entry on its path is.  Done by
+ * every put, not only by one that created a directory: a directory made by an
+ * earlier put that died or failed before its fsyncs is otherwise never synced
+ * (fsyncs of directories nothing changed in cost next to nothing).
+ */
+static int sync_dirs(const LocalStore *ls, const char *key, WsError *err)
+{
+	char *rel = xstrdup(key);
+	int rc = 0;
+	for (;;) {
+		char *slash = strrchr(rel, '/');
+		if (slash != NULL)
+			*slash = '\0';
+		else
+			rel[0] = '\0';
+		char *dir = rel[0] != '\0' ? local_path(ls, rel) : xstrdup(ls->root);
+		rc = fs_fsync_dir(dir, err);
+		free(dir);
+		if (rc != 0) {
+			if (err != NULL)
+				hint_for_errno(ls->root, err->errnum, err);
+			break;
+		}
+		if (rel[0] == '\0')
+			break;
+	}
+	free(rel);
 	return rc;
 }
 
@@ -267,26 +298,7 @@ static int exists_durably(const LocalStore *ls, const char *key, WsError *err)
 		return local_fail(ls, e, "sync", key, "in", err);
 	}
 	close(fd);
-
-	char *rel = xstrdup(key);
-	for (;;) {
-		char *slash = strrchr(rel, '/');
-		if (slash != NULL)
-			*slash = '\0';
-		else
-			rel[0] = '\0';
-		char *dir = rel[0] != '\0' ? local_path(ls, rel) : xstrdup(ls->root);
-		rc = fs_fsync_dir(dir, err);
-		free(dir);
-		if (rc != 0) {
-			if (err != NULL)
-				hint_for_errno(ls->root, err->errnum, err);
-			break;
-		}
-		if (rel[0] == '\0')
-			break;
-	}
-	free(rel);
+	rc = sync_dirs(ls, key, err);
 	if (rc != 0)
 		return rc;
 	return ws_error(err, WS_EXISTS, "\"%s\" already exists in repository \"%s\"", key, ls->root);
@@ -386,7 +398,16 @@ static int local_put(Store *s, const char *key, WsReader src, void *src_ctx, boo
 	if (rc != 0)
 		goto done;
 
-	rc = fs_fsync_dir(dir, err);
+	rc = sync_dirs(ls, key, err);
+	/*
+	 * The new name may not survive a crash: take a new object back, so that a
+	 * failed put leaves nothing (a backup's manifest.json would otherwise name
+	 * objects its failed backup removes) and the caller's retry stores it
+	 * again.  A replaced object stays: removing it would lose the previous one
+	 * too.
+	 */
+	if (rc != 0 && no_overwrite)
+		(void)unlink(path);
 
 done:
 	if (fd >= 0)

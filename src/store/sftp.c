@@ -1289,8 +1289,12 @@ static void dirs_add(char ***v, size_t *n, const char *dir)
 	strv_add(v, n, dir);
 }
 
-/* Create the directories of key below the root; each created one's parent goes into *sync. */
-static int make_parents(SftpStore *ss, const char *key, char ***sync, size_t *nsync, WsError *err)
+/*
+ * Create the directories of key below the root.  Nothing is synced here: each
+ * put syncs the whole chain of directories once its object is in place
+ * (sync_dirs).
+ */
+static int make_parents(SftpStore *ss, const char *key, WsError *err)
 {
 	char *path = remote_path(ss, key);
 	char *p = path + strlen(path) - strlen(key);
@@ -1305,16 +1309,36 @@ static int make_parents(SftpStore *ss, const char *key, char ***sync, size_t *ns
 			if (check_root(ss, &rerr) != 0)
 				*err = rerr;
 		}
-		if (created) {
-			char *parent = fs_dirname(path);
-			dirs_add(sync, nsync, parent);
-			free(parent);
-		}
 		*p++ = '/';
 		if (rc != 0)
 			break;
 	}
 	free(path);
+	return rc;
+}
+
+/*
+ * Sync (sftp-dir-sync) the directory of the object at path and each one above
+ * it up to the root, in one command: a name is durable only once every entry
+ * on its path is, and a directory made by an earlier put that died or failed
+ * before its sync would otherwise never be synced.
+ */
+static int sync_dirs(SftpStore *ss, const char *path, const char *key, WsError *err)
+{
+	char **sync = NULL;
+	size_t nsync = 0;
+	char *dir = fs_dirname(path);
+	for (;;) {
+		dirs_add(&sync, &nsync, dir);
+		if (strlen(dir) <= strlen(ss->root))
+			break;
+		char *up = fs_dirname(dir);
+		free(dir);
+		dir = up;
+	}
+	free(dir);
+	int rc = dir_sync(ss, sync, nsync, key, err);
+	strv_free(sync, nsync);
 	return rc;
 }
 
@@ -1479,8 +1503,6 @@ static int fsync_handle(SftpStore *ss, LIBSSH2_SFTP_HANDLE *h, const char *key, 
 static int exists_durably(SftpStore *ss, const char *key, const char *path, const LIBSSH2_SFTP_ATTRIBUTES *a,
 			  WsError *err)
 {
-	char **sync = NULL;
-	size_t nsync = 0;
 	if (!(a->flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) || !LIBSSH2_SFTP_S_ISREG(a->permissions)) {
 		if ((a->flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) && LIBSSH2_SFTP_S_ISDIR(a->permissions))
 			return store_dir_at_key(key, ss->base.display, err);
@@ -1497,18 +1519,7 @@ static int exists_durably(SftpStore *ss, const char *key, const char *path, cons
 	if (rc != 0)
 		return rc;
 
-	char *dir = fs_dirname(path);
-	for (;;) {
-		dirs_add(&sync, &nsync, dir);
-		if (strlen(dir) <= strlen(ss->root))
-			break;
-		char *up = fs_dirname(dir);
-		free(dir);
-		dir = up;
-	}
-	free(dir);
-	rc = dir_sync(ss, sync, nsync, key, err);
-	strv_free(sync, nsync);
+	rc = sync_dirs(ss, path, key, err);
 	if (rc != 0)
 		return rc;
 	return ws_error(err, WS_EXISTS, "\"%s\" already exists in repository \"%s\"", key, ss->base.display);
@@ -1519,8 +1530,6 @@ static int sftp_put(Store *s, const char *key, WsReader src, void *src_ctx, bool
 	SftpStore *ss = (SftpStore *)s;
 	char *path = NULL, *dir = NULL, *tmp = NULL;
 	unsigned char *buf = NULL;
-	char **sync = NULL;
-	size_t nsync = 0;
 	LIBSSH2_SFTP_HANDLE *h = NULL;
 	bool tmp_exists = false;
 	int rc = store_key_reserved(key, "SFTP", err);
@@ -1545,7 +1554,7 @@ static int sftp_put(Store *s, const char *key, WsReader src, void *src_ctx, bool
 			break;
 		unsigned long fx = last_fx(ss);
 		if (fx == LIBSSH2_FX_NO_SUCH_FILE && !made_dirs) {
-			rc = make_parents(ss, key, &sync, &nsync, err);
+			rc = make_parents(ss, key, err);
 			if (rc != 0)
 				goto done;
 			made_dirs = true;
@@ -1625,13 +1634,13 @@ static int sftp_put(Store *s, const char *key, WsReader src, void *src_ctx, bool
 	}
 	tmp_exists = false;
 
-	dirs_add(&sync, &nsync, dir);
-	rc = dir_sync(ss, sync, nsync, key, err);
+	rc = sync_dirs(ss, path, key, err);
 	/*
 	 * The name may not survive a crash of the server: take a new object back,
-	 * so that the caller's retry puts it again (and syncs) instead of finding
-	 * it "already stored".  A replaced object stays: removing it would lose
-	 * the previous one too.
+	 * so that the caller's retry puts it again (a retry that still finds it,
+	 * because this unlink failed too, syncs it before answering: see
+	 * exists_durably).  A replaced object stays: removing it would lose the
+	 * previous one too.
 	 */
 	if (rc != 0 && no_overwrite && ss->sftp != NULL)
 		(void)libssh2_sftp_unlink_ex(ss->sftp, path, (unsigned)strlen(path));
@@ -1642,7 +1651,6 @@ done:
 	/* Only while the connection works: after a drop the temp name stays, invisible to list. */
 	if (tmp_exists && ss->sftp != NULL)
 		(void)libssh2_sftp_unlink_ex(ss->sftp, tmp, (unsigned)strlen(tmp));
-	strv_free(sync, nsync);
 	free(buf);
 	free(tmp);
 	free(dir);

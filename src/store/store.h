@@ -8,13 +8,17 @@
  *
  * Contract:
  * - put: readers never see a partial object; returns only once the object is
- *   durable.  With no_overwrite an existing key answers WS_EXISTS and is never
- *   replaced, atomically; WS_EXISTS is answered only once the existing object
- *   is durable too (its writer may have died before its syncs): local disk
- *   fsyncs it, its directory and each directory up to the root; SFTP sends
+ *   durable: on local disk and SFTP the file is synced before its rename, and
+ *   its directory and each one above it up to the root after it (every put,
+ *   since a directory left unsynced by an earlier put that died is otherwise
+ *   never synced).  A no-overwrite put that fails after its rename takes its
+ *   object back.  With no_overwrite an existing key answers WS_EXISTS and is
+ *   never replaced, atomically; WS_EXISTS is answered only once the existing
+ *   object is durable too (its writer may have died between its rename and
+ *   its syncs): local disk fsyncs it and the same directories; SFTP sends
  *   fsync@openssh.com for it and runs the directory sync (sftp-dir-sync) for
- *   its directory and each up to the root; S3 acknowledges a PUT only once it
- *   is stored, so an object it reports as existing (412) already is durable.
+ *   the same directories; S3 acknowledges a PUT only once it is stored, so an
+ *   object it reports as existing (412) already is durable.
  * - get: streams bytes [offset, offset+length) of the object to the writer
  *   (length STORE_TO_END for the rest).
  * - stat, list (every key under a prefix, sorted bytewise, in pages the driver
