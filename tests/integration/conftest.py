@@ -198,6 +198,12 @@ def datadir64(tmp):
 
 
 @pytest.fixture
+def datadir1m(tmp):
+    """A data directory with 1 MiB WAL segments (initdb --wal-segsize=1)."""
+    return copy_datadir(_template("seg1", wal_segsize=1), tmp / "data1m")
+
+
+@pytest.fixture
 def repo(ws, work, datadir):
     """A repository initialised for datadir's cluster."""
     return ws.init(work / "repo", datadir)
