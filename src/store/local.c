@@ -6,12 +6,12 @@
  * RENAME_NOREPLACE, or link()+unlink() where that is unsupported, when the
  * key must not be replaced) and fsyncs its directory and each one above it
  * up to the root: after a crash the key holds either the whole object or
- * nothing.  A key found taken is made
- * durable before it is reported (exists_durably).  Names starting with "."
- * are the driver's temporary files and are never shown as keys.  "Not found"
- * is answered only for a name missing from a directory that is there
- * (store_prove_absent): a file or a dangling symbolic link where a directory
- * should be, or a directory at a key, is an error.
+ * nothing.  A key found taken is made durable before it is reported
+ * (exists_durably).  Names starting with "." are the driver's temporary files
+ * and are never shown as keys.  "Not found" is answered only for a name
+ * missing from a directory that is there (store_prove_absent): a file or a
+ * dangling symbolic link where a directory should be, or a directory at a
+ * key, is an error.
  */
 #include "store/driver.h"
 
