@@ -16,6 +16,7 @@ import pytest
 
 from pgcluster import RepoView, describe, make_pg_dir, write_pg_file
 from test_encryption import encrypted_repo
+from test_sftp import no_sanitizer_report
 
 ABORT = 200
 MIB = 1 << 20
@@ -75,7 +76,7 @@ def fetch_damaged(ws, url, config, datadir, key, out_dir, label):
     """One fetch in recovery mode of the damaged object: 200, the object named, nothing left."""
     target = out_dir / "RECOVERYXLOG"
     name = key.rsplit("/", 1)[1]
-    rc, out, err = ws.fetch(url, name, target, datadir, "--mode=recovery", config=config)
+    rc, out, err = no_sanitizer_report(ws.fetch(url, name, target, datadir, "--mode=recovery", config=config))
     assert rc == ABORT, f"{label}: a damaged object must answer {ABORT}\n" + describe(rc, out, err)
     assert "walship-fetch: error:" in err and f'object "{key}"' in err, \
         f"{label}: the message must name the object \"{key}\"\n" + describe(rc, out, err)

@@ -37,6 +37,7 @@ from pgcluster import (
 )
 from test_backup import archiving_cluster
 from test_parallel_push import make_segments, records, spool_conf
+from test_sftp import no_sanitizer_report
 from test_stores import contract_binary
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -105,6 +106,11 @@ class Shim:
 @pytest.fixture
 def shim(shim_so, work):
     return Shim(shim_so, work)
+
+
+def push(ws, repo, datadir, env, config=None):
+    """walship-push of the data directory's first segment into repo."""
+    return no_sanitizer_report(ws.push(repo.root, SEG, FIRST_SEGMENT, datadir, config=config, env=env))
 
 
 def real(p):
@@ -179,13 +185,13 @@ def assert_existing_made_durable(shim, obj, root, what):
 
 def test_eio_on_the_objects_fsync_leaves_nothing(ws, repo, datadir, shim):
     env = shim.env(eio=[f"*/.{FIRST_SEGMENT}.tmp.*"])
-    rc, out, err = ws.push(repo.root, SEG, FIRST_SEGMENT, datadir, env=env)
+    rc, out, err = push(ws, repo, datadir, env)
     assert rc == 1, describe(rc, out, err)
     assert has_phrase(err, "Input/output error") and FIRST_SEGMENT in err, describe(rc, out, err)
     assert FIRST_SEGMENT not in repo.objects() and repo.dot_files() == [], repo.files()
 
     # The log keeps both calls: what the first synced (the new directories) counts.
-    rc, out, err = ws.push(repo.root, SEG, FIRST_SEGMENT, datadir, env=shim.env())
+    rc, out, err = push(ws, repo, datadir, shim.env())
     assert rc == 0, describe(rc, out, err)
     assert_put_durably(shim, repo.key_path(FIRST_SEGMENT), repo.root, "the retried push")
 
@@ -195,20 +201,20 @@ def test_eio_on_a_directory_fsync_then_the_retry_syncs_it(ws, repo, datadir, shi
     obj = repo.key_path(FIRST_SEGMENT)
     # The push creates <epoch>/wal/<tli+log>/: its entry lives in <epoch>/wal.
     failing = obj.parent if which == "object directory" else obj.parent.parent
-    rc, out, err = ws.push(repo.root, SEG, FIRST_SEGMENT, datadir, env=shim.env(eio=[failing]))
+    rc, out, err = push(ws, repo, datadir, shim.env(eio=[failing]))
     assert rc == 1, describe(rc, out, err)
     assert has_phrase(err, "Input/output error") and str(failing) in err, describe(rc, out, err)
     # Taken back: nothing is left that a crash could lose while it was answered as stored.
     assert FIRST_SEGMENT not in repo.objects() and repo.dot_files() == [], repo.files()
 
-    rc, out, err = ws.push(repo.root, SEG, FIRST_SEGMENT, datadir, env=shim.env())
+    rc, out, err = push(ws, repo, datadir, shim.env())
     assert rc == 0, describe(rc, out, err)
     assert_put_durably(shim, obj, repo.root, f"the retry after EIO on the {which}")
 
 
 def test_killed_between_rename_and_directory_sync_then_the_retry_syncs(ws, repo, datadir, shim):
     obj = repo.key_path(FIRST_SEGMENT)
-    rc, out, err = ws.push(repo.root, SEG, FIRST_SEGMENT, datadir, env=shim.env(kill=[obj]))
+    rc, out, err = push(ws, repo, datadir, shim.env(kill=[obj]))
     assert rc == -9, "the shim must kill the push right after its rename\n" + describe(rc, out, err)
     calls = shim.calls()
     at = moved_at(calls, obj)
@@ -217,7 +223,7 @@ def test_killed_between_rename_and_directory_sync_then_the_retry_syncs(ws, repo,
     assert obj.exists(), "the renamed object must be in place"
 
     # PostgreSQL retries: the identical object is found; 0 only once it and its directories are durable.
-    rc, out, err = ws.push(repo.root, SEG, FIRST_SEGMENT, datadir, env=shim.env())
+    rc, out, err = push(ws, repo, datadir, shim.env())
     assert rc == 0, describe(rc, out, err)
     assert_existing_made_durable(shim, obj, repo.root, "the push that found the object in place")
     assert repo.dot_files() == [], repo.dot_files()
@@ -225,9 +231,9 @@ def test_killed_between_rename_and_directory_sync_then_the_retry_syncs(ws, repo,
 
 def test_existing_object_that_cannot_be_synced_is_not_archived(ws, repo, datadir, shim):
     obj = repo.key_path(FIRST_SEGMENT)
-    rc, out, err = ws.push(repo.root, SEG, FIRST_SEGMENT, datadir, env=shim.env(kill=[obj]))
+    rc, out, err = push(ws, repo, datadir, shim.env(kill=[obj]))
     assert rc == -9, describe(rc, out, err)
-    rc, out, err = ws.push(repo.root, SEG, FIRST_SEGMENT, datadir, env=shim.env(eio=[obj]))
+    rc, out, err = push(ws, repo, datadir, shim.env(eio=[obj]))
     assert rc == 1, "an identical object that cannot be made durable is not archived\n" + describe(rc, out, err)
     assert has_phrase(err, "Input/output error") and FIRST_SEGMENT in err, describe(rc, out, err)
 
@@ -242,7 +248,7 @@ def test_parallel_push_records_only_what_is_synced(ws, repo, datadir, work, shim
     names = make_segments(datadir, 3)
     failing = names[1]
     env = shim.env(eio=[f"*/.{failing}.tmp.*"])
-    rc, out, err = ws.push(repo.root, SEG, FIRST_SEGMENT, datadir, config=conf, env=env)
+    rc, out, err = push(ws, repo, datadir, env, config=conf)
     assert rc == 0, describe(rc, out, err)
     recs = records(spool)
     assert set(recs) == {names[0], names[2]}, f"records: {sorted(recs)}\n{err}"
@@ -268,7 +274,7 @@ def test_parallel_push_writes_no_record_when_the_directory_sync_fails(ws, repo, 
     conf = spool_conf(ws, "p2.conf", spool, 2)
     make_segments(datadir, 3)
     wal_dir = repo.key_path(FIRST_SEGMENT).parent
-    rc, out, err = ws.push(repo.root, SEG, FIRST_SEGMENT, datadir, config=conf, env=shim.env(eio=[wal_dir]))
+    rc, out, err = push(ws, repo, datadir, shim.env(eio=[wal_dir]), config=conf)
     assert rc == 1, describe(rc, out, err)
     assert records(spool) == {}, "a record was written for a file whose directory was never synced"
     assert repo.objects() == {}, repo.objects()
@@ -281,12 +287,12 @@ def test_parallel_push_writes_no_record_when_the_directory_sync_fails(ws, repo, 
 def test_init_syncs_walship_json(ws, work, datadir, shim):
     root = work / "repo"
     cmd = [ws.walship, f"--config={ws.config}", "init", f"--repo={root}", f"--pgdata={datadir}"]
-    rc, out, err = run(cmd, cwd=work, env=shim.env(eio=[root]))
+    rc, out, err = no_sanitizer_report(run(cmd, cwd=work, env=shim.env(eio=[root])))
     assert rc == 1, describe(rc, out, err)
     assert has_phrase(err, "Input/output error"), describe(rc, out, err)
     assert not (root / "walship.json").exists(), "walship.json left although its directory was not synced"
 
-    rc, out, err = run(cmd, cwd=work, env=shim.env())
+    rc, out, err = no_sanitizer_report(run(cmd, cwd=work, env=shim.env()))
     assert rc == 0, describe(rc, out, err)
     assert_put_durably(shim, root / "walship.json", root, "walship init")
 
@@ -299,12 +305,12 @@ def test_backup_syncs_manifest_json(ws, work, clusters, shim):
     # leaves no manifest.json naming the objects it removes.
     backups = repo.root / repo.epoch / "backups"
     env = shim.env(eio=[f"{backups}/*Z"], arm=[f"{backups}/*/manifest.json"])
-    rc, out, err = run(cmd, cwd=ws.work, env=env, timeout=300)
+    rc, out, err = no_sanitizer_report(run(cmd, cwd=ws.work, env=env, timeout=300))
     assert rc == 1, describe(rc, out, err)
     assert has_phrase(err, "Input/output error"), describe(rc, out, err)
     assert not list(backups.glob("*/manifest.json")), "a failed backup left a manifest.json"
 
-    rc, out, err = run(cmd, cwd=ws.work, env=shim.env(), timeout=300)
+    rc, out, err = no_sanitizer_report(run(cmd, cwd=ws.work, env=shim.env(), timeout=300))
     assert rc == 0, describe(rc, out, err)
     manifests = list(backups.glob("*/manifest.json"))
     assert len(manifests) == 1, manifests
