@@ -66,7 +66,8 @@ preload: $(PRELOADS)
 
 $(BUILD)/preload/%.so: tests/preload/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -g -std=c11 -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
+	$(CC) -O2 -g -std=c11 -Wall -Wextra -Wshadow -Wconversion -Wno-format-truncation -Werror -fPIC -shared \
+		-o $@ $< -ldl
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libwalship.a
 	@mkdir -p $(dir $@)
@@ -94,12 +95,12 @@ asan:
 		LDFLAGS='-fsanitize=address,undefined' test
 
 lint:
-	clang-format --dry-run --Werror $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h)
+	clang-format --dry-run --Werror $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h tests/preload/*.c)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance --std=c11 \
 		--inline-suppr --suppress=missingIncludeSystem -Isrc -I/usr/include/postgresql -I/usr/include/libxml2 -D_GNU_SOURCE src tests/unit
 
 format:
-	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h)
+	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h tests/preload/*.c)
 
 install: $(BINS) $(MAN_OUT)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR)

@@ -59,6 +59,41 @@ void store_dir_add(StoreDirList *l, const char *name, bool dir, uint64_t size, i
 void store_dir_sort(StoreDirList *l);
 void store_dir_free(StoreDirList *l);
 
+/*
+ * Proving an absence, for drivers that keep objects as files (local, SFTP).
+ *
+ * A file that cannot be opened is "not found" only when its name is missing
+ * from a directory that is there.  A failed open cannot tell that apart from
+ * a file or a dangling symbolic link where one of the key's directories
+ * should be (a sub-volume not mounted), so store_prove_absent looks: at the
+ * key itself (nothing may be there), then up the key's directories to the
+ * first one that exists, which must be a directory (or a link to one).
+ *
+ * StoreLookFn looks at rel (the key, one of its leading directories, or ""
+ * for the root) without following a final symbolic link, or following it:
+ * 0 with *node set, or a WsStatus with err filled.  For "" it checks the root
+ * the way the driver does at open (an error when it is missing).
+ */
+typedef enum StoreNode {
+	STORE_NODE_ABSENT, /* no such name (or a file higher up is in the way) */
+	STORE_NODE_DIR,
+	STORE_NODE_FILE,  /* a regular file */
+	STORE_NODE_LINK,  /* a symbolic link, when not following */
+	STORE_NODE_OTHER, /* a FIFO, socket, device, or a type the server did not say */
+} StoreNode;
+
+typedef int (*StoreLookFn)(void *ctx, const char *rel, bool follow, StoreNode *node, WsError *err);
+
+/*
+ * WS_NOT_FOUND ("object KEY not found in repository DISPLAY") when key is
+ * proven absent; WS_FATAL naming what is in the way; WS_TRANSIENT when the
+ * object appeared meanwhile; or the look's own error.
+ */
+int store_prove_absent(const char *key, const char *display, StoreLookFn look, void *ctx, WsError *err);
+
+/* WS_FATAL: "object KEY in repository DISPLAY is a directory", with a hint. */
+int store_dir_at_key(const char *key, const char *display, WsError *err);
+
 /* Local disk: root is an absolute directory path. */
 int store_local_open(const char *root, const Config *cfg, int flags, Store **out, WsError *err);
 

@@ -4,9 +4,14 @@
  * An object is a file under the root directory.  A put writes a temporary
  * file beside the final name, fsyncs it, moves it into place (with
  * RENAME_NOREPLACE, or link()+unlink() where that is unsupported, when the
- * key must not be replaced) and fsyncs the directory: after a crash the key
- * holds either the whole object or nothing.  Names starting with "." are the
- * driver's temporary files and are never shown as keys.
+ * key must not be replaced) and fsyncs its directory and each one above it
+ * up to the root: after a crash the key holds either the whole object or
+ * nothing.  A key found taken is made durable before it is reported
+ * (exists_durably).  Names starting with "." are the driver's temporary files
+ * and are never shown as keys.  "Not found" is answered only for a name
+ * missing from a directory that is there (store_prove_absent): a file or a
+ * dangling symbolic link where a directory should be, or a directory at a
+ * key, is an error.
  */
 #include "store/driver.h"
 
@@ -118,19 +123,49 @@ static int check_root(const char *root, WsError *err)
 	return 0;
 }
 
-static int not_found(const LocalStore *ls, const char *key, WsError *err)
+/* StoreLookFn for store_prove_absent: lstat (or stat) below the root. */
+static int local_look(void *ctx, const char *rel, bool follow, StoreNode *node, WsError *err)
 {
-	int rc = check_root(ls->root, err);
-	if (rc != 0)
-		return rc;
-	return ws_error(err, WS_NOT_FOUND, "object \"%s\" not found in repository \"%s\"", key, ls->root);
+	const LocalStore *ls = ctx;
+	struct stat st;
+	*node = STORE_NODE_DIR;
+	if (rel[0] == '\0')
+		return check_root(ls->root, err);
+
+	char *path = local_path(ls, rel);
+	int r = follow ? stat(path, &st) : lstat(path, &st);
+	int e = errno;
+	free(path);
+	if (r != 0) {
+		/* ENOTDIR: a file higher up is in the way, which the walk up finds. */
+		if (e == ENOENT || e == ENOTDIR) {
+			*node = STORE_NODE_ABSENT;
+			return 0;
+		}
+		return local_fail(ls, e, "look up", rel, "in", err);
+	}
+	if (S_ISDIR(st.st_mode))
+		*node = STORE_NODE_DIR;
+	else if (S_ISREG(st.st_mode))
+		*node = STORE_NODE_FILE;
+	else if (S_ISLNK(st.st_mode))
+		*node = STORE_NODE_LINK;
+	else
+		*node = STORE_NODE_OTHER;
+	return 0;
+}
+
+/* After ENOENT or ENOTDIR for key: "not found" only if proven (store_prove_absent). */
+static int absent(const LocalStore *ls, const char *key, WsError *err)
+{
+	return store_prove_absent(key, ls->root, local_look, (void *)ls, err);
 }
 
 /*
- * Create the directories of key below the root.  Each one's parent is fsynced
- * (also when another process created it first, as its fsync may not be done
- * yet) so the new entry is durable.  The root itself is never created: a
- * missing root (an unmounted volume) must stay an error.
+ * Create the directories of key below the root.  Nothing is fsynced here:
+ * every put fsyncs the whole chain of directories once its object is in
+ * place (sync_dirs).  The root itself is never created: a missing root (an
+ * unmounted volume) must stay an error.
  */
 static int make_parents(const LocalStore *ls, const char *key, WsError *err)
 {
@@ -140,22 +175,52 @@ static int make_parents(const LocalStore *ls, const char *key, WsError *err)
 
 	while ((p = strchr(p, '/')) != NULL) {
 		*p = '\0';
-		if (mkdir(path, LOCAL_DIR_MODE) == 0 || errno == EEXIST) {
-			char *parent = fs_dirname(path);
-			rc = fs_fsync_dir(parent, err);
-			free(parent);
-		} else if (errno == ENOENT) {
-			rc = check_root(ls->root, err);
-			if (rc == 0)
-				rc = local_fail(ls, ENOENT, "write", key, "to", err);
-		} else {
-			rc = local_fail(ls, errno, "write", key, "to", err);
+		if (mkdir(path, LOCAL_DIR_MODE) != 0 && errno != EEXIST) {
+			if (errno == ENOENT) {
+				rc = check_root(ls->root, err);
+				if (rc == 0)
+					rc = local_fail(ls, ENOENT, "write", key, "to", err);
+			} else {
+				rc = local_fail(ls, errno, "write", key, "to", err);
+			}
 		}
 		*p++ = '/';
 		if (rc != 0)
 			break;
 	}
 	free(path);
+	return rc;
+}
+
+/*
+ * fsync the directory of key and each one above it up to the root: the
+ * object's name is durable only once every entry on its path is.  Done by
+ * every put, not only by one that created a directory: a directory made by an
+ * earlier put that died or failed before its fsyncs is otherwise never synced
+ * (fsyncs of directories nothing changed in cost next to nothing).
+ */
+static int sync_dirs(const LocalStore *ls, const char *key, WsError *err)
+{
+	char *rel = xstrdup(key);
+	int rc = 0;
+	for (;;) {
+		char *slash = strrchr(rel, '/');
+		if (slash != NULL)
+			*slash = '\0';
+		else
+			rel[0] = '\0';
+		char *dir = rel[0] != '\0' ? local_path(ls, rel) : xstrdup(ls->root);
+		rc = fs_fsync_dir(dir, err);
+		free(dir);
+		if (rc != 0) {
+			if (err != NULL)
+				hint_for_errno(ls->root, err->errnum, err);
+			break;
+		}
+		if (rel[0] == '\0')
+			break;
+	}
+	free(rel);
 	return rc;
 }
 
@@ -206,8 +271,36 @@ static int open_temp(const LocalStore *ls, const char *key, const char *dir, con
 			ls->root);
 }
 
-static int exists_error(const LocalStore *ls, const char *key, WsError *err)
+static int open_object(const LocalStore *ls, const char *key, int *fd_out, WsError *err);
+
+/*
+ * A no-overwrite put found key taken: make what is there durable before
+ * answering WS_EXISTS, which callers may take for "stored" (an identical WAL
+ * file).  The put that placed it may have died, or failed, between its rename
+ * and its fsyncs: so fsync the file, its directory, and each directory up to
+ * the root (a put creates missing ones, each new entry in its parent).
+ */
+static int exists_durably(const LocalStore *ls, const char *key, WsError *err)
 {
+	int fd = -1;
+	int rc = open_object(ls, key, &fd, err);
+	if (rc == WS_NOT_FOUND) {
+		ws_error(err, WS_TRANSIENT, "\"%s\" was removed from repository \"%s\" while it was stored",
+			 key, ls->root);
+		ws_error_hint(err, "The operation can be tried again.");
+		return WS_TRANSIENT;
+	}
+	if (rc != 0)
+		return rc;
+	if (fsync(fd) != 0) {
+		int e = errno;
+		close(fd);
+		return local_fail(ls, e, "sync", key, "in", err);
+	}
+	close(fd);
+	rc = sync_dirs(ls, key, err);
+	if (rc != 0)
+		return rc;
 	return ws_error(err, WS_EXISTS, "\"%s\" already exists in repository \"%s\"", key, ls->root);
 }
 
@@ -224,7 +317,7 @@ static int place_no_replace(const LocalStore *ls, const char *key, const char *t
 			return 0;
 		}
 		if (errno == EEXIST)
-			return exists_error(ls, key, err);
+			return exists_durably(ls, key, err);
 		if (errno != EINVAL && errno != ENOSYS)
 			return local_fail(ls, errno, "write", key, "to", err);
 	}
@@ -233,7 +326,7 @@ static int place_no_replace(const LocalStore *ls, const char *key, const char *t
 	if (link(tmp, path) != 0) {
 		int e = errno;
 		if (e == EEXIST)
-			return exists_error(ls, key, err);
+			return exists_durably(ls, key, err);
 		local_fail(ls, e, "write", key, "to", err);
 		if (e == EPERM)
 			ws_error_hint(
@@ -305,7 +398,16 @@ static int local_put(Store *s, const char *key, WsReader src, void *src_ctx, boo
 	if (rc != 0)
 		goto done;
 
-	rc = fs_fsync_dir(dir, err);
+	rc = sync_dirs(ls, key, err);
+	/*
+	 * The new name may not survive a crash: take a new object back, so that a
+	 * failed put leaves nothing (a backup's manifest.json would otherwise name
+	 * objects its failed backup removes) and the caller's retry stores it
+	 * again.  A replaced object stays: removing it would lose the previous one
+	 * too.
+	 */
+	if (rc != 0 && no_overwrite)
+		(void)unlink(path);
 
 done:
 	if (fd >= 0)
@@ -321,7 +423,7 @@ done:
 	return rc;
 }
 
-/* Open an object for reading: NOT_FOUND when absent or a directory, FATAL when not a plain file. */
+/* Open an object for reading: NOT_FOUND only when proven absent, FATAL when not a plain file. */
 static int open_object(const LocalStore *ls, const char *key, int *fd_out, WsError *err)
 {
 	struct stat st;
@@ -333,7 +435,7 @@ static int open_object(const LocalStore *ls, const char *key, int *fd_out, WsErr
 	if (fd < 0) {
 		int e = errno;
 		if (e == ENOENT || e == ENOTDIR)
-			rc = not_found(ls, key, err);
+			rc = absent(ls, key, err);
 		else if (e == ELOOP)
 			rc = ws_error(err, WS_FATAL, "object \"%s\" in repository \"%s\" is a symbolic link",
 				      key, ls->root);
@@ -346,7 +448,7 @@ static int open_object(const LocalStore *ls, const char *key, int *fd_out, WsErr
 		goto done;
 	}
 	if (S_ISDIR(st.st_mode))
-		rc = not_found(ls, key, err);
+		rc = store_dir_at_key(key, ls->root, err);
 	else if (!S_ISREG(st.st_mode))
 		rc = ws_error(err, WS_FATAL, "object \"%s\" in repository \"%s\" is not a regular file", key,
 			      ls->root);
@@ -416,11 +518,11 @@ static int local_stat(Store *s, const char *key, StoreStat *out, WsError *err)
 	if (lstat(path, &st) != 0) {
 		int e = errno;
 		if (e == ENOENT || e == ENOTDIR)
-			rc = not_found(ls, key, err);
+			rc = absent(ls, key, err);
 		else
 			rc = local_fail(ls, e, "stat", key, "in", err);
 	} else if (S_ISDIR(st.st_mode)) {
-		rc = not_found(ls, key, err);
+		rc = store_dir_at_key(key, ls->root, err);
 	} else if (!S_ISREG(st.st_mode)) {
 		rc = ws_error(err, WS_FATAL, "object \"%s\" in repository \"%s\" is not a regular file", key,
 			      ls->root);
@@ -543,8 +645,10 @@ static int local_remove(Store *s, const char *key, WsError *err)
 	char *path = local_path(ls, key);
 	if (unlink(path) != 0) {
 		int e = errno;
-		if (e == ENOENT || e == ENOTDIR || e == EISDIR)
-			rc = not_found(ls, key, err);
+		if (e == ENOENT || e == ENOTDIR)
+			rc = absent(ls, key, err);
+		else if (e == EISDIR)
+			rc = store_dir_at_key(key, ls->root, err);
 		else
 			rc = local_fail(ls, e, "remove", key, "from", err);
 	} else {

@@ -585,10 +585,23 @@ static int verdict_error(S3Store *s, S3Req *r, S3Verdict v, WsError *err)
 		/* Only reached with one_attempt. */
 		return ws_error(err, WS_TRANSIENT, "could not %s %s at \"%s\": %s", r->action, w, s->endpoint,
 				answer);
+	case S3_HEAD_404:
+		/* Only reached when a HEAD's 404 was not confirmed by a GET (see s3_stat_key). */
+		ws_error(err, WS_FATAL, "could not %s %s: S3 answered %s to HEAD, which cannot tell why",
+			 r->action, w, answer);
+		return WS_FATAL;
 	case S3_FATAL:
 	default:
 		ws_error(err, WS_FATAL, "could not %s %s: S3 answered %s", r->action, w, answer);
 		detail_answer(s, r, err);
+		if (r->status == 404 && r->eb.code[0] == '\0') {
+			ws_error_detail(
+				err,
+				"The answer's body is not an S3 error document, so it may not come from S3: "
+				"only S3's NoSuchKey error is taken for a missing object.");
+			ws_error_hint(
+				err, "Check s3-endpoint, s3-uri-style and any proxy between walship and S3.");
+		}
 		return WS_FATAL;
 	}
 }
@@ -673,24 +686,64 @@ static int perform(S3Store *s, S3Req *r, S3Verdict *verdict_out, WsError *err)
 /* ------------------------------------------------------------------ */
 /* operations */
 
-static int s3_stat_key(S3Store *s, const char *key, StoreStat *st, char *etag, size_t etag_size, WsError *err)
+static int discard_sink(void *ctx, const unsigned char *buf, size_t len, WsError *err)
 {
-	S3Req r = {.op = S3_OP_HEAD, .method = "HEAD", .action = "stat", .key = key};
+	(void)ctx;
+	(void)buf;
+	(void)len;
+	(void)err;
+	return 0;
+}
+
+/*
+ * A HEAD of key answered 404, which has no body to say NoSuchKey: ask for its
+ * first byte, whose 404 does.  WS_NOT_FOUND when S3 says NoSuchKey, 0 when the
+ * key is there after all, an error for anything else (an HTML 404 of a proxy).
+ */
+static int confirm_missing(S3Store *s, const char *key, WsError *err)
+{
+	S3Req r = {.op = S3_OP_GET, .method = "GET", .action = "stat", .key = key};
 	r.path = object_path(s, key);
+	r.sink = discard_sink;
+	r.offset = 0;
+	r.length = 1;
 	int rc = perform(s, &r, NULL, err);
-	if (rc == 0) {
-		curl_off_t len = -1, mtime = -1;
-		s3_curl_getinfo(s->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
-		s3_curl_getinfo(s->curl, CURLINFO_FILETIME_T, &mtime);
-		if (st) {
-			st->size = len >= 0 ? (uint64_t)len : 0;
-			st->mtime = mtime >= 0 ? (int64_t)mtime : 0;
-		}
-		if (etag)
-			snprintf(etag, etag_size, "%s", r.etag);
-	}
 	req_free(&r);
 	return rc;
+}
+
+static int s3_stat_key(S3Store *s, const char *key, StoreStat *st, char *etag, size_t etag_size, WsError *err)
+{
+	for (int round = 0;; round++) {
+		S3Req r = {.op = S3_OP_HEAD, .method = "HEAD", .action = "stat", .key = key};
+		S3Verdict v = S3_OK;
+		r.path = object_path(s, key);
+		int rc = perform(s, &r, &v, err);
+		if (rc == 0) {
+			curl_off_t len = -1, mtime = -1;
+			s3_curl_getinfo(s->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+			s3_curl_getinfo(s->curl, CURLINFO_FILETIME_T, &mtime);
+			if (st) {
+				st->size = len >= 0 ? (uint64_t)len : 0;
+				st->mtime = mtime >= 0 ? (int64_t)mtime : 0;
+			}
+			if (etag)
+				snprintf(etag, etag_size, "%s", r.etag);
+		}
+		req_free(&r);
+		if (rc == 0 || v != S3_HEAD_404)
+			return rc;
+		rc = confirm_missing(s, key, err);
+		if (rc != 0)
+			return rc;
+		/* There after all: written between the two requests.  Look once more. */
+		if (round > 0)
+			return ws_error(err, WS_TRANSIENT,
+					"S3 answered HEAD of \"%s\" in repository \"%s\" with 404 although "
+					"the object "
+					"can be read",
+					key, s->base.display);
+	}
 }
 
 static int s3_stat(Store *st, const char *key, StoreStat *out, WsError *err)

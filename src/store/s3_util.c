@@ -617,11 +617,15 @@ S3Verdict s3_classify_http(S3Op op, long status, const char *code)
 			return (op == S3_OP_GET || op == S3_OP_HEAD) ? S3_DENIED_KEY : S3_DENIED;
 		return S3_DENIED;
 	case 404:
+		/*
+		 * Only S3's own NoSuchKey error proves a key missing: a 404 without it
+		 * may be a misrouting proxy's or a wrong endpoint's page.  A HEAD
+		 * answer has no body to tell, so it must be confirmed (s3.c).
+		 */
 		if (code_is(code, "NoSuchKey"))
 			return S3_NOT_FOUND;
-		/* HEAD answers carry no body; the bucket was proven to exist at open. */
-		if (code[0] == '\0' && (op == S3_OP_HEAD || op == S3_OP_GET))
-			return S3_NOT_FOUND;
+		if (code[0] == '\0' && op == S3_OP_HEAD)
+			return S3_HEAD_404;
 		return S3_FATAL;
 	case 408:
 	case 429:

@@ -120,7 +120,8 @@ typedef enum S3Op {
 typedef enum S3Verdict {
 	S3_OK,
 	S3_RETRY,      /* transient: retry with backoff within the budget */
-	S3_NOT_FOUND,  /* no such key (the bucket is known to exist) */
+	S3_NOT_FOUND,  /* no such key: a 404 with S3's NoSuchKey error */
+	S3_HEAD_404,   /* a 404 to HEAD (no body, so no error code): to confirm with a GET */
 	S3_EXISTS,     /* If-None-Match: * found the key */
 	S3_RANGE,      /* 416 on a ranged GET: the offset is past the end */
 	S3_AUTH,       /* the credentials are refused */

@@ -15,7 +15,10 @@
  * so this file sends the request itself on the SFTP channel: see
  * posix_rename().  fsync@openssh.com does not make the new directory entry
  * durable; with sftp-dir-sync = exec the driver runs coreutils' `sync DIR...`
- * on the server over an exec channel after each put.
+ * on the server over an exec channel after each put.  A key a no-overwrite
+ * put finds taken gets the same syncs before WS_EXISTS is answered
+ * (exists_durably).  "No such file" is "not found" only once proven
+ * (store_prove_absent): OpenSSH sends that status for ENOTDIR and ELOOP too.
  */
 #include "store/driver.h"
 
@@ -1114,13 +1117,45 @@ static int check_root(SftpStore *ss, WsError *err)
 	return 0;
 }
 
+/* StoreLookFn for store_prove_absent: SFTP lstat (or stat) below the root. */
+static int sftp_look(void *ctx, const char *rel, bool follow, StoreNode *node, WsError *err)
+{
+	SftpStore *ss = ctx;
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	*node = STORE_NODE_DIR;
+	if (rel[0] == '\0')
+		return check_root(ss, err);
+
+	char *path = remote_path(ss, rel);
+	int rc = 0;
+	if (libssh2_sftp_stat_ex(ss->sftp, path, (unsigned)strlen(path),
+				 follow ? LIBSSH2_SFTP_STAT : LIBSSH2_SFTP_LSTAT, &a) != 0) {
+		unsigned long fx = 0;
+		rc = ssh_fail(ss, &OP_STAT, rel, &fx, err);
+		/* OpenSSH answers ENOTDIR and ELOOP as "no such file" too: the walk up tells them apart. */
+		if (fx == LIBSSH2_FX_NO_SUCH_FILE) {
+			*node = STORE_NODE_ABSENT;
+			rc = 0;
+		}
+	} else if (!(a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS)) {
+		*node = STORE_NODE_OTHER;
+	} else if (LIBSSH2_SFTP_S_ISDIR(a.permissions)) {
+		*node = STORE_NODE_DIR;
+	} else if (LIBSSH2_SFTP_S_ISREG(a.permissions)) {
+		*node = STORE_NODE_FILE;
+	} else if (LIBSSH2_SFTP_S_ISLNK(a.permissions)) {
+		*node = STORE_NODE_LINK;
+	} else {
+		*node = STORE_NODE_OTHER;
+	}
+	free(path);
+	return rc;
+}
+
+/* After "no such file" for key: "not found" only if proven (store_prove_absent). */
 static int not_found(SftpStore *ss, const char *key, WsError *err)
 {
-	int rc = check_root(ss, err);
-	if (rc != 0)
-		return rc;
-	return ws_error(err, WS_NOT_FOUND, "object \"%s\" not found in repository \"%s\"", key,
-			ss->base.display);
+	return store_prove_absent(key, ss->base.display, sftp_look, ss, err);
 }
 
 /* lstat: 1 if a directory, 0 if something else, negative (err set) on failure. */
@@ -1254,8 +1289,12 @@ static void dirs_add(char ***v, size_t *n, const char *dir)
 	strv_add(v, n, dir);
 }
 
-/* Create the directories of key below the root; each created one's parent goes into *sync. */
-static int make_parents(SftpStore *ss, const char *key, char ***sync, size_t *nsync, WsError *err)
+/*
+ * Create the directories of key below the root.  Nothing is synced here: each
+ * put syncs the whole chain of directories once its object is in place
+ * (sync_dirs).
+ */
+static int make_parents(SftpStore *ss, const char *key, WsError *err)
 {
 	char *path = remote_path(ss, key);
 	char *p = path + strlen(path) - strlen(key);
@@ -1270,16 +1309,36 @@ static int make_parents(SftpStore *ss, const char *key, char ***sync, size_t *ns
 			if (check_root(ss, &rerr) != 0)
 				*err = rerr;
 		}
-		if (created) {
-			char *parent = fs_dirname(path);
-			dirs_add(sync, nsync, parent);
-			free(parent);
-		}
 		*p++ = '/';
 		if (rc != 0)
 			break;
 	}
 	free(path);
+	return rc;
+}
+
+/*
+ * Sync (sftp-dir-sync) the directory of the object at path and each one above
+ * it up to the root, in one command: a name is durable only once every entry
+ * on its path is, and a directory made by an earlier put that died or failed
+ * before its sync would otherwise never be synced.
+ */
+static int sync_dirs(SftpStore *ss, const char *path, const char *key, WsError *err)
+{
+	char **sync = NULL;
+	size_t nsync = 0;
+	char *dir = fs_dirname(path);
+	for (;;) {
+		dirs_add(&sync, &nsync, dir);
+		if (strlen(dir) <= strlen(ss->root))
+			break;
+		char *up = fs_dirname(dir);
+		free(dir);
+		dir = up;
+	}
+	free(dir);
+	int rc = dir_sync(ss, sync, nsync, key, err);
+	strv_free(sync, nsync);
 	return rc;
 }
 
@@ -1418,8 +1477,51 @@ done:
  * The operations
  */
 
-static int exists_error(SftpStore *ss, const char *key, WsError *err)
+/* fsync@openssh.com for an open file of key. */
+static int fsync_handle(SftpStore *ss, LIBSSH2_SFTP_HANDLE *h, const char *key, WsError *err)
 {
+	if (libssh2_sftp_fsync(h) == 0)
+		return 0;
+	unsigned long fx = 0;
+	int rc = ssh_fail(ss, &OP_WRITE, key, &fx, err);
+	if (fx == LIBSSH2_FX_OP_UNSUPPORTED)
+		ws_error_hint(
+			err,
+			"The server does not offer fsync@openssh.com (OpenSSH 6.5 and later do): walship "
+			"cannot make the object durable there.");
+	return rc;
+}
+
+/*
+ * A no-overwrite put found key taken at path (a: its lstat): make what is
+ * there durable before answering WS_EXISTS, which callers may take for
+ * "stored".  Its writer may have died (or its directory sync failed with the
+ * object left in place) between the rename and the directory sync: so
+ * fsync@openssh.com for the file, then the directory sync for its directory
+ * and each one up to the root (a put creates missing ones).
+ */
+static int exists_durably(SftpStore *ss, const char *key, const char *path, const LIBSSH2_SFTP_ATTRIBUTES *a,
+			  WsError *err)
+{
+	if (!(a->flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) || !LIBSSH2_SFTP_S_ISREG(a->permissions)) {
+		if ((a->flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) && LIBSSH2_SFTP_S_ISDIR(a->permissions))
+			return store_dir_at_key(key, ss->base.display, err);
+		return ws_error(err, WS_FATAL, "object \"%s\" in repository \"%s\" is not a regular file",
+				key, ss->base.display);
+	}
+	LIBSSH2_SFTP_HANDLE *h = libssh2_sftp_open_ex(ss->sftp, path, (unsigned)strlen(path),
+						      LIBSSH2_FXF_READ, 0, LIBSSH2_SFTP_OPENFILE);
+	if (h == NULL)
+		return ssh_fail(ss, &OP_WRITE, key, NULL, err);
+	int rc = fsync_handle(ss, h, key, err);
+	if (ss->session != NULL)
+		libssh2_sftp_close_handle(h);
+	if (rc != 0)
+		return rc;
+
+	rc = sync_dirs(ss, path, key, err);
+	if (rc != 0)
+		return rc;
 	return ws_error(err, WS_EXISTS, "\"%s\" already exists in repository \"%s\"", key, ss->base.display);
 }
 
@@ -1428,8 +1530,6 @@ static int sftp_put(Store *s, const char *key, WsReader src, void *src_ctx, bool
 	SftpStore *ss = (SftpStore *)s;
 	char *path = NULL, *dir = NULL, *tmp = NULL;
 	unsigned char *buf = NULL;
-	char **sync = NULL;
-	size_t nsync = 0;
 	LIBSSH2_SFTP_HANDLE *h = NULL;
 	bool tmp_exists = false;
 	int rc = store_key_reserved(key, "SFTP", err);
@@ -1454,7 +1554,7 @@ static int sftp_put(Store *s, const char *key, WsReader src, void *src_ctx, bool
 			break;
 		unsigned long fx = last_fx(ss);
 		if (fx == LIBSSH2_FX_NO_SUCH_FILE && !made_dirs) {
-			rc = make_parents(ss, key, &sync, &nsync, err);
+			rc = make_parents(ss, key, err);
 			if (rc != 0)
 				goto done;
 			made_dirs = true;
@@ -1495,15 +1595,9 @@ static int sftp_put(Store *s, const char *key, WsReader src, void *src_ctx, bool
 			off += (size_t)n;
 		}
 	}
-	if (libssh2_sftp_fsync(h) != 0) {
-		unsigned long fx = 0;
-		rc = ssh_fail(ss, &OP_WRITE, key, &fx, err);
-		if (fx == LIBSSH2_FX_OP_UNSUPPORTED)
-			ws_error_hint(err,
-				      "The server does not offer fsync@openssh.com (OpenSSH 6.5 and later "
-				      "do): walship cannot make the object durable there.");
+	rc = fsync_handle(ss, h, key, err);
+	if (rc != 0)
 		goto done;
-	}
 	int crc = libssh2_sftp_close_handle(h);
 	h = NULL;
 	if (crc != 0) {
@@ -1523,7 +1617,7 @@ static int sftp_put(Store *s, const char *key, WsReader src, void *src_ctx, bool
 			LIBSSH2_SFTP_ATTRIBUTES a;
 			if (libssh2_sftp_stat_ex(ss->sftp, path, (unsigned)strlen(path), LIBSSH2_SFTP_LSTAT,
 						 &a) == 0) {
-				rc = exists_error(ss, key, err);
+				rc = exists_durably(ss, key, path, &a, err);
 				goto done;
 			}
 			if (last_fx(ss) == 0) {
@@ -1540,13 +1634,13 @@ static int sftp_put(Store *s, const char *key, WsReader src, void *src_ctx, bool
 	}
 	tmp_exists = false;
 
-	dirs_add(&sync, &nsync, dir);
-	rc = dir_sync(ss, sync, nsync, key, err);
+	rc = sync_dirs(ss, path, key, err);
 	/*
 	 * The name may not survive a crash of the server: take a new object back,
-	 * so that the caller's retry puts it again (and syncs) instead of finding
-	 * it "already stored".  A replaced object stays: removing it would lose
-	 * the previous one too.
+	 * so that the caller's retry puts it again (a retry that still finds it,
+	 * because this unlink failed too, syncs it before answering: see
+	 * exists_durably).  A replaced object stays: removing it would lose the
+	 * previous one too.
 	 */
 	if (rc != 0 && no_overwrite && ss->sftp != NULL)
 		(void)libssh2_sftp_unlink_ex(ss->sftp, path, (unsigned)strlen(path));
@@ -1557,7 +1651,6 @@ done:
 	/* Only while the connection works: after a drop the temp name stays, invisible to list. */
 	if (tmp_exists && ss->sftp != NULL)
 		(void)libssh2_sftp_unlink_ex(ss->sftp, tmp, (unsigned)strlen(tmp));
-	strv_free(sync, nsync);
 	free(buf);
 	free(tmp);
 	free(dir);
@@ -1596,7 +1689,7 @@ static int sftp_get(Store *s, const char *key, uint64_t offset, uint64_t length,
 	}
 	if (a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) {
 		if (LIBSSH2_SFTP_S_ISDIR(a.permissions)) {
-			rc = not_found(ss, key, err);
+			rc = store_dir_at_key(key, ss->base.display, err);
 			goto done;
 		}
 		if (!LIBSSH2_SFTP_S_ISREG(a.permissions)) {
@@ -1652,7 +1745,7 @@ static int sftp_stat(Store *s, const char *key, StoreStat *out, WsError *err)
 		if (fx == LIBSSH2_FX_NO_SUCH_FILE)
 			rc = not_found(ss, key, err);
 	} else if ((a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) && LIBSSH2_SFTP_S_ISDIR(a.permissions)) {
-		rc = not_found(ss, key, err);
+		rc = store_dir_at_key(key, ss->base.display, err);
 	} else if (!(a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) || !LIBSSH2_SFTP_S_ISREG(a.permissions)) {
 		rc = ws_error(err, WS_FATAL, "object \"%s\" in repository \"%s\" is not a regular file", key,
 			      ss->base.display);
@@ -1774,11 +1867,10 @@ static int sftp_remove(Store *s, const char *key, WsError *err)
 		if (fx == LIBSSH2_FX_NO_SUCH_FILE) {
 			rc = not_found(ss, key, err);
 		} else if (fx != 0) {
-			/* unlink of a directory: not an object, so not found (as the local driver answers).
-			 */
+			/* OpenSSH answers unlink of a directory with "failure": say what is there. */
 			WsError ignored;
 			if (is_dir(ss, path, &OP_REMOVE, key, &ignored) == 1)
-				rc = not_found(ss, key, err);
+				rc = store_dir_at_key(key, ss->base.display, err);
 		}
 	}
 	free(path);

@@ -162,6 +162,104 @@ void store_dir_free(StoreDirList *l)
 	l->n = l->cap = 0;
 }
 
+int store_dir_at_key(const char *key, const char *display, WsError *err)
+{
+	ws_error(err, WS_FATAL, "object \"%s\" in repository \"%s\" is a directory", key, display);
+	ws_error_hint(err,
+		      "walship never makes a directory at an object's name: move it aside, then run walship "
+		      "verify.");
+	return WS_FATAL;
+}
+
+/* What sits at key itself although opening it failed as if nothing were there. */
+static int at_key(const char *key, const char *display, StoreNode node, WsError *err)
+{
+	switch (node) {
+	case STORE_NODE_DIR:
+		return store_dir_at_key(key, display, err);
+	case STORE_NODE_LINK:
+		ws_error(err, WS_FATAL, "object \"%s\" in repository \"%s\" is a symbolic link", key,
+			 display);
+		ws_error_hint(err,
+			      "walship never makes symbolic links: move it aside, then run walship verify.");
+		return WS_FATAL;
+	case STORE_NODE_FILE:
+		ws_error(err, WS_TRANSIENT,
+			 "object \"%s\" appeared in repository \"%s\" while it was looked up", key, display);
+		ws_error_hint(err, "The operation can be tried again.");
+		return WS_TRANSIENT;
+	default:
+		return ws_error(err, WS_FATAL, "object \"%s\" in repository \"%s\" is not a regular file",
+				key, display);
+	}
+}
+
+/* dir, a leading directory of key, is not one: found is what is there (ABSENT: a link to nothing). */
+static int in_the_way(const char *key, const char *display, const char *dir, StoreNode found, WsError *err)
+{
+	if (found == STORE_NODE_ABSENT) {
+		ws_error(err, WS_FATAL,
+			 "could not find out whether \"%s\" is in repository \"%s\": \"%s\" is a symbolic "
+			 "link "
+			 "whose target does not exist",
+			 key, display, dir);
+		ws_error_hint(
+			err,
+			"If it stands for a volume or a directory that is not mounted, mount it.  walship "
+			"answers \"not found\" only for a file missing from a directory that is there.");
+		return WS_FATAL;
+	}
+	ws_error(err, WS_FATAL,
+		 "could not find out whether \"%s\" is in repository \"%s\": \"%s\" is not a "
+		 "directory",
+		 key, display, dir);
+	ws_error_hint(
+		err,
+		"walship keeps objects below \"%s\" in a directory: something else was put there.  Move "
+		"it aside, then run walship verify.",
+		dir);
+	return WS_FATAL;
+}
+
+int store_prove_absent(const char *key, const char *display, StoreLookFn look, void *ctx, WsError *err)
+{
+	StoreNode node = STORE_NODE_ABSENT;
+	int rc = look(ctx, key, false, &node, err);
+	if (rc != 0)
+		return rc;
+	if (node != STORE_NODE_ABSENT)
+		return at_key(key, display, node, err);
+
+	/* Up the key's directories to the first that exists; "" is the root, which the look checks. */
+	char *dir = xstrdup(key);
+	for (;;) {
+		char *slash = strrchr(dir, '/');
+		if (slash != NULL)
+			*slash = '\0';
+		else
+			dir[0] = '\0';
+		rc = look(ctx, dir, false, &node, err);
+		if (rc == 0 && node == STORE_NODE_LINK) {
+			/* A link to a directory (a volume mounted elsewhere) is a directory; to nothing, it
+			 * is not. */
+			rc = look(ctx, dir, true, &node, err);
+			if (rc == 0 && node != STORE_NODE_DIR)
+				rc = in_the_way(key, display, dir, node, err);
+		} else if (rc == 0 && node == STORE_NODE_ABSENT && dir[0] != '\0') {
+			continue;
+		} else if (rc == 0 && node != STORE_NODE_DIR) {
+			rc = dir[0] != '\0' ? in_the_way(key, display, dir, node, err)
+					    : ws_error(err, WS_FATAL, "repository \"%s\" is not a directory",
+						       display);
+		}
+		break;
+	}
+	free(dir);
+	if (rc != 0)
+		return rc;
+	return ws_error(err, WS_NOT_FOUND, "object \"%s\" not found in repository \"%s\"", key, display);
+}
+
 int store_key_check(const char *key, WsError *err)
 {
 	if (key == NULL)

@@ -8,16 +8,32 @@
  *
  * Contract:
  * - put: readers never see a partial object; returns only once the object is
- *   durable.  With no_overwrite an existing key answers WS_EXISTS and is never
- *   replaced, atomically.
+ *   durable: on local disk and SFTP the file is synced before its rename, and
+ *   its directory and each one above it up to the root after it (every put,
+ *   since a directory left unsynced by an earlier put that died is otherwise
+ *   never synced).  A no-overwrite put that fails after its rename takes its
+ *   object back.  With no_overwrite an existing key answers WS_EXISTS and is
+ *   never replaced, atomically; WS_EXISTS is answered only once the existing
+ *   object is durable too (its writer may have died between its rename and
+ *   its syncs): local disk fsyncs it and the same directories; SFTP sends
+ *   fsync@openssh.com for it and runs the directory sync (sftp-dir-sync) for
+ *   the same directories; S3 acknowledges a PUT only once it is stored, so an
+ *   object it reports as existing (412) already is durable.
  * - get: streams bytes [offset, offset+length) of the object to the writer
  *   (length STORE_TO_END for the rest).
  * - stat, list (every key under a prefix, sorted bytewise, in pages the driver
  *   chooses), remove (WS_NOT_FOUND if absent).
- * - Error classes: WS_NOT_FOUND exactly "no such object" (the store itself is
- *   reachable and its root exists); WS_EXISTS; WS_TRANSIENT (already retried
- *   within the driver's budget); WS_FATAL (permission, missing root, config,
- *   I/O).  Messages say what, where, and a hint.
+ * - Error classes: WS_NOT_FOUND exactly "no such object", proven (the store
+ *   itself is reachable and its root exists): on local disk and SFTP the name
+ *   is missing from a directory that is there, while a plain file or a
+ *   dangling symbolic link where one of the key's directories should be (a
+ *   volume not mounted), or a directory or symbolic link at the key, is
+ *   WS_FATAL; on S3 only a 404 whose body is S3's NoSuchKey error counts (a
+ *   404 without it, such as an HTML page from a misrouting proxy, is
+ *   WS_FATAL), and a 404 to HEAD, which has no body, is confirmed by a GET of
+ *   the key.  WS_EXISTS; WS_TRANSIENT (already retried within the driver's
+ *   budget); WS_FATAL (permission, missing root, config, I/O).  Messages say
+ *   what, where, and a hint.
  * - A handle is used from one thread.
  */
 #ifndef WALSHIP_STORE_STORE_H

@@ -130,27 +130,34 @@ class Walship:
                         [self.fetch_bin, f"--config={self.config}", f"--repo={repo}", *opts]) + " %f %p"
 
 
-def preload_shim(name):
-    """The path of a test shim (tests/preload/<name>.c, built into build/preload/)."""
-    path = _session["bindir"] / f"{name}.so"
-    assert path.is_file(), f"test shim {path} is missing: build it with `make preload`"
-    return path
+class Preload:
+    """The LD_PRELOAD shims of tests/preload/ (built by `make preload`), copied beside the
+    programs under test so that the postgres user can load them."""
+
+    def path(self, name):
+        path = _session["bindir"] / f"{name}.so"
+        assert path.is_file(), f"test shim {path} is missing: build it with `make preload`"
+        return path
+
+    def env(self, name, **extra):
+        """env that loads shim name into walship's programs (also under `make asan`, whose
+        runtime otherwise insists on coming first)."""
+        env = {"LD_PRELOAD": str(self.path(name)), **extra}
+        if _session["asan"]:
+            env["ASAN_OPTIONS"] = "verify_asan_link_order=0"
+        return env
 
 
-def preload_env(name, **extra):
-    """env that loads a test shim into walship's programs (also in `make asan`,
-    whose runtime otherwise insists on coming first)."""
-    env = {"LD_PRELOAD": str(preload_shim(name)), **extra}
-    if _session["asan"]:
-        env["ASAN_OPTIONS"] = "verify_asan_link_order=0"
-    return env
+@pytest.fixture(scope="session")
+def preload():
+    return Preload()
 
 
 @pytest.fixture
-def fail_alloc():
+def fail_alloc(preload):
     """env for a program whose allocations of at least n bytes fail, as on a
     machine out of memory (tests/preload/failmalloc.c)."""
-    return lambda n: preload_env("failmalloc", WALSHIP_TEST_FAIL_ALLOC=str(n))
+    return lambda n: preload.env("failmalloc", WALSHIP_TEST_FAIL_ALLOC=str(n))
 
 
 # --------------------------------------------------------------------------
@@ -228,6 +235,12 @@ def foreign_datadir(tmp):
 def datadir64(tmp):
     """A data directory with 64 MiB WAL segments."""
     return copy_datadir(_template("seg64", wal_segsize=64), tmp / "data64")
+
+
+@pytest.fixture
+def datadir1m(tmp):
+    """A data directory with 1 MiB WAL segments (initdb --wal-segsize=1)."""
+    return copy_datadir(_template("seg1", wal_segsize=1), tmp / "data1m")
 
 
 @pytest.fixture

@@ -188,7 +188,9 @@ class S3Server:
             raise S3ServerError(f"{method} /__walship/{what}: {e.code} {e.read().decode(errors='replace')}")
 
     def add_fault(self, **rule):
-        """Adds a fault rule: action="status" (status=, code=), "drop" (after_bytes=),
+        """Adds a fault rule: action="status" (status=, code=; or body= and content_type=,
+        default text/html, for an answer that does not come from S3, such as a misrouting
+        proxy's 404 page: no S3 error document, no x-amz-request-id), "drop" (after_bytes=),
         "delay" (delay_ms=) or "skew"; method=, path_regex= (searched in path?query)
         select requests; count= shots (default 1, -1 forever)."""
         return self._control("POST", "faults", rule)

@@ -446,6 +446,19 @@ def test_fault_status_fires_count_times(s3server, s3bucket):
     assert [e["status"] for e in s3server.log() if e["method"] == "GET"] == [500, 500, 200, 200]
 
 
+def test_fault_status_with_a_foreign_body(s3server, s3bucket):
+    """A 404 that does not come from S3: a page of its own, no S3 error document, no request id."""
+    page = "<html><body><h1>404 Not Found</h1>nginx</body></html>"
+    s3server.add_fault(method="GET", path_regex=r"/k$", action="status", status=404, body=page)
+    status, headers, body = signed_request(s3server, "GET", f"/{s3bucket}/k")
+    assert status == 404 and body.decode() == page
+    assert headers.get("content-type") == "text/html" and "x-amz-request-id" not in headers, headers
+    s3server.add_fault(method="HEAD", path_regex=r"/k$", action="status", status=404, body=page)
+    status, headers, body = signed_request(s3server, "HEAD", f"/{s3bucket}/k")
+    assert status == 404 and body == b"" and "x-amz-request-id" not in headers, headers
+    assert [e["fault"] for e in s3server.log()] == ["status", "status"]
+
+
 def test_fault_drop_closes_connection(s3server, s3bucket):
     s3server.add_fault(method="GET", action="drop")
     conn = http.client.HTTPConnection("127.0.0.1", s3server.port, timeout=30)

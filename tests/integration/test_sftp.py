@@ -160,6 +160,34 @@ def test_dir_sync_runs_on_the_server_and_can_be_turned_off(ws, sshd, work, datad
     assert "sftp-dir-sync" in err and "sometimes" in err, err
 
 
+def test_object_found_unsynced_is_synced_before_it_counts(ws, sshd, work, datadir, conf):  # noqa: F811
+    """A push that died between its rename and its directory sync leaves an object whose name a
+    crash of the server could still lose: the retry finds it "already stored" and answers 0 only
+    once it has synced it (issue 12, defect 3)."""
+    off = write_config(work, "off.conf", sshd.config_text() + "sftp-dir-sync = off\n")
+    url, view = init_repo(ws, sshd, work, datadir, off, root="repo-unsynced")
+    rc, out, err = push(ws, url, datadir, off)  # renamed into place, its directory never synced
+    assert rc == 0, describe(rc, out, err)
+
+    before = len(sshd.sync_calls())
+    rc, out, err = push(ws, url, datadir, conf)
+    assert rc == 0, describe(rc, out, err)
+    calls = sshd.sync_calls()[before:]
+    assert calls, "the push that found the object in place synced nothing"
+    args = calls[-1].split()
+    for d in (view.key_path(FIRST_SEGMENT).parent, view.root / view.epoch / "wal", view.root):
+        assert str(d) in args, f"{d} was not synced: sync ran with {calls[-1]!r}"
+
+    # If that sync fails, the file is not reported archived (and the object, not this push's, stays).
+    sshd.sync_fail.touch()
+    try:
+        rc, out, err = push(ws, url, datadir, conf)
+        assert rc == 1 and "simulated failure" in err, describe(rc, out, err)
+        assert view.key_path(FIRST_SEGMENT).exists()
+    finally:
+        sshd.sync_fail.unlink(missing_ok=True)
+
+
 # --------------------------------------------------------------------------
 # host keys
 

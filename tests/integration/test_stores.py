@@ -251,11 +251,14 @@ def contract_binary():
 
 @pytest.mark.parametrize("kind", ["sftp", "s3"])
 def test_store_contract(kind, request, tmp):
+    extra_env = {}
     if kind == "sftp":
         sshd = request.getfixturevalue("sshd")
         root = make_pg_dir(tmp / "contract", 0o755)
         url = sshd.url(str(root))
         text = sshd.config_text(str(root))
+        # The server's sync wrapper logs each directory sync: a key found taken must be synced too.
+        extra_env["WALSHIP_TEST_SYNC_LOG"] = str(sshd.sync_log)
     else:
         s3 = request.getfixturevalue("s3server")
         bucket = request.getfixturevalue("s3bucket")
@@ -265,7 +268,7 @@ def test_store_contract(kind, request, tmp):
     conf = tmp / "contract.conf"
     conf.write_text(text)
     os.chmod(conf, 0o600)
-    env = dict(os.environ, WALSHIP_TEST_STORE_URL=url, WALSHIP_TEST_STORE_CONFIG=str(conf))
+    env = dict(os.environ, WALSHIP_TEST_STORE_URL=url, WALSHIP_TEST_STORE_CONFIG=str(conf), **extra_env)
     r = subprocess.run([contract_binary()], env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, f"store contract failed on {kind} ({url}):\n{r.stdout}\n{r.stderr}"
-    assert "14 test(s) run" in r.stdout + r.stderr and "PASSED" in r.stdout + r.stderr, r.stdout + r.stderr
+    assert "15 test(s) run" in r.stdout + r.stderr and "PASSED" in r.stdout + r.stderr, r.stdout + r.stderr

@@ -283,6 +283,9 @@ function validateFault(r) {
 		status: r.status === undefined ? 500 : Number(r.status),
 		code: r.code ? String(r.code) : null,
 		message: r.message ? String(r.message) : null,
+		/* A body of its own (e.g. an HTML page): the answer of something that is not S3. */
+		body: r.body === undefined || r.body === null ? null : String(r.body),
+		content_type: r.content_type ? String(r.content_type) : 'text/html',
 		after_bytes: r.after_bytes === undefined || r.after_bytes === null ? null : Number(r.after_bytes),
 		delay_ms: r.delay_ms === undefined ? 0 : Number(r.delay_ms),
 		fired: 0,
@@ -353,6 +356,15 @@ function sendXmlError(req, res, entry, status, code, extra = {}) {
 	headers['Content-Length'] = body.length;
 	res.writeHead(status, headers);
 	res.end(body);
+}
+
+/* An answer that does not come from S3 (a misrouting proxy, a wrong endpoint): no S3 headers. */
+function sendForeign(req, res, entry, status, body, contentType) {
+	const data = Buffer.from(body);
+	entry.status = status;
+	entry.code = null;
+	res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': req.method === 'HEAD' ? 0 : data.length });
+	res.end(req.method === 'HEAD' ? undefined : data);
 }
 
 function sendJson(res, status, value) {
@@ -873,6 +885,8 @@ async function handleS3(req, res, entry, rawPath, rawQuery) {
 				MaxAllowedSkewMilliseconds: MAX_SKEW_MS,
 			});
 		}
+		if (rule.body !== null)
+			return sendForeign(req, res, entry, rule.status, rule.body, rule.content_type);
 		return sendXmlError(req, res, entry, rule.status, rule.code, rule.message ? { Message: rule.message } : {});
 	}
 

@@ -9,6 +9,10 @@
  *   WALSHIP_TEST_STORE_CONFIG  a walship configuration file with its settings
  *   WALSHIP_TEST_LIST_KEYS     keys for the paging test (default 2100: three
  *                              pages of S3's 1000)
+ *   WALSHIP_TEST_SYNC_LOG      a log of the syncs the store runs (the fsyncfail
+ *                              shim's for local disk, the sshd wrapper's for
+ *                              SFTP): the no-overwrite test then checks that
+ *                              a key found taken had its directory synced
  * Every test works below its own prefix, so the suite can share one store.
  */
 #include <stdarg.h>
@@ -88,6 +92,12 @@ static int stat_rel(Fixture *f, const char *rel, StoreStat *st, WsError *err)
 	int rc = store_stat(f->s, key, st, err);
 	free(key);
 	return rc;
+}
+
+/* Objects are files in directories (local disk, SFTP), not S3 keys. */
+static bool file_store(void)
+{
+	return strncmp(store_url, "s3://", 5) != 0;
 }
 
 static int open_store(Store **s, WsError *err)
@@ -219,13 +229,68 @@ static void test_missing_object_is_not_found(void **state)
 	assert_int_equal(sink.len, 0);
 	free(sink.buf);
 	assert_int_equal(stat_rel(f, "nope/x", &st, &err), WS_NOT_FOUND);
-	put_ok(f, "d/e", "x", 1);
-	/* A "directory" (a prefix of other keys) is no object. */
-	assert_int_equal(stat_rel(f, "d", &st, &err), WS_NOT_FOUND);
-	assert_int_equal(get_window(f, "d", 0, STORE_TO_END, &sink, &err), WS_NOT_FOUND);
-	free(sink.buf);
+	assert_non_null(strstr(err.msg, "not found"));
 }
 
+/*
+ * A prefix of other keys: on S3 simply no object; on a file store a directory
+ * where an object is asked for, which walship never makes: never "not found"
+ * (nor "exists"), since that could only be a damaged repository.
+ */
+static void test_directory_at_a_key_is_no_object(void **state)
+{
+	Fixture *f = *state;
+	WsError err;
+	MemSink sink;
+	StoreStat st;
+	char *key = key_of(f, "d");
+	put_ok(f, "d/e", "x", 1);
+	int want = file_store() ? WS_FATAL : WS_NOT_FOUND;
+	assert_int_equal(stat_rel(f, "d", &st, &err), want);
+	assert_int_equal(get_window(f, "d", 0, STORE_TO_END, &sink, &err), want);
+	free(sink.buf);
+	if (file_store())
+		assert_non_null(strstr(err.msg, "is a directory"));
+	assert_int_equal(store_remove(f->s, key, &err), want);
+	if (file_store()) {
+		assert_int_equal(put_bytes(f->s, key, "y", 1, true, &err), WS_FATAL);
+		assert_non_null(strstr(err.msg, "is a directory"));
+	}
+	assert_object(f, "d/e", "x", 1);
+	free(key);
+}
+
+/* The size of a file, 0 if it cannot be read. */
+static long file_size(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	long n = 0;
+	if (fp != NULL && fseek(fp, 0, SEEK_END) == 0)
+		n = ftell(fp);
+	if (fp != NULL)
+		fclose(fp);
+	return n < 0 ? 0 : n;
+}
+
+/* Whether the log, from byte from on, names the directory ".../<dir>" (as a whole word). */
+static bool log_names_dir(const char *log, long from, const char *dir)
+{
+	FILE *fp = fopen(log, "r");
+	char line[8192];
+	bool found = false;
+	char *needle = xasprintf("/%s", dir);
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, from, SEEK_SET), 0);
+	while (!found && fgets(line, sizeof(line), fp) != NULL) {
+		for (char *p = strstr(line, needle); p != NULL && !found; p = strstr(p + 1, needle)) {
+			char after = p[strlen(needle)];
+			found = after == ' ' || after == '\t' || after == '\n' || after == '\0';
+		}
+	}
+	fclose(fp);
+	free(needle);
+	return found;
+}
 /* ---- no overwrite ---- */
 
 static void test_no_overwrite_existing_key_is_exists(void **state)
@@ -233,8 +298,21 @@ static void test_no_overwrite_existing_key_is_exists(void **state)
 	Fixture *f = *state;
 	WsError err;
 	char *key = key_of(f, "k");
+	const char *sync_log = getenv("WALSHIP_TEST_SYNC_LOG");
 	assert_int_equal(put_bytes(f->s, key, "first", 5, true, &err), 0);
+	long mark = sync_log != NULL ? file_size(sync_log) : 0;
 	assert_int_equal(put_bytes(f->s, key, "second!", 7, true, &err), WS_EXISTS);
+	/*
+	 * WS_EXISTS may be taken for "stored" (an identical WAL file): the object
+	 * found must be durable by then, its writer may have died before syncing.
+	 */
+	if (sync_log != NULL) {
+		char dir[sizeof(f->prefix)];
+		snprintf(dir, sizeof(dir), "%.*s", (int)strlen(f->prefix) - 1, f->prefix);
+		if (!log_names_dir(sync_log, mark, dir))
+			fail_msg("no sync of the directory \"%s\" in %s when WS_EXISTS was answered", dir,
+				 sync_log);
+	}
 	assert_object(f, "k", "first", 5);
 	/* Without no_overwrite the object is replaced whole. */
 	assert_int_equal(put_bytes(f->s, key, "second!", 7, false, &err), 0);
@@ -573,6 +651,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_get_windows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_get_sink_error_passes_through, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_object_is_not_found, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_directory_at_a_key_is_no_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_overwrite_existing_key_is_exists, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_failure_leaves_no_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_racing_no_overwrite_puts_one_wins, setup, teardown),

@@ -485,12 +485,69 @@ static void test_missing_object_is_not_found(void **state)
 	assert_int_equal(store_stat(f->s, "x/y", &st, &err), WS_NOT_FOUND);
 	assert_string_equal(err.msg, want);
 
-	/* A directory is no object; neither is anything below a plain file. */
-	assert_int_equal(put_str(f->s, "d/obj", "1"), 0);
-	assert_int_equal(get_window(f->s, "d", 0, STORE_TO_END, &sink, &err), WS_NOT_FOUND);
-	assert_int_equal(store_stat(f->s, "d", &st, &err), WS_NOT_FOUND);
-	assert_int_equal(store_stat(f->s, "d/obj/z", &st, &err), WS_NOT_FOUND);
+	/* Missing directories all the way up to the root: still a proven absence. */
+	assert_int_equal(store_stat(f->s, "x/y/z/w", &st, &err), WS_NOT_FOUND);
 	free(want);
+}
+
+/*
+ * Only a name missing from a directory that is there is "not found": a
+ * directory at the key, a file or a dangling symlink where a directory should
+ * be (a sub-volume not mounted) are damage, answered as errors.
+ */
+static void test_damage_is_never_not_found(void **state)
+{
+	Fixture *f = *state;
+	WsError err;
+	MemSink sink;
+	StoreStat st;
+
+	assert_int_equal(put_str(f->s, "d/obj", "1"), 0);
+	assert_int_equal(get_window(f->s, "d", 0, STORE_TO_END, &sink, &err), WS_FATAL);
+	char *want = xasprintf("object \"d\" in repository \"%s\" is a directory", f->root);
+	assert_string_equal(err.msg, want);
+	assert_int_equal(store_stat(f->s, "d", &st, &err), WS_FATAL);
+	assert_string_equal(err.msg, want);
+	assert_int_equal(store_remove(f->s, "d", &err), WS_FATAL);
+	assert_int_equal(put_bytes(f->s, "d", "x", 1, true, &err), WS_FATAL);
+	assert_string_equal(err.msg, want);
+	free(want);
+
+	/* A file where a directory should be. */
+	assert_int_equal(store_stat(f->s, "d/obj/z", &st, &err), WS_FATAL);
+	assert_non_null(strstr(err.msg, "\"d/obj\" is not a directory"));
+	assert_int_equal(get_window(f->s, "d/obj/z/w", 0, STORE_TO_END, &sink, &err), WS_FATAL);
+	assert_non_null(strstr(err.msg, "\"d/obj\" is not a directory"));
+	assert_int_equal(store_remove(f->s, "d/obj/z", &err), WS_FATAL);
+
+	/* A dangling symlink where a WAL directory should be: a volume not mounted. */
+	char *link = xasprintf("%s/wal", f->root);
+	assert_int_equal(symlink("/nonexistent/walship-volume", link), 0);
+	assert_int_equal(get_window(f->s, "wal/seg", 0, STORE_TO_END, &sink, &err), WS_FATAL);
+	assert_non_null(strstr(err.msg, "\"wal\" is a symbolic link whose target does not exist"));
+	assert_non_null(strstr(err.hint, "mount"));
+	assert_int_equal(sink.calls, 0);
+	assert_int_equal(store_stat(f->s, "wal/a/seg", &st, &err), WS_FATAL);
+	assert_int_equal(store_remove(f->s, "wal/seg", &err), WS_FATAL);
+	/* Mounted (the link leads to a directory): a missing file there is "not found". */
+	char *vol = xasprintf("%s/volume", f->root);
+	assert_int_equal(mkdir(vol, 0700), 0);
+	assert_int_equal(unlink(link), 0);
+	assert_int_equal(symlink("volume", link), 0);
+	assert_int_equal(store_stat(f->s, "wal/seg", &st, &err), WS_NOT_FOUND);
+	assert_int_equal(store_stat(f->s, "wal/a/seg", &st, &err), WS_NOT_FOUND);
+	assert_int_equal(put_str(f->s, "wal/seg", "s"), 0);
+	assert_object(f->s, "wal/seg", "s", 1);
+
+	/* A dangling symlink at the key itself. */
+	char *at = xasprintf("%s/d/gone", f->root);
+	assert_int_equal(symlink("nowhere", at), 0);
+	assert_int_equal(get_window(f->s, "d/gone", 0, STORE_TO_END, &sink, &err), WS_FATAL);
+	assert_non_null(strstr(err.msg, "symbolic link"));
+	assert_int_equal(store_stat(f->s, "d/gone", &st, &err), WS_FATAL);
+	free(at);
+	free(vol);
+	free(link);
 }
 
 static void test_vanished_root_is_fatal_not_not_found(void **state)
@@ -855,7 +912,8 @@ static void test_remove_then_not_found(void **state)
 	char *dir = xasprintf("%s/r", f->root);
 	assert_int_equal(access(dir, F_OK), 0);
 	free(dir);
-	assert_int_equal(store_remove(f->s, "r", &err), WS_NOT_FOUND);
+	assert_int_equal(store_remove(f->s, "r", &err), WS_FATAL);
+	assert_non_null(strstr(err.msg, "is a directory"));
 }
 
 /* ---- keys ---- */
@@ -973,6 +1031,7 @@ int main(void)
 		T(test_missing_object_is_not_found),
 		T(test_vanished_root_is_fatal_not_not_found),
 		T(test_symlink_or_fifo_at_a_key_is_fatal),
+		T(test_damage_is_never_not_found),
 		T(test_stat_reports_size_and_mtime),
 		T(test_no_overwrite_existing_key_is_exists),
 		T(test_no_overwrite_existing_key_is_exists_link_fallback),

@@ -319,7 +319,12 @@ static void test_classify(void **state)
 	assert_int_equal(s3_classify_http(S3_OP_OTHER, 204, ""), S3_OK);
 
 	assert_int_equal(s3_classify_http(S3_OP_GET, 404, "NoSuchKey"), S3_NOT_FOUND);
-	assert_int_equal(s3_classify_http(S3_OP_HEAD, 404, ""), S3_NOT_FOUND);
+	/* Only S3's NoSuchKey proves a key missing: not a 404 page of a proxy or another server. */
+	assert_int_equal(s3_classify_http(S3_OP_GET, 404, ""), S3_FATAL);
+	assert_int_equal(s3_classify_http(S3_OP_GET, 404, "NotFound"), S3_FATAL);
+	/* A HEAD answer has no body: its 404 is confirmed with a GET before it counts. */
+	assert_int_equal(s3_classify_http(S3_OP_HEAD, 404, ""), S3_HEAD_404);
+	assert_int_equal(s3_classify_http(S3_OP_HEAD, 404, "NoSuchKey"), S3_NOT_FOUND);
 	assert_int_equal(s3_classify_http(S3_OP_GET, 404, "NoSuchBucket"), S3_NO_BUCKET);
 	assert_int_equal(s3_classify_http(S3_OP_LIST, 404, "NoSuchBucket"), S3_NO_BUCKET);
 	assert_int_equal(s3_classify_http(S3_OP_COMPLETE, 404, "NoSuchUpload"), S3_FATAL);
