@@ -36,6 +36,7 @@
 #include "pg/pgcontrol.h"
 #include "pg/walname.h"
 #include "repo/backupmeta.h"
+#include "repo/lock.h"
 #include "repo/repo.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -762,7 +763,7 @@ static bool query_row(PGconn *c, const char *sql, int n, char vals[][64])
 }
 
 static int start_and_wait(const char *pgdata, int pg_major, const RebuildOptions *o, const RebuildPlan *pl,
-			  const Owner *ow, WsError *err)
+			  const Owner *ow, bool *ended, WsError *err)
 {
 	char *pg_ctl = find_pg_ctl(pg_major);
 	char *logf = xasprintf("%s/%s", pgdata, LOG_NAME);
@@ -898,6 +899,8 @@ static int start_and_wait(const char *pgdata, int pg_major, const RebuildOptions
 		}
 		sleep_ms(300);
 	}
+	/* Promoted: recovery will fetch nothing more.  Paused or shut down at the target, it may. */
+	*ended = want == WANT_PROMOTED;
 
 	if (c != NULL) {
 		char v[3][64];
@@ -989,224 +992,330 @@ static int remove_if_exists(const char *pgdata, const char *name, WsError *err)
 	return rc;
 }
 
-int cmd_rebuild(const Config *cfg, const RebuildOptions *o, WsError *err)
-{
-	Repo *repo = NULL;
-	ListEpoch scan = {0};
+/* One rebuild: what it read, chose and wrote. */
+typedef struct Rebuild {
+	const Config *cfg;
+	const RebuildOptions *o;
+	Repo *repo;
+	ListEpoch scan;
 	RebuildPlan pl;
-	TsDest *ts = NULL;
-	int nts = 0;
-	Tarx *base = NULL;
-	char *restore = NULL;
-	const char *pgdata = o->pgdata;
-	const char *owner_why;
-	Owner ow = {0};
-	bool exists, empty = true;
-	struct stat st;
-	int rc;
+	TsDest *ts;
+	int nts;
+	Tarx *base;
+	char *restore;
+	bool exists, empty;
+	Owner ow;
+	RepoLock *lease;
+	bool complete; /* the data directory can be started: its lease outlives this process */
+} Rebuild;
 
-	memset(&pl, 0, sizeof(pl));
-	if ((rc = repo_open(cfg, &repo, err)) != 0)
-		goto done;
-	const RepoMeta *meta = repo_meta(repo);
+/*
+ * The lease that keeps what this rebuild needs from walship prune, taken
+ * before the repository is read; then wait for a prune that started before
+ * it (it may not have seen the lease), so that what is read stays there.
+ */
+static int take_lease(Rebuild *r, WsError *err)
+{
+	int rc;
+	if (r->o->dry_run)
+		return 0;
+	if (r->o->lease == 0) {
+		log_info("no lease (--lease=0): walship prune may remove WAL this rebuild needs");
+		return 0;
+	}
+	if ((rc = repo_lease_take(r->repo, r->cfg, r->o->pgdata, &r->lease, err)) != 0)
+		return rc;
+	return repo_lock_wait(r->repo, "prune", err);
+}
+
+/* The epoch, backup and timeline, proven from the repository; the lease narrowed to them. */
+static int read_plan(Rebuild *r, WsError *err)
+{
+	const RebuildOptions *o = r->o;
+	const RepoMeta *meta = repo_meta(r->repo);
+	char start_wal[32];
+	int rc;
 
 	/* The backup's epoch: the one holding --backup=ID, else the newest. */
 	for (int i = meta->n_epochs; i-- > 0;) {
-		if ((rc = rebuild_plan_check_target(o, meta->epochs[i].pg_major, &pl, err)) != 0)
-			goto done;
-		if ((rc = list_scan_epoch(repo, &meta->epochs[i], scan_problem, NULL, &scan, err)) != 0)
-			goto done;
+		if ((rc = rebuild_plan_check_target(o, meta->epochs[i].pg_major, &r->pl, err)) != 0)
+			return rc;
+		if ((rc = list_scan_epoch(r->repo, &meta->epochs[i], scan_problem, NULL, &r->scan, err)) != 0)
+			return rc;
 		bool by_id = o->backup_id != NULL && strcmp(o->backup_id, "latest") != 0;
 		bool found = !by_id;
-		for (int k = 0; by_id && k < scan.nbackups; k++)
-			found = found || strcmp(scan.backups[k]->id, o->backup_id) == 0;
+		for (int k = 0; by_id && k < r->scan.nbackups; k++)
+			found = found || strcmp(r->scan.backups[k]->id, o->backup_id) == 0;
 		if (found || i == 0)
 			break;
-		list_epoch_free(&scan);
+		list_epoch_free(&r->scan);
 	}
-	if ((rc = rebuild_plan_choose(&scan, o, &pl, err)) != 0)
-		goto done;
-	if ((rc = tablespace_dests(pl.b, o, &ts, &nts, err)) != 0)
-		goto done;
+	if ((rc = rebuild_plan_choose(&r->scan, o, &r->pl, err)) != 0 ||
+	    (rc = tablespace_dests(r->pl.b, o, &r->ts, &r->nts, err)) != 0)
+		return rc;
+	if (r->lease == NULL)
+		return 0;
+	const BackupMeta *b = r->pl.b;
+	wal_segment_name(b->timeline, lsn_segno(b->start_lsn, r->scan.epoch->seg_size),
+			 r->scan.epoch->seg_size, start_wal);
+	return repo_lease_hold(r->lease, r->scan.epoch->id, b->id, r->pl.tli, start_wal, err);
+}
 
-	/* The data directory: absent, empty, or (--force) not in use. */
-	exists = lstat(pgdata, &st) == 0;
-	if (!exists && errno != ENOENT) {
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not stat \"%s\"", pgdata);
-		goto done;
-	}
-	if (exists) {
-		if (stat(pgdata, &st) != 0 || !S_ISDIR(st.st_mode)) {
-			rc = ws_error(err, WS_FATAL, "\"%s\" exists and is not a directory", pgdata);
-			goto done;
-		}
+/* The data directory: absent, empty, or (--force) not in use; and what it will be given. */
+static int check_datadir(Rebuild *r, WsError *err)
+{
+	const RebuildOptions *o = r->o;
+	const char *pgdata = o->pgdata;
+	struct stat st;
+	int rc;
+
+	r->empty = true;
+	r->exists = lstat(pgdata, &st) == 0;
+	if (!r->exists && errno != ENOENT)
+		return ws_error_errno(err, WS_FATAL, errno, "could not stat \"%s\"", pgdata);
+	if (r->exists) {
+		if (stat(pgdata, &st) != 0 || !S_ISDIR(st.st_mode))
+			return ws_error(err, WS_FATAL, "\"%s\" exists and is not a directory", pgdata);
 		if ((rc = check_postmaster(pgdata, err)) != 0)
-			goto done;
+			return rc;
 		int e = dir_is_empty(pgdata);
-		if (e < 0) {
-			rc = ws_error_errno(err, WS_FATAL, errno, "could not read directory \"%s\"", pgdata);
-			goto done;
-		}
-		empty = e == 1;
-		if (!empty && !o->force) {
-			rc = ws_error(err, WS_FATAL, "data directory \"%s\" is not empty", pgdata);
+		if (e < 0)
+			return ws_error_errno(err, WS_FATAL, errno, "could not read directory \"%s\"",
+					      pgdata);
+		r->empty = e == 1;
+		if (!r->empty && !o->force) {
+			ws_error(err, WS_FATAL, "data directory \"%s\" is not empty", pgdata);
 			ws_error_hint(err,
 				      "Use --force to replace what it holds, or choose another directory.");
-			goto done;
+			return WS_FATAL;
 		}
 	}
-	if ((rc = check_tablespace_dirs(ts, nts, err)) != 0)
-		goto done;
-	if ((rc = restore_command(cfg, o, scan.epoch->id, &restore, err)) != 0)
-		goto done;
-	if (o->config_from != NULL && access(o->config_from, R_OK) != 0) {
-		rc = ws_error_errno(err, WS_USAGE, errno, "cannot read --config-from file \"%s\"",
-				    o->config_from);
-		goto done;
-	}
+	if ((rc = check_tablespace_dirs(r->ts, r->nts, err)) != 0 ||
+	    (rc = restore_command(r->cfg, o, r->scan.epoch->id, &r->restore, err)) != 0)
+		return rc;
+	if (o->config_from != NULL && access(o->config_from, R_OK) != 0)
+		return ws_error_errno(err, WS_USAGE, errno, "cannot read --config-from file \"%s\"",
+				      o->config_from);
+	return 0;
+}
 
-	rebuild_plan_print(&scan, o, &pl);
-	if (o->dry_run) {
-		printf("data directory: \"%s\" %s\n", pgdata,
-		       !exists ? "would be created"
-		       : empty ? "is empty"
-			       : "would be emptied (--force)");
-		printf("dry run: nothing was written\n");
-		goto done;
-	}
+/* Empty (--force) or create the data directory, owned by whoever the server will run as. */
+static int prepare_datadir(Rebuild *r, WsError *err)
+{
+	const char *pgdata = r->o->pgdata;
+	const char *owner_why;
+	int rc;
 
-	choose_owner(pgdata, exists, &ow.uid, &ow.gid, &owner_why);
-	{
-		struct passwd *pw = getpwuid(ow.uid);
-		snprintf(ow.name, sizeof(ow.name), "%s", pw ? pw->pw_name : "postgres");
-	}
-	log_info("files will belong to user \"%s\" (%s)", ow.name, owner_why);
-	if (exists && !empty) {
+	choose_owner(pgdata, r->exists, &r->ow.uid, &r->ow.gid, &owner_why);
+	struct passwd *pw = getpwuid(r->ow.uid);
+	snprintf(r->ow.name, sizeof(r->ow.name), "%s", pw ? pw->pw_name : "postgres");
+	log_info("files will belong to user \"%s\" (%s)", r->ow.name, owner_why);
+	if (r->exists && !r->empty) {
 		int fd = open(pgdata, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0) {
-			rc = ws_error_errno(err, WS_FATAL, errno, "could not open \"%s\"", pgdata);
-			goto done;
-		}
+		if (fd < 0)
+			return ws_error_errno(err, WS_FATAL, errno, "could not open \"%s\"", pgdata);
 		printf("removing the contents of \"%s\" (--force)\n", pgdata);
 		if ((rc = remove_contents(fd, pgdata, err)) != 0)
-			goto done;
+			return rc;
 	}
-	if ((rc = make_dir_owned(pgdata, ow.uid, ow.gid, err)) != 0)
-		goto done;
-	if (chmod(pgdata, 0700) != 0) {
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not change the mode of \"%s\"", pgdata);
-		goto done;
-	}
+	if ((rc = make_dir_owned(pgdata, r->ow.uid, r->ow.gid, err)) != 0)
+		return rc;
+	if (chmod(pgdata, 0700) != 0)
+		return ws_error_errno(err, WS_FATAL, errno, "could not change the mode of \"%s\"", pgdata);
+	/* What earlier rebuilds of this directory held is no longer needed: its content is gone. */
+	int dropped = r->lease != NULL ? repo_lease_drop_others(r->lease) : 0;
+	if (dropped > 0)
+		printf("removed %d lease%s of earlier rebuilds of \"%s\": what they held is no longer "
+		       "needed\n",
+		       dropped, dropped == 1 ? "" : "s", pgdata);
 	/* Segments prefetched for what this directory held before are not for the new cluster. */
-	if ((rc = prefetch_clear_datadir(cfg, pgdata, err)) != 0)
-		goto done;
+	return prefetch_clear_datadir(r->cfg, pgdata, err);
+}
+
+/* Tablespaces first, the main directory last (kept open: its pg_control is written last). */
+static int extract_all(Rebuild *r, WsError *err)
+{
+	const BackupMeta *b = r->pl.b;
+	const Owner *ow = &r->ow;
+	int rc;
 
 	Progress pr = {.on = log_get_level() >= LOG_LEVEL_WARNING && isatty(STDERR_FILENO)};
-	for (int i = 0; i < pl.b->n_tablespaces; i++)
-		pr.total += pl.b->tablespaces[i].obj.size;
-	/* Tablespaces first, the main directory last: its pg_control is what makes it startable. */
-	for (int i = 0, k = 0; i < pl.b->n_tablespaces; i++) {
-		const BackupTablespaceInfo *t = &pl.b->tablespaces[i];
+	for (int i = 0; i < b->n_tablespaces; i++)
+		pr.total += b->tablespaces[i].obj.size;
+	for (int i = 0, k = 0; i < b->n_tablespaces; i++) {
+		const BackupTablespaceInfo *t = &b->tablespaces[i];
 		if (t->is_base)
 			continue;
-		if ((rc = make_dir_owned(ts[k].dir, ow.uid, ow.gid, err)) != 0 ||
-		    (rc = extract(repo, &scan, pl.b, t, ts[k].dir, ow.uid, ow.gid, &pr, NULL, err)) != 0)
-			goto done;
+		if ((rc = make_dir_owned(r->ts[k].dir, ow->uid, ow->gid, err)) != 0 ||
+		    (rc = extract(r->repo, &r->scan, b, t, r->ts[k].dir, ow->uid, ow->gid, &pr, NULL, err)) !=
+			    0)
+			return rc;
 		k++;
 	}
-	for (int i = 0; i < pl.b->n_tablespaces; i++)
-		if (pl.b->tablespaces[i].is_base &&
-		    (rc = extract(repo, &scan, pl.b, &pl.b->tablespaces[i], pgdata, ow.uid, ow.gid, &pr,
-				  &base, err)) != 0)
-			goto done;
+	for (int i = 0; i < b->n_tablespaces; i++)
+		if (b->tablespaces[i].is_base &&
+		    (rc = extract(r->repo, &r->scan, b, &b->tablespaces[i], r->o->pgdata, ow->uid, ow->gid,
+				  &pr, &r->base, err)) != 0)
+			return rc;
 	if (pr.shown)
 		fputc('\n', stderr);
-	if (base == NULL) {
-		rc = ws_error(err, WS_CORRUPT, "backup \"%s\" has no main data directory object", pl.b->id);
-		goto done;
-	}
+	if (r->base == NULL)
+		return ws_error(err, WS_CORRUPT, "backup \"%s\" has no main data directory object", b->id);
+	return 0;
+}
 
-	{
-		char *wal = xasprintf("%s/pg_wal", pgdata);
-		char *status = xasprintf("%s/pg_wal/archive_status", pgdata);
-		rc = make_dir_owned(wal, ow.uid, ow.gid, err);
-		if (rc == 0)
-			rc = make_dir_owned(status, ow.uid, ow.gid, err);
-		free(status);
-		free(wal);
-		if (rc != 0)
-			goto done;
-	}
+/* pg_wal, the configuration and the recovery settings; pg_control last. */
+static int write_settings(Rebuild *r, WsError *err)
+{
+	const RebuildOptions *o = r->o;
+	const char *pgdata = o->pgdata;
+	const Owner *ow = &r->ow;
+	int major = r->scan.epoch->pg_major;
+	int rc;
+
+	char *wal = xasprintf("%s/pg_wal", pgdata);
+	char *status = xasprintf("%s/pg_wal/archive_status", pgdata);
+	rc = make_dir_owned(wal, ow->uid, ow->gid, err);
+	if (rc == 0)
+		rc = make_dir_owned(status, ow->uid, ow->gid, err);
+	free(status);
+	free(wal);
+	if (rc != 0)
+		return rc;
 	if ((rc = remove_if_exists(pgdata, "recovery.done", err)) != 0 ||
-	    (scan.epoch->pg_major >= 12 && (rc = remove_if_exists(pgdata, "recovery.conf", err)) != 0))
-		goto done;
-	for (int i = 0; i < nts; i++) {
-		if (ts[i].mapped) {
-			if ((rc = write_tablespace_map(pgdata, ts, nts, ow.uid, ow.gid, err)) != 0)
-				goto done;
+	    (major >= 12 && (rc = remove_if_exists(pgdata, "recovery.conf", err)) != 0))
+		return rc;
+	for (int i = 0; i < r->nts; i++) {
+		if (r->ts[i].mapped) {
+			if ((rc = write_tablespace_map(pgdata, r->ts, r->nts, ow->uid, ow->gid, err)) != 0)
+				return rc;
 			break;
 		}
 	}
-	{
-		char *conf = xasprintf("%s/postgresql.conf", pgdata);
-		bool has_conf = access(conf, F_OK) == 0;
-		free(conf);
-		if (!has_conf && (rc = copy_config(o->config_from, pgdata, ow.uid, ow.gid, err)) != 0)
-			goto done;
-		if (has_conf && o->config_from != NULL)
-			log_warning("the backup has its own postgresql.conf: --config-from=\"%s\" not used",
-				    o->config_from);
-	}
+	char *conf = xasprintf("%s/postgresql.conf", pgdata);
+	bool has_conf = access(conf, F_OK) == 0;
+	free(conf);
+	if (!has_conf && (rc = copy_config(o->config_from, pgdata, ow->uid, ow->gid, err)) != 0)
+		return rc;
+	if (has_conf && o->config_from != NULL)
+		log_warning("the backup has its own postgresql.conf: --config-from=\"%s\" not used",
+			    o->config_from);
 
 	RecoverySettings rs = {0};
-	rs.restore_command = restore;
+	rs.restore_command = r->restore;
 	rs.target = o->target;
-	rs.target_value = o->target == TARGET_TIME ? pl.time_value : o->target_value;
+	rs.target_value = o->target == TARGET_TIME ? r->pl.time_value : o->target_value;
 	rs.target_exclusive = o->target_exclusive;
 	/* Explicit: the number proven above, or latest for a standby that must follow promotions. */
 	rs.target_timeline =
 		o->standby && (o->target_timeline == NULL || strcmp(o->target_timeline, "latest") == 0)
 			? "latest"
-			: pl.timeline_value;
+			: r->pl.timeline_value;
 	rs.target_action = o->target_action;
 	rs.standby = o->standby;
 	rs.primary_conninfo = o->primary_conninfo;
 	rs.archive_off = o->archive ? strcmp(o->archive, "off") == 0 : !o->standby;
-	if ((rc = recovery_settings_write(pgdata, scan.epoch->pg_major, &rs, err)) != 0)
-		goto done;
-	if ((rc = tarx_finish(base, err)) != 0) {
+	if ((rc = recovery_settings_write(pgdata, major, &rs, err)) != 0)
+		return rc;
+	if ((rc = tarx_finish(r->base, err)) != 0) {
 		ws_error_prefix(err, "could not restore \"base.tar\"");
+		return rc;
+	}
+	char *control = xasprintf("%s/global/pg_control", pgdata);
+	bool ok = access(control, F_OK) == 0;
+	free(control);
+	if (!ok)
+		return ws_error(err, WS_CORRUPT, "backup \"%s\" has no global/pg_control", r->pl.b->id);
+	return 0;
+}
+
+/* The data directory can be started: keep the lease --lease after this process, also if it is killed. */
+static int keep_lease(Rebuild *r, WsError *err)
+{
+	int rc;
+	if (r->lease == NULL)
+		return 0;
+	if ((rc = repo_lock_check(r->lease, err)) != 0)
+		return rc;
+	if ((rc = repo_lease_keep_until(r->lease, (int64_t)time(NULL) + r->o->lease, err)) != 0)
+		return rc;
+	r->complete = true;
+	return 0;
+}
+
+/*
+ * Release the lease once recovery has ended, or when the data directory
+ * cannot be started; else leave it in the repository until it expires.
+ */
+static void finish_lease(Rebuild *r, bool ended)
+{
+	char until[32];
+	if (r->lease == NULL)
+		return;
+	if (!r->complete || ended) {
+		if (ended)
+			printf("recovery has ended: lease %s released\n", repo_lease_id(r->lease));
+		repo_lock_release(r->lease);
+		r->lease = NULL;
+		return;
+	}
+	/* Counted from now: the server is started after walship rebuild exits (or keeps reading). */
+	WsError e;
+	ws_error_clear(&e);
+	if (repo_lease_keep_until(r->lease, (int64_t)time(NULL) + r->o->lease, &e) != 0)
+		log_report_warning(&e);
+	repo_lock_time_str((int64_t)time(NULL) + r->o->lease, until);
+	printf("lease %s keeps backup \"%s\" and its WAL from walship prune until %s (--lease)\n",
+	       repo_lease_id(r->lease), r->pl.b->id, until);
+	repo_lease_leave(r->lease);
+	r->lease = NULL;
+}
+int cmd_rebuild(const Config *cfg, const RebuildOptions *o, WsError *err)
+{
+	Rebuild r;
+	bool ended = false;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.cfg = cfg;
+	r.o = o;
+	if ((rc = repo_open(cfg, &r.repo, err)) != 0)
+		goto done;
+	/* Usage errors before anything is written to the repository (the lease). */
+	const RepoMeta *meta = repo_meta(r.repo);
+	if ((rc = rebuild_plan_check_target(o, meta->epochs[meta->n_epochs - 1].pg_major, &r.pl, err)) != 0 ||
+	    (rc = take_lease(&r, err)) != 0 || (rc = read_plan(&r, err)) != 0 ||
+	    (rc = check_datadir(&r, err)) != 0)
+		goto done;
+
+	rebuild_plan_print(&r.scan, o, &r.pl);
+	if (o->dry_run) {
+		printf("data directory: \"%s\" %s\n", o->pgdata,
+		       !r.exists ? "would be created"
+		       : r.empty ? "is empty"
+				 : "would be emptied (--force)");
+		printf("dry run: nothing was written\n");
 		goto done;
 	}
-	{
-		char *control = xasprintf("%s/global/pg_control", pgdata);
-		bool ok = access(control, F_OK) == 0;
-		free(control);
-		if (!ok) {
-			rc = ws_error(err, WS_CORRUPT, "backup \"%s\" has no global/pg_control", pl.b->id);
-			goto done;
-		}
-	}
-	{
-		/* 9.6 is major 96: the recovery settings go to recovery.conf up to 11. */
-		int major = scan.epoch->pg_major;
-		bool conf = major < 12 || major == 96;
-		printf("data directory \"%s\" rebuilt from backup \"%s\"; %s written\n", pgdata, pl.b->id,
-		       conf         ? "recovery.conf"
-		       : o->standby ? "standby.signal"
-				    : "recovery.signal");
-	}
+	if ((rc = prepare_datadir(&r, err)) != 0 || (rc = extract_all(&r, err)) != 0 ||
+	    (rc = write_settings(&r, err)) != 0 || (rc = keep_lease(&r, err)) != 0)
+		goto done;
+	printf("data directory \"%s\" rebuilt from backup \"%s\"; %s written\n", o->pgdata, r.pl.b->id,
+	       (r.scan.epoch->pg_major < 12 || r.scan.epoch->pg_major == 96) ? "recovery.conf"
+	       : o->standby                                                  ? "standby.signal"
+									     : "recovery.signal");
 	if (!o->start) {
-		printf("start it with: pg_ctl -D %s start\n", pgdata);
+		printf("start it with: pg_ctl -D %s start\n", o->pgdata);
 		goto done;
 	}
-	rc = start_and_wait(pgdata, scan.epoch->pg_major, o, &pl, &ow, err);
+	rc = start_and_wait(o->pgdata, r.scan.epoch->pg_major, o, &r.pl, &r.ow, &ended, err);
 done:
+	finish_lease(&r, ended);
 	fflush(stdout);
-	tarx_free(base);
-	free(restore);
-	free(ts);
-	list_epoch_free(&scan);
-	repo_free(repo);
+	tarx_free(r.base);
+	free(r.restore);
+	free(r.ts);
+	list_epoch_free(&r.scan);
+	repo_free(r.repo);
 	return rc;
 }
