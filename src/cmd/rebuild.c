@@ -1051,6 +1051,7 @@ static int read_plan(Rebuild *r, WsError *err)
 		list_epoch_free(&r->scan);
 	}
 	if ((rc = rebuild_plan_choose(&r->scan, o, &r->pl, err)) != 0 ||
+	    (rc = rebuild_plan_check_end(r->repo, &r->scan, o, &r->pl, err)) != 0 ||
 	    (rc = tablespace_dests(r->pl.b, o, &r->ts, &r->nts, err)) != 0)
 		return rc;
 	if (r->lease == NULL)

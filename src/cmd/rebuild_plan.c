@@ -14,8 +14,13 @@
 #include <string.h>
 
 #include "pg/lsn.h"
+#include "pg/pgcontrol.h"
+#include "pg/pgmajor.h"
 #include "pg/walname.h"
+#include "repo/keys.h"
+#include "repo/lock.h"
 #include "repo/retention.h"
+#include "util/log.h"
 
 static const ListEpochTimeline *tl_find(const ListEpoch *s, uint32_t tli)
 {
@@ -444,4 +449,85 @@ int rebuild_plan_choose(const ListEpoch *s, const RebuildOptions *o, RebuildPlan
 	if ((rc = choose_backup(s, o, pl, want_tli, err)) != 0 || (rc = choose_timeline(s, o, pl, err)) != 0)
 		return rc;
 	return prove_reachable(s, o, pl, err);
+}
+
+/* ---- targets past the end of the archive ---- */
+
+bool rebuild_promotes_at_end_of_wal(int pg_major)
+{
+	return pg_major_before(pg_major, 13);
+}
+
+int rebuild_target_end_check(int pg_major, RecoveryTargetKind target, const char *target_text,
+			     int64_t target_secs, const char *last_wal, int64_t last_stored, WsError *err)
+{
+	char v[16], stored[32];
+	if (!rebuild_promotes_at_end_of_wal(pg_major))
+		return 0;
+	pg_major_str(pg_major, v, sizeof(v));
+	repo_lock_time_str(last_stored, stored);
+	if (target == TARGET_TIME) {
+		/* Whole seconds: a commit stored in second S happened before S + 1. */
+		if (target_secs <= last_stored)
+			return 0;
+		ws_error(err, WS_USAGE,
+			 "recovery target time \"%s\" is past the end of the WAL in the repository",
+			 target_text);
+		ws_error_detail(
+			err,
+			"The last WAL file recovery can read, \"%s\", was stored at %s, so no transaction "
+			"in the archive committed at or after the target; PostgreSQL %s would replay to "
+			"the end of the archive and promote as if it had reached the target.",
+			last_wal, stored, v);
+		ws_error_hint(
+			err,
+			"Rebuild without a target to recover everything archived, give a point in the "
+			"archive with --target-lsn or an earlier --target-time, or wait until the WAL up "
+			"to the target is archived.");
+		return WS_USAGE;
+	}
+	if (target != TARGET_XID && target != TARGET_NAME)
+		return 0;
+	ws_error(err, WS_USAGE, "walship rebuild cannot tell whether %s \"%s\" is in the archived WAL",
+		 target == TARGET_XID ? "transaction" : "restore point", target_text);
+	ws_error_detail(err,
+			"The last WAL file recovery can read is \"%s\", stored at %s.  If the target is not "
+			"before it, PostgreSQL %s replays to the end of the archive and promotes as if it "
+			"had reached the target, without an error.",
+			last_wal, stored, v);
+	ws_error_hint(err,
+		      "Make sure the target was committed before %s, or use --target-time or --target-lsn, "
+		      "which walship rebuild checks against the archive.",
+		      stored);
+	return 1;
+}
+
+int rebuild_plan_check_end(Repo *repo, const ListEpoch *s, const RebuildOptions *o, const RebuildPlan *pl,
+			   WsError *err)
+{
+	const RepoEpoch *ep = s->epoch;
+	char name[32], key[STORE_KEY_MAX];
+	StoreStat st;
+	WalName wn;
+	int rc;
+
+	if (!rebuild_promotes_at_end_of_wal(ep->pg_major) ||
+	    (o->target != TARGET_TIME && o->target != TARGET_XID && o->target != TARGET_NAME))
+		return 0;
+	wal_segment_name(pl->end_tli, pl->end_segno, ep->seg_size, name);
+	if (walname_parse(name, &wn, err) != 0 || repo_key_wal(ep, &wn, key, sizeof(key)) != 0)
+		return ws_error(err, WS_FATAL, "repository key for WAL file \"%s\" is too long", name);
+	if ((rc = store_stat(repo_store(repo), key, &st, err)) != 0) {
+		ws_error_prefix(err, "could not read when WAL file \"%s\" was stored", name);
+		return rc;
+	}
+	rc = rebuild_target_end_check(ep->pg_major, o->target,
+				      o->target == TARGET_TIME ? pl->time_value : o->target_value,
+				      pl->time_secs, name, st.mtime, err);
+	if (rc == 1) {
+		log_report_warning(err);
+		ws_error_clear(err);
+		rc = 0;
+	}
+	return rc;
 }

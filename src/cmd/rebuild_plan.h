@@ -13,6 +13,7 @@
 #include "cmd/rebuild.h"
 #include "pg/history.h"
 #include "repo/backupmeta.h"
+#include "repo/repo.h"
 #include "util/error.h"
 
 typedef struct RebuildPlan {
@@ -46,6 +47,35 @@ int rebuild_plan_check_target(const RebuildOptions *o, int pg_major, RebuildPlan
  * along it; refusals name what can be reached.
  */
 int rebuild_plan_choose(const ListEpoch *s, const RebuildOptions *o, RebuildPlan *pl, WsError *err);
+
+/*
+ * Whether PostgreSQL pg_major (96 for 9.6, as walship.json gives it) ends
+ * recovery at the end of the WAL it can read as if a time, xid or
+ * restore-point target had been reached, and promotes: 12 and older.  13 and
+ * later stop with "recovery ended before configured recovery target was
+ * reached".
+ */
+bool rebuild_promotes_at_end_of_wal(int pg_major);
+
+/*
+ * The decision for a target past the end of the archive, before anything is
+ * written.  last_wal is the last WAL file recovery can read, last_stored when
+ * the repository stored it (seconds since 1970): no commit in the archive is
+ * later.  When rebuild_promotes_at_end_of_wal(pg_major): a time target
+ * (target_secs, target_text as written) after last_stored is refused
+ * (WS_USAGE, err filled); an xid or restore-point target, which the archive
+ * cannot place, gives 1 with err holding a warning to print.  0 otherwise
+ * (newer versions fail by themselves; other kinds are checked elsewhere).
+ */
+int rebuild_target_end_check(int pg_major, RecoveryTargetKind target, const char *target_text,
+			     int64_t target_secs, const char *last_wal, int64_t last_stored, WsError *err);
+
+/*
+ * rebuild_target_end_check for the plan on repo (a stat of the last WAL
+ * object when it applies); a warning is printed here.
+ */
+int rebuild_plan_check_end(Repo *repo, const ListEpoch *s, const RebuildOptions *o, const RebuildPlan *pl,
+			   WsError *err);
 
 /* The plan, as walship rebuild prints it (also for --dry-run). */
 void rebuild_plan_print(const ListEpoch *s, const RebuildOptions *o, const RebuildPlan *pl);
