@@ -34,6 +34,7 @@
 #include "pg/history.h"
 #include "pg/lsn.h"
 #include "pg/pgcontrol.h"
+#include "pg/pgmajor.h"
 #include "pg/walname.h"
 #include "repo/backupmeta.h"
 #include "repo/lock.h"
@@ -451,7 +452,7 @@ static int extract(Repo *repo, const ListEpoch *s, const BackupMeta *b, const Ba
 	to.gid = geteuid() == 0 ? (int)gid : -1;
 	to.progress = progress_fn;
 	to.progress_ctx = pr;
-	to.allow_unterminated = s->epoch->pg_major < 15;
+	to.allow_unterminated = pg_major_before(s->epoch->pg_major, 15);
 	Tarx *x = tarx_new(&to);
 	rc = repo_get_object(repo, key, t->obj.size, tarx_write, x, &info, err);
 	if (rc == 0 && (info.content_size != t->obj.size || memcmp(info.sha256, t->obj.sha256, 32) != 0))
@@ -1184,7 +1185,7 @@ static int write_settings(Rebuild *r, WsError *err)
 	if (rc != 0)
 		return rc;
 	if ((rc = remove_if_exists(pgdata, "recovery.done", err)) != 0 ||
-	    (major >= 12 && (rc = remove_if_exists(pgdata, "recovery.conf", err)) != 0))
+	    (!pg_major_before(major, 12) && (rc = remove_if_exists(pgdata, "recovery.conf", err)) != 0))
 		return rc;
 	for (int i = 0; i < r->nts; i++) {
 		if (r->ts[i].mapped) {
@@ -1302,9 +1303,9 @@ int cmd_rebuild(const Config *cfg, const RebuildOptions *o, WsError *err)
 	    (rc = write_settings(&r, err)) != 0 || (rc = keep_lease(&r, err)) != 0)
 		goto done;
 	printf("data directory \"%s\" rebuilt from backup \"%s\"; %s written\n", o->pgdata, r.pl.b->id,
-	       (r.scan.epoch->pg_major < 12 || r.scan.epoch->pg_major == 96) ? "recovery.conf"
-	       : o->standby                                                  ? "standby.signal"
-									     : "recovery.signal");
+	       pg_major_before(r.scan.epoch->pg_major, 12) ? "recovery.conf"
+	       : o->standby                                ? "standby.signal"
+							   : "recovery.signal");
 	if (!o->start) {
 		printf("start it with: pg_ctl -D %s start\n", o->pgdata);
 		goto done;

@@ -13,17 +13,23 @@ server's repository would give too (no server is started on them).
   a time after the last archived WAL file was stored is refused before
   anything is written, naming that file and its time; an xid or a restore
   point gets a warning naming them; 15 is unchanged (no refusal, no warning;
-  test_rebuild.py shows its failure at start)."""
+  test_rebuild.py shows its failure at start).
+- A 9.6 backup's tar stream ends without the end-of-archive blocks (the
+  server sends none up to 14): rebuild accepts it, as for 10 to 14, and
+  writes recovery.conf."""
 
+import io
 import json
 import os
+import tarfile
 import time
 from datetime import datetime, timezone
 
-from pgcluster import RepoView, describe
+from pgcluster import RepoView, describe, zstd_decompress
 from test_backup import archiving_cluster
 from test_prune import copy_repo, files, take_backup
 from test_rebuild import rebuild
+from test_rebuild_more import replace_base_tar
 
 
 def doctor_major(root, major, version_num):
@@ -94,3 +100,31 @@ def test_targets_past_the_end_of_the_archive_on_12_and_older(ws, work, clusters,
         assert f'walship: detail: The last WAL file recovery can read is "{name}", stored at {stored_text}' in err
         assert "PostgreSQL 12 replays to the end of the archive and promotes" in err, err
     assert not dest.exists()
+
+
+def unterminated(tar_bytes):
+    """The tar stream as PostgreSQL 14 and older send it: the members without the two zero blocks."""
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as t:
+        last = t.getmembers()[-1]
+    end = last.offset_data + (last.size + 511) // 512 * 512
+    assert tar_bytes[end:end + 1024] == bytes(1024)
+    return tar_bytes[:end]
+
+
+def test_a_9_6_backup_without_end_of_archive_blocks_is_rebuilt(ws, work, clusters, tmp):
+    pg, repo = archiving_cluster(ws, work, clusters)
+    bid = take_backup(ws, repo.root, pg)
+    last = pg.switch_wal()
+    pg.wait_archived(last)
+    old = RepoView(copy_repo(repo.root, work / "pg96"))
+    doctor_major(old.root, "9.6", 90624)
+    base = zstd_decompress(old.root / old.epoch / "backups" / bid / "base.tar")
+    replace_base_tar(old, unterminated(base), tmp)
+
+    dest = tmp / "copy"
+    rc, out, err = rebuild(ws, old, dest)
+    assert rc == 0, describe(rc, out, err)
+    assert "recovery.conf written" in out, out
+    conf = (dest / "recovery.conf").read_text()
+    assert "restore_command" in conf and "--mode=recovery" in conf, conf
+    assert not (dest / "recovery.signal").exists() and (dest / "global" / "pg_control").is_file()
