@@ -763,22 +763,14 @@ static bool query_row(PGconn *c, const char *sql, int n, char vals[][64])
 	return ok;
 }
 
-static int start_and_wait(const char *pgdata, int pg_major, const RebuildOptions *o, const RebuildPlan *pl,
-			  const Owner *ow, bool *ended, WsError *err)
+/* Start the server with pg_ctl as the owner, its log in logf. */
+static int start_server(const char *pgdata, int pg_major, const RebuildOptions *o, const Owner *ow,
+			char *logf, WsError *err)
 {
 	char *pg_ctl = find_pg_ctl(pg_major);
-	char *logf = xasprintf("%s/%s", pgdata, LOG_NAME);
 	char *popt = o->port > 0 ? xasprintf("-p %d", o->port) : NULL;
-	Want want = o->standby                                                           ? WANT_STANDBY
-		    : o->target == TARGET_LATEST                                         ? WANT_PROMOTED
-		    : o->target_action == NULL || strcmp(o->target_action, "pause") == 0 ? WANT_PAUSED
-		    : strcmp(o->target_action, "promote") == 0                           ? WANT_PROMOTED
-											 : WANT_SHUTDOWN;
-	PGconn *c = NULL;
-	PidFile pf;
-	bool seen = false;
-	char line[1024];
-	int rc = 0;
+	char *argv[12];
+	int n = 0, rc = 0;
 
 	if (pg_ctl == NULL) {
 		char v[16];
@@ -795,44 +787,75 @@ static int start_and_wait(const char *pgdata, int pg_major, const RebuildOptions
 	/* A log copied in with the backup (of a server rebuilt earlier) would answer for this run. */
 	if ((rc = remove_if_exists(pgdata, LOG_NAME, err)) != 0)
 		goto done;
-	{
-		char *argv[12];
-		int n = 0;
-		argv[n++] = pg_ctl;
-		argv[n++] = (char *)"-D";
-		argv[n++] = (char *)pgdata;
-		argv[n++] = (char *)"-l";
-		argv[n++] = logf;
-		if (popt != NULL) {
-			argv[n++] = (char *)"-o";
-			argv[n++] = popt;
-		}
-		argv[n++] = (char *)"-W";
-		argv[n++] = (char *)"start";
-		argv[n] = NULL;
-		fflush(stdout);
-		int st = run_as(ow, argv, err);
-		if (st < 0) {
-			rc = st;
-			goto done;
-		}
-		if (st != 0) {
-			print_log_tail(logf);
-			rc = ws_error(err, WS_FATAL, "pg_ctl start failed with exit code %d", st);
-			goto done;
-		}
+	argv[n++] = pg_ctl;
+	argv[n++] = (char *)"-D";
+	argv[n++] = (char *)pgdata;
+	argv[n++] = (char *)"-l";
+	argv[n++] = logf;
+	if (popt != NULL) {
+		argv[n++] = (char *)"-o";
+		argv[n++] = popt;
 	}
-	log_info("server started, log in \"%s\"; waiting for recovery", logf);
+	argv[n++] = (char *)"-W";
+	argv[n++] = (char *)"start";
+	argv[n] = NULL;
+	fflush(stdout);
+	int st = run_as(ow, argv, err);
+	if (st < 0) {
+		rc = st;
+	} else if (st != 0) {
+		print_log_tail(logf);
+		rc = ws_error(err, WS_FATAL, "pg_ctl start failed with exit code %d", st);
+	}
+done:
+	free(popt);
+	free(pg_ctl);
+	return rc;
+}
 
+/* The server is gone: shut down at its target as asked (0), or recovery failed. */
+static int server_gone(Want want, const RebuildOptions *o, const char *logf, WsError *err)
+{
+	char line[1024];
+	if ((want == WANT_SHUTDOWN || want == WANT_PAUSED) &&
+	    log_find(logf, "shutdown at recovery target", line, sizeof(line))) {
+		if (log_find(logf, "recovery stopping", line, sizeof(line)))
+			printf("%s\n", line);
+		printf("recovery reached its target; the server shut down as asked\n");
+		return 0;
+	}
+	print_log_tail(logf);
+	if (log_find(logf, "recovery ended before configured recovery target was reached", line,
+		     sizeof(line))) {
+		ws_error(err, WS_FATAL, "recovery ended before the target was reached");
+		ws_error_detail(err, "The WAL in the repository ends before \"%s\".",
+				o->target_value ? o->target_value : "the target");
+	} else {
+		ws_error(err, WS_FATAL, "the server stopped during recovery");
+	}
+	ws_error_hint(err, "The server log is \"%s\".", logf);
+	return WS_FATAL;
+}
+
+/*
+ * Watch the started server until it does what want says (0, *c connected
+ * unless it shut down), or fails.
+ */
+static int wait_outcome(const char *pgdata, const Owner *ow, Want want, const RebuildOptions *o,
+			const char *logf, PGconn **c, PidFile *pf, WsError *err)
+{
+	bool seen = false;
+	char line[1024];
 	double t0 = now_mono(), noted = t0;
+
 	for (;;) {
 		PidFile now;
 		bool have = read_pidfile(pgdata, &now);
 		if (have) {
-			pf = now;
+			*pf = now;
 			seen = true;
 		}
-		bool alive = seen && have && (kill((pid_t)pf.pid, 0) == 0 || errno == EPERM);
+		bool alive = seen && have && (kill((pid_t)pf->pid, 0) == 0 || errno == EPERM);
 		/*
 		 * A server that fails at once can be gone before its postmaster.pid was
 		 * ever seen: an invalid setting (two recovery targets, say) ends the
@@ -842,26 +865,8 @@ static int start_and_wait(const char *pgdata, int pg_major, const RebuildOptions
 				 : log_find(logf, "database system is shut down", line, sizeof(line)) ||
 					    log_find(logf, "FATAL:", line, sizeof(line)) ||
 					    log_find(logf, "PANIC:", line, sizeof(line));
-		if (gone) {
-			if ((want == WANT_SHUTDOWN || want == WANT_PAUSED) &&
-			    log_find(logf, "shutdown at recovery target", line, sizeof(line))) {
-				if (log_find(logf, "recovery stopping", line, sizeof(line)))
-					printf("%s\n", line);
-				printf("recovery reached its target; the server shut down as asked\n");
-				break;
-			}
-			print_log_tail(logf);
-			if (log_find(logf, "recovery ended before configured recovery target was reached",
-				     line, sizeof(line))) {
-				rc = ws_error(err, WS_FATAL, "recovery ended before the target was reached");
-				ws_error_detail(err, "The WAL in the repository ends before \"%s\".",
-						o->target_value ? o->target_value : "the target");
-			} else {
-				rc = ws_error(err, WS_FATAL, "the server stopped during recovery");
-			}
-			ws_error_hint(err, "The server log is \"%s\".", logf);
-			goto done;
-		}
+		if (gone)
+			return server_gone(want, o, logf, err);
 		/* Recovery may rightly take hours; never silently. */
 		if (now_mono() - noted >= WAIT_NOTE_SECONDS) {
 			noted = now_mono();
@@ -872,77 +877,100 @@ static int start_and_wait(const char *pgdata, int pg_major, const RebuildOptions
 		}
 		if (!seen && now_mono() - t0 > 60) {
 			print_log_tail(logf);
-			rc = ws_error(err, WS_FATAL, "the server did not start within 60 seconds");
-			goto done;
+			return ws_error(err, WS_FATAL, "the server did not start within 60 seconds");
 		}
-		if (seen && want != WANT_SHUTDOWN && c == NULL)
-			c = connect_as(ow, &pf);
-		if (c != NULL) {
+		if (seen && want != WANT_SHUTDOWN && *c == NULL)
+			*c = connect_as(ow, pf);
+		if (*c != NULL) {
 			char v[2][64];
 			if (!query_row(
-				    c,
+				    *c,
 				    "SELECT pg_is_in_recovery()::text, "
 				    "CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused()::text END",
 				    2, v)) {
-				PQfinish(c);
-				c = NULL;
+				PQfinish(*c);
+				*c = NULL;
 			} else if ((want == WANT_PROMOTED && strcmp(v[0], "false") == 0) ||
 				   (want == WANT_PAUSED && strcmp(v[1], "true") == 0) ||
 				   (want == WANT_STANDBY && strcmp(v[0], "true") == 0)) {
-				break;
+				return 0;
 			} else if (want != WANT_PROMOTED && strcmp(v[0], "false") == 0) {
-				rc = ws_error(err, WS_FATAL,
-					      "recovery ended and the server was promoted instead of %s",
-					      want == WANT_STANDBY ? "running as a standby"
-								   : "pausing at the target");
-				goto done;
+				return ws_error(err, WS_FATAL,
+						"recovery ended and the server was promoted instead of %s",
+						want == WANT_STANDBY ? "running as a standby"
+								     : "pausing at the target");
 			}
 		}
 		sleep_ms(300);
 	}
+}
+
+/* Where recovery ended (or where the standby is) and where the server listens. */
+static void print_outcome(PGconn *c, Want want, const RebuildOptions *o, const RebuildPlan *pl,
+			  const char *logf, const PidFile *pf, const char *pgdata)
+{
+	char v[3][64], line[1024];
+	if (want == WANT_PROMOTED &&
+	    query_row(c,
+		      "SELECT pg_current_wal_lsn()::text, pg_walfile_name(pg_current_wal_lsn()), "
+		      "pg_last_xact_replay_timestamp()::text",
+		      3, v)) {
+		char tli_hex[9];
+		snprintf(tli_hex, sizeof(tli_hex), "%.8s", v[1]);
+		if (o->target != TARGET_LATEST && log_find(logf, "recovery stopping", line, sizeof(line)))
+			printf("%s\n", line);
+		printf("recovery ended and the server was promoted: at %s on timeline %" PRIu32
+		       ", last replayed transaction at %s\n",
+		       v[0], (uint32_t)strtoul(tli_hex, NULL, 16), v[2][0] ? v[2] : "(none)");
+	} else if (query_row(c,
+			     "SELECT pg_last_wal_replay_lsn()::text, pg_last_xact_replay_timestamp()::text",
+			     2, v)) {
+		uint64_t l = 0;
+		(void)lsn_parse(v[0], &l, NULL);
+		if (want == WANT_PAUSED && log_find(logf, "recovery stopping", line, sizeof(line)))
+			printf("%s\n", line);
+		printf("%s %s on timeline %" PRIu32 ", last replayed transaction at %s\n",
+		       want == WANT_PAUSED ? "recovery reached its target and is paused at"
+					   : "the standby is running; replayed up to",
+		       v[0], pl->path ? history_tli_of_lsn(pl->path, l) : pl->tli, v[1][0] ? v[1] : "(none)");
+	}
+	printf("server running: port %d, socket directory \"%s\", data directory \"%s\"\n", pf->port,
+	       pf->sockdir, pgdata);
+}
+
+/*
+ * Start the server and wait for the outcome; *ended tells whether recovery
+ * is over (the server was promoted: it will fetch nothing more).
+ */
+static int start_and_wait(const char *pgdata, int pg_major, const RebuildOptions *o, const RebuildPlan *pl,
+			  const Owner *ow, bool *ended, WsError *err)
+{
+	char *logf = xasprintf("%s/%s", pgdata, LOG_NAME);
+	Want want = o->standby                                                           ? WANT_STANDBY
+		    : o->target == TARGET_LATEST                                         ? WANT_PROMOTED
+		    : o->target_action == NULL || strcmp(o->target_action, "pause") == 0 ? WANT_PAUSED
+		    : strcmp(o->target_action, "promote") == 0                           ? WANT_PROMOTED
+											 : WANT_SHUTDOWN;
+	PGconn *c = NULL;
+	PidFile pf;
+	int rc;
+
+	memset(&pf, 0, sizeof(pf));
+	if ((rc = start_server(pgdata, pg_major, o, ow, logf, err)) != 0)
+		goto done;
+	log_info("server started, log in \"%s\"; waiting for recovery", logf);
+	if ((rc = wait_outcome(pgdata, ow, want, o, logf, &c, &pf, err)) != 0)
+		goto done;
 	/* Promoted: recovery will fetch nothing more.  Paused or shut down at the target, it may. */
 	*ended = want == WANT_PROMOTED;
-
-	if (c != NULL) {
-		char v[3][64];
-		if (want == WANT_PROMOTED &&
-		    query_row(c,
-			      "SELECT pg_current_wal_lsn()::text, pg_walfile_name(pg_current_wal_lsn()), "
-			      "pg_last_xact_replay_timestamp()::text",
-			      3, v)) {
-			char tli_hex[9];
-			snprintf(tli_hex, sizeof(tli_hex), "%.8s", v[1]);
-			if (o->target != TARGET_LATEST &&
-			    log_find(logf, "recovery stopping", line, sizeof(line)))
-				printf("%s\n", line);
-			printf("recovery ended and the server was promoted: at %s on timeline %" PRIu32
-			       ", last replayed transaction at %s\n",
-			       v[0], (uint32_t)strtoul(tli_hex, NULL, 16), v[2][0] ? v[2] : "(none)");
-		} else if (query_row(c,
-				     "SELECT pg_last_wal_replay_lsn()::text, "
-				     "pg_last_xact_replay_timestamp()::text",
-				     2, v)) {
-			uint64_t l = 0;
-			(void)lsn_parse(v[0], &l, NULL);
-			if (want == WANT_PAUSED && log_find(logf, "recovery stopping", line, sizeof(line)))
-				printf("%s\n", line);
-			printf("%s %s on timeline %" PRIu32 ", last replayed transaction at %s\n",
-			       want == WANT_PAUSED ? "recovery reached its target and is paused at"
-						   : "the standby is running; replayed up to",
-			       v[0], pl->path ? history_tli_of_lsn(pl->path, l) : pl->tli,
-			       v[1][0] ? v[1] : "(none)");
-		}
-		printf("server running: port %d, socket directory \"%s\", data directory \"%s\"\n", pf.port,
-		       pf.sockdir, pgdata);
-	}
+	if (c != NULL)
+		print_outcome(c, want, o, pl, logf, &pf, pgdata);
 	/* The targets did their job; left in place they would stop the next start or rebuild. */
 	if (want != WANT_STANDBY)
 		rc = recovery_targets_clear(pgdata, pg_major, err);
 done:
 	PQfinish(c);
-	free(popt);
 	free(logf);
-	free(pg_ctl);
 	return rc;
 }
 
