@@ -578,11 +578,12 @@ static void hold_text(const Plan *p, const LeaseHold *h, char *buf, size_t size)
 	snprintf(wal, sizeof(wal), "%zu WAL file%s (%s) that retention would remove", h->wal_held,
 		 h->wal_held == 1 ? "" : "s", sz);
 	if (h->everything) {
-		snprintf(buf, size, "%s: kept every backup%s and all WAL%s, %s",
+		snprintf(buf, size, "%s: kept every backup and all WAL%s%s%s, %s",
 			 !h->l->parsed         ? "it cannot be read as a lease"
 			 : h->l->epoch[0] == 0 ? "its rebuild had not chosen a backup yet"
 					       : "its backup is not in the repository",
-			 h->ep >= 0 ? " of epoch" : "", h->ep >= 0 ? p->ep[h->ep].s.epoch->id : "", wal);
+			 h->ep >= 0 ? " of epoch \"" : "", h->ep >= 0 ? p->ep[h->ep].s.epoch->id : "",
+			 h->ep >= 0 ? "\"" : "", wal);
 		return;
 	}
 	snprintf(buf, size,

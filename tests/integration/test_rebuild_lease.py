@@ -125,6 +125,9 @@ def test_lease_keeps_what_a_rebuilt_copy_needs_until_it_expires(ws, work, cluste
         [held] = json.loads(out)["leases"]
         assert held["holds_everything"] and not held["expired"] and held["pgdata"] == str(killed), held
         assert json.loads(out)["backups_removed"] == [] and json.loads(out)["wal_removed"] == 0, out
+        rc, out, err = prune(ws, repo.root, "--keep-backups=1", "--dry-run")
+        assert rc == 0 and f'data directory "{killed}"' in out and \
+            "its rebuild had not chosen a backup yet: kept every backup and all WAL, " in out, describe(rc, out, err)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
