@@ -88,6 +88,8 @@ static void usage(void)
 	       "  --start               start the server and wait for the recovery outcome\n"
 	       "  --port=PORT           the port of the started server\n"
 	       "  --force               replace what a non-empty data directory holds\n"
+	       "  --lease=AGE           how long walship prune keeps the backup and WAL this\n"
+	       "                        rebuild needs after it exits (default 7d; 0: no lease)\n"
 	       "  --dry-run             show the plan and stop before writing anything\n"
 	       "%s\n"
 	       "Exit status: 0 success, 1 failure, 2 usage error; verify: %d when problems were\n"
@@ -125,6 +127,7 @@ enum {
 	OPT_MIN_WAL_AGE,
 	OPT_FULL,
 	OPT_TIMEOUT,
+	OPT_LEASE,
 };
 
 #define MAX_GIVEN          64
@@ -140,6 +143,7 @@ typedef struct CommandArgs {
 	const char *keep_days;
 	const char *min_wal_age;
 	const char *timeout;
+	const char *lease;
 	RebuildOptions rebuild;
 	const char *targets[6]; /* the --target-* kinds given, to refuse two */
 	int n_targets;
@@ -177,6 +181,7 @@ static const struct option command_options[] = {
 	{"min-wal-age", required_argument, NULL, OPT_MIN_WAL_AGE},
 	{"full", no_argument, NULL, OPT_FULL},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"lease", required_argument, NULL, OPT_LEASE},
 	{NULL, 0, NULL, 0},
 };
 
@@ -304,6 +309,10 @@ static int take_command_option(void *ctx, int opt, const char *arg, WsError *err
 		a->timeout = arg;
 		name = "--timeout";
 		break;
+	case OPT_LEASE:
+		a->lease = arg;
+		name = "--lease";
+		break;
 	default:
 		return ws_error(err, WS_USAGE, "invalid option");
 	}
@@ -400,6 +409,8 @@ static const char *config_file_given(int argc, char **argv)
 	return path != NULL && path[0] != '\0' ? path : NULL;
 }
 
+static int parse_age(const char *s, const char *option, int64_t *out, WsError *err);
+
 static int run_rebuild(Cli *cli, CommandArgs *a, const char *config_path, WsError *err)
 {
 	RebuildOptions *r = &a->rebuild;
@@ -407,7 +418,7 @@ static int run_rebuild(Cli *cli, CommandArgs *a, const char *config_path, WsErro
 		a, "rebuild",
 		"--backup --target-time --target-lsn --target-xid --target-name --target-immediate "
 		"--target-exclusive --target-timeline --target-action --standby --primary-conninfo "
-		"--archive --tablespace-map --config-from --start --port --force --dry-run",
+		"--archive --tablespace-map --config-from --start --port --force --dry-run --lease",
 		err);
 	if (rc != 0)
 		return rc;
@@ -429,6 +440,12 @@ static int run_rebuild(Cli *cli, CommandArgs *a, const char *config_path, WsErro
 			return ws_error(err, WS_USAGE, "invalid value \"%s\" for --port", a->port);
 		r->port = (int)v;
 	}
+	r->lease = REBUILD_LEASE_DEFAULT;
+	if (a->lease != NULL && (rc = parse_age(a->lease, "--lease", &r->lease, err)) != 0)
+		return rc;
+	if (r->lease > REBUILD_LEASE_MAX)
+		return ws_error(err, WS_USAGE, "invalid value \"%s\" for --lease: at most %ld days", a->lease,
+				REBUILD_LEASE_MAX / 86400);
 	if (cli->pgdata[0] != '/')
 		return ws_error(err, WS_USAGE, "the data directory \"%s\" must be an absolute path",
 				cli->pgdata);

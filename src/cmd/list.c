@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -17,6 +18,7 @@
 #include "pg/pgcontrol.h"
 #include "pg/walname.h"
 #include "repo/jsonfile.h"
+#include "repo/lock.h"
 #include "repo/repo.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -986,6 +988,41 @@ static json_t *epoch_json(const ListEpoch *s, const ListWindow *w, int nw)
 
 /* ---- the command ---- */
 
+/* The leases (repo/lock.h): what each keeps from walship prune, and until when. */
+static int list_leases(Repo *repo, json_t *root, WsError *err)
+{
+	RepoLeaseInfo *v = NULL;
+	int n = 0;
+	int64_t now = (int64_t)time(NULL);
+	int rc = repo_leases_read(repo, &v, &n, err);
+	if (rc != 0)
+		return rc;
+	json_t *a = root ? json_array() : NULL;
+	if (root == NULL && n > 0)
+		printf("leases (walship prune keeps what each holds until it expires):\n");
+	for (int i = 0; i < n; i++) {
+		char who[4600], what[256];
+		if (root != NULL) {
+			json_array_append_new(a, repo_lease_json(&v[i], now));
+			continue;
+		}
+		repo_lease_describe(&v[i], who, sizeof(who));
+		if (repo_lease_expired(&v[i], now))
+			snprintf(what, sizeof(what), "expired: it holds nothing, walship prune removes it");
+		else if (v[i].epoch[0] == '\0')
+			snprintf(what, sizeof(what), "every backup and all WAL");
+		else
+			snprintf(what, sizeof(what),
+				 "backup %s of epoch %s, timeline %" PRIu32 ", WAL from %s on", v[i].backup,
+				 v[i].epoch, v[i].timeline, v[i].start_wal);
+		printf("  lease %s: %s: %s\n", v[i].id, who, what);
+	}
+	if (root != NULL)
+		json_object_set_new(root, "leases", a);
+	free(v);
+	return 0;
+}
+
 int cmd_list(const Config *cfg, bool json, WsError *err)
 {
 	Repo *repo = NULL;
@@ -1045,6 +1082,8 @@ int cmd_list(const Config *cfg, bool json, WsError *err)
 			goto done;
 	}
 
+	if ((rc = list_leases(repo, root, err)) != 0)
+		goto done;
 	if (json) {
 		json_object_set_new(root, "complete_backups", json_integer(total_backups));
 		json_object_set_new(root, "problems", json_incref(pr.list));

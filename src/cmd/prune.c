@@ -8,6 +8,12 @@
  * any moment leaves a repository whose listed backups are whole): a backup's
  * manifest.json goes first, so it is no longer offered, then its other
  * objects; WAL goes last, once no removed backup is listed any more.
+ *
+ * Leases (repo/lock.h) are read under the lock, after the epochs: an active
+ * one keeps its backup as if retention kept it (and so the WAL recovery from
+ * it can follow), or everything while its rebuild has not chosen yet; an
+ * expired one holds nothing and is removed.  Each is reported with what it
+ * kept that retention alone would have removed.
  */
 #include "cmd/prune.h"
 
@@ -52,12 +58,27 @@ typedef struct DirPlan {
 
 typedef struct EpochPlan {
 	ListEpoch s;
-	RetentionTimeline *rt;
+	RetentionTimeline *rt;      /* what is kept: retention and leases */
+	RetentionTimeline *rt_base; /* what retention alone keeps */
 	int nrt;
 	int nkept;
 	bool in_progress; /* a backup without manifest.json that may still be running */
 	Victims wal;
 } EpochPlan;
+
+/* What one lease holds back. */
+typedef struct LeaseHold {
+	const RepoLeaseInfo *l;
+	bool expired;
+	int ep;                /* its epoch's index in Plan.ep; -1: every epoch */
+	bool everything;       /* every backup and all WAL of ep (or of every epoch) */
+	int backup;            /* its backup's index in the epoch's backups, or -1 */
+	bool saved_backup;     /* retention alone would have removed that backup */
+	RetentionTimeline *rt; /* the WAL its backup needs, per timeline of ep */
+	size_t wal_held;       /* WAL files it keeps that retention alone would remove */
+	uint64_t bytes_held;
+	bool removed; /* expired, and removed by this run */
+} LeaseHold;
 
 typedef struct Plan {
 	EpochPlan *ep;
@@ -65,6 +86,9 @@ typedef struct Plan {
 	DirPlan *dirs;
 	int ndirs;
 	int manifest_problems;
+	RepoLeaseInfo *leases;
+	LeaseHold *holds;
+	int nleases;
 } Plan;
 
 static volatile sig_atomic_t stop_requested;
@@ -100,9 +124,14 @@ static void plan_free(Plan *p)
 	for (int i = 0; i < p->nep; i++) {
 		list_epoch_free(&p->ep[i].s);
 		free(p->ep[i].rt);
+		free(p->ep[i].rt_base);
 		victims_free(&p->ep[i].wal);
 	}
 	free(p->ep);
+	for (int i = 0; i < p->nleases; i++)
+		free(p->holds[i].rt);
+	free(p->holds);
+	free(p->leases);
 	for (int i = 0; i < p->ndirs; i++)
 		victims_free(&p->dirs[i].objs);
 	free(p->dirs);
@@ -167,10 +196,26 @@ static int scan_dir(Repo *repo, const char *epoch, const char *id, bool complete
 
 typedef struct WalScan {
 	EpochPlan *e;
+	int ep; /* e's index */
+	Plan *p;
 	size_t prefix_len;
 	int64_t now;
 	int64_t min_age;
 } WalScan;
+
+/* A WAL file kept only because of leases: counted for each lease that covers it. */
+static void count_held(WalScan *w, uint32_t tli, uint64_t segno, uint64_t size)
+{
+	for (int i = 0; i < w->p->nleases; i++) {
+		LeaseHold *h = &w->p->holds[i];
+		if (h->expired || (h->ep >= 0 && h->ep != w->ep))
+			continue;
+		if (h->everything || retention_wal_kept(h->rt, w->e->nrt, tli, segno)) {
+			h->wal_held++;
+			h->bytes_held += size;
+		}
+	}
+}
 
 static int wal_key(void *ctx, const char *key, const StoreStat *st, WsError *err)
 {
@@ -194,24 +239,21 @@ static int wal_key(void *ctx, const char *key, const StoreStat *st, WsError *err
 		return 0;
 	if (w->min_age > 0 && w->now - st->mtime < w->min_age)
 		return 0;
-	if (retention_wal_kept(w->e->rt, w->e->nrt, n.tli, walname_segno(&n, w->e->s.epoch->seg_size)))
+	uint64_t segno = walname_segno(&n, w->e->s.epoch->seg_size);
+	if (retention_wal_kept(w->e->rt, w->e->nrt, n.tli, segno)) {
+		if (!retention_wal_kept(w->e->rt_base, w->e->nrt, n.tli, segno))
+			count_held(w, n.tli, segno, st->size);
 		return 0;
+	}
 	victims_add(&w->e->wal, key, st->size);
 	return 0;
 }
 
-static bool is_newest_epoch(const RepoMeta *meta, const RepoEpoch *ep)
-{
-	return ep == &meta->epochs[meta->n_epochs - 1];
-}
-
-static int make_plan(Repo *repo, const PruneOptions *opt, int64_t now, Plan *p, WsError *err)
+/* Read every epoch; *all gets each complete backup, epoch by epoch. */
+static int scan_epochs(Repo *repo, Plan *p, const BackupMeta ***all, int *nall, WsError *err)
 {
 	const RepoMeta *meta = repo_meta(repo);
-	const BackupMeta **all = NULL;
-	bool *keep = NULL;
-	int nall = 0;
-	int rc = 0;
+	int rc;
 
 	p->ep = xcalloc((size_t)meta->n_epochs, sizeof(*p->ep));
 	for (int i = 0; i < meta->n_epochs; i++) {
@@ -220,11 +262,11 @@ static int make_plan(Repo *repo, const PruneOptions *opt, int64_t now, Plan *p, 
 		if ((rc = list_scan_epoch(repo, &meta->epochs[i], scan_problem, p, &e->s, err)) != 0) {
 			ws_error_prefix(err, "could not list epoch \"%s\"", meta->epochs[i].id);
 			ws_error_hint(err, "Nothing was removed.");
-			goto done;
+			return rc;
 		}
-		all = xrealloc(all, (size_t)(nall + e->s.nbackups + 1) * sizeof(*all));
+		*all = xrealloc(*all, (size_t)(*nall + e->s.nbackups + 1) * sizeof(**all));
 		for (int k = 0; k < e->s.nbackups; k++)
-			all[nall++] = e->s.backups[k];
+			(*all)[(*nall)++] = e->s.backups[k];
 	}
 	if (p->manifest_problems > 0) {
 		rc = ws_error(err, WS_CORRUPT, "%d backup manifest%s of repository \"%s\" could not be read",
@@ -233,82 +275,190 @@ static int make_plan(Repo *repo, const PruneOptions *opt, int64_t now, Plan *p, 
 				"Without them the WAL those backups need is unknown.  Nothing was removed.");
 		ws_error_hint(err, "Run walship list to see them; repair or remove those backup directories "
 				   "by hand, then prune again.");
-		goto done;
+		return rc;
 	}
-	if (nall == 0) {
+	if (*nall == 0) {
 		rc = ws_error(err, WS_FATAL, "repository \"%s\" holds no complete backup",
 			      repo_display(repo));
 		ws_error_detail(err,
 				"Nothing was removed: without a backup the archived WAL is all there is.");
 		ws_error_hint(err, "Take a backup with walship backup first.");
-		goto done;
+		return rc;
 	}
+	return 0;
+}
+
+/* The leases, and which epoch and backup each holds (read under the lock, after the epochs). */
+static int read_leases(Repo *repo, int64_t now, Plan *p, WsError *err)
+{
+	int rc = repo_leases_read(repo, &p->leases, &p->nleases, err);
+	if (rc != 0) {
+		ws_error_hint(err, "Nothing was removed.");
+		return rc;
+	}
+	p->holds = xcalloc((size_t)(p->nleases > 0 ? p->nleases : 1), sizeof(*p->holds));
+	for (int i = 0; i < p->nleases; i++) {
+		LeaseHold *h = &p->holds[i];
+		const RepoLeaseInfo *l = &p->leases[i];
+		h->l = l;
+		h->expired = repo_lease_expired(l, now);
+		h->ep = -1;
+		h->backup = -1;
+		h->everything = true;
+		if (!l->parsed && !h->expired)
+			log_warning(
+				"\"%s\" in repository \"%s\" cannot be read as a lease: every backup and all "
+				"WAL are kept until %" PRId64 " seconds after it was written",
+				l->key, repo_display(repo), (int64_t)REPO_LEASE_MAX);
+		if (h->expired || l->epoch[0] == '\0')
+			continue;
+		for (int k = 0; k < p->nep; k++)
+			if (strcmp(p->ep[k].s.epoch->id, l->epoch) == 0)
+				h->ep = k;
+		if (h->ep < 0)
+			continue; /* an epoch this repository does not have: held as everything */
+		const ListEpoch *s = &p->ep[h->ep].s;
+		for (int k = 0; k < s->nbackups; k++)
+			if (strcmp(s->backups[k]->id, l->backup) == 0)
+				h->backup = k;
+		h->everything = h->backup < 0; /* its backup is gone: all WAL of the epoch is kept */
+	}
+	return 0;
+}
+
+/* Keep what active leases hold: keep[] is indexed like scan_epochs' all, keep_base retention's choice. */
+static void apply_lease_backups(Plan *p, bool *keep, const bool *keep_base)
+{
+	for (int i = 0; i < p->nleases; i++) {
+		LeaseHold *h = &p->holds[i];
+		if (h->expired)
+			continue;
+		for (int k = 0, at = 0; k < p->nep; at += p->ep[k].s.nbackups, k++) {
+			if (h->ep >= 0 && h->ep != k)
+				continue;
+			for (int b = 0; b < p->ep[k].s.nbackups; b++) {
+				if (h->everything || b == h->backup) {
+					keep[at + b] = true;
+					if (b == h->backup)
+						h->saved_backup = !keep_base[at + b];
+				}
+			}
+		}
+	}
+}
+
+static RetentionTimeline *timelines_of(const EpochPlan *e, const BackupMeta *const *kept, int nkept)
+{
+	RetentionTimeline *rt = xcalloc((size_t)(e->nrt > 0 ? e->nrt : 1), sizeof(*rt));
+	for (int k = 0; k < e->nrt; k++) {
+		rt[k].tli = e->s.tls[k].tli;
+		rt[k].path = e->s.tls[k].path;
+		rt[k].has_history = e->s.tls[k].has_history;
+	}
+	retention_wal(rt, e->nrt, kept, nkept, e->s.epoch->seg_size);
+	return rt;
+}
+
+/* Backups without manifest.json: running (kept, and so is the epoch's WAL) or interrupted (removed). */
+static int plan_interrupted(Repo *repo, Plan *p, EpochPlan *e, int64_t now, WsError *err)
+{
+	for (int k = 0; k < e->s.ndirs; k++) {
+		DirPlan d;
+		int64_t newest = 0;
+		int rc;
+		if (e->s.dirs[k].has_meta)
+			continue;
+		memset(&d, 0, sizeof(d));
+		snprintf(d.id, sizeof(d.id), "%s", e->s.dirs[k].id);
+		d.epoch = e->s.epoch->id;
+		if ((rc = scan_dir(repo, d.epoch, d.id, false, &d.objs, &newest, err)) != 0) {
+			victims_free(&d.objs);
+			return rc;
+		}
+		if (now - newest <= repo_lock_expiry()) {
+			log_warning("backup \"%s\" of epoch \"%s\" has no %s and was written to %" PRId64
+				    " seconds ago: taken as in progress, it and the epoch's WAL are kept",
+				    d.id, d.epoch, BACKUP_META_NAME, now - newest);
+			e->in_progress = true;
+			victims_free(&d.objs);
+			continue;
+		}
+		p->dirs = xrealloc(p->dirs, (size_t)(p->ndirs + 1) * sizeof(*p->dirs));
+		p->dirs[p->ndirs++] = d;
+	}
+	return 0;
+}
+
+/* One epoch: the backups to remove, and the WAL kept (with and without leases). */
+static int plan_epoch(Repo *repo, Plan *p, int i, const bool *keep, const bool *keep_base, int64_t now,
+		      WsError *err)
+{
+	EpochPlan *e = &p->ep[i];
+	const BackupMeta **kept = xmalloc((size_t)(e->s.nbackups + 1) * sizeof(*kept));
+	const BackupMeta **kept_base = xmalloc((size_t)(e->s.nbackups + 1) * sizeof(*kept_base));
+	int nbase = 0, rc;
+
+	e->nkept = 0;
+	for (int k = 0; k < e->s.nbackups; k++) {
+		if (keep_base[k])
+			kept_base[nbase++] = e->s.backups[k];
+		if (keep[k]) {
+			kept[e->nkept++] = e->s.backups[k];
+			continue;
+		}
+		p->dirs = xrealloc(p->dirs, (size_t)(p->ndirs + 1) * sizeof(*p->dirs));
+		DirPlan *d = &p->dirs[p->ndirs++];
+		memset(d, 0, sizeof(*d));
+		snprintf(d->id, sizeof(d->id), "%s", e->s.backups[k]->id);
+		d->epoch = e->s.epoch->id;
+		d->complete = true;
+	}
+	if ((rc = plan_interrupted(repo, p, e, now, err)) != 0)
+		goto done;
+
+	e->nrt = e->s.ntl;
+	e->rt = timelines_of(e, kept, e->nkept);
+	e->rt_base = timelines_of(e, kept_base, nbase);
+	for (int l = 0; l < p->nleases; l++) {
+		LeaseHold *h = &p->holds[l];
+		if (h->expired || (h->ep >= 0 && h->ep != i))
+			continue;
+		if (!h->everything) {
+			h->rt = timelines_of(e, (const BackupMeta *const *)&e->s.backups[h->backup], 1);
+			continue;
+		}
+		for (int k = 0; k < e->nrt; k++)
+			e->rt[k].keep_from = 0;
+	}
+	/* The newest epoch's WAL may be what the next backup starts from; a running backup needs its WAL. */
+	if ((nbase == 0 && i == p->nep - 1) || e->in_progress) {
+		for (int k = 0; k < e->nrt; k++)
+			e->rt[k].keep_from = e->rt_base[k].keep_from = 0;
+	}
+done:
+	free(kept);
+	free(kept_base);
+	return rc;
+}
+
+static int make_plan(Repo *repo, const PruneOptions *opt, int64_t now, Plan *p, WsError *err)
+{
+	const BackupMeta **all = NULL;
+	bool *keep = NULL, *keep_base = NULL;
+	int nall = 0;
+	int rc;
+
+	if ((rc = scan_epochs(repo, p, &all, &nall, err)) != 0 || (rc = read_leases(repo, now, p, err)) != 0)
+		goto done;
 	keep = xcalloc((size_t)nall, sizeof(*keep));
-	if ((rc = retention_select(all, nall, opt->keep_backups, opt->keep_days, now, keep, err)) != 0)
+	keep_base = xcalloc((size_t)nall, sizeof(*keep_base));
+	if ((rc = retention_select(all, nall, opt->keep_backups, opt->keep_days, now, keep_base, err)) != 0)
 		goto done;
-
-	int at = 0;
-	for (int i = 0; i < p->nep; i++) {
-		EpochPlan *e = &p->ep[i];
-		const BackupMeta **kept = xmalloc((size_t)(e->s.nbackups + 1) * sizeof(*kept));
-		int nkept = 0;
-
-		for (int k = 0; k < e->s.nbackups; k++, at++) {
-			if (keep[at]) {
-				kept[nkept++] = e->s.backups[k];
-				continue;
-			}
-			p->dirs = xrealloc(p->dirs, (size_t)(p->ndirs + 1) * sizeof(*p->dirs));
-			DirPlan *d = &p->dirs[p->ndirs++];
-			memset(d, 0, sizeof(*d));
-			snprintf(d->id, sizeof(d->id), "%s", e->s.backups[k]->id);
-			d->epoch = e->s.epoch->id;
-			d->complete = true;
-		}
-		e->nkept = nkept;
-
-		/* Backups without manifest.json: running (kept, and so is the epoch's WAL) or interrupted. */
-		for (int k = 0; k < e->s.ndirs; k++) {
-			DirPlan d;
-			int64_t newest = 0;
-			if (e->s.dirs[k].has_meta)
-				continue;
-			memset(&d, 0, sizeof(d));
-			snprintf(d.id, sizeof(d.id), "%s", e->s.dirs[k].id);
-			d.epoch = e->s.epoch->id;
-			if ((rc = scan_dir(repo, d.epoch, d.id, false, &d.objs, &newest, err)) != 0) {
-				victims_free(&d.objs);
-				free(kept);
-				goto done;
-			}
-			if (now - newest <= repo_lock_expiry()) {
-				log_warning(
-					"backup \"%s\" of epoch \"%s\" has no %s and was written to %" PRId64
-					" seconds ago: taken as in progress, it and the epoch's WAL are kept",
-					d.id, d.epoch, BACKUP_META_NAME, now - newest);
-				e->in_progress = true;
-				victims_free(&d.objs);
-				continue;
-			}
-			p->dirs = xrealloc(p->dirs, (size_t)(p->ndirs + 1) * sizeof(*p->dirs));
-			p->dirs[p->ndirs++] = d;
-		}
-
-		e->nrt = e->s.ntl;
-		e->rt = xcalloc((size_t)(e->nrt > 0 ? e->nrt : 1), sizeof(*e->rt));
-		for (int k = 0; k < e->nrt; k++) {
-			e->rt[k].tli = e->s.tls[k].tli;
-			e->rt[k].path = e->s.tls[k].path;
-			e->rt[k].has_history = e->s.tls[k].has_history;
-		}
-		retention_wal(e->rt, e->nrt, kept, nkept, e->s.epoch->seg_size);
-		free(kept);
-		/* The newest epoch's WAL may be what the next backup starts from; a running backup needs its
-		 * WAL. */
-		if ((nkept == 0 && is_newest_epoch(meta, e->s.epoch)) || e->in_progress)
-			for (int k = 0; k < e->nrt; k++)
-				e->rt[k].keep_from = 0;
-	}
+	memcpy(keep, keep_base, (size_t)nall * sizeof(*keep));
+	apply_lease_backups(p, keep, keep_base);
+	for (int i = 0, at = 0; i < p->nep; at += p->ep[i].s.nbackups, i++)
+		if ((rc = plan_epoch(repo, p, i, keep + at, keep_base + at, now, err)) != 0)
+			goto done;
 
 	/* The objects of each complete backup to remove, and the WAL. */
 	for (int i = 0; i < p->ndirs; i++) {
@@ -321,7 +471,7 @@ static int make_plan(Repo *repo, const PruneOptions *opt, int64_t now, Plan *p, 
 		EpochPlan *e = &p->ep[i];
 		char prefix[STORE_KEY_MAX];
 		snprintf(prefix, sizeof(prefix), "%s/wal/", e->s.epoch->id);
-		WalScan w = {e, strlen(prefix), now, opt->min_wal_age};
+		WalScan w = {e, i, p, strlen(prefix), now, opt->min_wal_age};
 		if ((rc = store_list(repo_store(repo), prefix, wal_key, &w, err)) != 0) {
 			ws_error_prefix(err, "could not list the WAL of epoch \"%s\"", e->s.epoch->id);
 			ws_error_hint(err, "Nothing was removed.");
@@ -330,6 +480,7 @@ static int make_plan(Repo *repo, const PruneOptions *opt, int64_t now, Plan *p, 
 	}
 done:
 	free(keep);
+	free(keep_base);
 	free(all);
 	return rc;
 }
@@ -407,10 +558,76 @@ static int execute(Repo *repo, RepoLock *lock, Plan *p, Progress *pr, WsError *e
 			pr->wal++;
 		}
 	}
+	for (int i = 0; i < p->nleases; i++) {
+		LeaseHold *h = &p->holds[i];
+		if (!h->expired)
+			continue;
+		if ((rc = step_allowed(lock, err)) != 0 || (rc = repo_lease_remove(repo, h->l, err)) < 0)
+			return rc;
+		h->removed = rc == 0;
+	}
 	return 0;
 }
 
 /* ---- reporting ---- */
+
+/* What a lease held back, as the end of its report line. */
+static void hold_text(const Plan *p, const LeaseHold *h, char *buf, size_t size)
+{
+	char sz[32], wal[96];
+	fmt_size(h->bytes_held, sz, sizeof(sz));
+	snprintf(wal, sizeof(wal), "%zu WAL file%s (%s) that retention would remove", h->wal_held,
+		 h->wal_held == 1 ? "" : "s", sz);
+	if (h->everything) {
+		snprintf(buf, size, "%s: kept every backup and all WAL%s%s%s, %s",
+			 !h->l->parsed         ? "it cannot be read as a lease"
+			 : h->l->epoch[0] == 0 ? "its rebuild had not chosen a backup yet"
+					       : "its backup is not in the repository",
+			 h->ep >= 0 ? " of epoch \"" : "", h->ep >= 0 ? p->ep[h->ep].s.epoch->id : "",
+			 h->ep >= 0 ? "\"" : "", wal);
+		return;
+	}
+	snprintf(buf, size,
+		 "kept backup \"%s\" of epoch \"%s\"%s and the WAL from %s on along timeline %" PRIu32
+		 " (%s)",
+		 h->l->backup, h->l->epoch, h->saved_backup ? ", which retention would remove," : "",
+		 h->l->start_wal[0] ? h->l->start_wal : "its start", h->l->timeline, wal);
+}
+
+static void print_leases(const Plan *p, const PruneOptions *opt)
+{
+	for (int i = 0; i < p->nleases; i++) {
+		const LeaseHold *h = &p->holds[i];
+		char who[4600], what[512];
+		repo_lease_describe(h->l, who, sizeof(who));
+		if (h->expired) {
+			printf("%s expired lease %s (%s): it held nothing back\n",
+			       opt->dry_run ? "would remove"
+			       : h->removed ? "removed"
+					    : "ignored",
+			       h->l->id, who);
+			continue;
+		}
+		hold_text(p, h, what, sizeof(what));
+		printf("lease %s (%s): %s\n", h->l->id, who, what);
+	}
+}
+
+static json_t *leases_json(const Plan *p, int64_t now)
+{
+	json_t *a = json_array();
+	for (int i = 0; i < p->nleases; i++) {
+		const LeaseHold *h = &p->holds[i];
+		json_t *o = repo_lease_json(h->l, now);
+		json_object_set_new(o, "removed", json_boolean(h->removed));
+		json_object_set_new(o, "holds_everything", json_boolean(!h->expired && h->everything));
+		json_object_set_new(o, "backup_kept_by_lease", json_boolean(h->saved_backup));
+		json_object_set_new(o, "wal_kept_by_lease", json_integer((json_int_t)h->wal_held));
+		json_object_set_new(o, "bytes_kept_by_lease", json_integer((json_int_t)h->bytes_held));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
 
 static void print_json(const Plan *p, const PruneOptions *opt, uint64_t bytes, size_t wal)
 {
@@ -435,6 +652,7 @@ static void print_json(const Plan *p, const PruneOptions *opt, uint64_t bytes, s
 	json_object_set_new(o, "wal_removed", json_integer((json_int_t)wal));
 	json_object_set_new(o, "bytes_freed", json_integer((json_int_t)bytes));
 	json_object_set_new(o, "kept_backups", kept);
+	json_object_set_new(o, "leases", leases_json(p, (int64_t)time(NULL)));
 	char *text = json_file_dump(o, "the result");
 	fputs(text, stdout);
 	free(text);
@@ -470,6 +688,7 @@ static void print_text(const Plan *p, const PruneOptions *opt, uint64_t bytes, s
 	for (int i = 0; i < p->nep; i++)
 		kept += p->ep[i].nkept;
 	printf("kept %d backup%s\n", kept, kept == 1 ? "" : "s");
+	print_leases(p, opt);
 }
 
 int cmd_prune(const Config *cfg, const PruneOptions *opt, WsError *err)

@@ -1,10 +1,10 @@
 /*
  * rebuild.c - walship rebuild: recreate a data directory from a backup and the
  * archived WAL.  Everything that can be known from the repository is proven
- * before the data directory is touched: the backup, the timeline recovery
- * will follow, and that every WAL file from the backup's start to the target
- * is stored (using walship list's windows, so rebuild never promises more
- * than list shows).
+ * before the data directory is touched (rebuild_plan.c: the backup, the
+ * timeline recovery will follow, and that every WAL file from the backup's
+ * start to the target is stored); then the backup is extracted, the recovery
+ * settings written, and the server optionally started and watched.
  */
 #include "cmd/rebuild.h"
 
@@ -30,11 +30,14 @@
 #include "cmd/cluster.h"
 #include "cmd/list.h"
 #include "cmd/prefetch.h"
+#include "cmd/rebuild_plan.h"
 #include "pg/history.h"
 #include "pg/lsn.h"
 #include "pg/pgcontrol.h"
+#include "pg/pgmajor.h"
 #include "pg/walname.h"
 #include "repo/backupmeta.h"
+#include "repo/lock.h"
 #include "repo/repo.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -154,16 +157,6 @@ int rebuild_parse_time(const char *s, int64_t *secs, int *usec, char out[REBUILD
 	return 0;
 }
 
-/* "2026-11-25T19:00:04Z" (manifest.json) as seconds since 1970; -1 if malformed. */
-static int64_t iso_secs(const char *iso)
-{
-	struct tm tm = {0};
-	const char *end = strptime(iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	if (end == NULL || *end != '\0')
-		return -1;
-	return (int64_t)timegm(&tm);
-}
-
 /* ---- reading an epoch: its backups, its WAL and its timelines (list_scan_epoch) ---- */
 
 /* A backup or timeline rebuild cannot use is a warning: rebuild goes on with the others. */
@@ -185,377 +178,6 @@ static void scan_problem(void *ctx, const ListProblem *p, WsError *e)
 		ws_error_prefix(e, "history file \"%08" PRIX32 ".history\" cannot be used", p->tli);
 	}
 	log_report_warning(e);
-}
-
-static const ListEpochTimeline *tl_find(const ListEpoch *s, uint32_t tli)
-{
-	for (int i = 0; i < s->ntl; i++)
-		if (s->tls[i].tli == tli)
-			return &s->tls[i];
-	return NULL;
-}
-
-/* ---- the plan: backup, timeline, WAL, target ---- */
-
-typedef struct Plan {
-	const BackupMeta *b;
-	uint32_t tli; /* the target timeline */
-	const TimelinePath *path;
-	const ListWindow *w;
-	uint64_t end_lsn; /* end of the WAL recovery can read from b along tli */
-	uint32_t end_tli;
-	uint64_t end_segno;
-	uint64_t last_lsn; /* the last position recovery needs: the LSN target, the end, or b's stop */
-	bool gap_after;    /* WAL exists past end_lsn that a hole makes unreachable */
-	uint64_t gap_segno;
-	uint32_t gap_tli;
-	char time_value[REBUILD_TIME_MAX];
-	int64_t time_secs;
-	uint64_t target_lsn;
-	char timeline_value[16];
-} Plan;
-
-/* Can recovery along p start from b: b's timeline on p and b's whole span inside its entry. */
-static bool on_path(const TimelinePath *p, const BackupMeta *b)
-{
-	for (int j = 0; p != NULL && j < p->n; j++)
-		if (p->e[j].tli == b->timeline)
-			return b->start_lsn >= p->e[j].begin && b->stop_lsn <= p->e[j].end;
-	return false;
-}
-
-static const ListWindow *window_of(const ListEpoch *s, uint32_t tli)
-{
-	for (int i = 0; i < s->nw; i++)
-		if (s->w[i].tli == tli)
-			return &s->w[i];
-	return NULL;
-}
-
-/* "timeline 1 from 0/2000100 (backup ID) to 0/6000000 (end of NAME)" for messages. */
-static void window_text(const ListEpoch *s, const ListWindow *w, char *buf, size_t size)
-{
-	size_t n = 0;
-	buf[0] = '\0';
-	if (w == NULL || w->nranges == 0) {
-		snprintf(buf, size, "nothing can be rebuilt along timeline %" PRIu32, w ? w->tli : 0);
-		return;
-	}
-	for (int i = 0; i < w->nranges && n < size; i++) {
-		char from[LSN_STR_MAX], to[LSN_STR_MAX], name[32];
-		const ListRange *r = &w->ranges[i];
-		lsn_format(r->from_lsn, from);
-		lsn_format(r->to_lsn, to);
-		wal_segment_name(r->to_tli, r->to_segno, s->epoch->seg_size, name);
-		n += (size_t)snprintf(buf + n, size - n,
-				      "%stimeline %" PRIu32 " from %s (backup %s) to %s (end of %s)",
-				      i > 0 ? "; " : "", w->tli, from, r->from_backup->id, to, name);
-	}
-}
-
-static int parse_tli(const char *s, uint32_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v == 0 || v > UINT32_MAX || !isdigit((unsigned char)*s))
-		return -1;
-	*out = (uint32_t)v;
-	return 0;
-}
-
-static const char *timelines_text(const ListEpoch *s, char *buf, size_t size)
-{
-	size_t n = 0;
-	buf[0] = '\0';
-	for (int i = 0; i < s->ntl && n < size; i++)
-		n += (size_t)snprintf(buf + n, size - n, "%s%" PRIu32, i ? ", " : "", s->tls[i].tli);
-	if (s->ntl == 0)
-		snprintf(buf, size, "none");
-	return buf;
-}
-
-/* Pick the backup (by id, or the newest one that ends before the target). */
-static int choose_backup(const ListEpoch *s, const RebuildOptions *o, Plan *pl, uint32_t want_tli,
-			 WsError *err)
-{
-	bool by_id = o->backup_id != NULL && strcmp(o->backup_id, "latest") != 0;
-
-	if (s->nbackups == 0) {
-		ws_error(err, WS_FATAL, "epoch \"%s\" has no complete backup", s->epoch->id);
-		ws_error_hint(err, "Take one with walship backup.");
-		return WS_FATAL;
-	}
-	if (by_id) {
-		for (int i = 0; i < s->nbackups; i++)
-			if (strcmp(s->backups[i]->id, o->backup_id) == 0)
-				pl->b = s->backups[i];
-		if (pl->b == NULL) {
-			ws_error(err, WS_USAGE, "backup \"%s\" not found in epoch \"%s\"", o->backup_id,
-				 s->epoch->id);
-			ws_error_hint(err, "Run walship list to see the complete backups.");
-			return WS_USAGE;
-		}
-		return 0;
-	}
-	/* A timeline the repository does not hold is refused by choose_timeline, naming those it does. */
-	const ListEpochTimeline *want = want_tli != 0 ? tl_find(s, want_tli) : NULL;
-	if (want != NULL && want->nsegs == 0 && !want->has_history)
-		want = NULL;
-	for (int i = s->nbackups; i-- > 0;) {
-		const BackupMeta *b = s->backups[i];
-		if (o->target == TARGET_TIME && !(iso_secs(b->stop_time) < pl->time_secs))
-			continue;
-		if (o->target == TARGET_LSN && b->stop_lsn > pl->target_lsn)
-			continue;
-		if (want != NULL && !on_path(want->path, b))
-			continue;
-		pl->b = b;
-		return 0;
-	}
-	if (want_tli != 0 && o->target != TARGET_TIME && o->target != TARGET_LSN) {
-		ws_error(err, WS_USAGE, "no backup can be rebuilt along timeline %" PRIu32, want_tli);
-		ws_error_detail(err,
-				"Each was taken on a timeline that timeline %" PRIu32
-				" does not descend from, or after it branched off.",
-				want_tli);
-		return WS_USAGE;
-	}
-	const BackupMeta *first = s->backups[0];
-	char lsn[LSN_STR_MAX];
-	lsn_format(first->stop_lsn, lsn);
-	ws_error(err, WS_USAGE, "no backup ends before the recovery target \"%s\"", o->target_value);
-	ws_error_detail(err, "The earliest backup, \"%s\", ends at %s (%s).", first->id, lsn,
-			first->stop_time);
-	return WS_USAGE;
-}
-
-/* The timeline to recover along: latest (the highest that can start from b), current or N. */
-static int choose_timeline(const ListEpoch *s, const RebuildOptions *o, Plan *pl, WsError *err)
-{
-	const char *want = o->target_timeline ? o->target_timeline : "latest";
-	char list[256];
-	uint32_t n;
-
-	if (strcmp(want, "current") == 0) {
-		pl->tli = pl->b->timeline;
-	} else if (strcmp(want, "latest") == 0) {
-		pl->tli = pl->b->timeline;
-		for (int i = 0; i < s->ntl; i++)
-			if (s->tls[i].tli > pl->tli && on_path(s->tls[i].path, pl->b))
-				pl->tli = s->tls[i].tli;
-	} else if (parse_tli(want, &n) == 0) {
-		const ListEpochTimeline *t = tl_find(s, n);
-		if (t == NULL || (t->nsegs == 0 && !t->has_history)) {
-			ws_error(err, WS_USAGE, "timeline %" PRIu32 " is not in the repository", n);
-			ws_error_detail(err, "Epoch \"%s\" holds timelines %s.", s->epoch->id,
-					timelines_text(s, list, sizeof(list)));
-			return WS_USAGE;
-		}
-		if (t->path == NULL) {
-			ws_error(err, WS_CORRUPT, "the history of timeline %" PRIu32 " cannot be read", n);
-			return WS_CORRUPT;
-		}
-		if (!on_path(t->path, pl->b)) {
-			ws_error(err, WS_USAGE,
-				 "backup \"%s\" (timeline %" PRIu32 ") cannot reach timeline %" PRIu32,
-				 pl->b->id, pl->b->timeline, n);
-			ws_error_detail(err,
-					"Timeline %" PRIu32 " does not descend from the backup's timeline "
-					"after the backup's end.",
-					n);
-			return WS_USAGE;
-		}
-		pl->tli = n;
-	} else {
-		return ws_error(err, WS_USAGE,
-				"invalid value \"%s\" for --target-timeline: use latest, current or a number",
-				want);
-	}
-	const ListEpochTimeline *t = tl_find(s, pl->tli);
-	pl->path = t ? t->path : NULL;
-	pl->w = window_of(s, pl->tli);
-	snprintf(pl->timeline_value, sizeof(pl->timeline_value), "%" PRIu32, pl->tli);
-	return 0;
-}
-
-/* Is the target reachable from the backup along the timeline: refuse otherwise, naming the window. */
-static int prove_reachable(const ListEpoch *s, const RebuildOptions *o, Plan *pl, WsError *err)
-{
-	const ListWindow *w = pl->w;
-	const BackupMeta *b = pl->b;
-	uint32_t seg_size = s->epoch->seg_size;
-	char win[1024], a[LSN_STR_MAX], name[32];
-
-	if (w == NULL || pl->path == NULL) {
-		ws_error(err, WS_CORRUPT, "timeline %" PRIu32 " cannot be followed", pl->tli);
-		return WS_CORRUPT;
-	}
-	window_text(s, w, win, sizeof(win));
-	for (int i = 0; i < w->nunusable; i++) {
-		if (w->unusable[i].backup != b)
-			continue;
-		wal_segment_name(w->unusable[i].missing_tli, w->unusable[i].missing_segno, seg_size, name);
-		ws_error(err, WS_FATAL, "backup \"%s\" cannot be rebuilt: WAL file \"%s\" is missing", b->id,
-			 name);
-		ws_error_detail(err, "Available: %s.", win);
-		return WS_FATAL;
-	}
-	const ListRange *r = NULL;
-	for (int i = 0; i < w->nranges; i++)
-		if (w->ranges[i].from_lsn <= b->stop_lsn && b->stop_lsn <= w->ranges[i].to_lsn)
-			r = &w->ranges[i];
-	if (r == NULL) {
-		ws_error(err, WS_FATAL, "backup \"%s\" cannot be rebuilt along timeline %" PRIu32, b->id,
-			 pl->tli);
-		ws_error_detail(err, "Available: %s.", win);
-		return WS_FATAL;
-	}
-	pl->end_lsn = r->to_lsn;
-	pl->end_tli = r->to_tli;
-	pl->end_segno = r->to_segno;
-	for (int i = 0; i < w->ngaps; i++) {
-		if (w->gaps[i].first_segno > r->to_segno) {
-			pl->gap_after = true;
-			pl->gap_segno = w->gaps[i].first_segno;
-			pl->gap_tli = w->gaps[i].tli;
-			break;
-		}
-	}
-	if (pl->gap_after)
-		wal_segment_name(pl->gap_tli, pl->gap_segno, seg_size, name);
-
-	switch (o->target) {
-	case TARGET_LSN:
-		if (pl->target_lsn < b->stop_lsn) {
-			lsn_format(b->stop_lsn, a);
-			ws_error(err, WS_USAGE, "recovery target %s is before the end of backup \"%s\" (%s)",
-				 o->target_value, b->id, a);
-			ws_error_detail(err, "Available: %s.", win);
-			return WS_USAGE;
-		}
-		if (pl->target_lsn >= pl->end_lsn) {
-			ws_error(err, WS_USAGE,
-				 "recovery target %s is past the end of the WAL in the repository",
-				 o->target_value);
-			if (pl->gap_after)
-				ws_error_detail(err, "Available: %s; WAL file \"%s\" is missing after that.",
-						win, name);
-			else
-				ws_error_detail(err, "Available: %s.", win);
-			return WS_USAGE;
-		}
-		pl->last_lsn = pl->target_lsn;
-		break;
-	case TARGET_TIME:
-		if (iso_secs(b->stop_time) >= pl->time_secs) {
-			ws_error(err, WS_USAGE,
-				 "recovery target time \"%s\" is not after the end of backup \"%s\" (%s)",
-				 pl->time_value, b->id, b->stop_time);
-			ws_error_detail(err, "Available: %s.", win);
-			return WS_USAGE;
-		}
-		pl->last_lsn = pl->end_lsn - 1;
-		break;
-	case TARGET_IMMEDIATE:
-		pl->last_lsn = b->stop_lsn - 1;
-		break;
-	case TARGET_LATEST:
-		/* Recovery would end at the hole as if it were the end: the latest state is not reachable. */
-		if (pl->gap_after) {
-			ws_error(err, WS_FATAL,
-				 "the latest point of timeline %" PRIu32 " cannot be reached: WAL file "
-				 "\"%s\" is missing",
-				 pl->tli, name);
-			ws_error_detail(err, "Available: %s.", win);
-			ws_error_hint(err,
-				      "Recover to a target before it with --target-lsn or --target-time.");
-			return WS_FATAL;
-		}
-		pl->last_lsn = pl->end_lsn - 1;
-		break;
-	default:
-		pl->last_lsn = pl->end_lsn - 1;
-		break;
-	}
-	return 0;
-}
-
-typedef struct SegCount {
-	uint64_t n;
-	uint32_t first_tli, last_tli;
-	uint64_t first, last;
-} SegCount;
-
-static int count_fn(void *ctx, uint32_t tli, uint64_t segno)
-{
-	SegCount *c = ctx;
-	if (c->n++ == 0) {
-		c->first_tli = tli;
-		c->first = segno;
-	}
-	c->last_tli = tli;
-	c->last = segno;
-	return 0;
-}
-
-static const char *target_kind_name(RecoveryTargetKind k)
-{
-	switch (k) {
-	case TARGET_IMMEDIATE:
-		return "immediate (the end of the backup)";
-	case TARGET_TIME:
-		return "time";
-	case TARGET_LSN:
-		return "lsn";
-	case TARGET_XID:
-		return "xid";
-	case TARGET_NAME:
-		return "restore point";
-	default:
-		return "latest (the end of the archived WAL)";
-	}
-}
-
-static void print_plan(const ListEpoch *s, const RebuildOptions *o, const Plan *pl, const char *value)
-{
-	const BackupMeta *b = pl->b;
-	uint32_t seg_size = s->epoch->seg_size;
-	char l1[LSN_STR_MAX], l2[LSN_STR_MAX], n1[32], n2[32];
-	SegCount c = {0};
-
-	lsn_format(b->start_lsn, l1);
-	lsn_format(b->stop_lsn, l2);
-	printf("backup: %s (epoch %s, timeline %" PRIu32 ", %s to %s, ended %s)\n", b->id, s->epoch->id,
-	       b->timeline, l1, l2, b->stop_time);
-	printf("timeline: %" PRIu32 "%s", pl->tli,
-	       o->target_timeline == NULL || strcmp(o->target_timeline, "latest") == 0 ? " (latest)" : "");
-	if (pl->path != NULL && pl->path->n > 1) {
-		printf(", history:");
-		for (int j = 0; j < pl->path->n; j++) {
-			if (j + 1 < pl->path->n) {
-				lsn_format(pl->path->e[j].end, l1);
-				printf(" %" PRIu32 " until %s,", pl->path->e[j].tli, l1);
-			} else {
-				printf(" then %" PRIu32, pl->path->e[j].tli);
-			}
-		}
-	}
-	printf("\n");
-	(void)history_segments(pl->path, b->start_lsn, pl->last_lsn, seg_size, count_fn, &c);
-	wal_segment_name(c.first_tli, c.first, seg_size, n1);
-	wal_segment_name(c.last_tli, c.last, seg_size, n2);
-	printf("wal: %s to %s (%" PRIu64 " file%s, all in the repository)\n", n1, n2, c.n,
-	       c.n == 1 ? "" : "s");
-	lsn_format(pl->end_lsn, l1);
-	printf("target: %s%s%s%s%s, action %s; WAL available to %s\n", target_kind_name(o->target),
-	       value ? " \"" : "", value ? value : "", value ? "\"" : "",
-	       o->target_exclusive ? " (exclusive)" : "",
-	       o->standby                   ? "standby"
-	       : o->target_action           ? o->target_action
-	       : o->target == TARGET_LATEST ? "promote (end of WAL)"
-					    : "pause",
-	       l1);
 }
 
 /* ---- the data directory ---- */
@@ -830,7 +452,7 @@ static int extract(Repo *repo, const ListEpoch *s, const BackupMeta *b, const Ba
 	to.gid = geteuid() == 0 ? (int)gid : -1;
 	to.progress = progress_fn;
 	to.progress_ctx = pr;
-	to.allow_unterminated = s->epoch->pg_major < 15;
+	to.allow_unterminated = pg_major_before(s->epoch->pg_major, 15);
 	Tarx *x = tarx_new(&to);
 	rc = repo_get_object(repo, key, t->obj.size, tarx_write, x, &info, err);
 	if (rc == 0 && (info.content_size != t->obj.size || memcmp(info.sha256, t->obj.sha256, 32) != 0))
@@ -1141,22 +763,14 @@ static bool query_row(PGconn *c, const char *sql, int n, char vals[][64])
 	return ok;
 }
 
-static int start_and_wait(const char *pgdata, int pg_major, const RebuildOptions *o, const Plan *pl,
-			  const Owner *ow, WsError *err)
+/* Start the server with pg_ctl as the owner, its log in logf. */
+static int start_server(const char *pgdata, int pg_major, const RebuildOptions *o, const Owner *ow,
+			char *logf, WsError *err)
 {
 	char *pg_ctl = find_pg_ctl(pg_major);
-	char *logf = xasprintf("%s/%s", pgdata, LOG_NAME);
 	char *popt = o->port > 0 ? xasprintf("-p %d", o->port) : NULL;
-	Want want = o->standby                                                           ? WANT_STANDBY
-		    : o->target == TARGET_LATEST                                         ? WANT_PROMOTED
-		    : o->target_action == NULL || strcmp(o->target_action, "pause") == 0 ? WANT_PAUSED
-		    : strcmp(o->target_action, "promote") == 0                           ? WANT_PROMOTED
-											 : WANT_SHUTDOWN;
-	PGconn *c = NULL;
-	PidFile pf;
-	bool seen = false;
-	char line[1024];
-	int rc = 0;
+	char *argv[12];
+	int n = 0, rc = 0;
 
 	if (pg_ctl == NULL) {
 		char v[16];
@@ -1173,44 +787,75 @@ static int start_and_wait(const char *pgdata, int pg_major, const RebuildOptions
 	/* A log copied in with the backup (of a server rebuilt earlier) would answer for this run. */
 	if ((rc = remove_if_exists(pgdata, LOG_NAME, err)) != 0)
 		goto done;
-	{
-		char *argv[12];
-		int n = 0;
-		argv[n++] = pg_ctl;
-		argv[n++] = (char *)"-D";
-		argv[n++] = (char *)pgdata;
-		argv[n++] = (char *)"-l";
-		argv[n++] = logf;
-		if (popt != NULL) {
-			argv[n++] = (char *)"-o";
-			argv[n++] = popt;
-		}
-		argv[n++] = (char *)"-W";
-		argv[n++] = (char *)"start";
-		argv[n] = NULL;
-		fflush(stdout);
-		int st = run_as(ow, argv, err);
-		if (st < 0) {
-			rc = st;
-			goto done;
-		}
-		if (st != 0) {
-			print_log_tail(logf);
-			rc = ws_error(err, WS_FATAL, "pg_ctl start failed with exit code %d", st);
-			goto done;
-		}
+	argv[n++] = pg_ctl;
+	argv[n++] = (char *)"-D";
+	argv[n++] = (char *)pgdata;
+	argv[n++] = (char *)"-l";
+	argv[n++] = logf;
+	if (popt != NULL) {
+		argv[n++] = (char *)"-o";
+		argv[n++] = popt;
 	}
-	log_info("server started, log in \"%s\"; waiting for recovery", logf);
+	argv[n++] = (char *)"-W";
+	argv[n++] = (char *)"start";
+	argv[n] = NULL;
+	fflush(stdout);
+	int st = run_as(ow, argv, err);
+	if (st < 0) {
+		rc = st;
+	} else if (st != 0) {
+		print_log_tail(logf);
+		rc = ws_error(err, WS_FATAL, "pg_ctl start failed with exit code %d", st);
+	}
+done:
+	free(popt);
+	free(pg_ctl);
+	return rc;
+}
 
+/* The server is gone: shut down at its target as asked (0), or recovery failed. */
+static int server_gone(Want want, const RebuildOptions *o, const char *logf, WsError *err)
+{
+	char line[1024];
+	if ((want == WANT_SHUTDOWN || want == WANT_PAUSED) &&
+	    log_find(logf, "shutdown at recovery target", line, sizeof(line))) {
+		if (log_find(logf, "recovery stopping", line, sizeof(line)))
+			printf("%s\n", line);
+		printf("recovery reached its target; the server shut down as asked\n");
+		return 0;
+	}
+	print_log_tail(logf);
+	if (log_find(logf, "recovery ended before configured recovery target was reached", line,
+		     sizeof(line))) {
+		ws_error(err, WS_FATAL, "recovery ended before the target was reached");
+		ws_error_detail(err, "The WAL in the repository ends before \"%s\".",
+				o->target_value ? o->target_value : "the target");
+	} else {
+		ws_error(err, WS_FATAL, "the server stopped during recovery");
+	}
+	ws_error_hint(err, "The server log is \"%s\".", logf);
+	return WS_FATAL;
+}
+
+/*
+ * Watch the started server until it does what want says (0, *c connected
+ * unless it shut down), or fails.
+ */
+static int wait_outcome(const char *pgdata, const Owner *ow, Want want, const RebuildOptions *o,
+			const char *logf, PGconn **c, PidFile *pf, WsError *err)
+{
+	bool seen = false;
+	char line[1024];
 	double t0 = now_mono(), noted = t0;
+
 	for (;;) {
 		PidFile now;
 		bool have = read_pidfile(pgdata, &now);
 		if (have) {
-			pf = now;
+			*pf = now;
 			seen = true;
 		}
-		bool alive = seen && have && (kill((pid_t)pf.pid, 0) == 0 || errno == EPERM);
+		bool alive = seen && have && (kill((pid_t)pf->pid, 0) == 0 || errno == EPERM);
 		/*
 		 * A server that fails at once can be gone before its postmaster.pid was
 		 * ever seen: an invalid setting (two recovery targets, say) ends the
@@ -1220,26 +865,8 @@ static int start_and_wait(const char *pgdata, int pg_major, const RebuildOptions
 				 : log_find(logf, "database system is shut down", line, sizeof(line)) ||
 					    log_find(logf, "FATAL:", line, sizeof(line)) ||
 					    log_find(logf, "PANIC:", line, sizeof(line));
-		if (gone) {
-			if ((want == WANT_SHUTDOWN || want == WANT_PAUSED) &&
-			    log_find(logf, "shutdown at recovery target", line, sizeof(line))) {
-				if (log_find(logf, "recovery stopping", line, sizeof(line)))
-					printf("%s\n", line);
-				printf("recovery reached its target; the server shut down as asked\n");
-				break;
-			}
-			print_log_tail(logf);
-			if (log_find(logf, "recovery ended before configured recovery target was reached",
-				     line, sizeof(line))) {
-				rc = ws_error(err, WS_FATAL, "recovery ended before the target was reached");
-				ws_error_detail(err, "The WAL in the repository ends before \"%s\".",
-						o->target_value ? o->target_value : "the target");
-			} else {
-				rc = ws_error(err, WS_FATAL, "the server stopped during recovery");
-			}
-			ws_error_hint(err, "The server log is \"%s\".", logf);
-			goto done;
-		}
+		if (gone)
+			return server_gone(want, o, logf, err);
 		/* Recovery may rightly take hours; never silently. */
 		if (now_mono() - noted >= WAIT_NOTE_SECONDS) {
 			noted = now_mono();
@@ -1250,144 +877,104 @@ static int start_and_wait(const char *pgdata, int pg_major, const RebuildOptions
 		}
 		if (!seen && now_mono() - t0 > 60) {
 			print_log_tail(logf);
-			rc = ws_error(err, WS_FATAL, "the server did not start within 60 seconds");
-			goto done;
+			return ws_error(err, WS_FATAL, "the server did not start within 60 seconds");
 		}
-		if (seen && want != WANT_SHUTDOWN && c == NULL)
-			c = connect_as(ow, &pf);
-		if (c != NULL) {
+		if (seen && want != WANT_SHUTDOWN && *c == NULL)
+			*c = connect_as(ow, pf);
+		if (*c != NULL) {
 			char v[2][64];
 			if (!query_row(
-				    c,
+				    *c,
 				    "SELECT pg_is_in_recovery()::text, "
 				    "CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused()::text END",
 				    2, v)) {
-				PQfinish(c);
-				c = NULL;
+				PQfinish(*c);
+				*c = NULL;
 			} else if ((want == WANT_PROMOTED && strcmp(v[0], "false") == 0) ||
 				   (want == WANT_PAUSED && strcmp(v[1], "true") == 0) ||
 				   (want == WANT_STANDBY && strcmp(v[0], "true") == 0)) {
-				break;
+				return 0;
 			} else if (want != WANT_PROMOTED && strcmp(v[0], "false") == 0) {
-				rc = ws_error(err, WS_FATAL,
-					      "recovery ended and the server was promoted instead of %s",
-					      want == WANT_STANDBY ? "running as a standby"
-								   : "pausing at the target");
-				goto done;
+				return ws_error(err, WS_FATAL,
+						"recovery ended and the server was promoted instead of %s",
+						want == WANT_STANDBY ? "running as a standby"
+								     : "pausing at the target");
 			}
 		}
 		sleep_ms(300);
 	}
+}
 
-	if (c != NULL) {
-		char v[3][64];
-		if (want == WANT_PROMOTED &&
-		    query_row(c,
-			      "SELECT pg_current_wal_lsn()::text, pg_walfile_name(pg_current_wal_lsn()), "
-			      "pg_last_xact_replay_timestamp()::text",
-			      3, v)) {
-			char tli_hex[9];
-			snprintf(tli_hex, sizeof(tli_hex), "%.8s", v[1]);
-			if (o->target != TARGET_LATEST &&
-			    log_find(logf, "recovery stopping", line, sizeof(line)))
-				printf("%s\n", line);
-			printf("recovery ended and the server was promoted: at %s on timeline %" PRIu32
-			       ", last replayed transaction at %s\n",
-			       v[0], (uint32_t)strtoul(tli_hex, NULL, 16), v[2][0] ? v[2] : "(none)");
-		} else if (query_row(c,
-				     "SELECT pg_last_wal_replay_lsn()::text, "
-				     "pg_last_xact_replay_timestamp()::text",
-				     2, v)) {
-			uint64_t l = 0;
-			(void)lsn_parse(v[0], &l, NULL);
-			if (want == WANT_PAUSED && log_find(logf, "recovery stopping", line, sizeof(line)))
-				printf("%s\n", line);
-			printf("%s %s on timeline %" PRIu32 ", last replayed transaction at %s\n",
-			       want == WANT_PAUSED ? "recovery reached its target and is paused at"
-						   : "the standby is running; replayed up to",
-			       v[0], pl->path ? history_tli_of_lsn(pl->path, l) : pl->tli,
-			       v[1][0] ? v[1] : "(none)");
-		}
-		printf("server running: port %d, socket directory \"%s\", data directory \"%s\"\n", pf.port,
-		       pf.sockdir, pgdata);
+/* Where recovery ended (or where the standby is) and where the server listens. */
+static void print_outcome(PGconn *c, Want want, const RebuildOptions *o, const RebuildPlan *pl,
+			  const char *logf, const PidFile *pf, const char *pgdata)
+{
+	char v[3][64], line[1024];
+	if (want == WANT_PROMOTED &&
+	    query_row(c,
+		      "SELECT pg_current_wal_lsn()::text, pg_walfile_name(pg_current_wal_lsn()), "
+		      "pg_last_xact_replay_timestamp()::text",
+		      3, v)) {
+		char tli_hex[9];
+		snprintf(tli_hex, sizeof(tli_hex), "%.8s", v[1]);
+		if (o->target != TARGET_LATEST && log_find(logf, "recovery stopping", line, sizeof(line)))
+			printf("%s\n", line);
+		printf("recovery ended and the server was promoted: at %s on timeline %" PRIu32
+		       ", last replayed transaction at %s\n",
+		       v[0], (uint32_t)strtoul(tli_hex, NULL, 16), v[2][0] ? v[2] : "(none)");
+	} else if (query_row(c,
+			     "SELECT pg_last_wal_replay_lsn()::text, pg_last_xact_replay_timestamp()::text",
+			     2, v)) {
+		uint64_t l = 0;
+		(void)lsn_parse(v[0], &l, NULL);
+		if (want == WANT_PAUSED && log_find(logf, "recovery stopping", line, sizeof(line)))
+			printf("%s\n", line);
+		printf("%s %s on timeline %" PRIu32 ", last replayed transaction at %s\n",
+		       want == WANT_PAUSED ? "recovery reached its target and is paused at"
+					   : "the standby is running; replayed up to",
+		       v[0], pl->path ? history_tli_of_lsn(pl->path, l) : pl->tli, v[1][0] ? v[1] : "(none)");
 	}
+	printf("server running: port %d, socket directory \"%s\", data directory \"%s\"\n", pf->port,
+	       pf->sockdir, pgdata);
+}
+
+/*
+ * Start the server and wait for the outcome; *ended tells whether recovery
+ * is over (the server was promoted: it will fetch nothing more).
+ */
+static int start_and_wait(const char *pgdata, int pg_major, const RebuildOptions *o, const RebuildPlan *pl,
+			  const Owner *ow, bool *ended, WsError *err)
+{
+	char *logf = xasprintf("%s/%s", pgdata, LOG_NAME);
+	Want want = o->standby                                                           ? WANT_STANDBY
+		    : o->target == TARGET_LATEST                                         ? WANT_PROMOTED
+		    : o->target_action == NULL || strcmp(o->target_action, "pause") == 0 ? WANT_PAUSED
+		    : strcmp(o->target_action, "promote") == 0                           ? WANT_PROMOTED
+											 : WANT_SHUTDOWN;
+	PGconn *c = NULL;
+	PidFile pf;
+	int rc;
+
+	memset(&pf, 0, sizeof(pf));
+	if ((rc = start_server(pgdata, pg_major, o, ow, logf, err)) != 0)
+		goto done;
+	log_info("server started, log in \"%s\"; waiting for recovery", logf);
+	if ((rc = wait_outcome(pgdata, ow, want, o, logf, &c, &pf, err)) != 0)
+		goto done;
+	/* Promoted: recovery will fetch nothing more.  Paused or shut down at the target, it may. */
+	*ended = want == WANT_PROMOTED;
+	if (c != NULL)
+		print_outcome(c, want, o, pl, logf, &pf, pgdata);
 	/* The targets did their job; left in place they would stop the next start or rebuild. */
 	if (want != WANT_STANDBY)
 		rc = recovery_targets_clear(pgdata, pg_major, err);
 done:
 	PQfinish(c);
-	free(popt);
 	free(logf);
-	free(pg_ctl);
 	return rc;
 }
 
 /* ---- the command ---- */
-
-/* The checks recovery_settings_write would make, done before anything is written. */
-static int check_target(const RebuildOptions *o, int pg_major, Plan *pl, WsError *err)
-{
-	WsError e;
-	if (o->target_action != NULL && strcmp(o->target_action, "pause") != 0 &&
-	    strcmp(o->target_action, "promote") != 0 && strcmp(o->target_action, "shutdown") != 0)
-		return ws_error(err, WS_USAGE,
-				"invalid value \"%s\" for --target-action: use pause, promote or shutdown",
-				o->target_action);
-	if (o->target_action != NULL && o->target == TARGET_LATEST) {
-		ws_error(err, WS_USAGE, "--target-action needs a recovery target");
-		ws_error_detail(err, "Without one, recovery replays all the WAL and the server is promoted.");
-		return WS_USAGE;
-	}
-	if (o->target_exclusive && o->target != TARGET_TIME && o->target != TARGET_LSN &&
-	    o->target != TARGET_XID)
-		return ws_error(err, WS_USAGE,
-				"--target-exclusive applies only to --target-time, --target-lsn "
-				"and --target-xid");
-	if (o->archive != NULL && strcmp(o->archive, "off") != 0 && strcmp(o->archive, "keep") != 0)
-		return ws_error(err, WS_USAGE, "invalid value \"%s\" for --archive: use off or keep",
-				o->archive);
-	if (o->primary_conninfo != NULL && !o->standby)
-		return ws_error(err, WS_USAGE, "--primary-conninfo needs --standby");
-	if (o->port != 0 && !o->start)
-		return ws_error(err, WS_USAGE, "--port needs --start");
-	int usec;
-	switch (o->target) {
-	case TARGET_TIME:
-		return rebuild_parse_time(o->target_value, &pl->time_secs, &usec, pl->time_value, err);
-	case TARGET_LSN:
-		if (pg_major == 96)
-			return ws_error(err, WS_USAGE, "PostgreSQL 9.6 has no recovery_target_lsn");
-		ws_error_clear(&e);
-		if (lsn_parse(o->target_value, &pl->target_lsn, &e) != 0) {
-			*err = e;
-			ws_error_prefix(err, "--target-lsn");
-			return WS_USAGE;
-		}
-		return 0;
-	case TARGET_XID: {
-		const char *p = o->target_value;
-		bool ok = *p >= '1' && *p <= '9' && strlen(p) <= 20;
-		for (; ok && *p; p++)
-			ok = isdigit((unsigned char)*p);
-		if (!ok)
-			return ws_error(err, WS_USAGE,
-					"invalid value \"%s\" for --target-xid: use a transaction ID above 0 "
-					"without leading zeros",
-					o->target_value);
-		return 0;
-	}
-	case TARGET_NAME:
-		if (o->target_value[0] == '\0' || strlen(o->target_value) > 63 ||
-		    strchr(o->target_value, '\n'))
-			return ws_error(
-				err, WS_USAGE,
-				"invalid value for --target-name: use the name of a restore point (1 to 63 "
-				"bytes)");
-		return 0;
-	default:
-		return 0;
-	}
-}
 
 static int copy_config(const char *from, const char *pgdata, uid_t uid, gid_t gid, WsError *err)
 {
@@ -1434,232 +1021,331 @@ static int remove_if_exists(const char *pgdata, const char *name, WsError *err)
 	return rc;
 }
 
-int cmd_rebuild(const Config *cfg, const RebuildOptions *o, WsError *err)
-{
-	Repo *repo = NULL;
-	ListEpoch scan = {0};
-	Plan pl;
-	TsDest *ts = NULL;
-	int nts = 0;
-	Tarx *base = NULL;
-	char *restore = NULL;
-	const char *pgdata = o->pgdata;
-	const char *owner_why;
-	Owner ow = {0};
-	bool exists, empty = true;
-	struct stat st;
-	int rc;
+/* One rebuild: what it read, chose and wrote. */
+typedef struct Rebuild {
+	const Config *cfg;
+	const RebuildOptions *o;
+	Repo *repo;
+	ListEpoch scan;
+	RebuildPlan pl;
+	TsDest *ts;
+	int nts;
+	Tarx *base;
+	char *restore;
+	bool exists, empty;
+	Owner ow;
+	RepoLock *lease;
+	bool complete; /* the data directory can be started: its lease outlives this process */
+} Rebuild;
 
-	memset(&pl, 0, sizeof(pl));
-	if ((rc = repo_open(cfg, &repo, err)) != 0)
-		goto done;
-	const RepoMeta *meta = repo_meta(repo);
+/*
+ * The lease that keeps what this rebuild needs from walship prune, taken
+ * before the repository is read; then wait for a prune that started before
+ * it (it may not have seen the lease), so that what is read stays there.
+ */
+static int take_lease(Rebuild *r, WsError *err)
+{
+	int rc;
+	if (r->o->dry_run)
+		return 0;
+	if (r->o->lease == 0) {
+		log_info("no lease (--lease=0): walship prune may remove WAL this rebuild needs");
+		return 0;
+	}
+	if ((rc = repo_lease_take(r->repo, r->cfg, r->o->pgdata, &r->lease, err)) != 0)
+		return rc;
+	return repo_lock_wait(r->repo, "prune", err);
+}
+
+/* The epoch, backup and timeline, proven from the repository; the lease narrowed to them. */
+static int read_plan(Rebuild *r, WsError *err)
+{
+	const RebuildOptions *o = r->o;
+	const RepoMeta *meta = repo_meta(r->repo);
+	char start_wal[32];
+	int rc;
 
 	/* The backup's epoch: the one holding --backup=ID, else the newest. */
 	for (int i = meta->n_epochs; i-- > 0;) {
-		if ((rc = check_target(o, meta->epochs[i].pg_major, &pl, err)) != 0)
-			goto done;
-		if ((rc = list_scan_epoch(repo, &meta->epochs[i], scan_problem, NULL, &scan, err)) != 0)
-			goto done;
+		if ((rc = rebuild_plan_check_target(o, meta->epochs[i].pg_major, &r->pl, err)) != 0)
+			return rc;
+		if ((rc = list_scan_epoch(r->repo, &meta->epochs[i], scan_problem, NULL, &r->scan, err)) != 0)
+			return rc;
 		bool by_id = o->backup_id != NULL && strcmp(o->backup_id, "latest") != 0;
 		bool found = !by_id;
-		for (int k = 0; by_id && k < scan.nbackups; k++)
-			found = found || strcmp(scan.backups[k]->id, o->backup_id) == 0;
+		for (int k = 0; by_id && k < r->scan.nbackups; k++)
+			found = found || strcmp(r->scan.backups[k]->id, o->backup_id) == 0;
 		if (found || i == 0)
 			break;
-		list_epoch_free(&scan);
+		list_epoch_free(&r->scan);
 	}
-	uint32_t want_tli = 0;
-	if (o->target_timeline != NULL && parse_tli(o->target_timeline, &want_tli) != 0)
-		want_tli = 0;
-	if ((rc = choose_backup(&scan, o, &pl, want_tli, err)) != 0 ||
-	    (rc = choose_timeline(&scan, o, &pl, err)) != 0 ||
-	    (rc = prove_reachable(&scan, o, &pl, err)) != 0)
-		goto done;
-	if ((rc = tablespace_dests(pl.b, o, &ts, &nts, err)) != 0)
-		goto done;
+	if ((rc = rebuild_plan_choose(&r->scan, o, &r->pl, err)) != 0 ||
+	    (rc = rebuild_plan_check_end(r->repo, &r->scan, o, &r->pl, err)) != 0 ||
+	    (rc = tablespace_dests(r->pl.b, o, &r->ts, &r->nts, err)) != 0)
+		return rc;
+	if (r->lease == NULL)
+		return 0;
+	const BackupMeta *b = r->pl.b;
+	wal_segment_name(b->timeline, lsn_segno(b->start_lsn, r->scan.epoch->seg_size),
+			 r->scan.epoch->seg_size, start_wal);
+	return repo_lease_hold(r->lease, r->scan.epoch->id, b->id, r->pl.tli, start_wal, err);
+}
 
-	/* The data directory: absent, empty, or (--force) not in use. */
-	exists = lstat(pgdata, &st) == 0;
-	if (!exists && errno != ENOENT) {
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not stat \"%s\"", pgdata);
-		goto done;
-	}
-	if (exists) {
-		if (stat(pgdata, &st) != 0 || !S_ISDIR(st.st_mode)) {
-			rc = ws_error(err, WS_FATAL, "\"%s\" exists and is not a directory", pgdata);
-			goto done;
-		}
+/* The data directory: absent, empty, or (--force) not in use; and what it will be given. */
+static int check_datadir(Rebuild *r, WsError *err)
+{
+	const RebuildOptions *o = r->o;
+	const char *pgdata = o->pgdata;
+	struct stat st;
+	int rc;
+
+	r->empty = true;
+	r->exists = lstat(pgdata, &st) == 0;
+	if (!r->exists && errno != ENOENT)
+		return ws_error_errno(err, WS_FATAL, errno, "could not stat \"%s\"", pgdata);
+	if (r->exists) {
+		if (stat(pgdata, &st) != 0 || !S_ISDIR(st.st_mode))
+			return ws_error(err, WS_FATAL, "\"%s\" exists and is not a directory", pgdata);
 		if ((rc = check_postmaster(pgdata, err)) != 0)
-			goto done;
+			return rc;
 		int e = dir_is_empty(pgdata);
-		if (e < 0) {
-			rc = ws_error_errno(err, WS_FATAL, errno, "could not read directory \"%s\"", pgdata);
-			goto done;
-		}
-		empty = e == 1;
-		if (!empty && !o->force) {
-			rc = ws_error(err, WS_FATAL, "data directory \"%s\" is not empty", pgdata);
+		if (e < 0)
+			return ws_error_errno(err, WS_FATAL, errno, "could not read directory \"%s\"",
+					      pgdata);
+		r->empty = e == 1;
+		if (!r->empty && !o->force) {
+			ws_error(err, WS_FATAL, "data directory \"%s\" is not empty", pgdata);
 			ws_error_hint(err,
 				      "Use --force to replace what it holds, or choose another directory.");
-			goto done;
+			return WS_FATAL;
 		}
 	}
-	if ((rc = check_tablespace_dirs(ts, nts, err)) != 0)
-		goto done;
-	if ((rc = restore_command(cfg, o, scan.epoch->id, &restore, err)) != 0)
-		goto done;
-	if (o->config_from != NULL && access(o->config_from, R_OK) != 0) {
-		rc = ws_error_errno(err, WS_USAGE, errno, "cannot read --config-from file \"%s\"",
-				    o->config_from);
-		goto done;
-	}
+	if ((rc = check_tablespace_dirs(r->ts, r->nts, err)) != 0 ||
+	    (rc = restore_command(r->cfg, o, r->scan.epoch->id, &r->restore, err)) != 0)
+		return rc;
+	if (o->config_from != NULL && access(o->config_from, R_OK) != 0)
+		return ws_error_errno(err, WS_USAGE, errno, "cannot read --config-from file \"%s\"",
+				      o->config_from);
+	return 0;
+}
 
-	print_plan(&scan, o, &pl,
-		   o->target == TARGET_TIME     ? pl.time_value
-		   : o->target == TARGET_LATEST ? NULL
-						: o->target_value);
-	if (o->dry_run) {
-		printf("data directory: \"%s\" %s\n", pgdata,
-		       !exists ? "would be created"
-		       : empty ? "is empty"
-			       : "would be emptied (--force)");
-		printf("dry run: nothing was written\n");
-		goto done;
-	}
+/* Empty (--force) or create the data directory, owned by whoever the server will run as. */
+static int prepare_datadir(Rebuild *r, WsError *err)
+{
+	const char *pgdata = r->o->pgdata;
+	const char *owner_why;
+	int rc;
 
-	choose_owner(pgdata, exists, &ow.uid, &ow.gid, &owner_why);
-	{
-		struct passwd *pw = getpwuid(ow.uid);
-		snprintf(ow.name, sizeof(ow.name), "%s", pw ? pw->pw_name : "postgres");
-	}
-	log_info("files will belong to user \"%s\" (%s)", ow.name, owner_why);
-	if (exists && !empty) {
+	choose_owner(pgdata, r->exists, &r->ow.uid, &r->ow.gid, &owner_why);
+	struct passwd *pw = getpwuid(r->ow.uid);
+	snprintf(r->ow.name, sizeof(r->ow.name), "%s", pw ? pw->pw_name : "postgres");
+	log_info("files will belong to user \"%s\" (%s)", r->ow.name, owner_why);
+	if (r->exists && !r->empty) {
 		int fd = open(pgdata, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0) {
-			rc = ws_error_errno(err, WS_FATAL, errno, "could not open \"%s\"", pgdata);
-			goto done;
-		}
+		if (fd < 0)
+			return ws_error_errno(err, WS_FATAL, errno, "could not open \"%s\"", pgdata);
 		printf("removing the contents of \"%s\" (--force)\n", pgdata);
 		if ((rc = remove_contents(fd, pgdata, err)) != 0)
-			goto done;
+			return rc;
 	}
-	if ((rc = make_dir_owned(pgdata, ow.uid, ow.gid, err)) != 0)
-		goto done;
-	if (chmod(pgdata, 0700) != 0) {
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not change the mode of \"%s\"", pgdata);
-		goto done;
-	}
+	if ((rc = make_dir_owned(pgdata, r->ow.uid, r->ow.gid, err)) != 0)
+		return rc;
+	if (chmod(pgdata, 0700) != 0)
+		return ws_error_errno(err, WS_FATAL, errno, "could not change the mode of \"%s\"", pgdata);
+	/* What earlier rebuilds of this directory held is no longer needed: its content is gone. */
+	int dropped = r->lease != NULL ? repo_lease_drop_others(r->lease) : 0;
+	if (dropped > 0)
+		printf("removed %d lease%s of earlier rebuilds of \"%s\": what they held is no longer "
+		       "needed\n",
+		       dropped, dropped == 1 ? "" : "s", pgdata);
 	/* Segments prefetched for what this directory held before are not for the new cluster. */
-	if ((rc = prefetch_clear_datadir(cfg, pgdata, err)) != 0)
-		goto done;
+	return prefetch_clear_datadir(r->cfg, pgdata, err);
+}
+
+/* Tablespaces first, the main directory last (kept open: its pg_control is written last). */
+static int extract_all(Rebuild *r, WsError *err)
+{
+	const BackupMeta *b = r->pl.b;
+	const Owner *ow = &r->ow;
+	int rc;
 
 	Progress pr = {.on = log_get_level() >= LOG_LEVEL_WARNING && isatty(STDERR_FILENO)};
-	for (int i = 0; i < pl.b->n_tablespaces; i++)
-		pr.total += pl.b->tablespaces[i].obj.size;
-	/* Tablespaces first, the main directory last: its pg_control is what makes it startable. */
-	for (int i = 0, k = 0; i < pl.b->n_tablespaces; i++) {
-		const BackupTablespaceInfo *t = &pl.b->tablespaces[i];
+	for (int i = 0; i < b->n_tablespaces; i++)
+		pr.total += b->tablespaces[i].obj.size;
+	for (int i = 0, k = 0; i < b->n_tablespaces; i++) {
+		const BackupTablespaceInfo *t = &b->tablespaces[i];
 		if (t->is_base)
 			continue;
-		if ((rc = make_dir_owned(ts[k].dir, ow.uid, ow.gid, err)) != 0 ||
-		    (rc = extract(repo, &scan, pl.b, t, ts[k].dir, ow.uid, ow.gid, &pr, NULL, err)) != 0)
-			goto done;
+		if ((rc = make_dir_owned(r->ts[k].dir, ow->uid, ow->gid, err)) != 0 ||
+		    (rc = extract(r->repo, &r->scan, b, t, r->ts[k].dir, ow->uid, ow->gid, &pr, NULL, err)) !=
+			    0)
+			return rc;
 		k++;
 	}
-	for (int i = 0; i < pl.b->n_tablespaces; i++)
-		if (pl.b->tablespaces[i].is_base &&
-		    (rc = extract(repo, &scan, pl.b, &pl.b->tablespaces[i], pgdata, ow.uid, ow.gid, &pr,
-				  &base, err)) != 0)
-			goto done;
+	for (int i = 0; i < b->n_tablespaces; i++)
+		if (b->tablespaces[i].is_base &&
+		    (rc = extract(r->repo, &r->scan, b, &b->tablespaces[i], r->o->pgdata, ow->uid, ow->gid,
+				  &pr, &r->base, err)) != 0)
+			return rc;
 	if (pr.shown)
 		fputc('\n', stderr);
-	if (base == NULL) {
-		rc = ws_error(err, WS_CORRUPT, "backup \"%s\" has no main data directory object", pl.b->id);
-		goto done;
-	}
+	if (r->base == NULL)
+		return ws_error(err, WS_CORRUPT, "backup \"%s\" has no main data directory object", b->id);
+	return 0;
+}
 
-	{
-		char *wal = xasprintf("%s/pg_wal", pgdata);
-		char *status = xasprintf("%s/pg_wal/archive_status", pgdata);
-		rc = make_dir_owned(wal, ow.uid, ow.gid, err);
-		if (rc == 0)
-			rc = make_dir_owned(status, ow.uid, ow.gid, err);
-		free(status);
-		free(wal);
-		if (rc != 0)
-			goto done;
-	}
+/* pg_wal, the configuration and the recovery settings; pg_control last. */
+static int write_settings(Rebuild *r, WsError *err)
+{
+	const RebuildOptions *o = r->o;
+	const char *pgdata = o->pgdata;
+	const Owner *ow = &r->ow;
+	int major = r->scan.epoch->pg_major;
+	int rc;
+
+	char *wal = xasprintf("%s/pg_wal", pgdata);
+	char *status = xasprintf("%s/pg_wal/archive_status", pgdata);
+	rc = make_dir_owned(wal, ow->uid, ow->gid, err);
+	if (rc == 0)
+		rc = make_dir_owned(status, ow->uid, ow->gid, err);
+	free(status);
+	free(wal);
+	if (rc != 0)
+		return rc;
 	if ((rc = remove_if_exists(pgdata, "recovery.done", err)) != 0 ||
-	    (scan.epoch->pg_major >= 12 && (rc = remove_if_exists(pgdata, "recovery.conf", err)) != 0))
-		goto done;
-	for (int i = 0; i < nts; i++) {
-		if (ts[i].mapped) {
-			if ((rc = write_tablespace_map(pgdata, ts, nts, ow.uid, ow.gid, err)) != 0)
-				goto done;
+	    (!pg_major_before(major, 12) && (rc = remove_if_exists(pgdata, "recovery.conf", err)) != 0))
+		return rc;
+	for (int i = 0; i < r->nts; i++) {
+		if (r->ts[i].mapped) {
+			if ((rc = write_tablespace_map(pgdata, r->ts, r->nts, ow->uid, ow->gid, err)) != 0)
+				return rc;
 			break;
 		}
 	}
-	{
-		char *conf = xasprintf("%s/postgresql.conf", pgdata);
-		bool has_conf = access(conf, F_OK) == 0;
-		free(conf);
-		if (!has_conf && (rc = copy_config(o->config_from, pgdata, ow.uid, ow.gid, err)) != 0)
-			goto done;
-		if (has_conf && o->config_from != NULL)
-			log_warning("the backup has its own postgresql.conf: --config-from=\"%s\" not used",
-				    o->config_from);
-	}
+	char *conf = xasprintf("%s/postgresql.conf", pgdata);
+	bool has_conf = access(conf, F_OK) == 0;
+	free(conf);
+	if (!has_conf && (rc = copy_config(o->config_from, pgdata, ow->uid, ow->gid, err)) != 0)
+		return rc;
+	if (has_conf && o->config_from != NULL)
+		log_warning("the backup has its own postgresql.conf: --config-from=\"%s\" not used",
+			    o->config_from);
 
 	RecoverySettings rs = {0};
-	rs.restore_command = restore;
+	rs.restore_command = r->restore;
 	rs.target = o->target;
-	rs.target_value = o->target == TARGET_TIME ? pl.time_value : o->target_value;
+	rs.target_value = o->target == TARGET_TIME ? r->pl.time_value : o->target_value;
 	rs.target_exclusive = o->target_exclusive;
 	/* Explicit: the number proven above, or latest for a standby that must follow promotions. */
 	rs.target_timeline =
 		o->standby && (o->target_timeline == NULL || strcmp(o->target_timeline, "latest") == 0)
 			? "latest"
-			: pl.timeline_value;
+			: r->pl.timeline_value;
 	rs.target_action = o->target_action;
 	rs.standby = o->standby;
 	rs.primary_conninfo = o->primary_conninfo;
 	rs.archive_off = o->archive ? strcmp(o->archive, "off") == 0 : !o->standby;
-	if ((rc = recovery_settings_write(pgdata, scan.epoch->pg_major, &rs, err)) != 0)
-		goto done;
-	if ((rc = tarx_finish(base, err)) != 0) {
+	if ((rc = recovery_settings_write(pgdata, major, &rs, err)) != 0)
+		return rc;
+	if ((rc = tarx_finish(r->base, err)) != 0) {
 		ws_error_prefix(err, "could not restore \"base.tar\"");
+		return rc;
+	}
+	char *control = xasprintf("%s/global/pg_control", pgdata);
+	bool ok = access(control, F_OK) == 0;
+	free(control);
+	if (!ok)
+		return ws_error(err, WS_CORRUPT, "backup \"%s\" has no global/pg_control", r->pl.b->id);
+	return 0;
+}
+
+/* The data directory can be started: keep the lease --lease after this process, also if it is killed. */
+static int keep_lease(Rebuild *r, WsError *err)
+{
+	int rc;
+	if (r->lease == NULL)
+		return 0;
+	if ((rc = repo_lock_check(r->lease, err)) != 0)
+		return rc;
+	if ((rc = repo_lease_keep_until(r->lease, (int64_t)time(NULL) + r->o->lease, err)) != 0)
+		return rc;
+	r->complete = true;
+	return 0;
+}
+
+/*
+ * Release the lease once recovery has ended, or when the data directory
+ * cannot be started; else leave it in the repository until it expires.
+ */
+static void finish_lease(Rebuild *r, bool ended)
+{
+	char until[32];
+	if (r->lease == NULL)
+		return;
+	if (!r->complete || ended) {
+		if (ended)
+			printf("recovery has ended: lease %s released\n", repo_lease_id(r->lease));
+		repo_lock_release(r->lease);
+		r->lease = NULL;
+		return;
+	}
+	/* Counted from now: the server is started after walship rebuild exits (or keeps reading). */
+	WsError e;
+	ws_error_clear(&e);
+	if (repo_lease_keep_until(r->lease, (int64_t)time(NULL) + r->o->lease, &e) != 0)
+		log_report_warning(&e);
+	repo_lock_time_str((int64_t)time(NULL) + r->o->lease, until);
+	printf("lease %s keeps backup \"%s\" and its WAL from walship prune until %s (--lease)\n",
+	       repo_lease_id(r->lease), r->pl.b->id, until);
+	repo_lease_leave(r->lease);
+	r->lease = NULL;
+}
+int cmd_rebuild(const Config *cfg, const RebuildOptions *o, WsError *err)
+{
+	Rebuild r;
+	bool ended = false;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.cfg = cfg;
+	r.o = o;
+	if ((rc = repo_open(cfg, &r.repo, err)) != 0)
+		goto done;
+	/* Usage errors before anything is written to the repository (the lease). */
+	const RepoMeta *meta = repo_meta(r.repo);
+	if ((rc = rebuild_plan_check_target(o, meta->epochs[meta->n_epochs - 1].pg_major, &r.pl, err)) != 0 ||
+	    (rc = take_lease(&r, err)) != 0 || (rc = read_plan(&r, err)) != 0 ||
+	    (rc = check_datadir(&r, err)) != 0)
+		goto done;
+
+	rebuild_plan_print(&r.scan, o, &r.pl);
+	if (o->dry_run) {
+		printf("data directory: \"%s\" %s\n", o->pgdata,
+		       !r.exists ? "would be created"
+		       : r.empty ? "is empty"
+				 : "would be emptied (--force)");
+		printf("dry run: nothing was written\n");
 		goto done;
 	}
-	{
-		char *control = xasprintf("%s/global/pg_control", pgdata);
-		bool ok = access(control, F_OK) == 0;
-		free(control);
-		if (!ok) {
-			rc = ws_error(err, WS_CORRUPT, "backup \"%s\" has no global/pg_control", pl.b->id);
-			goto done;
-		}
-	}
-	{
-		/* 9.6 is major 96: the recovery settings go to recovery.conf up to 11. */
-		int major = scan.epoch->pg_major;
-		bool conf = major < 12 || major == 96;
-		printf("data directory \"%s\" rebuilt from backup \"%s\"; %s written\n", pgdata, pl.b->id,
-		       conf         ? "recovery.conf"
-		       : o->standby ? "standby.signal"
-				    : "recovery.signal");
-	}
+	if ((rc = prepare_datadir(&r, err)) != 0 || (rc = extract_all(&r, err)) != 0 ||
+	    (rc = write_settings(&r, err)) != 0 || (rc = keep_lease(&r, err)) != 0)
+		goto done;
+	printf("data directory \"%s\" rebuilt from backup \"%s\"; %s written\n", o->pgdata, r.pl.b->id,
+	       pg_major_before(r.scan.epoch->pg_major, 12) ? "recovery.conf"
+	       : o->standby                                ? "standby.signal"
+							   : "recovery.signal");
 	if (!o->start) {
-		printf("start it with: pg_ctl -D %s start\n", pgdata);
+		printf("start it with: pg_ctl -D %s start\n", o->pgdata);
 		goto done;
 	}
-	rc = start_and_wait(pgdata, scan.epoch->pg_major, o, &pl, &ow, err);
+	rc = start_and_wait(o->pgdata, r.scan.epoch->pg_major, o, &r.pl, &r.ow, &ended, err);
 done:
+	finish_lease(&r, ended);
 	fflush(stdout);
-	tarx_free(base);
-	free(restore);
-	free(ts);
-	list_epoch_free(&scan);
-	repo_free(repo);
+	tarx_free(r.base);
+	free(r.restore);
+	free(r.ts);
+	list_epoch_free(&r.scan);
+	repo_free(r.repo);
 	return rc;
 }

@@ -13,6 +13,16 @@
 #include "util/config.h"
 #include "util/error.h"
 
+/*
+ * How long a rebuild's lease keeps its backup and WAL from walship prune after
+ * walship rebuild exits, unless --lease says otherwise: a week, so that a copy
+ * rebuilt before a weekend and started after it still finds its WAL, while an
+ * abandoned one does not hold the archive back for long.
+ */
+#define REBUILD_LEASE_DEFAULT (7 * 86400L)
+/* The longest --lease (repo/lock.h's REPO_LEASE_MAX). */
+#define REBUILD_LEASE_MAX (366 * 86400L)
+
 /* "YYYY-MM-DD HH:MM:SS.ffffff+00" and its terminator. */
 #define REBUILD_TIME_MAX 40
 
@@ -35,6 +45,7 @@ typedef struct RebuildOptions {
 	int port; /* 0: the one in postgresql.conf */
 	bool force;
 	bool dry_run;
+	int64_t lease; /* seconds the lease outlives walship rebuild (REBUILD_LEASE_DEFAULT); 0: no lease */
 } RebuildOptions;
 
 /*

@@ -243,7 +243,8 @@ VerifyKeyKind verify_key_kind(const RepoMeta *meta, const char *key, VerifyKey *
 	const char *slash = strchr(key, '/');
 
 	memset(out, 0, sizeof(*out));
-	if (strcmp(key, REPO_META_KEY) == 0 || strcmp(key, REPO_LOCK_KEY) == 0)
+	if (strcmp(key, REPO_META_KEY) == 0 || strcmp(key, REPO_LOCK_KEY) == 0 ||
+	    strncmp(key, REPO_LEASE_PREFIX, strlen(REPO_LEASE_PREFIX)) == 0)
 		return VERIFY_KEY_REPO;
 	if (slash == NULL)
 		return VERIFY_KEY_FOREIGN;

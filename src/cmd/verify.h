@@ -81,7 +81,7 @@ int verify_wal(const RepoEpoch *ep, const BackupMeta *const *backups, int nb, co
 	       int ntl, const ListWindow *w, int nw, VerifyProblemFn fn, void *ctx);
 
 typedef enum VerifyKeyKind {
-	VERIFY_KEY_REPO = 1, /* walship.json, walship.lock: not objects */
+	VERIFY_KEY_REPO = 1, /* walship.json, walship.lock, leases/: not objects */
 	VERIFY_KEY_WAL,      /* a segment, .partial, .backup or .history file where fetch looks for it */
 	VERIFY_KEY_VARIANT,  /* a differing .partial/.backup kept beside the first: NAME@<16 hex> */
 	VERIFY_KEY_BACKUP,   /* a file directly in <epoch>/backups/<valid id>/ */

@@ -15,6 +15,24 @@
  * owner's lock from a successor's: renewal and release touch only their own.
  * Release removes it.
  *
+ * Leases are the shared counterpart, for what a walship rebuild needs until
+ * its recovery has read it: an object "leases/<id>.json" per rebuild, created
+ * with no-overwrite under a new id (so any number coexist), with the same
+ * owner fields and heartbeat, the data directory, and what it holds: every
+ * backup and all WAL while the rebuild is still choosing, then one backup of
+ * one epoch (walship prune keeps it and the WAL recovery from it can follow).
+ * Its "expires" time is renewed by the heartbeat (REPO_LOCK_EXPIRY ahead) and
+ * can be set further ahead for after the owner exits, because a rebuilt data
+ * directory may be started much later and walship-fetch (perhaps with
+ * read-only credentials) never writes to the repository.  Past "expires" a
+ * lease holds nothing and prune removes it; a lease's owner process being
+ * gone does not end it.
+ *
+ * Prune lists the leases only once it holds the lock, and a rebuild reads the
+ * repository only once its lease exists and no prune holds the lock
+ * (repo_lock_wait): so either prune sees the lease, or the rebuild reads the
+ * repository after that prune is done.
+ *
  * Test-only: WALSHIP_TEST_LOCK_EXPIRY=SECONDS (1 to REPO_LOCK_EXPIRY) shortens
  * the expiry (and the heartbeat to a third of it), so that tests of a killed
  * owner on another "host" need not wait five minutes.
@@ -22,6 +40,12 @@
 #ifndef WALSHIP_REPO_LOCK_H
 #define WALSHIP_REPO_LOCK_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "repo/backupmeta.h"
 #include "repo/repo.h"
 #include "util/config.h"
 #include "util/error.h"
@@ -41,6 +65,9 @@ typedef struct RepoLock RepoLock;
  */
 int repo_lock_acquire(Repo *repo, const Config *cfg, const char *purpose, RepoLock **out, WsError *err);
 
+/* t (seconds since 1970) as "YYYY-MM-DDTHH:MM:SSZ", as locks and leases show times. */
+void repo_lock_time_str(int64_t t, char out[32]);
+
 /* REPO_LOCK_EXPIRY, or the test-only override. */
 long repo_lock_expiry(void);
 
@@ -55,5 +82,88 @@ int repo_lock_check(RepoLock *lock, WsError *err);
  * fine.  Errors are logged as warnings.
  */
 void repo_lock_release(RepoLock *lock);
+
+/*
+ * Wait while the lock is held by a live walship <purpose> (a prune): say so
+ * once, then poll.  Returns 0 once it is free, held for another purpose, or
+ * stale; an error only if the lock cannot be read.
+ */
+int repo_lock_wait(Repo *repo, const char *purpose, WsError *err);
+
+/* ---- leases ---- */
+
+#define REPO_LEASE_PREFIX "leases/"
+/* The longest a lease may be kept after its owner exits; also how long an unreadable one holds. */
+#define REPO_LEASE_MAX (366 * 86400L)
+
+/* A lease as read back from the repository. */
+typedef struct RepoLeaseInfo {
+	char id[48];
+	char key[80];
+	bool parsed; /* false: not readable as a lease; it expires REPO_LEASE_MAX after its mtime */
+	char purpose[32];
+	char host[256];
+	char boot_id[40];
+	long long pid;
+	char started_at[32];
+	int64_t heartbeat;
+	int64_t expires;
+	char pgdata[4096];
+	char epoch[32]; /* "" while its owner is still choosing: it holds every backup and all WAL */
+	char backup[BACKUP_ID_MAX];
+	uint32_t timeline;
+	char start_wal[32];
+} RepoLeaseInfo;
+
+/*
+ * Create a lease for a rebuild of pgdata, holding everything for now, with its
+ * heartbeat.  Release it with repo_lock_release (removes it) or
+ * repo_lease_leave (keeps it until its expiry).
+ */
+int repo_lease_take(Repo *repo, const Config *cfg, const char *pgdata, RepoLock **out, WsError *err);
+
+/* Narrow the lease to one backup of one epoch, recovered along timeline (start_wal: its first WAL file). */
+int repo_lease_hold(RepoLock *lease, const char *epoch, const char *backup, uint32_t timeline,
+		    const char *start_wal, WsError *err);
+
+/* Keep the lease until at least until (seconds since 1970), also after this process exits. */
+int repo_lease_keep_until(RepoLock *lease, int64_t until, WsError *err);
+
+const char *repo_lease_id(const RepoLock *lease);
+
+/*
+ * Stop the heartbeat and leave the lease in the repository until the time
+ * given to repo_lease_keep_until (removed at once if that has passed); free
+ * it.  NULL is fine.  Errors are logged as warnings.
+ */
+void repo_lease_leave(RepoLock *lease);
+
+/*
+ * Remove the leases of earlier rebuilds of the same data directory on this
+ * machine whose process is gone: that directory's content is being replaced,
+ * so nothing will fetch what they hold.  Failures are warnings.  Returns how
+ * many were removed.
+ */
+int repo_lease_drop_others(RepoLock *lease);
+
+/* Every object under leases/, sorted by key; free *out.  Store errors pass through. */
+int repo_leases_read(Repo *repo, RepoLeaseInfo **out, int *n, WsError *err);
+
+bool repo_lease_expired(const RepoLeaseInfo *l, int64_t now);
+
+/*
+ * Remove an expired lease: 0, or 1 when it was left because it changed since
+ * it was read (a heartbeat came back).  Already gone counts as removed.
+ */
+int repo_lease_remove(Repo *repo, const RepoLeaseInfo *l, WsError *err);
+
+/*
+ * "walship rebuild on HOST (pid P), data directory "D", since S, until U" for
+ * messages (what an unreadable one is, instead).
+ */
+void repo_lease_describe(const RepoLeaseInfo *l, char *buf, size_t size);
+
+/* The lease as a JSON object (new reference), for --json outputs. */
+json_t *repo_lease_json(const RepoLeaseInfo *l, int64_t now);
 
 #endif

@@ -41,7 +41,19 @@ typedef struct LocalStore {
 	Store base;
 	char *root;      /* absolute, without trailing '/' (except for "/" itself) */
 	bool force_link; /* test hook: act as if RENAME_NOREPLACE were unsupported */
+	/*
+	 * Run as root in a repository owned by another user (walship rebuild's
+	 * lease, a backup run with sudo): what is created goes to the root
+	 * directory's owner, so that the owner's own commands (walship prune) can
+	 * still read and remove it.
+	 */
+	bool chown_new;
+	uid_t owner_uid;
+	gid_t owner_gid;
 } LocalStore;
+
+/* Created as root: hand path (or fd, if >= 0) over to the repository's owner. */
+static int give_to_owner(const LocalStore *ls, int fd, const char *path, const char *key, WsError *err);
 
 static int force_link_fallback;
 
@@ -175,14 +187,17 @@ static int make_parents(const LocalStore *ls, const char *key, WsError *err)
 
 	while ((p = strchr(p, '/')) != NULL) {
 		*p = '\0';
-		if (mkdir(path, LOCAL_DIR_MODE) != 0 && errno != EEXIST) {
-			if (errno == ENOENT) {
-				rc = check_root(ls->root, err);
-				if (rc == 0)
-					rc = local_fail(ls, ENOENT, "write", key, "to", err);
-			} else {
-				rc = local_fail(ls, errno, "write", key, "to", err);
-			}
+		bool made = mkdir(path, LOCAL_DIR_MODE) == 0;
+		if (made) {
+			rc = give_to_owner(ls, -1, path, key, err);
+		} else if (errno == EEXIST) {
+			rc = 0;
+		} else if (errno == ENOENT) {
+			rc = check_root(ls->root, err);
+			if (rc == 0)
+				rc = local_fail(ls, ENOENT, "write", key, "to", err);
+		} else {
+			rc = local_fail(ls, errno, "write", key, "to", err);
 		}
 		*p++ = '/';
 		if (rc != 0)
@@ -241,6 +256,15 @@ static int open_temp(const LocalStore *ls, const char *key, const char *dir, con
 		int slot = cleanup_register(tmp);
 		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, LOCAL_FILE_MODE);
 		if (fd >= 0) {
+			int rc = give_to_owner(ls, fd, NULL, key, err);
+			if (rc != 0) {
+				close(fd);
+				unlink(tmp);
+				if (slot >= 0)
+					cleanup_unregister(slot);
+				free(tmp);
+				return rc;
+			}
 			*tmp_out = tmp;
 			*fd_out = fd;
 			*slot_out = slot;
@@ -269,6 +293,16 @@ static int open_temp(const LocalStore *ls, const char *key, const char *dir, con
 	return ws_error(err, WS_FATAL,
 			"could not write \"%s\" to repository \"%s\": no free temporary file name", key,
 			ls->root);
+}
+
+static int give_to_owner(const LocalStore *ls, int fd, const char *path, const char *key, WsError *err)
+{
+	if (!ls->chown_new)
+		return 0;
+	if ((fd >= 0 ? fchown(fd, ls->owner_uid, ls->owner_gid)
+		     : chown(path, ls->owner_uid, ls->owner_gid)) == 0)
+		return 0;
+	return local_fail(ls, errno, "write", key, "to", err);
 }
 
 static int open_object(const LocalStore *ls, const char *key, int *fd_out, WsError *err);
@@ -712,6 +746,12 @@ int store_local_open(const char *root, const Config *cfg, int flags, Store **out
 	ls->base.display = xstrdup(norm);
 	ls->root = norm;
 	ls->force_link = force_link_fallback != 0;
+	struct stat st;
+	if (geteuid() == 0 && stat(norm, &st) == 0 && st.st_uid != 0) {
+		ls->chown_new = true;
+		ls->owner_uid = st.st_uid;
+		ls->owner_gid = st.st_gid;
+	}
 	norm = NULL;
 	*out = &ls->base;
 

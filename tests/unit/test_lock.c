@@ -2,7 +2,9 @@
  * test_lock.c - the repository lock on a local store: one taker wins, the
  * loser is told who holds it; a lock whose heartbeat stopped (doctored) or
  * whose process on this machine is gone is taken over; the heartbeat renews
- * it; release removes only our own lock, promptly.
+ * it; release removes only our own lock, promptly.  Leases: taken, narrowed,
+ * kept past the process and read back; expired and unreadable ones; a waiter
+ * for a running prune; earlier leases of the same data directory dropped.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +13,7 @@
 #include <cmocka.h>
 
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,6 +210,256 @@ static void test_heartbeat_renews_and_notices_a_takeover(void **state)
 	assert_int_equal(repo_lock_expiry(), REPO_LOCK_EXPIRY);
 }
 
+/* ---- leases ---- */
+
+static json_t *read_json(const char *path)
+{
+	json_t *o = json_load_file(path, 0, NULL);
+	assert_non_null(o);
+	return o;
+}
+
+/* f->lockpath is <repo>/walship.lock: the repository directory is its dirname. */
+static void repo_dir(const Fixture *f, char *buf, size_t size)
+{
+	snprintf(buf, size, "%.*s", (int)(strlen(f->lockpath) - strlen(REPO_LOCK_KEY) - 1), f->lockpath);
+}
+
+static char *lease_file(const Fixture *f, const RepoLock *l)
+{
+	char dir[128];
+	repo_dir(f, dir, sizeof(dir));
+	return xasprintf("%s/%s%s.json", dir, REPO_LEASE_PREFIX, repo_lease_id(l));
+}
+
+static void test_lease_is_taken_narrowed_kept_and_left(void **state)
+{
+	Fixture *f = *state;
+	RepoLock *l = NULL, *lock = NULL;
+	RepoLeaseInfo *v = NULL;
+	WsError err;
+	int n = 0;
+	int64_t now = (int64_t)time(NULL);
+
+	assert_int_equal(repo_lease_take(f->repo, f->cfg, "/srv/copy", &l, &err), 0);
+	/* Shared: the exclusive lock is still free, and a second lease coexists. */
+	assert_int_equal(repo_lock_acquire(f->repo, f->cfg, "prune", &lock, &err), 0);
+	repo_lock_release(lock);
+	char *path = lease_file(f, l);
+	json_t *o = read_json(path);
+	assert_string_equal(json_string_value(json_object_get(o, "purpose")), "rebuild");
+	assert_string_equal(json_string_value(json_object_get(o, "pgdata")), "/srv/copy");
+	assert_true(json_is_null(json_object_get(o, "epoch")));
+	int64_t exp = (int64_t)json_integer_value(json_object_get(o, "expires"));
+	assert_true(exp >= now + REPO_LOCK_EXPIRY - 5 && exp <= now + REPO_LOCK_EXPIRY + 5);
+	json_decref(o);
+
+	assert_int_equal(repo_lease_hold(l, "15-1", "20261125T190004Z", 2, "000000010000000000000003", &err),
+			 0);
+	assert_int_equal(repo_lease_keep_until(l, now + 7 * 86400, &err), 0);
+	assert_int_equal(repo_leases_read(f->repo, &v, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_true(v[0].parsed);
+	assert_string_equal(v[0].id, repo_lease_id(l));
+	assert_string_equal(v[0].epoch, "15-1");
+	assert_string_equal(v[0].backup, "20261125T190004Z");
+	assert_string_equal(v[0].start_wal, "000000010000000000000003");
+	assert_int_equal(v[0].timeline, 2);
+	assert_int_equal(v[0].pid, getpid());
+	assert_int_equal(v[0].expires, now + 7 * 86400);
+	assert_false(repo_lease_expired(&v[0], now));
+	char text[5000];
+	repo_lease_describe(&v[0], text, sizeof(text));
+	assert_non_null(strstr(text, "walship rebuild on "));
+	assert_non_null(strstr(text, "data directory \"/srv/copy\""));
+	free(v);
+
+	/* Left behind: still there after this "process" lets go, until its time. */
+	repo_lease_leave(l);
+	o = read_json(path);
+	assert_int_equal(json_integer_value(json_object_get(o, "expires")), now + 7 * 86400);
+	json_decref(o);
+	free(path);
+}
+
+static void test_lease_released_or_left_without_a_time_is_removed(void **state)
+{
+	Fixture *f = *state;
+	RepoLock *l = NULL;
+	RepoLeaseInfo *v = NULL;
+	WsError err;
+	int n = -1;
+
+	assert_int_equal(repo_lease_take(f->repo, f->cfg, "/srv/a", &l, &err), 0);
+	char *path = lease_file(f, l);
+	assert_int_equal(access(path, F_OK), 0);
+	repo_lock_release(l);
+	assert_int_not_equal(access(path, F_OK), 0);
+	free(path);
+
+	assert_int_equal(repo_lease_take(f->repo, f->cfg, "/srv/b", &l, &err), 0);
+	path = lease_file(f, l);
+	repo_lease_leave(l); /* never kept past the process: nothing to keep */
+	assert_int_not_equal(access(path, F_OK), 0);
+	free(path);
+	assert_int_equal(repo_leases_read(f->repo, &v, &n, &err), 0);
+	assert_int_equal(n, 0);
+	free(v);
+	repo_lease_leave(NULL);
+}
+
+static void test_expired_and_unreadable_leases(void **state)
+{
+	Fixture *f = *state;
+	RepoLock *l = NULL;
+	RepoLeaseInfo *v = NULL;
+	WsError err;
+	char dir[128];
+	int n = 0;
+	int64_t now = (int64_t)time(NULL);
+
+	repo_dir(f, dir, sizeof(dir));
+	/* 1 s expiry: without its heartbeat, the lease is stale a second later. */
+	setenv("WALSHIP_TEST_LOCK_EXPIRY", "1", 1);
+	assert_int_equal(repo_lease_take(f->repo, f->cfg, "/srv/c", &l, &err), 0);
+	char *path = lease_file(f, l);
+	char *junk = xasprintf("%s/%sjunk.json", dir, REPO_LEASE_PREFIX);
+	FILE *fp = fopen(junk, "w");
+	assert_non_null(fp);
+	fputs("not a lease", fp);
+	fclose(fp);
+
+	assert_int_equal(repo_leases_read(f->repo, &v, &n, &err), 0);
+	assert_int_equal(n, 2);
+	const RepoLeaseInfo *bad = strcmp(v[0].id, "junk") == 0 ? &v[0] : &v[1];
+	const RepoLeaseInfo *good = bad == &v[0] ? &v[1] : &v[0];
+	/* Not ours to judge: it holds everything for REPO_LEASE_MAX after it was written. */
+	assert_false(bad->parsed);
+	assert_true(bad->expires >= now + REPO_LEASE_MAX - 5);
+	assert_false(repo_lease_expired(bad, now));
+	char text[5000];
+	repo_lease_describe(bad, text, sizeof(text));
+	assert_non_null(strstr(text, "cannot be read as a walship lease"));
+	assert_true(good->parsed);
+	assert_false(repo_lease_expired(good, now));
+	assert_true(repo_lease_expired(good, now + 10));
+
+	/* Read as expired, but its heartbeat renewed it since: left in place. */
+	RepoLeaseInfo copy = *good;
+	copy.heartbeat -= 100;
+	assert_int_equal(repo_lease_remove(f->repo, &copy, &err), 1);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(repo_lease_remove(f->repo, bad, &err), 0);
+	assert_int_not_equal(access(junk, F_OK), 0);
+	free(v);
+	repo_lock_release(l);
+	assert_int_not_equal(access(path, F_OK), 0);
+	free(junk);
+	free(path);
+}
+
+typedef struct Releaser {
+	RepoLock *lock;
+	unsigned delay_ms;
+} Releaser;
+
+static void *release_later(void *arg)
+{
+	Releaser *r = arg;
+	struct timespec ts = {r->delay_ms / 1000, (long)(r->delay_ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+	repo_lock_release(r->lock);
+	return NULL;
+}
+
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_a_lease_waits_for_a_running_prune_only(void **state)
+{
+	Fixture *f = *state;
+	Releaser r = {NULL, 1500};
+	pthread_t t;
+	WsError err;
+
+	/* No lock, or one for a backup (it removes nothing): no wait. */
+	double t0 = mono();
+	assert_int_equal(repo_lock_wait(f->repo, "prune", &err), 0);
+	assert_int_equal(repo_lock_acquire(f->repo, f->cfg, "backup", &r.lock, &err), 0);
+	assert_int_equal(repo_lock_wait(f->repo, "prune", &err), 0);
+	assert_true(mono() - t0 < 1.0);
+	repo_lock_release(r.lock);
+
+	/* A live prune: until it is done. */
+	assert_int_equal(repo_lock_acquire(f->repo, f->cfg, "prune", &r.lock, &err), 0);
+	t0 = mono();
+	assert_int_equal(pthread_create(&t, NULL, release_later, &r), 0);
+	assert_int_equal(repo_lock_wait(f->repo, "prune", &err), 0);
+	assert_true(mono() - t0 >= 1.4);
+	pthread_join(t, NULL);
+
+	/* A prune whose heartbeat stopped long ago (it died elsewhere): no wait. */
+	assert_int_equal(repo_lock_acquire(f->repo, f->cfg, "prune", &r.lock, &err), 0);
+	doctor(f, "elsewhere.example", 4242, (json_int_t)time(NULL) - REPO_LOCK_EXPIRY - 5);
+	t0 = mono();
+	assert_int_equal(repo_lock_wait(f->repo, "prune", &err), 0);
+	assert_true(mono() - t0 < 1.0);
+	unlink(f->lockpath);
+	repo_lock_release(r.lock);
+}
+
+/* Rewrite a lease file as if a process that has exited (pid) had written it. */
+static void doctor_lease_pid(const char *path, json_int_t pid)
+{
+	json_t *o = read_json(path);
+	json_object_set_new(o, "pid", json_integer(pid));
+	json_object_set_new(o, "token", json_string("0123456789abcdef0123456789abcdef"));
+	assert_int_equal(json_dump_file(o, path, 0), 0);
+	json_decref(o);
+}
+
+static void test_a_new_rebuild_drops_the_leases_of_earlier_ones_of_its_directory(void **state)
+{
+	Fixture *f = *state;
+	RepoLock *old = NULL, *other = NULL, *live = NULL, *now = NULL;
+	WsError err;
+	int64_t t = (int64_t)time(NULL);
+
+	pid_t child = fork();
+	if (child == 0)
+		_exit(0);
+	waitpid(child, NULL, 0);
+	assert_int_equal(repo_lease_take(f->repo, f->cfg, "/srv/same", &old, &err), 0);
+	assert_int_equal(repo_lease_keep_until(old, t + 3600, &err), 0);
+	char *old_path = lease_file(f, old);
+	repo_lease_leave(old);
+	doctor_lease_pid(old_path, child);
+	assert_int_equal(repo_lease_take(f->repo, f->cfg, "/srv/other", &other, &err), 0);
+	assert_int_equal(repo_lease_keep_until(other, t + 3600, &err), 0);
+	char *other_path = lease_file(f, other);
+	repo_lease_leave(other);
+	doctor_lease_pid(other_path, child);
+	/* A rebuild of the same directory still running (this process): left alone. */
+	assert_int_equal(repo_lease_take(f->repo, f->cfg, "/srv/same", &live, &err), 0);
+	char *live_path = lease_file(f, live);
+
+	assert_int_equal(repo_lease_take(f->repo, f->cfg, "/srv/same", &now, &err), 0);
+	assert_int_equal(repo_lease_drop_others(now), 1);
+	assert_int_not_equal(access(old_path, F_OK), 0);
+	assert_int_equal(access(other_path, F_OK), 0);
+	assert_int_equal(access(live_path, F_OK), 0);
+	repo_lock_release(now);
+	repo_lock_release(live);
+	unlink(other_path);
+	free(old_path);
+	free(other_path);
+	free(live_path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -216,6 +469,14 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_heartbeat_renews_and_notices_a_takeover, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_lease_is_taken_narrowed_kept_and_left, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_released_or_left_without_a_time_is_removed, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_expired_and_unreadable_leases, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_lease_waits_for_a_running_prune_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_new_rebuild_drops_the_leases_of_earlier_ones_of_its_directory, setup,
+			teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -348,6 +348,44 @@ static void test_put_creates_parent_directories_0750(void **state)
 	assert_object(f->s, "p/q/r/obj", "x", 1);
 }
 
+/* Run as root in a repository another user owns (rebuild's lease, sudo backup): the owner gets what is made.
+ */
+static void test_put_as_root_gives_new_files_and_directories_to_the_owner(void **state)
+{
+	Fixture *f = *state;
+	WsError err;
+	Store *s = NULL;
+	struct stat st;
+	if (geteuid() != 0) {
+		print_message("not root: skipping the ownership case\n");
+		skip();
+	}
+	char *repo = xasprintf("%s/owned", f->root);
+	assert_int_equal(mkdir(repo, 0750), 0);
+	assert_int_equal(chown(repo, 4321, 4322), 0);
+	assert_int_equal(store_open(repo, NULL, STORE_OPEN_DEFAULT, &s, &err), 0);
+	assert_int_equal(put_str(s, "leases/a.json", "{}"), 0);
+	assert_int_equal(put_bytes(s, "leases/b.json", "{}", 2, true, &err), 0);
+	assert_int_equal(put_str(s, "leases/a.json", "{ }"), 0); /* replaced: the new file too */
+	const char *const made[] = {"leases", "leases/a.json", "leases/b.json"};
+	for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
+		char *path = xasprintf("%s/%s", repo, made[i]);
+		assert_int_equal(lstat(path, &st), 0);
+		assert_int_equal(st.st_uid, 4321);
+		assert_int_equal(st.st_gid, 4322);
+		free(path);
+	}
+	store_free(s);
+
+	/* A root-owned repository stays root's. */
+	assert_int_equal(put_str(f->s, "x/y", "z"), 0);
+	char *path = xasprintf("%s/x/y", f->root);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	free(path);
+	free(repo);
+}
+
 static void test_put_over_a_file_component_is_fatal(void **state)
 {
 	Fixture *f = *state;
@@ -1023,6 +1061,7 @@ int main(void)
 		T(test_open_url_forms),
 		T(test_put_get_roundtrip_empty_small_and_large),
 		T(test_put_creates_parent_directories_0750),
+		T(test_put_as_root_gives_new_files_and_directories_to_the_owner),
 		T(test_put_over_a_file_component_is_fatal),
 		T(test_put_writes_a_dot_temp_file_beside_the_final_name),
 		T(test_put_long_last_component),

@@ -256,6 +256,7 @@ static void test_key_kinds(void **state)
 	assert_string_equal(meta->epochs[0].id, "15-1");
 	assert_int_equal(verify_key_kind(meta, "walship.json", &k), VERIFY_KEY_REPO);
 	assert_int_equal(verify_key_kind(meta, "walship.lock", &k), VERIFY_KEY_REPO);
+	assert_int_equal(verify_key_kind(meta, "leases/20261125T190004Z-3fa2c1d9.json", &k), VERIFY_KEY_REPO);
 
 	assert_int_equal(verify_key_kind(meta, "15-1/wal/00000002.history", &k), VERIFY_KEY_WAL);
 	assert_int_equal(k.wal.kind, WAL_HISTORY);
