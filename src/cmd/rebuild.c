@@ -1252,11 +1252,30 @@ static int write_settings(Rebuild *r, WsError *err)
 		return rc;
 	}
 	char *control = xasprintf("%s/global/pg_control", pgdata);
-	bool ok = access(control, F_OK) == 0;
+	PgControl pc;
+	const RepoEpoch *e = r->scan.epoch;
+	if (access(control, F_OK) != 0) {
+		rc = ws_error(err, WS_CORRUPT, "backup \"%s\" has no global/pg_control", r->pl.b->id);
+	} else if ((rc = pg_control_read(pgdata, &pc, err)) == 0 &&
+		   (pc.sysid != e->sysid || pc.seg_size != e->seg_size)) {
+		/* restore_command names the epoch: a copy of another cluster would fail at its first fetch.
+		 */
+		rc = ws_error(err, WS_CORRUPT,
+			      "backup \"%s\" holds the pg_control of another cluster than epoch \"%s\"",
+			      r->pl.b->id, e->id);
+		ws_error_detail(err,
+				"Its pg_control says system identifier %" PRIu64 " with %" PRIu32
+				"-byte WAL segments; the epoch is system identifier %" PRIu64 " with %" PRIu32
+				".",
+				pc.sysid, pc.seg_size, e->sysid, e->seg_size);
+		ws_error_hint(err,
+			      "The backup's objects were replaced: run \"walship verify\", and rebuild from "
+			      "another backup (--backup=ID).");
+	}
+	if (rc != 0)
+		(void)unlink(control); /* never leave a directory that looks startable */
 	free(control);
-	if (!ok)
-		return ws_error(err, WS_CORRUPT, "backup \"%s\" has no global/pg_control", r->pl.b->id);
-	return 0;
+	return rc;
 }
 
 /* The data directory can be started: keep the lease --lease after this process, also if it is killed. */

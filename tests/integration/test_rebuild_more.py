@@ -219,6 +219,34 @@ def test_rebuild_refuses_hostile_tar_entries(ws, work, clusters, tmp):
         assert not (dest / "global" / "pg_control").exists(), f"{kind}: the data directory looks complete"
 
 
+def test_rebuild_refuses_a_backup_holding_another_clusters_pg_control(ws, work, clusters, tmp, foreign_datadir):
+    """A backup whose objects were replaced by another cluster's (with a manifest.json to match)
+    is refused once its pg_control is read, and the copy is left unstartable: restore_command
+    names the epoch, whose system identifier is not this copy's."""
+    pg, repo = archiving_cluster(ws, work, clusters)
+    rc, out, err = backup(ws, repo.root, pg)
+    assert rc == 0, describe(rc, out, err)
+    pg.stop()
+    obj = next((repo.root / repo.epoch / "backups").glob("*/base.tar"))
+    original = subprocess.run(["zstd", "-q", "-d", "-c", str(obj)], stdout=subprocess.PIPE, check=True).stdout
+    foreign = (foreign_datadir / "global" / "pg_control").read_bytes()
+    out_tar = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(original), mode="r:") as src, \
+            tarfile.open(fileobj=out_tar, mode="w", format=tarfile.USTAR_FORMAT) as dst:
+        for m in src.getmembers():
+            data = src.extractfile(m).read() if m.isfile() else None
+            if m.name.lstrip("./") == "global/pg_control":
+                data = foreign
+                m.size = len(data)
+            dst.addfile(m, io.BytesIO(data) if data is not None else None)
+    replace_base_tar(repo, out_tar.getvalue(), tmp)
+    dest = tmp / "copy"
+    rc, out, err = rebuild(ws, repo, dest)
+    assert rc == 1, describe(rc, out, err)
+    assert "pg_control of another cluster" in err and "hint:" in err, describe(rc, out, err)
+    assert not (dest / "global" / "pg_control").exists(), "the copy of another cluster looks startable"
+
+
 def test_server_that_refuses_its_settings_is_reported_at_once(ws, work, clusters, tmp):
     """A hand-made recovery target left in the primary's postgresql.conf travels with the backup; with
     rebuild's own target PostgreSQL has two and refuses to start before it writes postmaster.pid.
