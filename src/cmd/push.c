@@ -543,61 +543,89 @@ static bool key_of_file(const RepoEpoch *epoch, const PushRecord *rec, const Wal
 }
 
 /*
- * The stat a record needs, started before the repository is opened where
- * the two requests overlap (S3, store_url_overlaps): reading walship.json
- * and a HEAD of the object then cost one round trip, not two.
+ * What a record needs checked besides walship.json, started before the
+ * repository is opened: the local file hashed again (in a thread: it
+ * overlaps the SSH login or the S3 requests), and the object's stat, on a
+ * handle of its own where two requests overlap (S3, store_url_overlaps: then
+ * the HEAD and the walship.json GET cost one round trip, not two).
  */
-typedef struct RecordStat {
+typedef struct RecordCheck {
 	const Config *cfg;
-	const char *key;
-	pthread_t thread;
-	bool started;
+	const PushRecord *rec;
+	PushFile *f;
+	pthread_t stat_thread, hash_thread;
+	bool stat_started, hash_started, joined;
+	bool same; /* the local file is the recorded one */
 	int rc;
 	StoreStat st;
 	WsError err;
-} RecordStat;
+} RecordCheck;
 
 static void *record_stat_main(void *arg)
 {
-	RecordStat *rs = arg;
-	rs->rc = repo_stat_alone(rs->cfg, rs->key, &rs->st, &rs->err);
+	RecordCheck *rc = arg;
+	rc->rc = repo_stat_alone(rc->cfg, rc->rec->key, &rc->st, &rc->err);
 	return NULL;
 }
 
-static void record_stat_start(RecordStat *rs, const Config *cfg, const char *key)
+static void *record_hash_main(void *arg)
 {
-	rs->cfg = cfg;
-	rs->key = key;
-	ws_error_clear(&rs->err);
-	rs->started = store_url_overlaps(config_get(cfg, "repo")) &&
-		      pthread_create(&rs->thread, NULL, record_stat_main, rs) == 0;
+	RecordCheck *rc = arg;
+	rc->same = same_local_file(rc->f, rc->rec);
+	return NULL;
 }
 
-/* The stat's outcome: the early one's (joined here), else asked now on repo's own handle. */
-static int record_stat_finish(RecordStat *rs, Repo *repo, StoreStat *st, WsError *err)
+/* Start the checks of rec for f (neither may be touched until record_check_join). */
+static void record_check_start(RecordCheck *c, const Config *cfg, const PushRecord *rec, PushFile *f)
 {
-	if (!rs->started)
-		return store_stat(repo_store(repo), rs->key, st, err);
-	pthread_join(rs->thread, NULL);
-	rs->started = false;
-	*st = rs->st;
-	*err = rs->err;
-	return rs->rc;
+	c->cfg = cfg;
+	c->rec = rec;
+	c->f = f;
+	c->joined = false;
+	ws_error_clear(&c->err);
+	c->stat_started = store_url_overlaps(config_get(cfg, "repo")) &&
+			  pthread_create(&c->stat_thread, NULL, record_stat_main, c) == 0;
+	c->hash_started = pthread_create(&c->hash_thread, NULL, record_hash_main, c) == 0;
+	if (!c->hash_started)
+		c->same = same_local_file(f, rec);
+}
+
+/* Wait for both checks (once; nothing if none was started). */
+static void record_check_join(RecordCheck *c)
+{
+	if (c->joined)
+		return;
+	if (c->hash_started)
+		pthread_join(c->hash_thread, NULL);
+	if (c->stat_started)
+		pthread_join(c->stat_thread, NULL);
+	c->joined = true;
+}
+
+/* The object's stat: the early one's, or asked now on repo's own handle. */
+static int record_check_stat(RecordCheck *c, Repo *repo, StoreStat *st, WsError *err)
+{
+	record_check_join(c);
+	if (!c->stat_started)
+		return store_stat(repo_store(repo), c->rec->key, st, err);
+	*st = c->st;
+	*err = c->err;
+	return c->rc;
 }
 
 /*
- * rec (found in dir, push_spool_find, for a local file hashed again and
- * found the same) says an earlier call stored this very file: 1 (answer 0
- * at once), 0 (push as usual).  It counts only for the repository opened in
- * this call (repo, whose walship.json was just read: the record's UUID, and
- * pushes still go to the record's epoch) while the object is still there
- * with the recorded size.  The record is removed either way.  Cost: a stat
- * of the object (S3: one HEAD, at the same time as reading walship.json).
+ * rec (found in dir, push_spool_find, checked by c) says an earlier call
+ * stored this very file: 1 (answer 0 at once), 0 (push as usual).  It counts
+ * only for the repository opened in this call (repo, whose walship.json was
+ * just read: the record's UUID, and pushes still go to the record's epoch),
+ * while the object is still there with the recorded size, and for the same
+ * local content.  The record is removed either way.  Cost: a stat of the
+ * object (S3: one HEAD, at the same time as reading walship.json).
  */
 static int answered_by_record(Repo *repo, const RepoEpoch *epoch, const PushRecord *found, const char *dir,
-			      RecordStat *rs, PushFile *f)
+			      RecordCheck *c, PushFile *f)
 {
-	PushRecord rec = *found;
+	const PushRecord rec = *found;
 	StoreStat st;
 	WsError serr;
 	const char *uuid = repo_meta(repo)->uuid;
@@ -617,8 +645,9 @@ static int answered_by_record(Repo *repo, const RepoEpoch *epoch, const PushReco
 		return 0;
 	}
 	ws_error_clear(&serr);
-	if (strcmp(rec.epoch, epoch->id) == 0 && key_of_file(epoch, &rec, &f->name)) {
-		int rc = record_stat_finish(rs, repo, &st, &serr);
+	record_check_join(c);
+	if (c->same && strcmp(rec.epoch, epoch->id) == 0 && key_of_file(epoch, &rec, &f->name)) {
+		int rc = record_check_stat(c, repo, &st, &serr);
 		if (rc == 0 && st.size == rec.stored_size)
 			hit = 1;
 		else if (rc == 0 || rc == WS_NOT_FOUND)
@@ -648,7 +677,7 @@ int cmd_push(const Config *cfg, const char *pgdata, const char *path, const char
 	const char *spool = config_get(cfg, "spool-path");
 	char *repo_ident = NULL, *spool_dir = NULL, *status_dir = NULL, *rec_dir = NULL;
 	PushRecord rec;
-	RecordStat rs = {0};
+	RecordCheck check = {0};
 	Worker *workers = NULL;
 	Batch *batch = NULL;
 	int n_workers = 0;
@@ -669,15 +698,8 @@ int cmd_push(const Config *cfg, const char *pgdata, const char *path, const char
 		if (push_spool_find(spool, f.name.name, repo_ident, ci.control.sysid, &rec, &rec_dir) != 0)
 			rec_dir = NULL;
 	}
-	if (rec_dir != NULL) {
-		/* The object's stat goes out now; the local file is hashed meanwhile. */
-		record_stat_start(&rs, cfg, rec.key);
-		if (!same_local_file(&f, &rec)) {
-			push_spool_remove(rec_dir, f.name.name);
-			free(rec_dir);
-			rec_dir = NULL;
-		}
-	}
+	if (rec_dir != NULL)
+		record_check_start(&check, cfg, &rec, &f);
 	/*
 	 * With a record, walship.json read now is the proof the record needs:
 	 * S3's bucket listing would only add a round trip (repo_open_quick).
@@ -688,8 +710,9 @@ int cmd_push(const Config *cfg, const char *pgdata, const char *path, const char
 		goto done;
 	if ((rc = cluster_push_epoch(repo_meta(repo), &ci, repo_display(repo), &epoch, err)) != 0)
 		goto done;
-	if (rec_dir != NULL && answered_by_record(repo, epoch, &rec, rec_dir, &rs, &f))
+	if (rec_dir != NULL && answered_by_record(repo, epoch, &rec, rec_dir, &check, &f))
 		goto done;
+	record_check_join(&check); /* f is this thread's again */
 
 	if (parallel > 1) {
 		WsError serr;
@@ -765,8 +788,7 @@ done:
 	if (rc != 0 && rc != WS_USAGE && err->msg[0] && strstr(err->msg, f.name.name) == NULL &&
 	    f.name.name[0])
 		ws_error_prefix(err, "could not archive \"%s\"", f.name.name);
-	if (rs.started)
-		pthread_join(rs.thread, NULL);
+	record_check_join(&check);
 	if (f.fd >= 0)
 		close(f.fd);
 	free(workers);
