@@ -470,6 +470,42 @@ static void batch_fill(Batch *b, int max, const char *pgdata, const char *asked)
 	free(names);
 }
 
+/*
+ * The queue of a parallel push: spool_dir (made if missing) and up to
+ * PUSH_ROUNDS * parallel - 1 of the oldest other ready files.  NULL when the
+ * spool cannot be used: archiving goes on one file at a time.
+ */
+static Batch *batch_open(const Config *cfg, const Repo *repo, const ClusterInfo *ci, const RepoEpoch *epoch,
+			 const char *repo_ident, int parallel, const char *pgdata, const char *asked,
+			 char **spool_dir)
+{
+	WsError serr;
+	ws_error_clear(&serr);
+	if (push_spool_dir(config_get(cfg, "spool-path"), repo_meta(repo)->uuid, spool_dir, &serr) == 0) {
+		Batch *batch = xcalloc(1, sizeof(*batch));
+		pthread_mutex_init(&batch->mu, NULL);
+		batch->cfg = cfg;
+		batch->main_repo = repo;
+		batch->ci = ci;
+		batch->epoch = epoch;
+		batch->spool_dir = *spool_dir;
+		batch->repo_ident = repo_ident;
+		batch_fill(batch, parallel * PUSH_ROUNDS - 1, pgdata, asked);
+		return batch;
+	}
+	if (strcmp(config_source(cfg, "spool-path"), "default") == 0) {
+		/*
+		 * The default spool is made by make install and the packages: its
+		 * absence is only worth a line at info level.
+		 */
+		log_info("pushing one file at a time: %s", serr.msg);
+	} else {
+		ws_error_prefix(&serr, "could not push files ahead of their call");
+		log_report_warning(&serr);
+	}
+	return NULL;
+}
+
 /* Start n workers on b's queue; a worker that cannot start leaves its share to the others. */
 static void start_workers(Worker *workers, int n, Batch *b)
 {
@@ -714,31 +750,9 @@ int cmd_push(const Config *cfg, const char *pgdata, const char *path, const char
 		goto done;
 	record_check_join(&check); /* f is this thread's again */
 
-	if (parallel > 1) {
-		WsError serr;
-		ws_error_clear(&serr);
-		if (push_spool_dir(spool, repo_meta(repo)->uuid, &spool_dir, &serr) == 0) {
-			batch = xcalloc(1, sizeof(*batch));
-			pthread_mutex_init(&batch->mu, NULL);
-			batch->cfg = cfg;
-			batch->main_repo = repo;
-			batch->ci = &ci;
-			batch->epoch = epoch;
-			batch->spool_dir = spool_dir;
-			batch->repo_ident = repo_ident;
-			batch_fill(batch, (int)parallel * PUSH_ROUNDS - 1, pgdata, f.name.name);
-		} else if (strcmp(config_source(cfg, "spool-path"), "default") == 0) {
-			/*
-			 * Archiving goes on without the spool, one file at a time.  The
-			 * default spool is made by make install and the packages: its
-			 * absence is only worth a line at info level.
-			 */
-			log_info("pushing one file at a time: %s", serr.msg);
-		} else {
-			ws_error_prefix(&serr, "could not push files ahead of their call");
-			log_report_warning(&serr);
-		}
-	}
+	if (parallel > 1)
+		batch = batch_open(cfg, repo, &ci, epoch, repo_ident, (int)parallel, pgdata, f.name.name,
+				   &spool_dir);
 
 	/*
 	 * History files first, one at a time: a timeline's .history is stored
