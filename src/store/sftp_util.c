@@ -265,6 +265,24 @@ bool sftp_knownhosts_field_matches(const char *field, const char *name)
 	return matched;
 }
 
+bool sftp_knownhosts_split(char *line, SftpKnownHostsLine *out)
+{
+	char *save = NULL;
+	char *p = line + strspn(line, " \t");
+	memset(out, 0, sizeof(*out));
+	if (*p == '\0' || *p == '#')
+		return false;
+	char *tok = strtok_r(p, " \t", &save);
+	if (tok != NULL && tok[0] == '@') {
+		out->marker = tok;
+		tok = strtok_r(NULL, " \t", &save);
+	}
+	out->hosts = tok;
+	out->type = tok ? strtok_r(NULL, " \t", &save) : NULL;
+	out->blob = out->type ? strtok_r(NULL, " \t", &save) : NULL;
+	return true;
+}
+
 char *sftp_base64(const unsigned char *data, size_t len)
 {
 	char *out = xmalloc((len + 2) / 3 * 4 + 1);

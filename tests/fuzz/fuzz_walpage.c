@@ -30,8 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bool blcksz_ok = h.xlog_blcksz >= 1024 && h.xlog_blcksz <= 65536 &&
 				 (h.xlog_blcksz & (h.xlog_blcksz - 1)) == 0;
 		bool valid = size >= WAL_LONG_HEADER_SIZE && wal_page_magic(m) != 0 &&
-			     h.magic == wal_page_magic(m) && (h.info & WAL_XLP_LONG_HEADER) && seg == h.seg_size &&
-			     h.pageaddr % seg == 0 && blcksz_ok;
+			     h.magic == wal_page_magic(m) && (h.info & WAL_XLP_LONG_HEADER) &&
+			     seg == h.seg_size && h.pageaddr % seg == 0 && blcksz_ok;
 		FUZZ_CHECK((rc == 0) == valid);
 		(void)wal_page_check(data, size, m, 7301234567890123456u, 16u << 20, 1, "fuzz", &err);
 	}

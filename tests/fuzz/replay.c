@@ -76,7 +76,8 @@ static int run_dir(const char *dir)
 		names[n++] = xasprintf("%s/%s", dir, e->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), name_cmp);
 	int ran = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct stat st;

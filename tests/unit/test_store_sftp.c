@@ -154,6 +154,40 @@ static void test_known_hosts_names(void **state)
 	assert_false(sftp_knownhosts_field_matches("db1", "db1.example.com"));
 }
 
+static void test_known_hosts_lines_split(void **state)
+{
+	(void)state;
+	SftpKnownHostsLine kl;
+	char line[] = "  db1,10.0.0.1\tssh-ed25519  AAAAC3Nz comment words";
+	assert_true(sftp_knownhosts_split(line, &kl));
+	assert_null(kl.marker);
+	assert_string_equal(kl.hosts, "db1,10.0.0.1");
+	assert_string_equal(kl.type, "ssh-ed25519");
+	assert_string_equal(kl.blob, "AAAAC3Nz");
+
+	char revoked[] = "@revoked * ssh-rsa AAAAB3";
+	assert_true(sftp_knownhosts_split(revoked, &kl));
+	assert_string_equal(kl.marker, "@revoked");
+	assert_string_equal(kl.hosts, "*");
+	assert_string_equal(kl.blob, "AAAAB3");
+
+	char marker_only[] = "@cert-authority";
+	assert_true(sftp_knownhosts_split(marker_only, &kl));
+	assert_string_equal(kl.marker, "@cert-authority");
+	assert_null(kl.hosts);
+	assert_null(kl.type);
+
+	char host_only[] = "db1";
+	assert_true(sftp_knownhosts_split(host_only, &kl));
+	assert_string_equal(kl.hosts, "db1");
+	assert_null(kl.type);
+	assert_null(kl.blob);
+
+	char comment[] = "\t# db1 ssh-ed25519 AAAA", blank[] = " \t";
+	assert_false(sftp_knownhosts_split(comment, &kl));
+	assert_false(sftp_knownhosts_split(blank, &kl));
+}
+
 static void test_fingerprint_and_type(void **state)
 {
 	(void)state;
@@ -253,6 +287,7 @@ int main(void)
 		cmocka_unit_test(test_url_refused),
 		cmocka_unit_test(test_shell_quote),
 		cmocka_unit_test(test_known_hosts_names),
+		cmocka_unit_test(test_known_hosts_lines_split),
 		cmocka_unit_test(test_fingerprint_and_type),
 		cmocka_unit_test(test_key_protection),
 		cmocka_unit_test(test_open_refuses_bad_settings_before_connecting),
