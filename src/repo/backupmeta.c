@@ -352,11 +352,12 @@ static int parse_root(json_t *root, BackupMeta *m, WsError *err)
 	m->server_version_num = (int)v;
 	if ((s = get_string(pv, "major", "pg_version: ", err)) == NULL)
 		return WS_CORRUPT;
-	if (!json_file_parse_pg_major(s, &m->pg_major))
-		return ws_error(err, WS_CORRUPT,
-				INVALID ": pg_version: \"major\" is not a PostgreSQL major version: "
-					"\"%.64s\"",
-				s);
+	if (!json_file_parse_pg_major(s, &m->pg_major)) {
+		ws_error(err, WS_CORRUPT,
+			 INVALID ": pg_version: \"major\" is not a PostgreSQL major version: \"%.64s\"", s);
+		ws_error_detail(err, "A major version is written \"9.6\" or as two digits, such as \"15\".");
+		return WS_CORRUPT;
+	}
 	if (major_of(v) != m->pg_major)
 		return ws_error(err, WS_CORRUPT,
 				INVALID ": pg_version: \"major\" \"%s\" does not match server_version_num %d",

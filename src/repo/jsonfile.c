@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pg/pgcontrol.h"
+
 int json_file_load(const JsonFileKind *kind, const char *json, size_t len, json_t **root, int *format,
 		   WsError *err)
 {
@@ -62,15 +64,22 @@ bool json_file_parse_u64(const char *s, uint64_t *out)
 
 bool json_file_parse_pg_major(const char *s, int *out)
 {
-	if (strcmp(s, "9.6") == 0) {
-		*out = 96;
-		return true;
-	}
-	if (strlen(s) == 2 && s[0] >= '1' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9') {
-		*out = (s[0] - '0') * 10 + (s[1] - '0');
-		return true;
-	}
-	return false;
+	char back[16];
+	int v;
+	if (strcmp(s, "9.6") == 0)
+		v = 96;
+	else if (strlen(s) == 2 && s[0] >= '1' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9')
+		v = (s[0] - '0') * 10 + (s[1] - '0');
+	else
+		return false;
+	/*
+	 * Only what is written back the same: 9.x majors are kept as 9x, so "95"
+	 * would be written as "9.5" (and then refused), "96" as "9.6".
+	 */
+	if (strcmp(pg_major_str(v, back, sizeof(back)), s) != 0)
+		return false;
+	*out = v;
+	return true;
 }
 
 const char *json_file_string(const char *invalid, json_t *obj, const char *key, const char *where,

@@ -40,7 +40,11 @@ const char *json_file_string(const char *invalid, json_t *obj, const char *key, 
 /* A system identifier's text form: decimal digits, no sign, no leading zero, fits 64 bits. */
 bool json_file_parse_u64(const char *s, uint64_t *out);
 
-/* A major version's text form: "9.6" (96) or two digits from "10" (later majors may come). */
+/*
+ * A major version's text form: "9.6" (96) or two digits from "10" (later
+ * majors may come), exactly as pg_major_str writes it back ("90" to "99"
+ * are refused: those numbers stand for 9.x).
+ */
 bool json_file_parse_pg_major(const char *s, int *out);
 
 #endif

@@ -285,10 +285,12 @@ static int parse_epoch(json_t *obj, int index, RepoEpoch *e, WsError *err)
 
 	if ((s = get_string(obj, "pg_major", where, err)) == NULL)
 		return WS_CORRUPT;
-	if (!json_file_parse_pg_major(s, &e->pg_major))
-		return ws_error(err, WS_CORRUPT,
-				INVALID ": %s\"pg_major\" is not a PostgreSQL major version: \"%.64s\"",
-				where, s);
+	if (!json_file_parse_pg_major(s, &e->pg_major)) {
+		ws_error(err, WS_CORRUPT,
+			 INVALID ": %s\"pg_major\" is not a PostgreSQL major version: \"%.64s\"", where, s);
+		ws_error_detail(err, "A major version is written \"9.6\" or as two digits, such as \"15\".");
+		return WS_CORRUPT;
+	}
 
 	v = json_object_get(obj, "wal_segment_size");
 	if (v == NULL)
