@@ -25,7 +25,12 @@ static Config *parse(const char *text, size_t len, int *rc)
 	return cfg;
 }
 
-/* Each value the file set, as a quoted line (a value never holds both quote characters and a newline). */
+/*
+ * Each value the file set, as one line: in double quotes, else in single
+ * quotes, else (it holds both, so it was not quoted) as it is, which an
+ * unquoted value can be: no blank at either end, no quote first, no "#"
+ * after a blank.
+ */
 static char *write_back(const Config *cfg)
 {
 	char *text = xstrdup("");
@@ -33,9 +38,16 @@ static char *write_back(const Config *cfg)
 		const char *v = config_get(cfg, k->name);
 		if (v == NULL || strcmp(config_source(cfg, k->name), "default") == 0)
 			continue;
-		char q = strchr(v, '"') == NULL ? '"' : '\'';
-		FUZZ_CHECK(strchr(v, q) == NULL && strchr(v, '\n') == NULL);
-		char *next = xasprintf("%s%s = %c%s%c\n", text, k->name, q, v, q);
+		FUZZ_CHECK(strchr(v, '\n') == NULL && v[0] != '\0');
+		const char *q = strchr(v, '"') == NULL ? "\"" : strchr(v, '\'') == NULL ? "'" : "";
+		if (q[0] == '\0') {
+			size_t n = strlen(v);
+			FUZZ_CHECK(strchr(" \t\r\f\v\"'", v[0]) == NULL &&
+				   strchr(" \t\r\f\v", v[n - 1]) == NULL);
+			for (size_t i = 1; i < n; i++)
+				FUZZ_CHECK(v[i] != '#' || strchr(" \t\r\f\v", v[i - 1]) == NULL);
+		}
+		char *next = xasprintf("%s%s = %s%s%s\n", text, k->name, q, v, q);
 		free(text);
 		text = next;
 	}
