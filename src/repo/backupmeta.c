@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "pg/basebackup.h"
 #include "pg/lsn.h"
 #include "pg/pgcontrol.h"
 #include "pg/walname.h"
@@ -56,6 +57,8 @@ BackupTablespaceInfo *backup_meta_add_tablespace(BackupMeta *meta, bool is_base,
 	} else {
 		t->oid = oid;
 		t->location = xstrdup(location ? location : "");
+		/* As PostgreSQL records it ("/srv/ts/" is "/srv/ts"); serialize refuses what cannot be. */
+		(void)pg_tablespace_location_normalize(t->location);
 		snprintf(t->obj.name, sizeof(t->obj.name), "%" PRIu32 ".tar", oid);
 	}
 	return t;
@@ -276,6 +279,19 @@ static int parse_tablespace(BackupMeta *m, json_t *obj, int index, WsError *err)
 			return ws_error(err, WS_CORRUPT, INVALID ": %s\"location\" is not a non-empty string",
 					where);
 		uint32_t o = (uint32_t)json_integer_value(oid);
+		if (!pg_tablespace_location_ok(json_string_value(loc))) {
+			char shown[WALNAME_ESCAPE_MAX + 8];
+			walname_escape(json_string_value(loc), json_string_length(loc), shown, sizeof(shown));
+			ws_error(err, WS_CORRUPT,
+				 INVALID ": tablespace %" PRIu32 " has a location that is not an absolute, "
+					 "normalised path: \"%s\"",
+				 o, shown);
+			ws_error_detail(err,
+					"PostgreSQL records a tablespace's location as an absolute path with "
+					"no \".\" or \"..\" component, no repeated or trailing slash and no "
+					"control character; rebuild would create and fill that directory.");
+			return WS_CORRUPT;
+		}
 		for (int i = 0; i < m->n_tablespaces; i++)
 			if (!m->tablespaces[i].is_base && m->tablespaces[i].oid == o)
 				return ws_error(err, WS_CORRUPT,
