@@ -272,11 +272,19 @@ int push_spool_parse(const char *text, size_t len, PushRecord *rec, WsError *err
 	    !json_file_parse_u64(sysid, &rec->sysid) || !hex32_decode(hex, rec->sha256)) {
 		rc = ws_error(err, WS_CORRUPT, "push record is invalid: a member is missing or malformed");
 	} else {
+		/* Only a time push_spool_format writes back the same (strptime also takes "2025-1-2T3:4:5Z").
+		 */
 		struct tm tm;
+		char again[32];
+		const char *end;
 		memset(&tm, 0, sizeof(tm));
 		rec->size = (uint64_t)json_integer_value(size);
-		if (strptime(when, "%Y-%m-%dT%H:%M:%SZ", &tm) != NULL)
+		if ((end = strptime(when, "%Y-%m-%dT%H:%M:%SZ", &tm)) != NULL && *end == '\0')
 			rec->stored = timegm(&tm);
+		format_time(rec->stored, again);
+		if (end == NULL || *end != '\0' || strcmp(again, when) != 0)
+			rc = ws_error(err, WS_CORRUPT,
+				      "push record is invalid: \"stored\" is not a UTC time");
 	}
 	json_decref(root);
 	return rc;

@@ -4,9 +4,12 @@
  * "archived" without storing, so it must mean exactly what was written.
  *
  * Input: the text of a record.  What parses must write back
- * (push_spool_format) as text that parses to the same record and writes back
- * to the same text.
+ * (push_spool_format) every member with the JSON value it was read with (so
+ * nothing is accepted that could not be written), as text that parses to the
+ * same record and writes back to the same text.
  */
+#include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +32,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (push_spool_parse((const char *)data, size, &rec, &err) != 0)
 		return 0;
 	char *text = push_spool_format(&rec);
+	json_t *in = json_loadb((const char *)data, size, 0, NULL), *out = json_loads(text, 0, NULL);
+	const char *key;
+	json_t *v;
+	FUZZ_CHECK(in != NULL && out != NULL);
+	json_object_foreach(out, key, v)
+	{
+		if (!json_equal(v, json_object_get(in, key)))
+			fprintf(stderr, "fuzz_pushspool: \"%s\" was not written back as read\n", key);
+		FUZZ_CHECK(json_equal(v, json_object_get(in, key)));
+	}
+	json_decref(in);
+	json_decref(out);
 	FUZZ_CHECK(push_spool_parse(text, strlen(text), &again, &err) == 0);
 	FUZZ_CHECK(same_record(&rec, &again));
 	char *text2 = push_spool_format(&again);
