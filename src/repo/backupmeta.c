@@ -136,28 +136,6 @@ static int major_of(json_int_t num)
 	return -1;
 }
 
-static bool is_epoch_id(const char *s)
-{
-	const char *dash = strrchr(s, '-');
-	if (dash == NULL || dash == s || dash[1] == '\0')
-		return false;
-	for (const char *p = s; p < dash; p++)
-		if (!((*p >= '0' && *p <= '9') || *p == '.'))
-			return false;
-	return digits(dash + 1, strlen(dash + 1));
-}
-
-static bool is_timestamp(const char *s)
-{
-	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
-	if (strlen(s) != sizeof(shape) - 1)
-		return false;
-	for (size_t i = 0; shape[i]; i++)
-		if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
-			return false;
-	return true;
-}
-
 static bool parse_sha256(const char *s, unsigned char out[32])
 {
 	if (strlen(s) != 64)
@@ -212,7 +190,7 @@ static int get_timestamp(json_t *obj, const char *key, char out[32], WsError *er
 	const char *s = get_string(obj, key, "", err);
 	if (s == NULL)
 		return WS_CORRUPT;
-	if (!is_timestamp(s))
+	if (!json_file_utc_time_ok(s))
 		return ws_error(err, WS_CORRUPT,
 				INVALID ": \"%s\" is not a UTC time YYYY-MM-DDTHH:MM:SSZ: \"%.64s\"", key, s);
 	strcpy(out, s);
@@ -346,7 +324,7 @@ static int parse_root(json_t *root, BackupMeta *m, WsError *err)
 
 	if ((s = get_string(root, "epoch", "", err)) == NULL)
 		return WS_CORRUPT;
-	if (strlen(s) >= sizeof(m->epoch) || !is_epoch_id(s))
+	if (strlen(s) >= sizeof(m->epoch) || !json_file_epoch_id_ok(s))
 		return ws_error(err, WS_CORRUPT,
 				INVALID ": \"epoch\" is not of the form <major>-<number>: \"%.64s\"", s);
 	strcpy(m->epoch, s);

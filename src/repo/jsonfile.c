@@ -96,3 +96,28 @@ const char *json_file_string(const char *invalid, json_t *obj, const char *key, 
 	}
 	return json_string_value(v);
 }
+
+bool json_file_epoch_id_ok(const char *s)
+{
+	const char *dash = strrchr(s, '-');
+	if (dash == NULL || dash == s || dash[1] == '\0')
+		return false;
+	for (const char *p = s; p < dash; p++)
+		if (!((*p >= '0' && *p <= '9') || *p == '.'))
+			return false;
+	for (const char *p = dash + 1; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	return true;
+}
+
+bool json_file_utc_time_ok(const char *s)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+	if (strlen(s) != sizeof(shape) - 1)
+		return false;
+	for (size_t i = 0; shape[i]; i++)
+		if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
+			return false;
+	return true;
+}

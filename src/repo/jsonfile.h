@@ -47,4 +47,10 @@ bool json_file_parse_u64(const char *s, uint64_t *out);
  */
 bool json_file_parse_pg_major(const char *s, int *out);
 
+/* An epoch id: "<major>-<number>", the major of digits and dots ("15", "9.6"), the number of digits. */
+bool json_file_epoch_id_ok(const char *s);
+
+/* A UTC time in walship's form, YYYY-MM-DDTHH:MM:SSZ (kept as text: checked for shape only). */
+bool json_file_utc_time_ok(const char *s);
+
 #endif
