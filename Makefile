@@ -103,7 +103,7 @@ $(REPLAY_BUILD)/libwalship.a: $(LIB_SRC:%.c=$(REPLAY_BUILD)/%.o)
 $(REPLAY_BUILD)/bin/%: $(REPLAY_BUILD)/tests/fuzz/fuzz_%.o $(REPLAY_BUILD)/tests/fuzz/fuzz.o \
 		$(REPLAY_BUILD)/tests/fuzz/replay.o $(REPLAY_BUILD)/libwalship.a
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS) -lpq
 
 fuzz-replay: $(REPLAY_BINS)
 	@set -e; for h in $(FUZZ_HARNESS); do $(REPLAY_BUILD)/bin/$$h tests/fuzz/corpus/$$h; done
@@ -126,7 +126,7 @@ $(FUZZ_BUILD)/libwalship.a: $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
 
 $(FUZZ_BUILD)/bin/%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/tests/fuzz/fuzz.o $(FUZZ_BUILD)/libwalship.a
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(SAN_FLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+	$(FUZZ_CC) $(SAN_FLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS) -lpq
 
 fuzz-build: $(FUZZ_BINS)
 
