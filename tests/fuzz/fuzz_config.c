@@ -27,9 +27,9 @@ static Config *parse(const char *text, size_t len, int *rc)
 
 /*
  * Each value the file set, as one line: in double quotes, else in single
- * quotes, else (it holds both, so it was not quoted) as it is, which an
- * unquoted value can be: no blank at either end, no quote first, no "#"
- * after a blank.
+ * quotes, else (it holds both, so it was not quoted) as it is right after
+ * "=", which an unquoted value can be: no blank at either end, no quote
+ * first, no "#" after a blank.
  */
 static char *write_back(const Config *cfg)
 {
@@ -47,7 +47,9 @@ static char *write_back(const Config *cfg)
 			for (size_t i = 1; i < n; i++)
 				FUZZ_CHECK(v[i] != '#' || strchr(" \t\r\f\v", v[i - 1]) == NULL);
 		}
-		char *next = xasprintf("%s%s = %s%s%s\n", text, k->name, q, v, q);
+		/* No blank after "=" before an unquoted value: one starting with "#" would read as a comment.
+		 */
+		char *next = xasprintf("%s%s%s%s%s%s\n", text, k->name, q[0] ? " = " : "=", q, v, q);
 		free(text);
 		text = next;
 	}
