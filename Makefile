@@ -83,7 +83,6 @@ integration: $(BINS) $(BUILD)/tests/test_store_contract $(S3PROXY_DEPS)
 # ---- fuzzing (tests/fuzz/README.md) ----
 # One harness per parser of outside input: tests/fuzz/fuzz_<name>.c, seeds in tests/fuzz/corpus/<name>/.
 FUZZ_HARNESS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_COMMON  := tests/fuzz/fuzz.c
 FUZZ_CPPFLAGS = $(CPPFLAGS) -Itests/fuzz -DFUZZ_SOURCE_DIR='"$(CURDIR)/tests/fuzz"'
 SAN_FLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
@@ -130,7 +129,7 @@ $(FUZZ_BUILD)/bin/%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/tests/fuzz/
 
 fuzz-build: $(FUZZ_BINS)
 
-fuzz: fuzz-build
+fuzz: $(FUZZERS:%=$(FUZZ_BUILD)/bin/%)
 	tests/fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZERS)
 
 # AddressSanitizer and UndefinedBehaviorSanitizer build, then every test on it.
