@@ -272,8 +272,7 @@ int push_spool_parse(const char *text, size_t len, PushRecord *rec, WsError *err
 	    !json_file_parse_u64(sysid, &rec->sysid) || !hex32_decode(hex, rec->sha256)) {
 		rc = ws_error(err, WS_CORRUPT, "push record is invalid: a member is missing or malformed");
 	} else {
-		/* Only a time push_spool_format writes back the same (strptime also takes "2025-1-2T3:4:5Z").
-		 */
+		/* Only the form push_spool_format writes: strptime also takes "2025-1-2T3:4:5Z". */
 		struct tm tm;
 		char again[32];
 		const char *end;
