@@ -32,7 +32,8 @@ MAN_OUT  := $(MANS:%=$(BUILD)/%)
 # LD_PRELOAD shims the integration tests inject faults with (tests/preload/).
 PRELOADS := $(patsubst tests/preload/%.c,$(BUILD)/preload/%.so,$(wildcard tests/preload/*.c))
 
-.PHONY: all man preload test unit integration asan lint install uninstall demo standby-demo bench clean format dist deb rpm
+.PHONY: all man preload test unit integration asan lint install uninstall demo standby-demo bench clean format dist deb \
+	rpm fuzz fuzz-build fuzz-replay
 
 # Keep object files of the programs between builds.
 .SECONDARY:
@@ -73,9 +74,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libwalship.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
-# Unit tests first (fast, no services), then the integration tests that start
-# a real PostgreSQL as an unprivileged user.
-test: unit integration
+# Unit tests first (fast, no services), the fuzz corpora replayed, then the
+# integration tests that start a real PostgreSQL as an unprivileged user.
+test: unit fuzz-replay integration
 
 unit: $(UNITS) $(BINS)
 	@set -e; for t in $(UNITS); do echo "== $$t"; WALSHIP_BIN=$(abspath $(BUILD)/bin) $$t; done
@@ -89,18 +90,73 @@ $(S3PROXY_DEPS): tests/s3proxy/package-lock.json
 integration: $(BINS) $(BUILD)/tests/test_store_contract $(PRELOADS) $(S3PROXY_DEPS)
 	WALSHIP_BIN=$(abspath $(BUILD)/bin) WALSHIP_PRELOAD=$(abspath $(BUILD)/preload) $(PYTEST) -q -ra tests/integration $(PYTEST_ARGS)
 
+# ---- fuzzing (tests/fuzz/README.md) ----
+# One harness per parser of outside input: tests/fuzz/fuzz_<name>.c, seeds in tests/fuzz/corpus/<name>/.
+FUZZ_HARNESS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_CPPFLAGS = $(CPPFLAGS) -Itests/fuzz -DFUZZ_SOURCE_DIR='"$(CURDIR)/tests/fuzz"'
+SAN_FLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+# make test: each harness linked with replay.c (no libFuzzer) against a sanitized copy of the
+# library, run once over its committed corpus.
+REPLAY_BUILD := $(BUILD)/fuzz-replay
+REPLAY_BINS  := $(FUZZ_HARNESS:%=$(REPLAY_BUILD)/bin/%)
+
+$(REPLAY_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(FUZZ_CPPFLAGS) $(WARNINGS) $(SAN_FLAGS) -MMD -MP -c -o $@ $<
+
+$(REPLAY_BUILD)/libwalship.a: $(LIB_SRC:%.c=$(REPLAY_BUILD)/%.o)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(REPLAY_BUILD)/bin/%: $(REPLAY_BUILD)/tests/fuzz/fuzz_%.o $(REPLAY_BUILD)/tests/fuzz/fuzz.o \
+		$(REPLAY_BUILD)/tests/fuzz/replay.o $(REPLAY_BUILD)/libwalship.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS) -lpq
+
+fuzz-replay: $(REPLAY_BINS)
+	@set -e; for h in $(FUZZ_HARNESS); do $(REPLAY_BUILD)/bin/$$h tests/fuzz/corpus/$$h; done
+
+# make fuzz: libFuzzer with clang, FUZZ_SECONDS per harness (FUZZERS="a b" for some of them).
+FUZZ_CC      ?= clang
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 30
+FUZZERS      ?= $(FUZZ_HARNESS)
+FUZZ_BINS    := $(FUZZ_HARNESS:%=$(FUZZ_BUILD)/bin/%)
+FUZZ_CFLAGS  := $(SAN_FLAGS) -fsanitize=fuzzer-no-link -Wno-unknown-warning-option
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(WARNINGS) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(FUZZ_BUILD)/libwalship.a: $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(FUZZ_BUILD)/bin/%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/tests/fuzz/fuzz.o $(FUZZ_BUILD)/libwalship.a
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(SAN_FLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS) -lpq
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: $(FUZZERS:%=$(FUZZ_BUILD)/bin/%)
+	tests/fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZERS)
+
 # AddressSanitizer and UndefinedBehaviorSanitizer build, then every test on it.
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' \
 		LDFLAGS='-fsanitize=address,undefined' test
 
+FORMAT_FILES = $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/fuzz/*.h tests/preload/*.c)
+
 lint:
-	clang-format --dry-run --Werror $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h tests/preload/*.c)
+	clang-format --dry-run --Werror $(FORMAT_FILES)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance --std=c11 \
-		--inline-suppr --suppress=missingIncludeSystem -Isrc -I/usr/include/postgresql -I/usr/include/libxml2 -D_GNU_SOURCE src tests/unit
+		--inline-suppr --suppress=missingIncludeSystem -Isrc -Itests/fuzz -I/usr/include/postgresql \
+		-I/usr/include/libxml2 -D_GNU_SOURCE src tests/unit tests/fuzz
 
 format:
-	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h tests/preload/*.c)
+	clang-format -i $(FORMAT_FILES)
 
 install: $(BINS) $(MAN_OUT)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR)
@@ -142,6 +198,7 @@ bench: $(BINS)
 	scripts/bench
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan $(FUZZ_BUILD)
 
 -include $(LIB_OBJ:.o=.d) $(UNITS:$(BUILD)/tests/%=$(BUILD)/tests/unit/%.d)
+-include $(wildcard $(REPLAY_BUILD)/*/*/*.d $(FUZZ_BUILD)/*/*/*.d)

@@ -276,6 +276,20 @@ int prefetch_index_parse(const char *text, size_t len, PrefetchIndex *out)
 	return 0;
 }
 
+int prefetch_request_parse(const char *text, size_t len, WalName *seg, char *epoch)
+{
+	char copy[INDEX_MAX], again[INDEX_MAX], name[WAL_NAME_MAX];
+	if (len == 0 || len >= sizeof(copy) || memchr(text, '\0', len) != NULL)
+		return -1;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	if (sscanf(copy, "%63s %31s", name, epoch) != 2 || walname_parse(name, seg, NULL) != 0 ||
+	    seg->kind != WAL_SEGMENT || !prefetch_epoch_id_ok(epoch) ||
+	    str_format(again, sizeof(again), "%s %s\n", name, epoch) != 0 || strcmp(copy, again) != 0)
+		return -1;
+	return 0;
+}
+
 /* ---- small helpers ---- */
 
 static void sleep_ms(long ms)
@@ -1019,11 +1033,11 @@ static bool read_request(Runner *r)
 	WsError e;
 	bool changed = false;
 	if (fs_read_small(path, 1024, &text, &len, &e) == 0) {
-		char seg[WAL_NAME_MAX] = "", epoch[64] = "";
+		char epoch[32];
 		WalName wn;
-		if (sscanf(text, "%63s %63s", seg, epoch) == 2 && strcmp(epoch, r->pf->epoch.id) == 0 &&
-		    walname_parse(seg, &wn, &e) == 0 && wn.kind == WAL_SEGMENT && strcmp(seg, r->req) != 0) {
-			snprintf(r->req, sizeof(r->req), "%s", seg);
+		if (prefetch_request_parse(text, len, &wn, epoch) == 0 &&
+		    strcmp(epoch, r->pf->epoch.id) == 0 && strcmp(wn.name, r->req) != 0) {
+			snprintf(r->req, sizeof(r->req), "%s", wn.name);
 			r->req_name = wn;
 			changed = true;
 		}

@@ -200,6 +200,13 @@ int prefetch_index_format(const PrefetchIndex *ix, char *buf, size_t bufsize);
 /* Parse an index's text strictly; -1 for anything else (another format, a bad UUID or epoch id). */
 int prefetch_index_parse(const char *text, size_t len, PrefetchIndex *out);
 
+/*
+ * Parse a request file's text strictly: exactly "<segment> <epoch id>\n", as
+ * prefetch_request writes it.  0 with *seg and epoch (at least 32 bytes)
+ * filled; -1 for anything else.
+ */
+int prefetch_request_parse(const char *text, size_t len, WalName *seg, char *epoch);
+
 /* ---- used by walship-fetch ---- */
 
 typedef struct Prefetch Prefetch;

@@ -148,7 +148,7 @@ static void format_time(time_t t, char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static char *record_json(const PushRecord *rec)
+char *push_spool_format(const PushRecord *rec)
 {
 	char hex[65], when[32], sysid[24];
 	hex_encode(rec->sha256, 32, hex);
@@ -175,7 +175,7 @@ int push_spool_write(const char *dir, const PushRecord *rec, WsError *err)
 {
 	char *tmp = xasprintf("%s/.%s.XXXXXX", dir, rec->name);
 	char *path = xasprintf("%s/%s", dir, rec->name);
-	char *text = record_json(rec);
+	char *text = push_spool_format(rec);
 	int fd = -1, slot = -1, rc = 0;
 
 	if (!name_ok(rec->name)) {
@@ -247,7 +247,7 @@ static bool copy_str(json_t *o, const char *key, char *out, size_t size)
 	return s != NULL && str_format(out, size, "%s", s) == 0;
 }
 
-static int parse_record(const char *text, size_t len, PushRecord *rec, WsError *err)
+int push_spool_parse(const char *text, size_t len, PushRecord *rec, WsError *err)
 {
 	static const JsonFileKind kind = {"push record is invalid", RECORD_MAX, PUSH_SPOOL_FORMAT,
 					  "the push record", "push record format"};
@@ -277,12 +277,19 @@ static int parse_record(const char *text, size_t len, PushRecord *rec, WsError *
 	    !hex32_decode(hex, rec->sha256)) {
 		rc = ws_error(err, WS_CORRUPT, "push record is invalid: a member is missing or malformed");
 	} else {
+		/* Only the form push_spool_format writes: strptime also takes "2025-1-2T3:4:5Z". */
 		struct tm tm;
+		char again[32];
+		const char *end;
 		memset(&tm, 0, sizeof(tm));
 		rec->size = (uint64_t)json_integer_value(size);
 		rec->stored_size = (uint64_t)json_integer_value(stored_size);
-		if (strptime(when, "%Y-%m-%dT%H:%M:%SZ", &tm) != NULL)
+		if ((end = strptime(when, "%Y-%m-%dT%H:%M:%SZ", &tm)) != NULL && *end == '\0')
 			rec->stored = timegm(&tm);
+		format_time(rec->stored, again);
+		if (end == NULL || *end != '\0' || strcmp(again, when) != 0)
+			rc = ws_error(err, WS_CORRUPT,
+				      "push record is invalid: \"stored\" is not a UTC time");
 	}
 	json_decref(root);
 	return rc;
@@ -297,7 +304,7 @@ int push_spool_read(const char *dir, const char *name, PushRecord *out, WsError 
 	size_t len = 0;
 	int rc = fs_read_small(path, RECORD_MAX, &text, &len, err);
 	if (rc == 0)
-		rc = parse_record(text, len, out, err);
+		rc = push_spool_parse(text, len, out, err);
 	if (rc == 0) {
 		/* A record copied to another place does not count there. */
 		char *uuid_dir = fs_dirname(dir);

@@ -79,6 +79,16 @@ int push_spool_check(const char *spool, const char *pgdata, WsError *err);
  */
 int push_spool_dir(const char *spool, const char *uuid, char **dir, WsError *err);
 
+/* A record's text (the format above), malloc'd, newline-terminated. */
+char *push_spool_format(const PushRecord *rec);
+
+/*
+ * The record in text (len bytes), as push_spool_format writes it: WS_CORRUPT
+ * for anything that does not parse.  Where it lies is push_spool_read's
+ * business.
+ */
+int push_spool_parse(const char *text, size_t len, PushRecord *out, WsError *err);
+
 /* Write rec atomically and durably into dir (as push_spool_dir made it). */
 int push_spool_write(const char *dir, const PushRecord *rec, WsError *err);
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "pg/lsn.h"
+#include "pg/walname.h"
 #include "util/mem.h"
 
 #define MANIFEST_NAME "backup_manifest"
@@ -43,6 +44,47 @@ struct BbStream {
 
 	uint64_t bytes;
 };
+
+/* ---- tablespace locations ---- */
+
+bool pg_tablespace_location_normalize(char *location)
+{
+	size_t n = strlen(location), o = 0;
+	if (location[0] != '/' || n >= PG_LOCATION_MAX)
+		return false;
+	for (const char *c = location; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return false;
+	char *out = xmalloc(n + 1);
+	for (const char *c = location; *c;) {
+		while (*c == '/')
+			c++;
+		size_t len = strcspn(c, "/");
+		if (len == 2 && c[0] == '.' && c[1] == '.') {
+			free(out);
+			return false;
+		}
+		if (len > 0 && !(len == 1 && c[0] == '.')) {
+			out[o++] = '/';
+			memcpy(out + o, c, len);
+			o += len;
+		}
+		c += len;
+	}
+	out[o] = '\0';
+	if (o > 0)
+		memcpy(location, out, o + 1);
+	free(out);
+	return o > 0;
+}
+
+bool pg_tablespace_location_ok(const char *location)
+{
+	char *copy = xstrdup(location);
+	bool ok = pg_tablespace_location_normalize(copy) && strcmp(copy, location) == 0;
+	free(copy);
+	return ok;
+}
 
 /* ---- sizes ---- */
 
@@ -226,6 +268,26 @@ static int parse_tablespaces(BbStream *s, const BbResult *r, WsError *err)
 					return protocol_error(err, "tablespace %" PRIu32 " is listed twice",
 							      t->oid);
 			t->location = xstrdup(loc);
+			/* Refused now, not after the data: manifest.json could not record it. */
+			char *norm = xstrdup(loc);
+			bool usable = pg_tablespace_location_normalize(norm);
+			free(norm);
+			if (!usable) {
+				char shown[WALNAME_ESCAPE_MAX + 8];
+				walname_escape(loc, strlen(loc), shown, sizeof(shown));
+				ws_error(err, WS_FATAL,
+					 "tablespace %" PRIu32 " is at \"%s\", not an absolute path", t->oid,
+					 shown);
+				ws_error_detail(
+					err, "walship records where each tablespace belongs, to restore it "
+					     "there; a relative path, a \"..\" component or a control "
+					     "character cannot be recorded.");
+				ws_error_hint(err,
+					      "With the server stopped, make pg_tblspc/%" PRIu32
+					      " a symbolic link to the tablespace's absolute path.",
+					      t->oid);
+				return WS_FATAL;
+			}
 		}
 		t->size_kb = -1;
 		if (size != NULL) {

@@ -41,6 +41,24 @@
  */
 int pg_size_parse(const char *s, uint64_t *out);
 
+/* MAXPGPATH: PostgreSQL refuses tablespace locations as long. */
+#define PG_LOCATION_MAX 1024
+
+/*
+ * Bring a tablespace location the server reports (the target of
+ * pg_tblspc/<oid>, which an operator may have made by hand) to the form
+ * PostgreSQL records at CREATE TABLESPACE, in place: repeated and trailing
+ * slashes and "." components dropped.  false, location unchanged, when that
+ * form cannot be reached without the file system: a relative path, a ".."
+ * component, the root itself, a control character, PG_LOCATION_MAX bytes or
+ * more.  walship rebuild creates and fills the directory a backup records
+ * for each tablespace, possibly as root: it must be exactly that one.
+ */
+bool pg_tablespace_location_normalize(char *location);
+
+/* Whether location is in that form already (what manifest.json may hold). */
+bool pg_tablespace_location_ok(const char *location);
+
 /* The SQLSTATE of data corruption, which a page checksum failure carries. */
 #define PG_SQLSTATE_DATA_CORRUPTED "XX001"
 

@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "pg/basebackup.h"
 #include "pg/lsn.h"
 #include "pg/pgcontrol.h"
 #include "pg/walname.h"
@@ -56,6 +57,8 @@ BackupTablespaceInfo *backup_meta_add_tablespace(BackupMeta *meta, bool is_base,
 	} else {
 		t->oid = oid;
 		t->location = xstrdup(location ? location : "");
+		/* As PostgreSQL records it ("/srv/ts/" is "/srv/ts"); serialize refuses what cannot be. */
+		(void)pg_tablespace_location_normalize(t->location);
 		snprintf(t->obj.name, sizeof(t->obj.name), "%" PRIu32 ".tar", oid);
 	}
 	return t;
@@ -133,28 +136,6 @@ static int major_of(json_int_t num)
 	return -1;
 }
 
-static bool is_epoch_id(const char *s)
-{
-	const char *dash = strrchr(s, '-');
-	if (dash == NULL || dash == s || dash[1] == '\0')
-		return false;
-	for (const char *p = s; p < dash; p++)
-		if (!((*p >= '0' && *p <= '9') || *p == '.'))
-			return false;
-	return digits(dash + 1, strlen(dash + 1));
-}
-
-static bool is_timestamp(const char *s)
-{
-	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
-	if (strlen(s) != sizeof(shape) - 1)
-		return false;
-	for (size_t i = 0; shape[i]; i++)
-		if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
-			return false;
-	return true;
-}
-
 static bool parse_sha256(const char *s, unsigned char out[32])
 {
 	if (strlen(s) != 64)
@@ -209,7 +190,7 @@ static int get_timestamp(json_t *obj, const char *key, char out[32], WsError *er
 	const char *s = get_string(obj, key, "", err);
 	if (s == NULL)
 		return WS_CORRUPT;
-	if (!is_timestamp(s))
+	if (!json_file_utc_time_ok(s))
 		return ws_error(err, WS_CORRUPT,
 				INVALID ": \"%s\" is not a UTC time YYYY-MM-DDTHH:MM:SSZ: \"%.64s\"", key, s);
 	strcpy(out, s);
@@ -276,6 +257,19 @@ static int parse_tablespace(BackupMeta *m, json_t *obj, int index, WsError *err)
 			return ws_error(err, WS_CORRUPT, INVALID ": %s\"location\" is not a non-empty string",
 					where);
 		uint32_t o = (uint32_t)json_integer_value(oid);
+		if (!pg_tablespace_location_ok(json_string_value(loc))) {
+			char shown[WALNAME_ESCAPE_MAX + 8];
+			walname_escape(json_string_value(loc), json_string_length(loc), shown, sizeof(shown));
+			ws_error(err, WS_CORRUPT,
+				 INVALID ": tablespace %" PRIu32 " has a location that is not an absolute, "
+					 "normalised path: \"%s\"",
+				 o, shown);
+			ws_error_detail(err,
+					"PostgreSQL records a tablespace's location as an absolute path with "
+					"no \".\" or \"..\" component, no repeated or trailing slash and no "
+					"control character; rebuild would create and fill that directory.");
+			return WS_CORRUPT;
+		}
 		for (int i = 0; i < m->n_tablespaces; i++)
 			if (!m->tablespaces[i].is_base && m->tablespaces[i].oid == o)
 				return ws_error(err, WS_CORRUPT,
@@ -330,7 +324,7 @@ static int parse_root(json_t *root, BackupMeta *m, WsError *err)
 
 	if ((s = get_string(root, "epoch", "", err)) == NULL)
 		return WS_CORRUPT;
-	if (strlen(s) >= sizeof(m->epoch) || !is_epoch_id(s))
+	if (strlen(s) >= sizeof(m->epoch) || !json_file_epoch_id_ok(s))
 		return ws_error(err, WS_CORRUPT,
 				INVALID ": \"epoch\" is not of the form <major>-<number>: \"%.64s\"", s);
 	strcpy(m->epoch, s);
@@ -352,11 +346,12 @@ static int parse_root(json_t *root, BackupMeta *m, WsError *err)
 	m->server_version_num = (int)v;
 	if ((s = get_string(pv, "major", "pg_version: ", err)) == NULL)
 		return WS_CORRUPT;
-	if (!json_file_parse_pg_major(s, &m->pg_major))
-		return ws_error(err, WS_CORRUPT,
-				INVALID ": pg_version: \"major\" is not a PostgreSQL major version: "
-					"\"%.64s\"",
-				s);
+	if (!json_file_parse_pg_major(s, &m->pg_major)) {
+		ws_error(err, WS_CORRUPT,
+			 INVALID ": pg_version: \"major\" is not a PostgreSQL major version: \"%.64s\"", s);
+		ws_error_detail(err, "A major version is written \"9.6\" or as two digits, such as \"15\".");
+		return WS_CORRUPT;
+	}
 	if (major_of(v) != m->pg_major)
 		return ws_error(err, WS_CORRUPT,
 				INVALID ": pg_version: \"major\" \"%s\" does not match server_version_num %d",

@@ -52,7 +52,8 @@ typedef struct BackupObject {
 typedef struct BackupTablespaceInfo {
 	bool is_base;   /* the main data directory: oid and location null */
 	uint32_t oid;   /* 0 for the main directory */
-	char *location; /* NULL for the main directory */
+	char *location; /* NULL for the main directory, else absolute and normalised
+			   (pg_tablespace_location_ok) */
 	BackupObject obj;
 } BackupTablespaceInfo;
 
@@ -81,7 +82,10 @@ typedef struct BackupMeta {
 BackupMeta *backup_meta_new(void);
 void backup_meta_free(BackupMeta *meta);
 
-/* Append a tablespace (location NULL for the main directory); returns it, object name set. */
+/*
+ * Append a tablespace (location NULL for the main directory, else brought to the form PostgreSQL records,
+ * pg_tablespace_location_normalize); returns it, object name set.
+ */
 BackupTablespaceInfo *backup_meta_add_tablespace(BackupMeta *meta, bool is_base, uint32_t oid,
 						 const char *location);
 
@@ -94,7 +98,9 @@ void backup_meta_set_wal_names(BackupMeta *meta);
 /*
  * Every field checked: WS_CORRUPT naming the field and what is wrong with it
  * (also for an id, object name, LSN or WAL name that does not agree with the
- * rest); a format newer than ours is WS_FATAL with a hint to upgrade walship.
+ * rest, and for a tablespace location that is not an absolute, normalised
+ * path: rebuild creates and fills it); a format newer than ours is WS_FATAL
+ * with a hint to upgrade walship.
  */
 int backup_meta_parse(const char *json, size_t len, BackupMeta **out, WsError *err);
 

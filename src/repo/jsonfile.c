@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pg/pgcontrol.h"
 #include "util/cleanup.h"
 #include "util/mem.h"
 
@@ -65,15 +66,22 @@ bool json_file_parse_u64(const char *s, uint64_t *out)
 
 bool json_file_parse_pg_major(const char *s, int *out)
 {
-	if (strcmp(s, "9.6") == 0) {
-		*out = 96;
-		return true;
-	}
-	if (strlen(s) == 2 && s[0] >= '1' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9') {
-		*out = (s[0] - '0') * 10 + (s[1] - '0');
-		return true;
-	}
-	return false;
+	char back[16];
+	int v;
+	if (strcmp(s, "9.6") == 0)
+		v = 96;
+	else if (strlen(s) == 2 && s[0] >= '1' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9')
+		v = (s[0] - '0') * 10 + (s[1] - '0');
+	else
+		return false;
+	/*
+	 * Only what is written back the same: 9.x majors are kept as 9x, so "95"
+	 * would be written as "9.5" (and then refused), "96" as "9.6".
+	 */
+	if (strcmp(pg_major_str(v, back, sizeof(back)), s) != 0)
+		return false;
+	*out = v;
+	return true;
 }
 
 const char *json_file_string(const char *invalid, json_t *obj, const char *key, const char *where,
@@ -99,4 +107,29 @@ char *json_file_dump(const json_t *root, const char *what)
 	char *out = xasprintf("%s\n", text);
 	free(text);
 	return out;
+}
+
+bool json_file_epoch_id_ok(const char *s)
+{
+	const char *dash = strrchr(s, '-');
+	if (dash == NULL || dash == s || dash[1] == '\0')
+		return false;
+	for (const char *p = s; p < dash; p++)
+		if (!((*p >= '0' && *p <= '9') || *p == '.'))
+			return false;
+	for (const char *p = dash + 1; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	return true;
+}
+
+bool json_file_utc_time_ok(const char *s)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+	if (strlen(s) != sizeof(shape) - 1)
+		return false;
+	for (size_t i = 0; shape[i]; i++)
+		if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
+			return false;
+	return true;
 }

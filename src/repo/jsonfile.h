@@ -47,7 +47,17 @@ char *json_file_dump(const json_t *root, const char *what);
 /* A system identifier's text form: decimal digits, no sign, no leading zero, fits 64 bits. */
 bool json_file_parse_u64(const char *s, uint64_t *out);
 
-/* A major version's text form: "9.6" (96) or two digits from "10" (later majors may come). */
+/*
+ * A major version's text form: "9.6" (96) or two digits from "10" (later
+ * majors may come), exactly as pg_major_str writes it back ("90" to "99"
+ * are refused: those numbers stand for 9.x).
+ */
 bool json_file_parse_pg_major(const char *s, int *out);
+
+/* An epoch id: "<major>-<number>", the major of digits and dots ("15", "9.6"), the number of digits. */
+bool json_file_epoch_id_ok(const char *s);
+
+/* A UTC time in walship's form, YYYY-MM-DDTHH:MM:SSZ (kept as text: checked for shape only). */
+bool json_file_utc_time_ok(const char *s);
 
 #endif

@@ -110,33 +110,6 @@ static bool is_uuid(const char *s)
 	return true;
 }
 
-static bool is_epoch_id(const char *s)
-{
-	const char *dash = strrchr(s, '-');
-	if (dash == NULL || dash == s || dash[1] == '\0')
-		return false;
-	for (const char *p = s; p < dash; p++)
-		if (!((*p >= '0' && *p <= '9') || *p == '.'))
-			return false;
-	for (const char *p = dash + 1; *p; p++)
-		if (*p < '0' || *p > '9')
-			return false;
-	return true;
-}
-
-static bool is_timestamp(const char *s)
-{
-	/* YYYY-MM-DDTHH:MM:SSZ */
-	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
-	if (strlen(s) != sizeof(shape) - 1)
-		return false;
-	for (size_t i = 0; shape[i]; i++) {
-		if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
-			return false;
-	}
-	return true;
-}
-
 static bool seg_size_ok(json_int_t v)
 {
 	return v >= 1024 * 1024 && v <= 1024 * 1024 * 1024 && (v & (v - 1)) == 0;
@@ -268,7 +241,7 @@ static int parse_epoch(json_t *obj, int index, RepoEpoch *e, WsError *err)
 
 	if ((s = get_string(obj, "id", where, err)) == NULL)
 		return WS_CORRUPT;
-	if (strlen(s) >= sizeof(e->id) || !is_epoch_id(s))
+	if (strlen(s) >= sizeof(e->id) || !json_file_epoch_id_ok(s))
 		return ws_error(err, WS_CORRUPT,
 				INVALID ": %s\"id\" is not of the form <major>-<number>: \"%.64s\"", where,
 				s);
@@ -285,10 +258,12 @@ static int parse_epoch(json_t *obj, int index, RepoEpoch *e, WsError *err)
 
 	if ((s = get_string(obj, "pg_major", where, err)) == NULL)
 		return WS_CORRUPT;
-	if (!json_file_parse_pg_major(s, &e->pg_major))
-		return ws_error(err, WS_CORRUPT,
-				INVALID ": %s\"pg_major\" is not a PostgreSQL major version: \"%.64s\"",
-				where, s);
+	if (!json_file_parse_pg_major(s, &e->pg_major)) {
+		ws_error(err, WS_CORRUPT,
+			 INVALID ": %s\"pg_major\" is not a PostgreSQL major version: \"%.64s\"", where, s);
+		ws_error_detail(err, "A major version is written \"9.6\" or as two digits, such as \"15\".");
+		return WS_CORRUPT;
+	}
 
 	v = json_object_get(obj, "wal_segment_size");
 	if (v == NULL)
@@ -301,7 +276,7 @@ static int parse_epoch(json_t *obj, int index, RepoEpoch *e, WsError *err)
 
 	if ((s = get_string(obj, "created", where, err)) == NULL)
 		return WS_CORRUPT;
-	if (!is_timestamp(s))
+	if (!json_file_utc_time_ok(s))
 		return ws_error(err, WS_CORRUPT,
 				INVALID ": %s\"created\" is not a UTC time YYYY-MM-DDTHH:MM:SSZ: \"%.64s\"",
 				where, s);

@@ -436,26 +436,20 @@ static int known_hosts_load(SftpStore *ss, KnownHosts *k, WsError *err)
 		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 			line[--len] = '\0';
 		char *p = line + strspn(line, " \t");
-		if (*p == '\0' || *p == '#')
-			continue;
-		char *save = NULL;
 		char *copy = xstrdup(p);
-		char *tok = strtok_r(copy, " \t", &save);
-		char *marker = NULL;
-		if (tok[0] == '@') {
-			marker = tok;
-			tok = strtok_r(NULL, " \t", &save);
+		SftpKnownHostsLine kl;
+		if (!sftp_knownhosts_split(copy, &kl)) {
+			free(copy);
+			continue;
 		}
-		char *type = tok ? strtok_r(NULL, " \t", &save) : NULL;
-		char *blob = type ? strtok_r(NULL, " \t", &save) : NULL;
-		bool names_us = tok != NULL && sftp_knownhosts_field_matches(tok, name);
-		if (marker != NULL) {
-			if (strcmp(marker, "@revoked") == 0 && blob != NULL && names_us)
-				strv_add(&k->revoked, &k->nrevoked, blob);
+		bool names_us = kl.hosts != NULL && sftp_knownhosts_field_matches(kl.hosts, name);
+		if (kl.marker != NULL) {
+			if (strcmp(kl.marker, "@revoked") == 0 && kl.blob != NULL && names_us)
+				strv_add(&k->revoked, &k->nrevoked, kl.blob);
 		} else {
-			if (names_us && type != NULL) {
+			if (names_us && kl.type != NULL) {
 				k->listed = true;
-				strv_add(&k->types, &k->ntypes, type);
+				strv_add(&k->types, &k->ntypes, kl.type);
 			}
 			if (libssh2_knownhost_readline(k->kh, p, (size_t)(line + len - p),
 						       LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0)

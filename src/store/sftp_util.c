@@ -217,22 +217,33 @@ static bool hashed_matches(const char *field, size_t flen, const char *name)
 	return ok;
 }
 
-/* OpenSSH's host patterns: "*" and "?" are the only wildcards ("[" is literal, as in "[host]:port"). */
+/*
+ * OpenSSH's host patterns: "*" and "?" are the only wildcards ("[" is literal,
+ * as in "[host]:port").  Iterative, with one backtrack point: on a mismatch
+ * only the last "*" seen takes one more character, so the work is at most
+ * the product of the two lengths (a recursive match is exponential in the
+ * number of "*", and a hostile known_hosts line would hang the hook).
+ */
 static bool wild_match(const char *pat, const char *s)
 {
-	if (*pat == '\0')
-		return *s == '\0';
-	if (*pat == '*') {
-		for (const char *p = s;; p++) {
-			if (wild_match(pat + 1, p))
-				return true;
-			if (*p == '\0')
-				return false;
+	const char *star = NULL, *resume = NULL;
+	while (*s != '\0') {
+		if (*pat == '*') {
+			star = pat++;
+			resume = s;
+		} else if (*pat != '\0' && (*pat == '?' || *pat == *s)) {
+			pat++;
+			s++;
+		} else if (star != NULL) {
+			pat = star + 1;
+			s = ++resume;
+		} else {
+			return false;
 		}
 	}
-	if (*s == '\0' || (*pat != '?' && *pat != *s))
-		return false;
-	return wild_match(pat + 1, s + 1);
+	while (*pat == '*')
+		pat++;
+	return *pat == '\0';
 }
 
 bool sftp_knownhosts_field_matches(const char *field, const char *name)
@@ -263,6 +274,24 @@ bool sftp_knownhosts_field_matches(const char *field, const char *name)
 	free(copy);
 	free(lname);
 	return matched;
+}
+
+bool sftp_knownhosts_split(char *line, SftpKnownHostsLine *out)
+{
+	char *save = NULL;
+	char *p = line + strspn(line, " \t");
+	memset(out, 0, sizeof(*out));
+	if (*p == '\0' || *p == '#')
+		return false;
+	char *tok = strtok_r(p, " \t", &save);
+	if (tok != NULL && tok[0] == '@') {
+		out->marker = tok;
+		tok = strtok_r(NULL, " \t", &save);
+	}
+	out->hosts = tok;
+	out->type = tok ? strtok_r(NULL, " \t", &save) : NULL;
+	out->blob = out->type ? strtok_r(NULL, " \t", &save) : NULL;
+	return true;
 }
 
 char *sftp_base64(const unsigned char *data, size_t len)

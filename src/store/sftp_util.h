@@ -46,6 +46,20 @@ char *sftp_knownhosts_name(const char *host, int port);
  */
 bool sftp_knownhosts_field_matches(const char *field, const char *name);
 
+/* The fields of one known_hosts line, pointing into the line split by sftp_knownhosts_split. */
+typedef struct SftpKnownHostsLine {
+	char *marker; /* "@revoked", "@cert-authority"...: a first field starting with '@', else NULL */
+	char *hosts;  /* the host field, or NULL */
+	char *type;   /* the key type, or NULL */
+	char *blob;   /* the base64 key, or NULL */
+} SftpKnownHostsLine;
+
+/*
+ * Split one known_hosts line (without its newline) in place at blanks and
+ * tabs into out.  false for a blank or comment line.
+ */
+bool sftp_knownhosts_split(char *line, SftpKnownHostsLine *out);
+
 /* Base64 (with padding) of len bytes, malloc'd. */
 char *sftp_base64(const unsigned char *data, size_t len);
 

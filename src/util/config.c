@@ -264,9 +264,11 @@ static int parse_line(char *line, char **key, char **value, const char **why)
 	return 0;
 }
 
-static int parse_file(Config *cfg, const char *path, char *buf, size_t len, bool *holds_secret, WsError *err)
+int config_parse_text(Config *cfg, const char *path, char *buf, size_t len, bool *holds_secret, WsError *err)
 {
 	char *line = buf;
+	free(cfg->file_source);
+	cfg->file_source = xasprintf("configuration file \"%s\"", path);
 	unsigned lineno = 0;
 	while (line < buf + len) {
 		char *nl = memchr(line, '\n', (size_t)(buf + len - line));
@@ -349,8 +351,7 @@ static int load_file(Config *cfg, const char *path, bool named, WsError *err)
 			      CONFIG_FILE_MAX);
 		goto done;
 	}
-	cfg->file_source = xasprintf("configuration file \"%s\"", path);
-	rc = parse_file(cfg, path, buf, (size_t)n, &holds_secret, err);
+	rc = config_parse_text(cfg, path, buf, (size_t)n, &holds_secret, err);
 	if (rc != 0)
 		goto done;
 	rc = check_mode("configuration file", path, st.st_mode, holds_secret, err);

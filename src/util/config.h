@@ -16,6 +16,7 @@
 #define WALSHIP_UTIL_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "util/error.h"
 
@@ -51,6 +52,15 @@ int config_set_option(Config *cfg, const char *key, const char *value, WsError *
  * naming the file and line.  default_path may be NULL for CONFIG_DEFAULT_PATH.
  */
 int config_load(Config *cfg, const char *explicit_path, const char *default_path, WsError *err);
+
+/*
+ * The parsing part of config_load: the len bytes at buf are the text of the
+ * configuration file path (named in messages), taken as the file's values.
+ * buf must have room for len + 1 bytes: lines are cut in place.
+ * *holds_secret is set when a secret key gets a value.  Errors as
+ * config_load's for syntax and unknown keys.
+ */
+int config_parse_text(Config *cfg, const char *path, char *buf, size_t len, bool *holds_secret, WsError *err);
 
 /* The merged value, or NULL if unset with no default. */
 const char *config_get(const Config *cfg, const char *key);

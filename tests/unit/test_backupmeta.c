@@ -288,6 +288,21 @@ static void test_invalid_fields_refused(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		expect_refused(cases[i].from, cases[i].to, WS_CORRUPT, cases[i].words);
 
+	/*
+	 * Where rebuild creates and fills a tablespace, possibly as root: only an absolute,
+	 * normalised path, as PostgreSQL records it.
+	 */
+	static const char *const locations[] = {
+		"srv/ts1",    "./ts1", "../../etc",   "/srv/../etc", "/srv/ts1/",       "/srv//ts1",
+		"/srv/./ts1", "/",     "/srv/ts1/..", "/srv/ts\\n1", "/srv/\\u0001ts1",
+	};
+	for (size_t i = 0; i < sizeof(locations) / sizeof(locations[0]); i++) {
+		char *to = xasprintf("\"location\": \"%s\"", locations[i]);
+		expect_refused("\"location\": \"/srv/ts1\"", to, WS_CORRUPT,
+			       "tablespace 16385 has a location that is not an absolute, normalised path");
+		free(to);
+	}
+
 	/* No main data directory: the base entry turned into a second tablespace. */
 	expect_refused("\"oid\": null,\n      \"location\": null,\n      \"object\": \"base.tar\"",
 		       "\"oid\": 16386,\n      \"location\": \"/srv/ts2\",\n      \"object\": \"16386.tar\"",
@@ -310,6 +325,31 @@ static void test_garbage_refused(void **state)
 	assert_non_null(strstr(err.msg, "not a JSON object"));
 	assert_int_equal(backup_meta_parse("{\"format\": 1", 12, &m, &err), WS_CORRUPT);
 	assert_null(m);
+}
+
+static void test_location_recorded_as_postgresql_records_it(void **state)
+{
+	(void)state;
+	WsError err;
+	BackupMeta *m = sample(), *back = NULL;
+	/* A link made by hand, with a trailing slash: the same directory, written canonically. */
+	BackupTablespaceInfo *t = backup_meta_add_tablespace(m, false, 16390, "/srv//ts9/./");
+	assert_string_equal(t->location, "/srv/ts9");
+	char *text = backup_meta_serialize(m, &err);
+	assert_non_null(text);
+	assert_int_equal(backup_meta_parse(text, strlen(text), &back, &err), 0);
+	assert_string_equal(back->tablespaces[m->n_tablespaces - 1].location, "/srv/ts9");
+	free(text);
+	backup_meta_free(back);
+	backup_meta_free(m);
+
+	/* One that cannot be is never written. */
+	m = sample();
+	backup_meta_add_tablespace(m, false, 16390, "ts9");
+	ws_error_clear(&err);
+	assert_null(backup_meta_serialize(m, &err));
+	assert_non_null(strstr(err.msg, "not an absolute, normalised path"));
+	backup_meta_free(m);
 }
 
 static void test_serialize_refuses_what_would_not_parse(void **state)
@@ -344,6 +384,7 @@ int main(void)
 		cmocka_unit_test(test_ids_and_keys),
 		cmocka_unit_test(test_invalid_fields_refused),
 		cmocka_unit_test(test_garbage_refused),
+		cmocka_unit_test(test_location_recorded_as_postgresql_records_it),
 		cmocka_unit_test(test_serialize_refuses_what_would_not_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -500,6 +500,48 @@ static void test_connection_lost_mid_archive(void **state)
 	done(bs, &s);
 }
 
+static void test_tablespace_locations_normalised(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in, *out; /* out NULL: refused */
+	} cases[] = {
+		{"/srv/ts1", "/srv/ts1"},
+		{"/srv/ts1/", "/srv/ts1"},
+		{"//srv///ts1//", "/srv/ts1"},
+		{"/srv/./ts1/.", "/srv/ts1"},
+		{"/srv/.ts1/..x/x..", "/srv/.ts1/..x/x.."},
+		{"/srv/ts 1", "/srv/ts 1"},
+		{"srv/ts1", NULL},
+		{"./ts1", NULL},
+		{"", NULL},
+		{"/", NULL},
+		{"/./", NULL},
+		{"/srv/../etc", NULL},
+		{"/srv/ts1/..", NULL},
+		{"/srv/ts\n1", NULL},
+		{"/srv/ts\x7f", NULL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char buf[64];
+		snprintf(buf, sizeof(buf), "%s", cases[i].in);
+		bool ok = pg_tablespace_location_normalize(buf);
+		if (ok != (cases[i].out != NULL))
+			fail_msg("\"%s\": %s", cases[i].in, ok ? "accepted" : "refused");
+		assert_string_equal(buf, ok ? cases[i].out : cases[i].in);
+		assert_int_equal(pg_tablespace_location_ok(cases[i].in),
+				 cases[i].out != NULL && strcmp(cases[i].in, cases[i].out) == 0);
+	}
+	char *longest = xmalloc(PG_LOCATION_MAX + 1);
+	memset(longest, 'a', PG_LOCATION_MAX);
+	longest[0] = '/';
+	longest[PG_LOCATION_MAX] = '\0';
+	assert_false(pg_tablespace_location_normalize(longest));
+	longest[PG_LOCATION_MAX - 1] = '\0';
+	assert_true(pg_tablespace_location_ok(longest));
+	free(longest);
+}
+
 static void test_start_errors(void **state)
 {
 	(void)state;
@@ -521,6 +563,8 @@ static void test_start_errors(void **state)
 	static const char *const two_bases[] = {NULL, NULL, "1", NULL, NULL, "2"};
 	static const char *const no_loc[] = {"16385", NULL, "1", NULL, NULL, "2"};
 	static const char *const bad_size[] = {NULL, NULL, "-5"};
+	static const char *const relative[] = {"16385", "../ts1", "1", NULL, NULL, "2"};
+	static const char *const dotdot[] = {"16385", "/srv/../etc", "1", NULL, NULL, "2"};
 	const struct {
 		const char *const *start;
 		const char *const *ts;
@@ -532,6 +576,8 @@ static void test_start_errors(void **state)
 		{start_row, two_bases, 2, "2 main data directories"},
 		{start_row, no_loc, 2, "has no location"},
 		{start_row, bad_size, 1, "is not a number"},
+		{start_row, relative, 2, "tablespace 16385 is at \"../ts1\", not an absolute path"},
+		{start_row, dotdot, 2, "tablespace 16385 is at \"/srv/../etc\", not an absolute path"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const Event ev[] = {
@@ -758,6 +804,7 @@ int main(void)
 		cmocka_unit_test(test_v15_archive_sent_twice_refused),
 		cmocka_unit_test(test_next_before_part_read_is_refused),
 		cmocka_unit_test(test_connection_lost_mid_archive),
+		cmocka_unit_test(test_tablespace_locations_normalised),
 		cmocka_unit_test(test_start_errors),
 		cmocka_unit_test(test_v14_copy_per_tablespace_then_manifest),
 		cmocka_unit_test(test_v12_has_no_manifest),

@@ -282,6 +282,36 @@ static void test_invalid_documents_refused_with_reason(void **state)
 	}
 }
 
+/* walship upgrade rewrites what it read: every accepted major must be written back the same. */
+static void test_pg_major_round_trips_exactly(void **state)
+{
+	(void)state;
+	static const char *const kept[] = {"9.6", "10", "11", "15", "17", "18", "42", "89"};
+	static const char *const refused[] = {"95", "96", "90", "99", "9.5", "9.0", "09", "1", "100", "9.60"};
+	char line[64], want[64];
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+		snprintf(line, sizeof(line), "      \"pg_major\": \"%s\",", kept[i]);
+		char *json = variant("      \"pg_major\"", line);
+		RepoMeta *meta = parse_ok(json);
+		char *text = repo_meta_serialize(meta);
+		snprintf(want, sizeof(want), "\"pg_major\": \"%s\"", kept[i]);
+		if (strstr(text, want) == NULL)
+			fail_msg("\"%s\" was written back as:\n%s", kept[i], text);
+		RepoMeta *back = parse_ok(text);
+		assert_int_equal(back->epochs[0].pg_major, meta->epochs[0].pg_major);
+		repo_meta_free(back);
+		repo_meta_free(meta);
+		free(text);
+		free(json);
+	}
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		snprintf(line, sizeof(line), "      \"pg_major\": \"%s\",", refused[i]);
+		char *json = variant("      \"pg_major\"", line);
+		expect_refused(json, WS_CORRUPT, "\"pg_major\" is not a PostgreSQL major version");
+		free(json);
+	}
+}
+
 static void test_invalid_shapes_refused(void **state)
 {
 	(void)state;
@@ -553,6 +583,7 @@ int main(void)
 		cmocka_unit_test(test_new_serialize_parse_roundtrip),
 		cmocka_unit_test(test_add_epoch_numbers_and_majors),
 		cmocka_unit_test(test_find_sysid_newest_and_id),
+		cmocka_unit_test(test_pg_major_round_trips_exactly),
 		cmocka_unit_test(test_valid_template_parses),
 		cmocka_unit_test(test_invalid_documents_refused_with_reason),
 		cmocka_unit_test(test_invalid_shapes_refused),

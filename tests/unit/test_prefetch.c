@@ -342,6 +342,33 @@ static void test_index_round_trips_and_refuses_others(void **state)
 	assert_int_equal(prefetch_index_format(&ix, text, 20), -1);
 }
 
+static void test_request_parse_takes_only_what_is_written(void **state)
+{
+	(void)state;
+	WalName wn;
+	char epoch[32];
+	const char *text = "000000010000000300000019 15-1\n";
+	assert_int_equal(prefetch_request_parse(text, strlen(text), &wn, epoch), 0);
+	assert_string_equal(wn.name, "000000010000000300000019");
+	assert_int_equal(wn.kind, WAL_SEGMENT);
+	assert_string_equal(epoch, "15-1");
+
+	const char *bad[] = {
+		"",
+		"000000010000000300000019 15-1",
+		" 000000010000000300000019 15-1\n",
+		"000000010000000300000019  15-1\n",
+		"000000010000000300000019 15-1\nmore",
+		"00000002.history 15-1\n",
+		"000000010000000300000019.partial 15-1\n",
+		"000000010000000300000019 15/1\n",
+		"000000010000000300000019 15-1-and-a-very-long-epoch-id-past-31\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(prefetch_request_parse(bad[i], strlen(bad[i]), &wn, epoch), -1);
+	assert_int_equal(prefetch_request_parse("000000010000000300000019\0 15-1\n", 30, &wn, epoch), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +382,7 @@ int main(void)
 		cmocka_unit_test(test_next_stays_within_room_and_before_not_found),
 		cmocka_unit_test(test_index_name_ties_repository_and_data_directory),
 		cmocka_unit_test(test_index_round_trips_and_refuses_others),
+		cmocka_unit_test(test_request_parse_takes_only_what_is_written),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cmd/pushspool.h"
+#include "util/fsutil.h"
 #include "util/mem.h"
 
 #define UUID  "0b6f6a4e-3f52-4c1e-9a57-0d9d1f0c2a11"
@@ -290,6 +291,41 @@ static void test_find_needs_same_repository_and_cluster(void **state)
 	free(dir2);
 }
 
+/* A record is read only as it was written: a "stored" time the writer could not have produced is no record.
+ */
+static void test_record_stored_time_round_trips_exactly(void **state)
+{
+	Fixture *f = *state;
+	WsError err;
+	char *dir = NULL;
+	PushRecord r = sample(SEG), out;
+	static const char *const bad[] = {"2025-1-2T3:4:5Z", "2025-02-31T00:00:00Z", "yesterday",
+					  "2025-01-02T03:04:05Z trailing", ""};
+
+	assert_int_equal(push_spool_dir(f->spool, UUID, &dir, &err), 0);
+	assert_int_equal(push_spool_write(dir, &r, &err), 0);
+	assert_int_equal(push_spool_read(dir, SEG, &out, &err), 0);
+	assert_true(out.stored == r.stored);
+
+	char *p = xasprintf("%s/%s", dir, SEG);
+	char *text = NULL;
+	size_t len = 0;
+	assert_int_equal(fs_read_small(p, 4096, &text, &len, &err), 0);
+	free(p);
+	char *at = strstr(text, "\"stored\": \"") + 11;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *changed = xasprintf("%.*s%s\"\n}\n", (int)(at - text), text, bad[i]);
+		write_raw(dir, SEG, changed);
+		ws_error_clear(&err);
+		if (push_spool_read(dir, SEG, &out, &err) != WS_CORRUPT)
+			fail_msg("\"stored\": \"%s\" was accepted", bad[i]);
+		assert_non_null(strstr(err.msg, "\"stored\""));
+		free(changed);
+	}
+	free(text);
+	free(dir);
+}
+
 static void test_spool_refused_inside_data_directory(void **state)
 {
 	Fixture *f = *state;
@@ -411,6 +447,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_damaged_or_misplaced_record_is_no_record, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_find_needs_same_repository_and_cluster, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_stored_time_round_trips_exactly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_refused_inside_data_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expire_by_age_ready_and_temp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failing_marker, setup, teardown),

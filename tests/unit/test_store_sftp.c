@@ -11,8 +11,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store/sftp_util.h"
 #include "store/store.h"
@@ -154,6 +156,84 @@ static void test_known_hosts_names(void **state)
 	assert_false(sftp_knownhosts_field_matches("db1", "db1.example.com"));
 }
 
+static void on_alarm(int sig)
+{
+	(void)sig;
+	static const char msg[] = "known_hosts pattern matching did not finish: exponential backtracking\n";
+	(void)!write(2, msg, sizeof(msg) - 1);
+	_exit(1);
+}
+
+/* A hostile known_hosts line: many "*" against a long name that does not match. */
+static void test_known_hosts_many_stars_are_not_exponential(void **state)
+{
+	(void)state;
+	char pat[128], name[256];
+	size_t n = 0;
+	for (int i = 0; i < 40; i++) {
+		pat[n++] = '*';
+		pat[n++] = 'a';
+	}
+	pat[n++] = 'b';
+	pat[n] = '\0';
+	memset(name, 'a', 200);
+	name[200] = '\0';
+	/* A watchdog, not a timing: the old recursive match would run for centuries, this one is quadratic.
+	 */
+	signal(SIGALRM, on_alarm);
+	alarm(60);
+	for (int i = 0; i < 100; i++) {
+		assert_false(sftp_knownhosts_field_matches(pat, name));
+		assert_false(
+			sftp_knownhosts_field_matches("*****************************************x", name));
+	}
+	name[199] = 'b';
+	assert_true(sftp_knownhosts_field_matches(pat, name));
+	assert_true(sftp_knownhosts_field_matches("*a*?**b", name));
+	assert_true(sftp_knownhosts_field_matches("*", ""));
+	assert_false(sftp_knownhosts_field_matches("?", ""));
+	assert_true(sftp_knownhosts_field_matches("a*", "a"));
+	assert_false(sftp_knownhosts_field_matches("*a", "b"));
+	assert_true(sftp_knownhosts_field_matches("db*.example.*", "db1.example.com"));
+	assert_false(sftp_knownhosts_field_matches("db*.example.*", "db1.example"));
+	alarm(0);
+	signal(SIGALRM, SIG_DFL);
+}
+
+static void test_known_hosts_lines_split(void **state)
+{
+	(void)state;
+	SftpKnownHostsLine kl;
+	char line[] = "  db1,10.0.0.1\tssh-ed25519  AAAAC3Nz comment words";
+	assert_true(sftp_knownhosts_split(line, &kl));
+	assert_null(kl.marker);
+	assert_string_equal(kl.hosts, "db1,10.0.0.1");
+	assert_string_equal(kl.type, "ssh-ed25519");
+	assert_string_equal(kl.blob, "AAAAC3Nz");
+
+	char revoked[] = "@revoked * ssh-rsa AAAAB3";
+	assert_true(sftp_knownhosts_split(revoked, &kl));
+	assert_string_equal(kl.marker, "@revoked");
+	assert_string_equal(kl.hosts, "*");
+	assert_string_equal(kl.blob, "AAAAB3");
+
+	char marker_only[] = "@cert-authority";
+	assert_true(sftp_knownhosts_split(marker_only, &kl));
+	assert_string_equal(kl.marker, "@cert-authority");
+	assert_null(kl.hosts);
+	assert_null(kl.type);
+
+	char host_only[] = "db1";
+	assert_true(sftp_knownhosts_split(host_only, &kl));
+	assert_string_equal(kl.hosts, "db1");
+	assert_null(kl.type);
+	assert_null(kl.blob);
+
+	char comment[] = "\t# db1 ssh-ed25519 AAAA", blank[] = " \t";
+	assert_false(sftp_knownhosts_split(comment, &kl));
+	assert_false(sftp_knownhosts_split(blank, &kl));
+}
+
 static void test_fingerprint_and_type(void **state)
 {
 	(void)state;
@@ -253,6 +333,8 @@ int main(void)
 		cmocka_unit_test(test_url_refused),
 		cmocka_unit_test(test_shell_quote),
 		cmocka_unit_test(test_known_hosts_names),
+		cmocka_unit_test(test_known_hosts_lines_split),
+		cmocka_unit_test(test_known_hosts_many_stars_are_not_exponential),
 		cmocka_unit_test(test_fingerprint_and_type),
 		cmocka_unit_test(test_key_protection),
 		cmocka_unit_test(test_open_refuses_bad_settings_before_connecting),
