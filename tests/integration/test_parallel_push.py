@@ -445,7 +445,10 @@ def check_identical(pg, repo_objects, read_object):
 @pytest.mark.parametrize("store", ["local", "s3", "sftp"])
 def test_backlog_bounded_with_parallel_push(ws, work, clusters, store, request, tmp):
     """Two clusters under the same full-speed load, archiving through the same store:
-    push-parallel = 4 keeps up, push-parallel = 1 does not (S3 with 50 ms per request).
+    with S3 answering 50 ms late, push-parallel = 4 falls behind at most half as fast as
+    push-parallel = 1.  (It kept up entirely while a call for a recorded file answered
+    without the network; since each such call reads walship.json and stats the object,
+    one round trip, issue 12, it archives about twice as fast as push-parallel = 1 here.)
     On local disk and over SFTP (one SSH login per worker) only byte identity and the
     records' use are checked: there is no added latency to hide."""
     extra = ""
@@ -484,9 +487,9 @@ def test_backlog_bounded_with_parallel_push(ws, work, clusters, store, request, 
     print(f"{store}: max .ready backlog p4={p4} p1={p1}; p4 samples {samples['p4']}, p1 samples {samples['p1']}")
 
     if store == "s3":
-        assert p4 <= 12, f"push-parallel = 4 fell behind: up to {p4} .ready files ({samples['p4']})"
-        assert p1 >= 3 * max(p4, 4), (
-            f"push-parallel = 1 should fall behind: max backlog {p1} vs {p4} with push-parallel = 4")
+        assert p1 >= 12, f"push-parallel = 1 should fall behind: max backlog {p1} ({samples['p1']})"
+        assert p1 >= 2 * p4, (
+            f"push-parallel = 4 fell behind as fast as 1: max backlog {p4} vs {p1} with push-parallel = 1")
         s3server.clear_faults()
 
     for pg in pgs:
