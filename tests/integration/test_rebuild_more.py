@@ -78,13 +78,20 @@ def replace_base_tar(repo, content, tmpdir):
     (bdir / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def hostile_tar(original, extra):
-    """The original tar's members, then the hostile ones given as (TarInfo, bytes or None)."""
+def hostile_tar(original, extra, replace=None):
+    """The original tar's members (those named in replace with its bytes instead), then the
+    hostile ones given as (TarInfo, bytes or None)."""
+    replace = replace or {}
     out = io.BytesIO()
     with tarfile.open(fileobj=io.BytesIO(original), mode="r:") as src, \
             tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as dst:
         for m in src.getmembers():
-            dst.addfile(m, src.extractfile(m) if m.isfile() else None)
+            name = m.name[2:] if m.name.startswith("./") else m.name
+            if name in replace:
+                m.size = len(replace[name])
+                dst.addfile(m, io.BytesIO(replace[name]))
+            else:
+                dst.addfile(m, src.extractfile(m) if m.isfile() else None)
         for info, data in extra:
             if data is not None:
                 info.size = len(data)
@@ -180,13 +187,18 @@ def test_rebuilt_standby_streams_then_follows_the_archive(ws, work, clusters, tm
         pg.stop(mode="immediate")
 
 
-def test_rebuild_refuses_hostile_tar_entries(ws, work, clusters, tmp):
+def backed_up(ws, work, clusters):
+    """A cluster backed up once and stopped: its repository and the content of the backup's base.tar."""
     pg, repo = archiving_cluster(ws, work, clusters)
     rc, out, err = backup(ws, repo.root, pg)
     assert rc == 0, describe(rc, out, err)
     pg.stop()
     obj = next((repo.root / repo.epoch / "backups").glob("*/base.tar"))
-    original = subprocess.run(["zstd", "-q", "-d", "-c", str(obj)], stdout=subprocess.PIPE, check=True).stdout
+    return repo, subprocess.run(["zstd", "-q", "-d", "-c", str(obj)], stdout=subprocess.PIPE, check=True).stdout
+
+
+def test_rebuild_refuses_hostile_tar_entries(ws, work, clusters, tmp):
+    repo, original = backed_up(ws, work, clusters)
 
     # The encoder first: the original content re-encoded here rebuilds fine.
     replace_base_tar(repo, original, tmp)
@@ -223,23 +235,9 @@ def test_rebuild_refuses_a_backup_holding_another_clusters_pg_control(ws, work, 
     """A backup whose objects were replaced by another cluster's (with a manifest.json to match)
     is refused once its pg_control is read, and the copy is left unstartable: restore_command
     names the epoch, whose system identifier is not this copy's."""
-    pg, repo = archiving_cluster(ws, work, clusters)
-    rc, out, err = backup(ws, repo.root, pg)
-    assert rc == 0, describe(rc, out, err)
-    pg.stop()
-    obj = next((repo.root / repo.epoch / "backups").glob("*/base.tar"))
-    original = subprocess.run(["zstd", "-q", "-d", "-c", str(obj)], stdout=subprocess.PIPE, check=True).stdout
+    repo, original = backed_up(ws, work, clusters)
     foreign = (foreign_datadir / "global" / "pg_control").read_bytes()
-    out_tar = io.BytesIO()
-    with tarfile.open(fileobj=io.BytesIO(original), mode="r:") as src, \
-            tarfile.open(fileobj=out_tar, mode="w", format=tarfile.USTAR_FORMAT) as dst:
-        for m in src.getmembers():
-            data = src.extractfile(m).read() if m.isfile() else None
-            if m.name.lstrip("./") == "global/pg_control":
-                data = foreign
-                m.size = len(data)
-            dst.addfile(m, io.BytesIO(data) if data is not None else None)
-    replace_base_tar(repo, out_tar.getvalue(), tmp)
+    replace_base_tar(repo, hostile_tar(original, [], {"global/pg_control": foreign}), tmp)
     dest = tmp / "copy"
     rc, out, err = rebuild(ws, repo, dest)
     assert rc == 1, describe(rc, out, err)
