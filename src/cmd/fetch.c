@@ -210,14 +210,13 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 	/* Temp file beside %p: the rename is atomic and never crosses filesystems. */
 	dir = fs_dirname(req->path);
 	tmp = xasprintf("%s/.%s.walship.XXXXXX", dir, fs_basename(req->path));
-	fd = mkostemp(tmp, O_CLOEXEC);
+	fd = cleanup_create(tmp, O_RDWR | O_CLOEXEC, 0600, &slot);
 	if (fd < 0) {
 		rc = ws_error_errno(err, WS_FATAL, errno, "could not create temporary file \"%s\"", tmp);
 		free(tmp);
 		tmp = NULL;
 		goto done;
 	}
-	slot = cleanup_register(tmp);
 	snprintf(what, sizeof(what), "\"%s\"", tmp);
 
 	bool segment_like = name.kind == WAL_SEGMENT || name.kind == WAL_PARTIAL;

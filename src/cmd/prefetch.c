@@ -629,14 +629,13 @@ int prefetch_serve(Prefetch *pf, const WalName *name, const char *path, WsError 
 	src = xasprintf("%s/%s", pf->dir, found);
 	dir = fs_dirname(path);
 	tmp = xasprintf("%s/.%s.walship.XXXXXX", dir, fs_basename(path));
-	fd = mkostemp(tmp, O_CLOEXEC);
+	fd = cleanup_create(tmp, O_RDWR | O_CLOEXEC, 0600, &slot);
 	if (fd < 0) {
 		rc = ws_error_errno(err, WS_FATAL, errno, "could not create temporary file \"%s\"", tmp);
 		free(tmp);
 		tmp = NULL;
 		goto done;
 	}
-	slot = cleanup_register(tmp);
 	/* Claim the file: once moved out of the spool, nothing else can change or remove it. */
 	if (rename(src, tmp) == 0) {
 		close(fd);

@@ -182,13 +182,12 @@ int push_spool_write(const char *dir, const PushRecord *rec, WsError *err)
 		rc = ws_error(err, WS_FATAL, "\"%s\" cannot name a push record", rec->name);
 		goto done;
 	}
-	if ((fd = mkstemp(tmp)) < 0) {
+	if ((fd = cleanup_create(tmp, O_WRONLY | O_CLOEXEC, 0600, &slot)) < 0) {
 		rc = ws_error_errno(err, WS_FATAL, errno, "could not create push record \"%s\"", tmp);
 		free(tmp);
 		tmp = NULL;
 		goto done;
 	}
-	slot = cleanup_register(tmp);
 	if (fs_write_all(fd, text, strlen(text)) != 0 || fsync(fd) != 0) {
 		rc = ws_error_errno(err, WS_FATAL, errno, "could not write push record \"%s\"", tmp);
 		goto done;

@@ -241,7 +241,7 @@ static int sync_dirs(const LocalStore *ls, const char *key, WsError *err)
 
 /*
  * Create the temp file for key in dir, registered for removal on a signal
- * before it exists so that no signal can leave it behind (full slots or an
+ * so that no signal can leave it behind (cleanup_create; full slots or an
  * over-long path give *slot_out = -1: only that protection is lost).
  */
 static int open_temp(const LocalStore *ls, const char *key, const char *dir, const char *base, char **tmp_out,
@@ -253,8 +253,8 @@ static int open_temp(const LocalStore *ls, const char *key, const char *dir, con
 		char suffix[7];
 		store_random_name(suffix, sizeof(suffix) - 1);
 		char *tmp = xasprintf("%s/.%.*s.tmp.%s", dir, LOCAL_TEMP_BASE_MAX, base, suffix);
-		int slot = cleanup_register(tmp);
-		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, LOCAL_FILE_MODE);
+		int slot;
+		int fd = cleanup_create(tmp, O_WRONLY | O_CLOEXEC, LOCAL_FILE_MODE, &slot);
 		if (fd >= 0) {
 			int rc = give_to_owner(ls, fd, NULL, key, err);
 			if (rc != 0) {
@@ -271,8 +271,6 @@ static int open_temp(const LocalStore *ls, const char *key, const char *dir, con
 			return 0;
 		}
 		int e = errno;
-		if (slot >= 0)
-			cleanup_unregister(slot);
 		free(tmp);
 		if (e == EEXIST)
 			continue;

@@ -7,14 +7,27 @@
  * handler touches only those flags, the fixed path buffers, unlink(2) and
  * _exit(2), all async-signal-safe.  Slots are claimed with an atomic
  * compare-and-swap so that worker threads may register files too.
+ *
+ * A file registered before it exists may still be created by another thread
+ * after the handler, running in this one, removed the registered paths; one
+ * created before it is registered can be left by a signal in between.
+ * cleanup_create closes both windows: the creating thread holds the signals,
+ * counts itself in "creating" and gives up if "exiting" is set; the handler
+ * sets "exiting", waits until no thread is creating, and only then removes.
  */
 #include "util/cleanup.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -25,9 +38,17 @@ static atomic_int slot_claimed[CLEANUP_SLOTS];         /* owned by a registratio
 static volatile sig_atomic_t interrupted;
 static volatile sig_atomic_t signal_exit_code = 1;
 static volatile sig_atomic_t fatal_exit_code = 1;
+static atomic_int creating; /* threads inside cleanup_create's open(2) */
+static atomic_int exiting;  /* set by the handler before it removes files */
 
 static void unlink_registered(void)
 {
+	atomic_store(&exiting, 1);
+	/* A creation under way in another thread ends in an open(2): wait for it, then its file goes too. */
+	while (atomic_load(&creating) > 0) {
+		struct timespec ts = {0, 100000};
+		(void)nanosleep(&ts, NULL);
+	}
 	for (int i = 0; i < CLEANUP_SLOTS; i++) {
 		if (slot_used[i]) {
 			/* Pairs with the fence in cleanup_register if another thread filled the slot. */
@@ -124,6 +145,56 @@ void cleanup_unregister(int slot)
 int cleanup_interrupted(void)
 {
 	return interrupted != 0;
+}
+
+/* Fill the trailing "XXXXXX" of path with random letters and digits. */
+static void fill_template(char *path, size_t len)
+{
+	static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	unsigned char r[6];
+	if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+		unsigned long v =
+			(unsigned long)time(NULL) ^ ((unsigned long)getpid() << 16) ^ (unsigned long)clock();
+		for (size_t i = 0; i < sizeof(r); i++, v >>= 5)
+			r[i] = (unsigned char)v;
+	}
+	for (size_t i = 0; i < 6; i++)
+		path[len - 6 + i] = chars[r[i] % (sizeof(chars) - 1)];
+}
+
+int cleanup_create(char *path, int flags, mode_t mode, int *slot)
+{
+	size_t len = strlen(path);
+	bool templ = len >= 6 && strcmp(path + len - 6, "XXXXXX") == 0;
+	sigset_t set, old;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	*slot = -1;
+	for (int tries = 0; tries < 100; tries++) {
+		if (templ)
+			fill_template(path, len);
+		(void)pthread_sigmask(SIG_BLOCK, &set, &old);
+		atomic_fetch_add(&creating, 1);
+		int fd = -1, e = EINTR;
+		int s = cleanup_register(path);
+		if (!atomic_load(&exiting)) {
+			fd = open(path, flags | O_CREAT | O_EXCL, mode);
+			e = errno;
+		}
+		if (fd < 0)
+			cleanup_unregister(s);
+		atomic_fetch_sub(&creating, 1);
+		(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (fd >= 0) {
+			*slot = s;
+			return fd;
+		}
+		errno = e;
+		if (!templ || e != EEXIST)
+			return -1;
+	}
+	return -1;
 }
 
 void cleanup_set_fatal_code(int exit_code)

@@ -10,6 +10,8 @@
 #ifndef WALSHIP_UTIL_CLEANUP_H
 #define WALSHIP_UTIL_CLEANUP_H
 
+#include <sys/types.h>
+
 #define CLEANUP_SLOTS    40
 #define CLEANUP_PATH_MAX 4096
 
@@ -20,6 +22,17 @@ void cleanup_init(int exit_code);
 int cleanup_register(const char *path);
 /* Forget a slot (after rename or unlink). */
 void cleanup_unregister(int slot);
+
+/*
+ * Create a temporary file as open(path, O_CREAT | O_EXCL | flags, mode)
+ * would, registered for removal on a signal, so that no signal, in this
+ * thread or another, leaves it behind (see cleanup.c).  A path ending in
+ * "XXXXXX" is a template, filled with random characters as by mkstemp(3)
+ * (path is changed).  The descriptor and *slot (-1 when no slot was free or
+ * the path is too long: only the removal on a signal is lost), or -1 with
+ * errno (EINTR once a signal is ending the process).
+ */
+int cleanup_create(char *path, int flags, mode_t mode, int *slot);
 
 /*
  * Hold SIGTERM/SIGINT back around a step that must not be cut in two (the

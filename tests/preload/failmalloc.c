@@ -26,10 +26,13 @@ static void (*next_free)(void *);
 static int (*next_posix_memalign)(void **, size_t, size_t);
 static void *(*next_aligned_alloc)(size_t, size_t);
 
+extern char **environ;
+
 static _Alignas(16) unsigned char early[4096];
 static size_t early_used;
 static int resolving;
 static size_t fail_from = SIZE_MAX;
+static int limit_read;
 
 static int from_early(const void *p)
 {
@@ -47,14 +50,21 @@ static void resolve(void)
 	next_free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
 	next_posix_memalign = (int (*)(void **, size_t, size_t))dlsym(RTLD_NEXT, "posix_memalign");
 	next_aligned_alloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "aligned_alloc");
-	const char *s = getenv("WALSHIP_TEST_FAIL_ALLOC");
-	if (s != NULL && *s)
-		fail_from = (size_t)strtoull(s, NULL, 10);
 	resolving = 0;
 }
 
 static int refuse(size_t size)
 {
+	/*
+	 * The limit is read once the environment exists: a sanitizer's runtime
+	 * allocates before the C library has set it up.
+	 */
+	if (!limit_read && environ != NULL) {
+		const char *s = getenv("WALSHIP_TEST_FAIL_ALLOC");
+		if (s != NULL && *s)
+			fail_from = (size_t)strtoull(s, NULL, 10);
+		limit_read = 1;
+	}
 	if (size >= fail_from) {
 		errno = ENOMEM;
 		return 1;

@@ -12,14 +12,17 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/cleanup.h"
@@ -474,6 +477,80 @@ static void test_cleanup_sigpipe_ignored(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* A thread creating and removing temp files without pause, as parallel push workers do. */
+static void *create_loop(void *arg)
+{
+	const char *dir = arg;
+	char prev[256] = "";
+	int prev_slot = -1;
+	for (;;) {
+		char path[256];
+		int slot;
+		snprintf(path, sizeof(path), "%s/.t.XXXXXX", dir);
+		int fd = cleanup_create(path, O_WRONLY | O_CLOEXEC, 0600, &slot);
+		if (fd < 0)
+			continue;
+		close(fd);
+		if (prev[0] != '\0') {
+			unlink(prev);
+			cleanup_unregister(prev_slot);
+		}
+		memcpy(prev, path, sizeof(prev));
+		prev_slot = slot;
+	}
+	return NULL;
+}
+
+/* SIGTERM at random moments while another thread creates temp files: none is ever left. */
+static void test_cleanup_create_leaves_nothing_on_a_signal(void **state)
+{
+	TempDir *d = *state;
+	char *t = xasprintf("%s/x.XXXXXX", d->path);
+	int slot;
+	mode_t old_mask = umask(022);
+	int fd = cleanup_create(t, O_WRONLY | O_CLOEXEC, 0640, &slot);
+	umask(old_mask);
+	assert_true(fd >= 0 && slot >= 0);
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0640);
+	assert_null(strstr(t, "XXXXXX"));
+	close(fd);
+	char *fixed = xstrdup(t);
+	int slot2;
+	assert_int_equal(cleanup_create(fixed, O_WRONLY, 0600, &slot2), -1); /* not a template: EEXIST */
+	assert_int_equal(errno, EEXIST);
+	unlink(t);
+	cleanup_unregister(slot);
+	free(fixed);
+	free(t);
+
+	for (int trial = 0; trial < 100; trial++) {
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			cleanup_init(1);
+			pthread_t th;
+			if (pthread_create(&th, NULL, create_loop, d->path) != 0)
+				_exit(97);
+			struct timespec ts = {0, (trial % 10) * 50000 + 10000};
+			nanosleep(&ts, NULL);
+			kill(getpid(), SIGTERM);
+			for (;;)
+				pause();
+		}
+		int status = 0;
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+		DIR *dir = opendir(d->path);
+		struct dirent *e;
+		while ((e = readdir(dir)) != NULL)
+			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+				fail_msg("trial %d: \"%s\" was left after SIGTERM", trial, e->d_name);
+		closedir(dir);
+	}
+}
+
 static void test_cleanup_slots_fill_and_free(void **state)
 {
 	(void)state;
@@ -521,6 +598,8 @@ int main(void)
 		cmocka_unit_test(test_cleanup_hold_defers_the_signal),
 		cmocka_unit_test(test_cleanup_sigpipe_ignored),
 		cmocka_unit_test(test_cleanup_slots_fill_and_free),
+		cmocka_unit_test_setup_teardown(test_cleanup_create_leaves_nothing_on_a_signal, setup_dir,
+						teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
