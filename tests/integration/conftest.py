@@ -153,6 +153,13 @@ def preload():
     return Preload()
 
 
+@pytest.fixture(scope="session")
+def sanitized():
+    """Whether the programs under test are a sanitizer build (make asan): two to three times
+    the CPU per call, so rates mean nothing there."""
+    return _session["asan"]
+
+
 @pytest.fixture
 def fail_alloc(preload):
     """env for a program whose allocations of at least n bytes fail, as on a

@@ -443,7 +443,7 @@ def check_identical(pg, repo_objects, read_object):
 
 
 @pytest.mark.parametrize("store", ["local", "s3", "sftp"])
-def test_backlog_bounded_with_parallel_push(ws, work, clusters, store, request, tmp):
+def test_backlog_bounded_with_parallel_push(ws, work, clusters, store, request, tmp, sanitized):
     """Two clusters under the same full-speed load, archiving through the same store:
     with S3 answering 50 ms late, push-parallel = 4 falls behind at most half as fast as
     push-parallel = 1.  (It kept up entirely while a call for a recorded file answered
@@ -486,10 +486,12 @@ def test_backlog_bounded_with_parallel_push(ws, work, clusters, store, request, 
     p4, p1 = max(samples["p4"]), max(samples["p1"])
     print(f"{store}: max .ready backlog p4={p4} p1={p1}; p4 samples {samples['p4']}, p1 samples {samples['p1']}")
 
-    if store == "s3":
+    # A sanitizer build spends the CPU both settings would need: there only identity is checked.
+    if store == "s3" and not sanitized:
         assert p1 >= 12, f"push-parallel = 1 should fall behind: max backlog {p1} ({samples['p1']})"
         assert p1 >= 2 * p4, (
             f"push-parallel = 4 fell behind as fast as 1: max backlog {p4} vs {p1} with push-parallel = 1")
+    if store == "s3":
         s3server.clear_faults()
 
     for pg in pgs:
