@@ -436,6 +436,9 @@ int cli_parse(Cli *cli, int argc, char **argv, const CliProgram *program, WsErro
 	memset(cli, 0, sizeof(*cli));
 	cli->progname = log_progname();
 	cli->program = program;
+	/* A hook's command is the program itself, known even when the line cannot be read. */
+	if (program->commands == NULL)
+		cli->command = program->self;
 	cli->cfg = config_new();
 	cli->given = xcalloc((size_t)argc + 1, sizeof(CliGiven));
 	common.cfg = cli->cfg;
@@ -446,9 +449,7 @@ int cli_parse(Cli *cli, int argc, char **argv, const CliProgram *program, WsErro
 	cli->config_path = common.config_path;
 	cli->argc = argc - optind;
 	cli->argv = argv + optind;
-	if (program->commands == NULL) {
-		cli->command = program->self;
-	} else if (cli->argc > 0) {
+	if (program->commands != NULL && cli->argc > 0) {
 		cli->command_name = cli->argv[0];
 		cli->command = find_command(program, cli->command_name);
 		cli->argc--, cli->argv++;
