@@ -9,33 +9,47 @@
 #include "util/cleanup.h"
 #include "util/log.h"
 
-static void usage(void)
-{
-	printf("walship-fetch restores one WAL file from a walship repository (restore_command).\n\n"
-	       "Usage:\n"
-	       "  walship-fetch [OPTION]... WALNAME WALPATH\n\n"
-	       "In postgresql.conf:\n"
-	       "  restore_command = 'walship-fetch %%f %%p'\n\n"
-	       "Options:\n"
-	       "  --mode=MODE           auto (default), recovery or standby: how errors are\n"
-	       "                        answered (see below)\n"
-	       "  -D, --pgdata=DIR      data directory (default: the current directory)\n"
-	       "  --epoch=ID            read this repository epoch (default: the one of the\n"
-	       "                        data directory's system identifier)\n"
-	       "%s\n"
-	       "Exit status: 0 when the file was written whole; 1 when the repository, read\n"
-	       "and matched to this cluster, does not have it; 200 on any other error in\n"
-	       "recovery, which stops PostgreSQL instead of ending recovery early. On a\n"
-	       "standby, errors answer 1 (it retries, and can stream meanwhile).\n\n"
-	       "During recovery, the next fetch-ahead segments (default 8; 0: off) are\n"
-	       "fetched ahead into spool-path and served from there once verified.\n",
-	       cli_common_help);
-}
+typedef struct FetchArgs {
+	const char *mode;  /* NULL if not given */
+	const char *epoch; /* NULL if not given */
+} FetchArgs;
+
+static const CliOption fetch_options[] = {
+	{.name = "mode",
+	 .value = "MODE",
+	 CLI_STRING(FetchArgs, mode),
+	 .help = "auto (default), recovery or standby: how errors are\n"
+		 "answered (see below)"},
+	{.name = "epoch",
+	 .value = "ID",
+	 CLI_STRING(FetchArgs, epoch),
+	 .help = "read this repository epoch (default: the one of the\n"
+		 "data directory's system identifier)"},
+	{0},
+};
+
+static const CliCommand fetch_command = {
+	.about = "restore one WAL file from a walship repository (restore_command)",
+	.usage = "walship-fetch [OPTION]... WALNAME WALPATH",
+	.notes = "In postgresql.conf:\n"
+		 "  restore_command = 'walship-fetch %f %p'",
+	.options = fetch_options,
+	.pgdata = "data directory (default: the current directory)",
+	.epilog = "Exit status: 0 when the file was written whole; 1 when the repository, read\n"
+		  "and matched to this cluster, does not have it; 200 on any other error in\n"
+		  "recovery, which stops PostgreSQL instead of ending recovery early. On a\n"
+		  "standby, errors answer 1 (it retries, and can stream meanwhile).\n\n"
+		  "During recovery, the next fetch-ahead segments (default 8; 0: off) are\n"
+		  "fetched ahead into spool-path and served from there once verified.",
+};
+
+static const CliProgram fetch_program = {&fetch_command, NULL};
 
 int main(int argc, char **argv)
 {
 	Cli cli;
 	WsError err;
+	FetchArgs args = {NULL, NULL};
 	FetchMode mode = FETCH_MODE_AUTO;
 	int rc;
 
@@ -44,21 +58,27 @@ int main(int argc, char **argv)
 	/* Until the mode is known, a fatal error (out of memory) aborts: never 1, "not found". */
 	cleanup_set_fatal_code(FETCH_EXIT_ABORT);
 	ws_error_clear(&err);
-	rc = cli_parse(&cli, argc, argv, CLI_OPT_PGDATA | CLI_OPT_MODE | CLI_OPT_EPOCH, NULL, usage, &err);
-	if (!cli.done && cli.mode != NULL) {
-		int m = fetch_mode_parse(cli.mode);
+	rc = cli_parse(&cli, argc, argv, &fetch_program, &err);
+	/*
+	 * Strings only: nothing to refuse.  Read also after a configuration error,
+	 * whose exit code depends on the mode.
+	 */
+	if (!cli.done)
+		cli_apply(&cli, &args, NULL);
+	if (!cli.done && args.mode != NULL) {
+		int m = fetch_mode_parse(args.mode);
 		if (m >= 0)
 			mode = (FetchMode)m;
 		else if (rc == 0)
 			rc = ws_error(&err, WS_USAGE,
 				      "invalid value \"%s\" for --mode: use auto, recovery or standby",
-				      cli.mode);
+				      args.mode);
 	}
 	if (rc == 0 && !cli.done && cli.argc != 2)
 		rc = ws_error(&err, WS_USAGE, "expected 2 arguments (WALNAME WALPATH, %%f %%p), got %d",
 			      cli.argc);
 	FetchRequest req = {cli.argc > 0 ? cli.argv[0] : "", cli.argc > 1 ? cli.argv[1] : "", cli.pgdata,
-			    mode, cli.epoch};
+			    mode, args.epoch};
 	if (rc == 0 && !cli.done)
 		rc = cmd_fetch(cli.cfg, &req, &mode, &err);
 	/* "Not found" is quiet: PostgreSQL asks for files past the end as a matter of course. */

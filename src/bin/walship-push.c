@@ -9,21 +9,19 @@
 #include "util/cleanup.h"
 #include "util/log.h"
 
-static void usage(void)
-{
-	printf("walship-push stores one WAL file in a walship repository (archive_command).\n\n"
-	       "Usage:\n"
-	       "  walship-push [OPTION]... WALPATH WALNAME\n\n"
-	       "In postgresql.conf:\n"
-	       "  archive_command = 'walship-push %%p %%f'\n\n"
-	       "Options:\n"
-	       "  -D, --pgdata=DIR      data directory (default: the current directory, where\n"
-	       "                        PostgreSQL runs archive_command)\n"
-	       "%s\n"
-	       "Exit status: 0 when the file is durably stored (or an identical copy already\n"
-	       "is), 1 on any failure (PostgreSQL keeps the file and retries).\n",
-	       cli_common_help);
-}
+/* walship-push has only the common options (cmd/cli.c). */
+static const CliCommand push_command = {
+	.about = "store one WAL file in a walship repository (archive_command)",
+	.usage = "walship-push [OPTION]... WALPATH WALNAME",
+	.notes = "In postgresql.conf:\n"
+		 "  archive_command = 'walship-push %p %f'",
+	.pgdata = "data directory (default: the current directory, where\n"
+		  "PostgreSQL runs archive_command)",
+	.epilog = "Exit status: 0 when the file is durably stored (or an identical copy already\n"
+		  "is), 1 on any failure (PostgreSQL keeps the file and retries).",
+};
+
+static const CliProgram push_program = {&push_command, NULL};
 
 int main(int argc, char **argv)
 {
@@ -34,7 +32,7 @@ int main(int argc, char **argv)
 	log_init("walship-push");
 	cleanup_init(1);
 	ws_error_clear(&err);
-	rc = cli_parse(&cli, argc, argv, CLI_OPT_PGDATA, NULL, usage, &err);
+	rc = cli_parse(&cli, argc, argv, &push_program, &err);
 	if (rc == 0 && !cli.done && cli.argc != 2)
 		rc = ws_error(&err, WS_USAGE, "expected 2 arguments (WALPATH WALNAME, %%p %%f), got %d",
 			      cli.argc);

@@ -1,8 +1,10 @@
 /*
  * walship - the repository commands: walship COMMAND [OPTION]...
  * Exit 0 on success, 1 on failure, 2 on a usage error; verify and check have codes of their own.
+ *
+ * Each command is a CliCommand below: its option table (cmd/cli.h), its
+ * --help text and the function that runs it.
  */
-#include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,435 +25,318 @@
 
 #define EXIT_USAGE 2
 
-static void usage(void)
+/* A number in a --help text. */
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
+#define DBNAME_HELP                                                                                          \
+	"how to reach the server: a libpq connection string\n"                                               \
+	"or database name; PG* variables apply"
+
+/* The data directory: required by some commands, refused by others with a word on why. */
+static int need_pgdata(const Cli *cli, const char *hint, WsError *err)
 {
-	printf("walship keeps PostgreSQL's WAL and base backups in a repository.\n\n"
-	       "Usage:\n"
-	       "  walship COMMAND [OPTION]...\n\n"
-	       "Commands:\n"
-	       "  init      create a repository for a cluster:\n"
-	       "            walship init --repo=URL --pgdata=DIR [--encrypt]\n"
-	       "  backup    take a base backup of the running server into the repository:\n"
-	       "            walship backup --repo=URL [-d CONNSTR] [--wal-timeout=SECONDS]\n"
-	       "  list      show the backups and the window each timeline can be rebuilt to:\n"
-	       "            walship list --repo=URL [--json]\n"
-	       "  rebuild   recreate a data directory from a backup and the archived WAL:\n"
-	       "            walship rebuild --repo=URL --pgdata=DIR [--backup=ID|latest] [TARGET]\n"
-	       "            [--start [--port=P]] [--standby [--primary-conninfo=STR]] [--force]\n"
-	       "            [--dry-run]\n"
-	       "  upgrade   after pg_upgrade, add a repository epoch for the new cluster:\n"
-	       "            walship upgrade --repo=URL --pgdata=DIR\n"
-	       "  prune     remove old backups and the WAL no kept backup needs (for cron):\n"
-	       "            walship prune --repo=URL --keep-backups=N [--keep-days=D]\n"
-	       "            [--min-wal-age=AGE] [--dry-run] [--json]\n"
-	       "  verify    check that the repository is whole:\n"
-	       "            walship verify --repo=URL [--full] [--json]\n"
-	       "  check     check that a running server archives into the repository:\n"
-	       "            walship check --repo=URL [-d CONNSTR] [--timeout=SECONDS]\n\n"
-	       "The WAL hooks are separate programs: walship-push (archive_command) and\n"
-	       "walship-fetch (restore_command).\n\n"
-	       "Options:\n"
-	       "  -D, --pgdata=DIR      the cluster's data directory (init, upgrade, rebuild)\n"
-	       "  -d, --dbname=CONNSTR  how to reach the server (backup, check): a libpq connection\n"
-	       "                        string or database name; PG* variables apply\n"
-	       "  --encrypt             init: encrypt the repository (needs encryption-key-file\n"
-	       "                        or WALSHIP_ENCRYPTION_PASSPHRASE)\n"
-	       "  --json                list, prune, verify: print one JSON object\n"
-	       "  --wal-timeout=SECONDS how long backup waits for the next WAL file it needs\n"
-	       "                        to be archived (default %d)\n"
-	       "  --timeout=SECONDS     how long check waits for the switched WAL file to be\n"
-	       "                        archived (default %d)\n"
-	       "  --full                verify: also decode every object and check its SHA-256\n\n"
-	       "Options of prune:\n"
-	       "  --keep-backups=N      keep the N newest complete backups (required, N >= 1)\n"
-	       "  --keep-days=D         also keep every backup of the last D days and the newest\n"
-	       "                        one before them, so that the whole window can be rebuilt\n"
-	       "  --min-wal-age=AGE     keep WAL archived less than AGE ago (seconds, or with a\n"
-	       "                        suffix s, min, h, d), for standbys fed from the archive\n"
-	       "  --dry-run             show what would be removed and remove nothing\n\n"
-	       "Options of rebuild:\n"
-	       "  --backup=ID|latest    the backup (default: the newest that ends before a time or\n"
-	       "                        LSN target, else the newest)\n"
-	       "  --target-time=TIME    recover to a time with a zone, e.g. \"2026-11-25 19:11:52+00\"\n"
-	       "  --target-lsn=LSN      ... to a WAL position\n"
-	       "  --target-xid=XID      ... to a transaction\n"
-	       "  --target-name=NAME    ... to a restore point (pg_create_restore_point)\n"
-	       "  --target-immediate    ... to the end of the backup (default: all archived WAL)\n"
-	       "  --target-exclusive    stop just before the target (time, LSN, xid)\n"
-	       "  --target-timeline=latest|current|N  timeline to follow (default latest)\n"
-	       "  --target-action=pause|promote|shutdown  what the server does at the target\n"
-	       "  --standby             set the server up as a standby (standby.signal)\n"
-	       "  --primary-conninfo=STR  the standby's connection to its primary\n"
-	       "  --archive=off|keep    archive_mode of the copy (default off, kept for a standby)\n"
-	       "  --tablespace-map=OID=DIR  restore a tablespace elsewhere (repeatable)\n"
-	       "  --config-from=FILE    postgresql.conf to use when the backup has none\n"
-	       "  --start               start the server and wait for the recovery outcome\n"
-	       "  --port=PORT           the port of the started server\n"
-	       "  --force               replace what a non-empty data directory holds\n"
-	       "  --lease=AGE           how long walship prune keeps the backup and WAL this\n"
-	       "                        rebuild needs after it exits (default 7d; 0: no lease)\n"
-	       "  --dry-run             show the plan and stop before writing anything\n"
-	       "%s\n"
-	       "Exit status: 0 success, 1 failure, 2 usage error; verify: %d when problems were\n"
-	       "found; check: %d when a check failed.\n",
-	       BACKUP_WAL_TIMEOUT_DEFAULT, CHECK_TIMEOUT_DEFAULT, cli_common_help, VERIFY_EXIT_PROBLEMS,
-	       CHECK_EXIT_FAILED);
+	if (cli->pgdata != NULL)
+		return 0;
+	ws_error(err, WS_USAGE, "no data directory given");
+	ws_error_hint(err, "%s", hint);
+	return WS_USAGE;
 }
 
-/* The options of single commands; each command refuses the others'. */
-enum {
-	OPT_DBNAME = CLI_EXTRA_BASE,
-	OPT_WAL_TIMEOUT,
-	OPT_JSON,
-	OPT_BACKUP,
-	OPT_TARGET_TIME,
-	OPT_TARGET_LSN,
-	OPT_TARGET_XID,
-	OPT_TARGET_NAME,
-	OPT_TARGET_IMMEDIATE,
-	OPT_TARGET_EXCLUSIVE,
-	OPT_TARGET_TIMELINE,
-	OPT_TARGET_ACTION,
-	OPT_STANDBY,
-	OPT_PRIMARY_CONNINFO,
-	OPT_ARCHIVE,
-	OPT_TABLESPACE_MAP,
-	OPT_CONFIG_FROM,
-	OPT_START,
-	OPT_PORT,
-	OPT_FORCE,
-	OPT_DRY_RUN,
-	OPT_ENCRYPT,
-	OPT_KEEP_BACKUPS,
-	OPT_KEEP_DAYS,
-	OPT_MIN_WAL_AGE,
-	OPT_FULL,
-	OPT_TIMEOUT,
-	OPT_LEASE,
-};
+static int no_pgdata(const Cli *cli, const char *hint, WsError *err)
+{
+	if (cli->pgdata == NULL)
+		return 0;
+	ws_error(err, WS_USAGE, "walship %s takes no data directory", cli->command->name);
+	if (hint != NULL)
+		ws_error_hint(err, "%s", hint);
+	return WS_USAGE;
+}
 
-#define MAX_GIVEN          64
-#define MAX_TABLESPACE_MAP 32
+#define CONNECTS_HINT "It connects to the server: name it with -d \"host=... port=...\"."
 
-typedef struct CommandArgs {
-	const char *dbname;
-	const char *wal_timeout;
-	bool json;
+/* ---- init ---- */
+
+typedef struct InitArgs {
 	bool encrypt;
-	bool full;
-	const char *keep_backups;
-	const char *keep_days;
-	const char *min_wal_age;
-	const char *timeout;
-	const char *lease;
-	RebuildOptions rebuild;
-	const char *targets[6]; /* the --target-* kinds given, to refuse two */
-	int n_targets;
-	const char *port;
-	const char *tablespace_map[MAX_TABLESPACE_MAP];
-	const char *given[MAX_GIVEN]; /* names of the options given, for "only valid for" errors */
-	int n_given;
-} CommandArgs;
+} InitArgs;
 
-static const struct option command_options[] = {
-	{"dbname", required_argument, NULL, OPT_DBNAME},
-	{"wal-timeout", required_argument, NULL, OPT_WAL_TIMEOUT},
-	{"json", no_argument, NULL, OPT_JSON},
-	{"encrypt", no_argument, NULL, OPT_ENCRYPT},
-	{"backup", required_argument, NULL, OPT_BACKUP},
-	{"target-time", required_argument, NULL, OPT_TARGET_TIME},
-	{"target-lsn", required_argument, NULL, OPT_TARGET_LSN},
-	{"target-xid", required_argument, NULL, OPT_TARGET_XID},
-	{"target-name", required_argument, NULL, OPT_TARGET_NAME},
-	{"target-immediate", no_argument, NULL, OPT_TARGET_IMMEDIATE},
-	{"target-exclusive", no_argument, NULL, OPT_TARGET_EXCLUSIVE},
-	{"target-timeline", required_argument, NULL, OPT_TARGET_TIMELINE},
-	{"target-action", required_argument, NULL, OPT_TARGET_ACTION},
-	{"standby", no_argument, NULL, OPT_STANDBY},
-	{"primary-conninfo", required_argument, NULL, OPT_PRIMARY_CONNINFO},
-	{"archive", required_argument, NULL, OPT_ARCHIVE},
-	{"tablespace-map", required_argument, NULL, OPT_TABLESPACE_MAP},
-	{"config-from", required_argument, NULL, OPT_CONFIG_FROM},
-	{"start", no_argument, NULL, OPT_START},
-	{"port", required_argument, NULL, OPT_PORT},
-	{"force", no_argument, NULL, OPT_FORCE},
-	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
-	{"keep-backups", required_argument, NULL, OPT_KEEP_BACKUPS},
-	{"keep-days", required_argument, NULL, OPT_KEEP_DAYS},
-	{"min-wal-age", required_argument, NULL, OPT_MIN_WAL_AGE},
-	{"full", no_argument, NULL, OPT_FULL},
-	{"timeout", required_argument, NULL, OPT_TIMEOUT},
-	{"lease", required_argument, NULL, OPT_LEASE},
-	{NULL, 0, NULL, 0},
+static const CliOption init_options[] = {
+	{.name = "encrypt",
+	 CLI_FLAG(InitArgs, encrypt),
+	 .help = "encrypt the repository (needs encryption-key-file or\n"
+		 "WALSHIP_ENCRYPTION_PASSPHRASE; cannot change later)"},
+	{0},
 };
 
-/* A --target-* option: its kind and value. */
-static void set_target(CommandArgs *a, RecoveryTargetKind kind, const char *name, const char *arg)
+static int run_init(Cli *cli, WsError *err)
 {
-	a->rebuild.target = kind;
-	a->rebuild.target_value = arg;
-	if (a->n_targets < 6)
-		a->targets[a->n_targets++] = name;
-}
-
-static int take_command_option(void *ctx, int opt, const char *arg, WsError *err)
-{
-	CommandArgs *a = ctx;
-	RebuildOptions *r = &a->rebuild;
-	const char *name;
-	(void)err;
-	switch (opt) {
-	case OPT_BACKUP:
-		r->backup_id = arg;
-		name = "--backup";
-		break;
-	case OPT_TARGET_TIME:
-		set_target(a, TARGET_TIME, name = "--target-time", arg);
-		break;
-	case OPT_TARGET_LSN:
-		set_target(a, TARGET_LSN, name = "--target-lsn", arg);
-		break;
-	case OPT_TARGET_XID:
-		set_target(a, TARGET_XID, name = "--target-xid", arg);
-		break;
-	case OPT_TARGET_NAME:
-		set_target(a, TARGET_NAME, name = "--target-name", arg);
-		break;
-	case OPT_TARGET_IMMEDIATE:
-		set_target(a, TARGET_IMMEDIATE, name = "--target-immediate", NULL);
-		break;
-	case OPT_TARGET_EXCLUSIVE:
-		r->target_exclusive = true;
-		name = "--target-exclusive";
-		break;
-	case OPT_TARGET_TIMELINE:
-		r->target_timeline = arg;
-		name = "--target-timeline";
-		break;
-	case OPT_TARGET_ACTION:
-		r->target_action = arg;
-		name = "--target-action";
-		break;
-	case OPT_STANDBY:
-		r->standby = true;
-		name = "--standby";
-		break;
-	case OPT_PRIMARY_CONNINFO:
-		r->primary_conninfo = arg;
-		name = "--primary-conninfo";
-		break;
-	case OPT_ARCHIVE:
-		r->archive = arg;
-		name = "--archive";
-		break;
-	case OPT_TABLESPACE_MAP:
-		if (r->n_tablespace_map == MAX_TABLESPACE_MAP)
-			return ws_error(err, WS_USAGE, "more than %d --tablespace-map options",
-					MAX_TABLESPACE_MAP);
-		a->tablespace_map[r->n_tablespace_map++] = arg;
-		r->tablespace_map = a->tablespace_map;
-		name = "--tablespace-map";
-		break;
-	case OPT_CONFIG_FROM:
-		r->config_from = arg;
-		name = "--config-from";
-		break;
-	case OPT_START:
-		r->start = true;
-		name = "--start";
-		break;
-	case OPT_PORT:
-		a->port = arg;
-		name = "--port";
-		break;
-	case OPT_FORCE:
-		r->force = true;
-		name = "--force";
-		break;
-	case OPT_DRY_RUN:
-		r->dry_run = true;
-		name = "--dry-run";
-		break;
-	case 'd':
-	case OPT_DBNAME:
-		a->dbname = arg;
-		name = "--dbname";
-		break;
-	case OPT_WAL_TIMEOUT:
-		a->wal_timeout = arg;
-		name = "--wal-timeout";
-		break;
-	case OPT_JSON:
-		a->json = true;
-		name = "--json";
-		break;
-	case OPT_ENCRYPT:
-		a->encrypt = true;
-		name = "--encrypt";
-		break;
-	case OPT_KEEP_BACKUPS:
-		a->keep_backups = arg;
-		name = "--keep-backups";
-		break;
-	case OPT_KEEP_DAYS:
-		a->keep_days = arg;
-		name = "--keep-days";
-		break;
-	case OPT_MIN_WAL_AGE:
-		a->min_wal_age = arg;
-		name = "--min-wal-age";
-		break;
-	case OPT_FULL:
-		a->full = true;
-		name = "--full";
-		break;
-	case OPT_TIMEOUT:
-		a->timeout = arg;
-		name = "--timeout";
-		break;
-	case OPT_LEASE:
-		a->lease = arg;
-		name = "--lease";
-		break;
-	default:
-		return ws_error(err, WS_USAGE, "invalid option");
-	}
-	if (a->n_given < MAX_GIVEN)
-		a->given[a->n_given++] = name;
-	return 0;
-}
-
-/* Usage error unless every command option given is one of allowed (a space-separated list). */
-static int only_options(const CommandArgs *a, const char *command, const char *allowed, WsError *err)
-{
-	for (int i = 0; i < a->n_given; i++) {
-		const char *p = strstr(allowed, a->given[i]);
-		size_t len = strlen(a->given[i]);
-		if (p == NULL || (p[len] != '\0' && p[len] != ' '))
-			return ws_error(err, WS_USAGE, "option \"%s\" is not valid for walship %s",
-					a->given[i], command);
-	}
-	return 0;
-}
-
-static int run_backup(Cli *cli, const CommandArgs *b, WsError *err)
-{
-	BackupOptions opt = {b->dbname, BACKUP_WAL_TIMEOUT_DEFAULT};
-	int rc = only_options(b, "backup", "--dbname --wal-timeout", err);
-	if (rc != 0)
+	InitArgs a = {false};
+	int rc;
+	if ((rc = need_pgdata(cli, "Run walship init --repo=URL --pgdata=DIR.", err)) != 0 ||
+	    (rc = cli_apply(cli, &a, err)) != 0)
 		return rc;
-	if (cli->argc != 0)
-		return ws_error(err, WS_USAGE, "unexpected argument \"%s\"", cli->argv[0]);
-	if (cli->pgdata != NULL) {
-		ws_error(err, WS_USAGE, "walship backup takes no data directory");
-		ws_error_hint(err, "It connects to the server: name it with -d \"host=... port=...\".");
-		return WS_USAGE;
-	}
-	if (b->wal_timeout != NULL) {
-		char *end;
-		errno = 0;
-		long v = strtol(b->wal_timeout, &end, 10);
-		if (errno != 0 || end == b->wal_timeout || *end != '\0' || v < 0 || v > 7 * 24 * 3600)
-			return ws_error(
-				err, WS_USAGE,
-				"invalid value \"%s\" for --wal-timeout: use whole seconds from 0 to 604800",
-				b->wal_timeout);
-		opt.wal_timeout = v;
-	}
+	return cmd_init(cli->cfg, cli->pgdata, a.encrypt, err);
+}
+
+static const CliCommand init_command = {
+	.name = "init",
+	.about = "create a repository for a cluster",
+	.usage = "walship init --repo=URL --pgdata=DIR [--encrypt]",
+	.notes = "Reads the cluster's global/pg_control and writes walship.json with the first\n"
+		 "epoch. Only init creates a repository, and it never replaces one.",
+	.options = init_options,
+	.pgdata = "the cluster's data directory (required)",
+	.examples = "walship init --repo=/var/lib/walship --pgdata=/var/lib/postgresql/15/main\n"
+		    "walship init --repo=s3://backups/main --pgdata=/var/lib/postgresql/15/main \\\n"
+		    "    --encrypt",
+	.epilog = "Exit status: 0 created; 1 failure (already initialised, unreadable data\n"
+		  "directory, store error); 2 usage error.",
+	.run = run_init,
+};
+
+/* ---- backup ---- */
+
+/* --wal-timeout's own message, older than the table. */
+static int set_wal_timeout(void *dst, const CliOption *opt, const char *value, WsError *err)
+{
+	long v;
+	if (!cli_parse_long(value, opt->min, opt->max, &v))
+		return ws_error(err, WS_USAGE,
+				"invalid value \"%s\" for --%s: use whole seconds from %ld to %ld", value,
+				opt->name, opt->min, opt->max);
+	((BackupOptions *)dst)->wal_timeout = v;
+	return 0;
+}
+
+static const CliOption backup_options[] = {
+	{.name = "dbname",
+	 .letters = "d",
+	 .value = "CONNSTR",
+	 CLI_STRING(BackupOptions, dbname),
+	 .help = DBNAME_HELP},
+	{.name = "wal-timeout",
+	 .value = "SECONDS",
+	 .set = set_wal_timeout,
+	 .min = 0,
+	 .max = 7 * 24 * 3600,
+	 .help = "how long to wait for the next WAL file the backup\n"
+		 "needs to be archived (default " STR(BACKUP_WAL_TIMEOUT_DEFAULT) ")"},
+	{0},
+};
+
+static int run_backup(Cli *cli, WsError *err)
+{
+	BackupOptions opt = {NULL, BACKUP_WAL_TIMEOUT_DEFAULT};
+	int rc;
+	if ((rc = no_pgdata(cli, CONNECTS_HINT, err)) != 0 || (rc = cli_apply(cli, &opt, err)) != 0)
+		return rc;
 	/* Ctrl-C removes the object being written; the server ends the backup when we go. */
 	cleanup_init(1);
 	return cmd_backup(cli->cfg, &opt, err);
 }
 
-static int run_init(Cli *cli, const CommandArgs *a, WsError *err)
+static const CliCommand backup_command = {
+	.name = "backup",
+	.about = "take a base backup of the running server into the repository",
+	.usage = "walship backup --repo=URL [-d CONNSTR] [--wal-timeout=SECONDS]",
+	.notes = "Streams the server's base backup into the repository, then waits until every\n"
+		 "WAL file it needs is archived (see walship check): only then does the backup\n"
+		 "exist. The user needs the REPLICATION attribute.",
+	.options = backup_options,
+	.examples = "walship backup --repo=/var/lib/walship\n"
+		    "walship backup -d \"host=/var/run/postgresql port=5433 user=postgres\"",
+	.epilog = "Exit status: 0 the backup is complete; 1 failure; 2 usage error.",
+	.run = run_backup,
+};
+
+/* ---- list ---- */
+
+typedef struct ListArgs {
+	bool json;
+} ListArgs;
+
+static const CliOption list_options[] = {
+	{.name = "json", CLI_FLAG(ListArgs, json), .help = "print the same as one JSON object"},
+	{0},
+};
+
+static int run_list(Cli *cli, WsError *err)
 {
-	int rc = only_options(a, "init", "--encrypt", err);
+	ListArgs a = {false};
+	int rc = cli_apply(cli, &a, err);
 	if (rc != 0)
 		return rc;
-	if (cli->argc != 0)
-		return ws_error(err, WS_USAGE, "unexpected argument \"%s\"", cli->argv[0]);
-	if (cli->pgdata == NULL) {
-		ws_error(err, WS_USAGE, "no data directory given");
-		ws_error_hint(err, "Run walship init --repo=URL --pgdata=DIR.");
-		return WS_USAGE;
-	}
-	return cmd_init(cli->cfg, cli->pgdata, a->encrypt, err);
+	return cmd_list(cli->cfg, a.json, err);
 }
 
-static int run_list(Cli *cli, const CommandArgs *a, WsError *err)
+static const CliCommand list_command = {
+	.name = "list",
+	.about = "show the backups and the window each timeline can be rebuilt to",
+	.usage = "walship list --repo=URL [--json]",
+	.notes = "For each epoch: the complete backups, the WAL of each timeline, what can be\n"
+		 "rebuilt and the gaps; then the leases of walship rebuild.",
+	.options = list_options,
+	.examples = "walship list --repo=/var/lib/walship\n"
+		    "walship list --json",
+	.epilog = "Exit status: 0; 1 failure (also when a manifest.json or a history file cannot\n"
+		  "be read: the rest is still listed); 2 usage error.",
+	.run = run_list,
+};
+
+/* ---- rebuild ---- */
+
+#define MAX_TABLESPACE_MAP 32
+
+typedef struct RebuildArgs {
+	RebuildOptions opt;
+	const char *tablespace_map[MAX_TABLESPACE_MAP];
+} RebuildArgs;
+
+/* A --target-* option: its kind is the row's tag. */
+static int set_target(void *dst, const CliOption *opt, const char *value, WsError *err)
 {
-	int rc = only_options(a, "list", "--json", err);
-	if (rc != 0)
-		return rc;
-	if (cli->argc != 0)
-		return ws_error(err, WS_USAGE, "unexpected argument \"%s\"", cli->argv[0]);
-	return cmd_list(cli->cfg, a->json, err);
+	RebuildOptions *r = &((RebuildArgs *)dst)->opt;
+	(void)err;
+	r->target = (RecoveryTargetKind)opt->tag;
+	r->target_value = value;
+	return 0;
 }
 
-/*
- * The configuration file restore_command must name: --config's value, else
- * $WALSHIP_CONFIG (the server does not have our environment).  cli_parse
- * keeps it to itself, so look at the arguments again.
- */
-static const char *config_file_given(int argc, char **argv)
+static int add_tablespace_map(void *dst, const CliOption *opt, const char *value, WsError *err)
 {
-	const char *path = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--") == 0)
-			break;
-		if (strncmp(argv[i], "--config=", 9) == 0)
-			path = argv[i] + 9;
-		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-			path = argv[++i];
-	}
-	if (path == NULL)
-		path = getenv("WALSHIP_CONFIG");
-	return path != NULL && path[0] != '\0' ? path : NULL;
+	RebuildArgs *a = dst;
+	if (a->opt.n_tablespace_map == MAX_TABLESPACE_MAP)
+		return ws_error(err, WS_USAGE, "more than %d --%s options", MAX_TABLESPACE_MAP, opt->name);
+	a->tablespace_map[a->opt.n_tablespace_map++] = value;
+	a->opt.tablespace_map = a->tablespace_map;
+	return 0;
 }
 
-static int parse_age(const char *s, const char *option, int64_t *out, WsError *err);
-
-static int run_rebuild(Cli *cli, CommandArgs *a, const char *config_path, WsError *err)
+/* --port's own message, older than the table. */
+static int set_port(void *dst, const CliOption *opt, const char *value, WsError *err)
 {
-	RebuildOptions *r = &a->rebuild;
-	int rc = only_options(
-		a, "rebuild",
-		"--backup --target-time --target-lsn --target-xid --target-name --target-immediate "
-		"--target-exclusive --target-timeline --target-action --standby --primary-conninfo "
-		"--archive --tablespace-map --config-from --start --port --force --dry-run --lease",
-		err);
-	if (rc != 0)
+	long v;
+	if (!cli_parse_long(value, opt->min, opt->max, &v))
+		return ws_error(err, WS_USAGE, "invalid value \"%s\" for --%s", value, opt->name);
+	((RebuildArgs *)dst)->opt.port = (int)v;
+	return 0;
+}
+
+/* The order is --help's, and that in which values are checked. */
+static const CliOption rebuild_options[] = {
+	{.name = "backup",
+	 .value = "ID|latest",
+	 CLI_STRING(RebuildArgs, opt.backup_id),
+	 .help = "the backup (default: the newest that ends before a\n"
+		 "time or LSN target, else the newest)"},
+	{.name = "target-time",
+	 .value = "TIME",
+	 .set = set_target,
+	 .tag = TARGET_TIME,
+	 .flags = CLI_ONE_OF,
+	 .help = "recover to a time with a zone, for example\n"
+		 "\"2026-11-25 19:11:52+00\""},
+	{.name = "target-lsn",
+	 .value = "LSN",
+	 .set = set_target,
+	 .tag = TARGET_LSN,
+	 .flags = CLI_ONE_OF,
+	 .help = "... to a WAL position"},
+	{.name = "target-xid",
+	 .value = "XID",
+	 .set = set_target,
+	 .tag = TARGET_XID,
+	 .flags = CLI_ONE_OF,
+	 .help = "... to a transaction"},
+	{.name = "target-name",
+	 .value = "NAME",
+	 .set = set_target,
+	 .tag = TARGET_NAME,
+	 .flags = CLI_ONE_OF,
+	 .help = "... to a restore point (pg_create_restore_point)"},
+	{.name = "target-immediate",
+	 .set = set_target,
+	 .tag = TARGET_IMMEDIATE,
+	 .flags = CLI_ONE_OF,
+	 .help = "... to the end of the backup (default: all WAL)"},
+	{.name = "target-exclusive",
+	 CLI_FLAG(RebuildArgs, opt.target_exclusive),
+	 .help = "stop just before the target (time, LSN, xid)"},
+	{.name = "target-timeline",
+	 .value = "latest|current|N",
+	 CLI_STRING(RebuildArgs, opt.target_timeline),
+	 .help = "timeline to follow (default latest)"},
+	{.name = "target-action",
+	 .value = "pause|promote|shutdown",
+	 CLI_STRING(RebuildArgs, opt.target_action),
+	 .help = "what the server does at the target"},
+	{.name = "standby",
+	 CLI_FLAG(RebuildArgs, opt.standby),
+	 .help = "set the server up as a standby (standby.signal)"},
+	{.name = "primary-conninfo",
+	 .value = "STR",
+	 CLI_STRING(RebuildArgs, opt.primary_conninfo),
+	 .help = "the standby's connection to its primary"},
+	{.name = "archive",
+	 .value = "off|keep",
+	 CLI_STRING(RebuildArgs, opt.archive),
+	 .help = "archive_mode of the copy (default off, kept for a\nstandby)"},
+	{.name = "tablespace-map",
+	 .value = "OID=DIR",
+	 .set = add_tablespace_map,
+	 .flags = CLI_REPEAT,
+	 .help = "restore a tablespace elsewhere (repeatable)"},
+	{.name = "config-from",
+	 .value = "FILE",
+	 CLI_STRING(RebuildArgs, opt.config_from),
+	 .help = "postgresql.conf to use when the backup has none"},
+	{.name = "start",
+	 CLI_FLAG(RebuildArgs, opt.start),
+	 .help = "start the server and wait for the recovery outcome"},
+	{.name = "port",
+	 .value = "PORT",
+	 .set = set_port,
+	 .min = 1,
+	 .max = 65535,
+	 .help = "the port of the started server"},
+	{.name = "force",
+	 CLI_FLAG(RebuildArgs, opt.force),
+	 .help = "replace what a non-empty data directory holds"},
+	{.name = "lease",
+	 .value = "AGE",
+	 CLI_AGE(RebuildArgs, opt.lease),
+	 .max = REBUILD_LEASE_MAX,
+	 .help = "how long walship prune keeps the backup and WAL\n"
+		 "this rebuild needs after it exits (default 7d;\n"
+		 "0: no lease)"},
+	{.name = "dry-run",
+	 CLI_FLAG(RebuildArgs, opt.dry_run),
+	 .help = "show the plan and stop before writing anything"},
+	{0},
+};
+
+static int run_rebuild(Cli *cli, WsError *err)
+{
+	RebuildArgs a = {.opt = {.lease = REBUILD_LEASE_DEFAULT}};
+	RebuildOptions *r = &a.opt;
+	int rc;
+	if ((rc = need_pgdata(cli, "Run walship rebuild --repo=URL --pgdata=DIR.", err)) != 0 ||
+	    (rc = cli_apply(cli, &a, err)) != 0)
 		return rc;
-	if (cli->argc != 0)
-		return ws_error(err, WS_USAGE, "unexpected argument \"%s\"", cli->argv[0]);
-	if (cli->pgdata == NULL) {
-		ws_error(err, WS_USAGE, "no data directory given");
-		ws_error_hint(err, "Run walship rebuild --repo=URL --pgdata=DIR.");
-		return WS_USAGE;
-	}
-	if (a->n_targets > 1)
-		return ws_error(err, WS_USAGE, "options \"%s\" and \"%s\" cannot be used together",
-				a->targets[0], a->targets[1]);
-	if (a->port != NULL) {
-		char *end;
-		errno = 0;
-		long v = strtol(a->port, &end, 10);
-		if (errno != 0 || end == a->port || *end != '\0' || v < 1 || v > 65535)
-			return ws_error(err, WS_USAGE, "invalid value \"%s\" for --port", a->port);
-		r->port = (int)v;
-	}
-	r->lease = REBUILD_LEASE_DEFAULT;
-	if (a->lease != NULL && (rc = parse_age(a->lease, "--lease", &r->lease, err)) != 0)
-		return rc;
-	if (r->lease > REBUILD_LEASE_MAX)
-		return ws_error(err, WS_USAGE, "invalid value \"%s\" for --lease: at most %ld days", a->lease,
-				REBUILD_LEASE_MAX / 86400);
 	if (cli->pgdata[0] != '/')
 		return ws_error(err, WS_USAGE, "the data directory \"%s\" must be an absolute path",
 				cli->pgdata);
 	r->pgdata = cli->pgdata;
-	/* restore_command runs in the data directory: a relative path would point elsewhere. */
+	/*
+	 * The configuration file restore_command must name: --config's value, else
+	 * $WALSHIP_CONFIG (the server does not have our environment), made absolute:
+	 * restore_command runs in the data directory.
+	 */
 	static char abs_config[PATH_MAX];
+	const char *config_path = cli->config_path != NULL ? cli->config_path : getenv("WALSHIP_CONFIG");
+	if (config_path != NULL && config_path[0] == '\0')
+		config_path = NULL;
 	if (config_path != NULL && config_path[0] != '/' && realpath(config_path, abs_config) != NULL)
 		config_path = abs_config;
 	r->config_path = config_path;
@@ -460,161 +345,240 @@ static int run_rebuild(Cli *cli, CommandArgs *a, const char *config_path, WsErro
 	return cmd_rebuild(cli->cfg, r, err);
 }
 
-static int run_upgrade(Cli *cli, const CommandArgs *a, WsError *err)
+static const CliCommand rebuild_command = {
+	.name = "rebuild",
+	.about = "recreate a data directory from a backup and the archived WAL",
+	.usage = "walship rebuild --repo=URL --pgdata=DIR [--backup=ID|latest] [TARGET]\n"
+		 "        [--start [--port=PORT]] [--standby [--primary-conninfo=STR]]\n"
+		 "        [--force] [--dry-run] [OPTION]...",
+	.notes = "TARGET is one of the --target-time, --target-lsn, --target-xid, --target-name\n"
+		 "and --target-immediate options; without one, recovery replays all the archived\n"
+		 "WAL and the server is promoted. Every WAL file up to the target is proven to\n"
+		 "be in the repository before anything is written.",
+	.options = rebuild_options,
+	.pgdata = "the data directory to create, an absolute path\n(required)",
+	.examples = "walship rebuild --pgdata=/srv/pitr \\\n"
+		    "    --target-time=\"2026-11-25 19:11:52+00\" --dry-run\n"
+		    "walship rebuild --pgdata=/srv/pitr \\\n"
+		    "    --target-time=\"2026-11-25 19:11:52+00\" \\\n"
+		    "    --target-action=promote --start --port=5433\n"
+		    "walship rebuild --pgdata=/var/lib/postgresql/15/main --standby \\\n"
+		    "    --primary-conninfo=\"host=primary.example.com user=replicator\" --start",
+	.epilog = "Exit status: 0 rebuilt (with --start: the target was reached and acted on,\n"
+		  "the server was promoted, or the standby runs); 1 failure; 2 usage error, also\n"
+		  "for a backup, timeline or target the repository cannot satisfy.",
+	.run = run_rebuild,
+};
+
+/* ---- upgrade ---- */
+
+static int run_upgrade(Cli *cli, WsError *err)
 {
-	int rc = only_options(a, "upgrade", "", err);
+	int rc = need_pgdata(cli,
+			     "Run walship upgrade --repo=URL --pgdata=DIR with the upgraded cluster's "
+			     "data directory.",
+			     err);
 	if (rc != 0)
 		return rc;
-	if (cli->argc != 0)
-		return ws_error(err, WS_USAGE, "unexpected argument \"%s\"", cli->argv[0]);
-	if (cli->pgdata == NULL) {
-		ws_error(err, WS_USAGE, "no data directory given");
-		ws_error_hint(err, "Run walship upgrade --repo=URL --pgdata=DIR with the upgraded cluster's "
-				   "data directory.");
-		return WS_USAGE;
-	}
 	return cmd_upgrade(cli->cfg, cli->pgdata, err);
 }
 
-/* A whole number from min to max, or a usage error naming the option. */
-static int parse_long(const char *s, const char *option, long min, long max, long *out, WsError *err)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-		return ws_error(err, WS_USAGE,
-				"invalid value \"%s\" for %s: use a whole number from %ld to %ld", s, option,
-				min, max);
-	*out = v;
-	return 0;
-}
+static const CliCommand upgrade_command = {
+	.name = "upgrade",
+	.about = "after pg_upgrade, add a repository epoch for the new cluster",
+	.usage = "walship upgrade --repo=URL --pgdata=DIR",
+	.notes = "Run it once, with the upgraded cluster's data directory: until then\n"
+		 "walship-push refuses the new cluster. The old epoch stays readable.",
+	.pgdata = "the upgraded cluster's data directory (required)",
+	.examples = "walship upgrade --pgdata=/var/lib/postgresql/16/main",
+	.epilog = "Exit status: 0 added, or already up to date; 1 failure; 2 usage error.",
+	.run = run_upgrade,
+};
 
-/* "3600", "90s", "30min", "12h", "7d": seconds. */
-static int parse_age(const char *s, const char *option, int64_t *out, WsError *err)
-{
-	static const struct {
-		const char *suffix;
-		long mult;
-	} units[] = {{"", 1}, {"s", 1}, {"min", 60}, {"h", 3600}, {"d", 86400}};
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (errno == 0 && end != s && v >= 0 && s[0] != '-' && s[0] != '+') {
-		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-			if (strcmp(end, units[i].suffix) == 0 && v <= 100LL * 365 * 86400 / units[i].mult) {
-				*out = (int64_t)(v * units[i].mult);
-				return 0;
-			}
-		}
-	}
-	ws_error(err, WS_USAGE, "invalid value \"%s\" for %s", s, option);
-	ws_error_hint(err, "Give seconds, or a number with the suffix s, min, h or d (e.g. 6h).");
-	return WS_USAGE;
-}
+/* ---- prune ---- */
 
-static int run_prune(Cli *cli, const CommandArgs *a, WsError *err)
+static const CliOption prune_options[] = {
+	{.name = "keep-backups",
+	 .value = "N",
+	 CLI_INT(PruneOptions, keep_backups),
+	 .min = 1,
+	 .max = 1000000,
+	 .required = "Say how many of the newest backups to keep, e.g. --keep-backups=2.",
+	 .help = "keep the N newest complete backups (required,\nN >= 1)"},
+	{.name = "keep-days",
+	 .value = "D",
+	 CLI_INT(PruneOptions, keep_days),
+	 .min = 0,
+	 .max = 36500,
+	 .help = "also keep every backup of the last D days and the\n"
+		 "newest one before them, so that the whole window\n"
+		 "can be rebuilt"},
+	{.name = "min-wal-age",
+	 .value = "AGE",
+	 CLI_AGE(PruneOptions, min_wal_age),
+	 .help = "keep WAL archived less than AGE ago (seconds, or\n"
+		 "with a suffix s, min, h, d), for standbys fed from\n"
+		 "the archive"},
+	{.name = "dry-run",
+	 CLI_FLAG(PruneOptions, dry_run),
+	 .help = "show what would be removed and remove nothing"},
+	{.name = "json", CLI_FLAG(PruneOptions, json), .help = "print one JSON object"},
+	{0},
+};
+
+static int run_prune(Cli *cli, WsError *err)
 {
-	PruneOptions opt = {0, -1, 0, a->rebuild.dry_run, a->json};
-	long v;
-	int rc = only_options(a, "prune", "--keep-backups --keep-days --min-wal-age --dry-run --json", err);
-	if (rc != 0)
-		return rc;
-	if (cli->argc != 0)
-		return ws_error(err, WS_USAGE, "unexpected argument \"%s\"", cli->argv[0]);
-	if (cli->pgdata != NULL)
-		return ws_error(err, WS_USAGE, "walship prune takes no data directory");
-	if (a->keep_backups == NULL) {
-		ws_error(err, WS_USAGE, "--keep-backups is required");
-		ws_error_hint(err, "Say how many of the newest backups to keep, e.g. --keep-backups=2.");
-		return WS_USAGE;
-	}
-	if ((rc = parse_long(a->keep_backups, "--keep-backups", 1, 1000000, &v, err)) != 0)
-		return rc;
-	opt.keep_backups = (int)v;
-	if (a->keep_days != NULL) {
-		if ((rc = parse_long(a->keep_days, "--keep-days", 0, 36500, &v, err)) != 0)
-			return rc;
-		opt.keep_days = (int)v;
-	}
-	if (a->min_wal_age != NULL &&
-	    (rc = parse_age(a->min_wal_age, "--min-wal-age", &opt.min_wal_age, err)) != 0)
+	PruneOptions opt = {0, -1, 0, false, false};
+	int rc;
+	if ((rc = no_pgdata(cli, NULL, err)) != 0 || (rc = cli_apply(cli, &opt, err)) != 0)
 		return rc;
 	return cmd_prune(cli->cfg, &opt, err);
 }
 
-static int run_verify(Cli *cli, const CommandArgs *a, WsError *err)
+static const CliCommand prune_command = {
+	.name = "prune",
+	.about = "remove old backups and the WAL no kept backup needs (for cron)",
+	.usage = "walship prune --repo=URL --keep-backups=N [--keep-days=D]\n"
+		 "        [--min-wal-age=AGE] [--dry-run] [--json]",
+	.notes = "Holds the repository lock. History files and a backup being written are never\n"
+		 "removed; killed at any moment, the next prune finishes the job.",
+	.options = prune_options,
+	.examples = "walship prune -q --keep-backups=2 --keep-days=14 --min-wal-age=1d\n"
+		    "walship prune --keep-backups=2 --dry-run",
+	.epilog = "With -q only errors are printed (cron mails any output).\n"
+		  "Exit status: 0; 1 failure (nothing, or only part, removed; the repository\n"
+		  "stays consistent); 2 usage error.",
+	.run = run_prune,
+};
+
+/* ---- verify ---- */
+
+static const CliOption verify_options[] = {
+	{.name = "full",
+	 CLI_FLAG(VerifyOptions, full),
+	 .help = "also decode every object and check its SHA-256"},
+	{.name = "json", CLI_FLAG(VerifyOptions, json), .help = "print one JSON object"},
+	{0},
+};
+
+static int run_verify(Cli *cli, WsError *err)
 {
-	VerifyOptions opt = {a->full, a->json};
-	int rc = only_options(a, "verify", "--full --json", err);
-	if (rc != 0)
+	VerifyOptions opt = {false, false};
+	int rc;
+	if ((rc = no_pgdata(cli, NULL, err)) != 0 || (rc = cli_apply(cli, &opt, err)) != 0)
 		return rc;
-	if (cli->argc != 0)
-		return ws_error(err, WS_USAGE, "unexpected argument \"%s\"", cli->argv[0]);
-	if (cli->pgdata != NULL)
-		return ws_error(err, WS_USAGE, "walship verify takes no data directory");
 	return cmd_verify(cli->cfg, &opt, err);
 }
 
-static int run_check(Cli *cli, const CommandArgs *a, WsError *err)
+static const CliCommand verify_command = {
+	.name = "verify",
+	.about = "check that the repository is whole",
+	.usage = "walship verify --repo=URL [--full] [--json]",
+	.notes = "Checks every object's header and trailer, each backup against its manifest,\n"
+		 "that the WAL has no hole along every timeline, and looks for orphans.",
+	.options = verify_options,
+	.examples = "walship verify --repo=/var/lib/walship\n"
+		    "walship verify -q --full",
+	.epilog = "Exit status: 0 the repository is whole; " STR(
+		VERIFY_EXIT_PROBLEMS) " problems were found; 1 verify\n"
+				      "could not run; 2 usage error.",
+	.run = run_verify,
+};
+
+/* ---- check ---- */
+
+static const CliOption check_options[] = {
+	{.name = "dbname",
+	 .letters = "d",
+	 .value = "CONNSTR",
+	 CLI_STRING(CheckOptions, dbname),
+	 .help = DBNAME_HELP},
+	{.name = "timeout",
+	 .value = "SECONDS",
+	 CLI_INT(CheckOptions, timeout),
+	 .min = 1,
+	 .max = 24 * 3600,
+	 .help = "how long to wait for the switched WAL file to be\n"
+		 "archived (default " STR(CHECK_TIMEOUT_DEFAULT) ")"},
+	{0},
+};
+
+static int run_check(Cli *cli, WsError *err)
 {
-	CheckOptions opt = {a->dbname, CHECK_TIMEOUT_DEFAULT};
-	long v;
-	int rc = only_options(a, "check", "--dbname --timeout", err);
-	if (rc != 0)
+	CheckOptions opt = {NULL, CHECK_TIMEOUT_DEFAULT};
+	int rc;
+	if ((rc = no_pgdata(cli, CONNECTS_HINT, err)) != 0 || (rc = cli_apply(cli, &opt, err)) != 0)
 		return rc;
-	if (cli->argc != 0)
-		return ws_error(err, WS_USAGE, "unexpected argument \"%s\"", cli->argv[0]);
-	if (cli->pgdata != NULL) {
-		ws_error(err, WS_USAGE, "walship check takes no data directory");
-		ws_error_hint(err, "It connects to the server: name it with -d \"host=... port=...\".");
-		return WS_USAGE;
-	}
-	if (a->timeout != NULL) {
-		if ((rc = parse_long(a->timeout, "--timeout", 1, 24 * 3600, &v, err)) != 0)
-			return rc;
-		opt.timeout = (int)v;
-	}
 	return cmd_check(cli->cfg, &opt, err);
 }
+
+static const CliCommand check_command = {
+	.name = "check",
+	.about = "check that a running server archives into the repository",
+	.usage = "walship check --repo=URL [-d CONNSTR] [--timeout=SECONDS]",
+	.notes = "Checks archive_mode, archive_command, that the repository belongs to the\n"
+		 "cluster and answers \"not found\" as it must, then switches to a new WAL file\n"
+		 "and waits until it is archived.",
+	.options = check_options,
+	.examples = "walship check --repo=/var/lib/walship\n"
+		    "walship check -d \"port=5433\" --timeout=120",
+	.epilog = "Exit status: 0 every check holds; " STR(
+		CHECK_EXIT_FAILED) " a check failed; 1 check could not\n"
+				   "run; 2 usage error.",
+	.run = run_check,
+};
+
+/* ---- help ---- */
+
+static int run_help(Cli *cli, WsError *err)
+{
+	return cli_print_help(cli, cli->argc > 0 ? cli->argv[0] : NULL, err);
+}
+
+static const CliCommand help_command = {
+	.name = "help",
+	.about = "show the commands, or a command's usage, options and examples",
+	.usage = "walship help [COMMAND]",
+	.examples = "walship help rebuild",
+	.epilog = "Exit status: 0; 2 for an unknown command.",
+	.args = 1,
+	.run = run_help,
+};
+
+/* ---- the program ---- */
+
+static const CliCommand walship_command = {
+	.about = "keep PostgreSQL's WAL and base backups in a repository",
+	.usage = "walship COMMAND [OPTION]...\n"
+		 "walship help COMMAND",
+	.pgdata = "the cluster's data directory (init, upgrade, rebuild)",
+	.epilog = "\"walship COMMAND --help\" shows the options and examples of a command.\n"
+		  "The WAL hooks are separate programs: walship-push (archive_command) and\n"
+		  "walship-fetch (restore_command).\n\n"
+		  "Exit status: 0 success, 1 failure, 2 usage error; verify: " STR(
+			  VERIFY_EXIT_PROBLEMS) " when problems\n"
+						"were found; check: " STR(
+							CHECK_EXIT_FAILED) " when a check failed.",
+};
+
+static const CliCommand *const walship_commands[] = {
+	&init_command,  &backup_command, &list_command,  &rebuild_command, &upgrade_command,
+	&prune_command, &verify_command, &check_command, &help_command,    NULL,
+};
+
+static const CliProgram walship = {&walship_command, walship_commands};
 
 int main(int argc, char **argv)
 {
 	Cli cli;
 	WsError err;
-	CommandArgs args = {0};
-	CliExtra extra = {command_options, "d:", take_command_option, &args};
 	int rc;
 
 	log_init("walship");
 	ws_error_clear(&err);
-	rc = cli_parse(&cli, argc, argv, CLI_OPT_PGDATA, &extra, usage, &err);
-	if (rc == 0 && !cli.done) {
-		const char *command = cli.argc > 0 ? cli.argv[0] : NULL;
-		cli.argc--, cli.argv++;
-		if (command == NULL)
-			rc = ws_error(&err, WS_USAGE, "no command given");
-		else if (strcmp(command, "backup") == 0)
-			rc = run_backup(&cli, &args, &err);
-		else if (strcmp(command, "init") == 0)
-			rc = run_init(&cli, &args, &err);
-		else if (strcmp(command, "list") == 0)
-			rc = run_list(&cli, &args, &err);
-		else if (strcmp(command, "rebuild") == 0)
-			rc = run_rebuild(&cli, &args, config_file_given(argc, argv), &err);
-		else if (strcmp(command, "upgrade") == 0)
-			rc = run_upgrade(&cli, &args, &err);
-		else if (strcmp(command, "prune") == 0)
-			rc = run_prune(&cli, &args, &err);
-		else if (strcmp(command, "verify") == 0)
-			rc = run_verify(&cli, &args, &err);
-		else if (strcmp(command, "check") == 0)
-			rc = run_check(&cli, &args, &err);
-		else if (strcmp(command, "help") == 0)
-			usage();
-		else
-			rc = ws_error(&err, WS_USAGE, "unknown command \"%s\"", command);
-	}
+	rc = cli_parse(&cli, argc, argv, &walship, &err);
+	if (rc == 0 && !cli.done)
+		rc = cli_run(&cli, &err);
 	if (rc < 0)
 		cli_report(&cli, &err);
 	cli_free(&cli);

@@ -1,6 +1,7 @@
 """The man pages: they render without a warning, document every
 configuration key of the code and every option the programs print in
---help, and carry the version of the VERSION file.
+--help (walship: in the --help of each of its commands), and carry the
+version of the VERSION file.
 
 The pages in man/ carry @VERSION@ in their .TH line; the Makefile builds them
 into $(BUILD)/man/ with sed.  This test builds them the same way into a
@@ -132,12 +133,25 @@ def config_keys():
     return keys
 
 
+def help_commands(text):
+    """The commands of walship --help's Commands: list."""
+    m = re.search(r"^Commands:\n((?:  \S.*\n)+)", text, re.M)
+    return [line.split()[0] for line in m.group(1).splitlines()] if m else []
+
+
 def help_options(program):
+    """The options a program's --help shows; for walship, with those of every
+    command's own --help (walship COMMAND --help)."""
     out = run([BIN / program, "--help"])
     assert out.returncode == 0, out.stderr
-    long_opts = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", out.stdout))
-    short_opts = set(re.findall(r"(?<![\w-])-[A-Za-z](?![\w-])", out.stdout))
-    assert "--help" in long_opts and "--repo" in long_opts, out.stdout
+    text = out.stdout
+    for command in help_commands(out.stdout):
+        sub = run([BIN / program, command, "--help"])
+        assert sub.returncode == 0, sub.stderr
+        text += sub.stdout
+    long_opts = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", text))
+    short_opts = set(re.findall(r"(?<![\w-])-[A-Za-z](?![\w-])", text))
+    assert "--help" in long_opts and "--repo" in long_opts, text
     return long_opts, short_opts
 
 
