@@ -44,17 +44,26 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 PROGRAMS := walship walship-push walship-fetch
 BINS     := $(PROGRAMS:%=$(BUILD)/bin/%)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
-UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Man pages: man/*.1 and man/*.5 carry @VERSION@ in .TH; $(BUILD)/man/ holds them with VERSION's.
 MANS     := $(wildcard man/*.1 man/*.5)
 MAN_OUT  := $(MANS:%=$(BUILD)/%)
 # LD_PRELOAD shims the integration tests inject faults with (tests/preload/).
 PRELOADS := $(patsubst tests/preload/%.c,$(BUILD)/preload/%.so,$(wildcard tests/preload/*.c))
+
+# The test build: the same sources with the test hooks compiled in (-DWALSHIP_TESTING: the
+# environment variables WALSHIP_TEST_LOCK_EXPIRY, WALSHIP_TEST_PRUNE_STEP_DELAY,
+# WALSHIP_TEST_LIBCURL and WALSHIP_TEST_LIBXML2, and store_local_test_force_link_fallback).
+# `make` builds the release programs in $(BUILD)/bin, which `make install` and the packages
+# ship; the unit and integration tests run $(TEST_BUILD)'s, the same layout one level down.
+TEST_BUILD := $(BUILD)/testing
+TEST_OBJ   := $(LIB_SRC:%.c=$(TEST_BUILD)/%.o)
+TEST_BINS  := $(PROGRAMS:%=$(TEST_BUILD)/bin/%)
+UNITS      := $(UNIT_SRC:tests/unit/%.c=$(TEST_BUILD)/tests/%)
 # Evaluated only where used: packagers who skip the tests need no cmocka.
 CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
-.PHONY: all man preload objects test unit integration asan lint install uninstall demo standby-demo bench clean format dist deb \
-	rpm fuzz fuzz-build fuzz-replay
+.PHONY: all man preload testing objects test unit integration asan lint install uninstall demo standby-demo bench clean \
+	format dist deb rpm fuzz fuzz-build fuzz-replay
 
 # Keep object files of the programs between builds.
 .SECONDARY:
@@ -71,15 +80,25 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARNINGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+$(TEST_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -DWALSHIP_TESTING $(WARNINGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
 $(BUILD)/libwalship.a: $(LIB_OBJ)
+$(TEST_BUILD)/libwalship.a: $(TEST_OBJ)
+$(BUILD)/libwalship.a $(TEST_BUILD)/libwalship.a:
 	@rm -f $@
 	$(AR) rcs $@ $^
 
 # Only walship itself talks to the server (libpq): the hooks stay small and start fast.
-$(BUILD)/bin/walship: LDLIBS += $(PQ_LIBS)
-$(BUILD)/tests/%: LDLIBS += $(PQ_LIBS)
+$(BUILD)/bin/walship $(TEST_BUILD)/bin/walship: LDLIBS += $(PQ_LIBS)
+$(TEST_BUILD)/tests/%: LDLIBS += $(PQ_LIBS)
 
 $(BUILD)/bin/%: $(BUILD)/src/bin/%.o $(BUILD)/libwalship.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(TEST_BUILD)/bin/%: $(TEST_BUILD)/src/bin/%.o $(TEST_BUILD)/libwalship.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -90,28 +109,34 @@ $(BUILD)/preload/%.so: tests/preload/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g $(WARNINGS) -fPIC -shared -o $@ $< -ldl
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libwalship.a
+$(TEST_BUILD)/tests/%: $(TEST_BUILD)/tests/unit/%.o $(TEST_BUILD)/libwalship.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
 
-# Every object file and the shims: what make lint compiles.
-objects: $(LIB_OBJ) $(PROGRAMS:%=$(BUILD)/src/bin/%.o) $(UNIT_SRC:%.c=$(BUILD)/%.o) $(PRELOADS)
+# What the tests run (see tests/integration/README.md for running them by hand).
+testing: $(TEST_BINS) $(UNITS) $(PRELOADS)
+
+# Every object file of both builds, and the shims: what make lint compiles.
+objects: $(LIB_OBJ) $(PROGRAMS:%=$(BUILD)/src/bin/%.o) $(TEST_OBJ) $(PROGRAMS:%=$(TEST_BUILD)/src/bin/%.o) \
+	$(UNIT_SRC:%.c=$(TEST_BUILD)/%.o) $(PRELOADS)
 
 # Unit tests first (fast, no services), the fuzz corpora replayed, then the
 # integration tests that start a real PostgreSQL as an unprivileged user.
 test: unit fuzz-replay integration
 
-unit: $(UNITS) $(BINS)
-	@set -e; for t in $(UNITS); do echo "== $$t"; WALSHIP_BIN=$(abspath $(BUILD)/bin) $$t; done
+unit: $(UNITS) $(TEST_BINS)
+	@set -e; for t in $(UNITS); do echo "== $$t"; WALSHIP_BIN=$(abspath $(TEST_BUILD)/bin) $$t; done
 
 # The S3 test server (s3rver behind the checking proxy), from the committed lockfile.
 S3PROXY_DEPS := tests/s3proxy/node_modules/.package-lock.json
 $(S3PROXY_DEPS): tests/s3proxy/package-lock.json
 	cd tests/s3proxy && npm ci --no-audit --no-fund
 
-# test_stores.py runs the store contract suite against sshd and S3.
-integration: $(BINS) $(BUILD)/tests/test_store_contract $(PRELOADS) $(S3PROXY_DEPS)
-	WALSHIP_BIN=$(abspath $(BUILD)/bin) WALSHIP_PRELOAD=$(abspath $(BUILD)/preload) $(PYTEST) -q -ra tests/integration $(PYTEST_ARGS)
+# test_stores.py runs the store contract suite against sshd and S3; test_release_build.py checks
+# that the release programs ($(BUILD)/bin) carry no test hook.
+integration: $(TEST_BINS) $(BINS) $(TEST_BUILD)/tests/test_store_contract $(PRELOADS) $(S3PROXY_DEPS)
+	WALSHIP_BIN=$(abspath $(TEST_BUILD)/bin) WALSHIP_RELEASE_BIN=$(abspath $(BUILD)/bin) \
+		WALSHIP_PRELOAD=$(abspath $(BUILD)/preload) $(PYTEST) -q -ra tests/integration $(PYTEST_ARGS)
 
 # ---- fuzzing (tests/fuzz/README.md) ----
 # One harness per parser of outside input: tests/fuzz/fuzz_<name>.c, seeds in tests/fuzz/corpus/<name>/.
@@ -177,8 +202,8 @@ FORMAT_FILES = $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h test
 CC_INCLUDES    = $(shell $(CC) -E -Wp,-v -x c /dev/null 2>&1 | sed -n 's,^ \(/.*\),-I\1,p')
 LINT_INCLUDES  = $(filter-out $(CC_INCLUDES),$(filter -I%,$(PKG_CFLAGS) $(PQ_CFLAGS)))
 
-# make lint compiles every object with -Werror, in its own directory (make does not rebuild on a
-# change of flags), then checks the format and runs cppcheck.
+# make lint compiles every object of both builds with -Werror, in its own directory (make does
+# not rebuild on a change of flags), then checks the format and runs cppcheck.
 lint:
 	$(MAKE) BUILD=$(BUILD)/lint WERROR=1 objects
 	clang-format --dry-run --Werror $(FORMAT_FILES)
@@ -231,5 +256,5 @@ bench: $(BINS)
 clean:
 	rm -rf build build-asan $(FUZZ_BUILD)
 
--include $(LIB_OBJ:.o=.d) $(UNITS:$(BUILD)/tests/%=$(BUILD)/tests/unit/%.d)
+-include $(wildcard $(BUILD)/src/*/*.d $(TEST_BUILD)/src/*/*.d $(TEST_BUILD)/tests/unit/*.d)
 -include $(wildcard $(REPLAY_BUILD)/*/*/*.d $(FUZZ_BUILD)/*/*/*.d)

@@ -112,10 +112,12 @@ int store_sftp_open(const char *url, const Config *cfg, int flags, Store **out, 
  */
 int store_s3_open(const char *url, const Config *cfg, int flags, Store **out, WsError *err);
 
+#ifdef WALSHIP_TESTING
 /*
- * Tests only: make no-overwrite puts of handles opened afterwards use the
+ * Test build only: make no-overwrite puts of handles opened afterwards use the
  * link()+unlink() fallback, as on a filesystem without RENAME_NOREPLACE.
  */
 void store_local_test_force_link_fallback(int on);
+#endif
 
 #endif

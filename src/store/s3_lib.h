@@ -26,13 +26,15 @@
 #define S3_LIB_CURL_SONAME    "libcurl.so.4"
 #define S3_LIB_LIBXML2_SONAME "libxml2.so.2"
 
+#ifdef WALSHIP_TESTING
 /*
- * Tests only: these environment variables, when set and not empty, replace
- * the sonames above (a path or another name), so that tests can make
+ * Test build only: these environment variables, when set and not empty,
+ * replace the sonames above (a path or another name), so that tests can make
  * loading fail.  Ignored in set-user-id programs (secure_getenv).
  */
 #define S3_LIB_TEST_CURL_ENV    "WALSHIP_TEST_LIBCURL"
 #define S3_LIB_TEST_LIBXML2_ENV "WALSHIP_TEST_LIBXML2"
+#endif
 
 /* Exactly the functions the S3 driver uses, named after them without their prefixes. */
 typedef struct S3Lib {
