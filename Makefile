@@ -120,9 +120,13 @@ testing: $(TEST_BINS) $(UNITS) $(PRELOADS)
 objects: $(LIB_OBJ) $(PROGRAMS:%=$(BUILD)/src/bin/%.o) $(TEST_OBJ) $(PROGRAMS:%=$(TEST_BUILD)/src/bin/%.o) \
 	$(UNIT_SRC:%.c=$(TEST_BUILD)/%.o) $(PRELOADS)
 
-# Unit tests first (fast, no services), the fuzz corpora replayed, then the
-# integration tests that start a real PostgreSQL as an unprivileged user.
-test: unit fuzz-replay integration
+# Unit tests first (fast, no services), the fuzz corpora replayed, then the integration tests
+# that start a real PostgreSQL as an unprivileged user: one after the other also under make -j
+# (prerequisites would run side by side), each built with the jobs it is given.
+test:
+	$(MAKE) unit
+	$(MAKE) fuzz-replay
+	$(MAKE) integration
 
 unit: $(UNITS) $(TEST_BINS)
 	@set -e; for t in $(UNITS); do echo "== $$t"; WALSHIP_BIN=$(abspath $(TEST_BUILD)/bin) $$t; done
