@@ -1,14 +1,16 @@
 /*
  * sftp_util.h - the parts of the SFTP driver that need no server: parsing
  * sftp:// URLs, quoting for the remote shell, matching known_hosts host
- * fields (plain, wildcard and hashed "|1|" entries), fingerprints, and
- * telling whether a private key file is protected by a passphrase.
+ * fields (plain, wildcard and hashed "|1|" entries), fingerprints,
+ * telling whether a private key file is protected by a passphrase, and the
+ * small helpers the driver's files share (wire integers, string arrays).
  */
 #ifndef WALSHIP_STORE_SFTP_UTIL_H
 #define WALSHIP_STORE_SFTP_UTIL_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/error.h"
 
@@ -77,5 +79,18 @@ typedef enum SftpKeyProtection {
 
 /* Whether the text of a private key file (OpenSSH or PEM format) is encrypted. */
 SftpKeyProtection sftp_key_protection(const char *text);
+
+/* A big-endian uint32, as the SSH and SFTP wire formats write it. */
+uint32_t sftp_get_u32(const unsigned char *p);
+void sftp_put_u32(unsigned char *p, uint32_t v);
+
+/*
+ * A growing array of n strings (start with NULL and 0): sftp_strv_add
+ * appends a copy of s, sftp_strv_add_once only if no entry equals s;
+ * sftp_strv_free frees the strings and the array.
+ */
+void sftp_strv_add(char ***v, size_t *n, const char *s);
+void sftp_strv_add_once(char ***v, size_t *n, const char *s);
+void sftp_strv_free(char **v, size_t n);
 
 #endif
