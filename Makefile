@@ -12,12 +12,31 @@ INSTALL  ?= install
 
 BUILD    ?= build
 CFLAGS   ?= -O2 -g
-WARNINGS := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wconversion -Wno-format-truncation -Werror
-CPPFLAGS += -Isrc -I/usr/include/postgresql -I/usr/include/libxml2 -D_GNU_SOURCE -DWALSHIP_VERSION='"$(VERSION)"'
-# libcurl and libxml2 (S3 only) are loaded with dlopen when an S3 store is opened
-# (src/store/s3_lib.h): linked, they and their dependencies cost every hook call
-# about 3 ms of start-up.  Their headers are still needed; dlopen is in glibc's libc.
-LDLIBS   := -lzstd -lssh2 -lssl -lcrypto -ljansson -lpthread
+# -Werror only when asked for: .ci/run and make lint set WERROR=1; a packager's newer compiler may
+# warn where ours does not, and that must not stop a package build.
+WERROR   ?= 0
+PKG_CONFIG ?= pkg-config
+PG_CONFIG  ?= pg_config
+
+# $(call cc_option,FLAG): FLAG if $(CC) accepts it (clang refuses GCC's -Wno-format-truncation).
+cc_option = $(shell $(CC) -Werror $(1) -E -x c /dev/null -o /dev/null 2>/dev/null && echo $(1))
+WARNINGS := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wconversion $(call cc_option,-Wno-format-truncation) \
+	$(if $(filter 1,$(WERROR)),-Werror)
+
+# Compiler and linker flags of the libraries, from pkg-config.  libcurl and libxml2 (S3 only) are
+# loaded with dlopen when an S3 store is opened (src/store/s3_lib.h): linked, they and their
+# dependencies cost every hook call about 3 ms of start-up.  Their headers are still needed;
+# dlopen is in glibc's libc.  libpq: pkg-config's libpq.pc, else pg_config (some PostgreSQL
+# packages ship no .pc file).
+LINKED_PKGS := libzstd libssh2 libssl libcrypto jansson
+DLOPEN_PKGS := libcurl libxml-2.0
+PKG_CFLAGS  := $(shell $(PKG_CONFIG) --cflags $(LINKED_PKGS) $(DLOPEN_PKGS))
+PKG_LIBS    := $(shell $(PKG_CONFIG) --libs $(LINKED_PKGS))
+PQ_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libpq 2>/dev/null || echo "-I$$($(PG_CONFIG) --includedir)")
+PQ_LIBS     := $(shell $(PKG_CONFIG) --libs libpq 2>/dev/null || echo "-L$$($(PG_CONFIG) --libdir) -lpq")
+
+CPPFLAGS += -Isrc $(PKG_CFLAGS) $(PQ_CFLAGS) -D_GNU_SOURCE -DWALSHIP_VERSION='"$(VERSION)"'
+LDLIBS   := $(PKG_LIBS) -lpthread
 PYTEST   ?= /usr/bin/python3 -m pytest
 
 LIB_SRC  := $(wildcard src/util/*.c src/pg/*.c src/store/*.c src/repo/*.c src/cmd/*.c)
@@ -25,15 +44,26 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 PROGRAMS := walship walship-push walship-fetch
 BINS     := $(PROGRAMS:%=$(BUILD)/bin/%)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
-UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Man pages: man/*.1 and man/*.5 carry @VERSION@ in .TH; $(BUILD)/man/ holds them with VERSION's.
 MANS     := $(wildcard man/*.1 man/*.5)
 MAN_OUT  := $(MANS:%=$(BUILD)/%)
 # LD_PRELOAD shims the integration tests inject faults with (tests/preload/).
 PRELOADS := $(patsubst tests/preload/%.c,$(BUILD)/preload/%.so,$(wildcard tests/preload/*.c))
 
-.PHONY: all man preload test unit integration asan lint install uninstall demo standby-demo bench clean format dist deb \
-	rpm fuzz fuzz-build fuzz-replay
+# The test build: the same sources with the test hooks compiled in (-DWALSHIP_TESTING: the
+# environment variables WALSHIP_TEST_LOCK_EXPIRY, WALSHIP_TEST_PRUNE_STEP_DELAY,
+# WALSHIP_TEST_LIBCURL and WALSHIP_TEST_LIBXML2, and store_local_test_force_link_fallback).
+# `make` builds the release programs in $(BUILD)/bin, which `make install` and the packages
+# ship; the unit and integration tests run $(TEST_BUILD)'s, the same layout one level down.
+TEST_BUILD := $(BUILD)/testing
+TEST_OBJ   := $(LIB_SRC:%.c=$(TEST_BUILD)/%.o)
+TEST_BINS  := $(PROGRAMS:%=$(TEST_BUILD)/bin/%)
+UNITS      := $(UNIT_SRC:tests/unit/%.c=$(TEST_BUILD)/tests/%)
+# Evaluated only where used: packagers who skip the tests need no cmocka.
+CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
+
+.PHONY: all man preload testing objects test unit integration asan lint install uninstall demo standby-demo bench clean \
+	format dist deb rpm fuzz fuzz-build fuzz-replay
 
 # Keep object files of the programs between builds.
 .SECONDARY:
@@ -50,15 +80,25 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARNINGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+$(TEST_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -DWALSHIP_TESTING $(WARNINGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
 $(BUILD)/libwalship.a: $(LIB_OBJ)
+$(TEST_BUILD)/libwalship.a: $(TEST_OBJ)
+$(BUILD)/libwalship.a $(TEST_BUILD)/libwalship.a:
 	@rm -f $@
 	$(AR) rcs $@ $^
 
 # Only walship itself talks to the server (libpq): the hooks stay small and start fast.
-$(BUILD)/bin/walship: LDLIBS += -lpq
-$(BUILD)/tests/%: LDLIBS += -lpq
+$(BUILD)/bin/walship $(TEST_BUILD)/bin/walship: LDLIBS += $(PQ_LIBS)
+$(TEST_BUILD)/tests/%: LDLIBS += $(PQ_LIBS)
 
 $(BUILD)/bin/%: $(BUILD)/src/bin/%.o $(BUILD)/libwalship.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(TEST_BUILD)/bin/%: $(TEST_BUILD)/src/bin/%.o $(TEST_BUILD)/libwalship.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -67,28 +107,40 @@ preload: $(PRELOADS)
 
 $(BUILD)/preload/%.so: tests/preload/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -g -std=c11 -Wall -Wextra -Wshadow -Wconversion -Wno-format-truncation -Werror -fPIC -shared \
-		-o $@ $< -ldl
+	$(CC) -O2 -g $(WARNINGS) -fPIC -shared -o $@ $< -ldl
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libwalship.a
+$(TEST_BUILD)/tests/%: $(TEST_BUILD)/tests/unit/%.o $(TEST_BUILD)/libwalship.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
 
-# Unit tests first (fast, no services), the fuzz corpora replayed, then the
-# integration tests that start a real PostgreSQL as an unprivileged user.
-test: unit fuzz-replay integration
+# What the tests run (see tests/integration/README.md for running them by hand).
+testing: $(TEST_BINS) $(UNITS) $(PRELOADS)
 
-unit: $(UNITS) $(BINS)
-	@set -e; for t in $(UNITS); do echo "== $$t"; WALSHIP_BIN=$(abspath $(BUILD)/bin) $$t; done
+# Every object file of both builds, and the shims: what make lint compiles.
+objects: $(LIB_OBJ) $(PROGRAMS:%=$(BUILD)/src/bin/%.o) $(TEST_OBJ) $(PROGRAMS:%=$(TEST_BUILD)/src/bin/%.o) \
+	$(UNIT_SRC:%.c=$(TEST_BUILD)/%.o) $(PRELOADS)
+
+# Unit tests first (fast, no services), the fuzz corpora replayed, then the integration tests
+# that start a real PostgreSQL as an unprivileged user: one after the other also under make -j
+# (prerequisites would run side by side), each built with the jobs it is given.
+test:
+	$(MAKE) unit
+	$(MAKE) fuzz-replay
+	$(MAKE) integration
+
+unit: $(UNITS) $(TEST_BINS)
+	@set -e; for t in $(UNITS); do echo "== $$t"; WALSHIP_BIN=$(abspath $(TEST_BUILD)/bin) $$t; done
 
 # The S3 test server (s3rver behind the checking proxy), from the committed lockfile.
 S3PROXY_DEPS := tests/s3proxy/node_modules/.package-lock.json
 $(S3PROXY_DEPS): tests/s3proxy/package-lock.json
 	cd tests/s3proxy && npm ci --no-audit --no-fund
 
-# test_stores.py runs the store contract suite against sshd and S3.
-integration: $(BINS) $(BUILD)/tests/test_store_contract $(PRELOADS) $(S3PROXY_DEPS)
-	WALSHIP_BIN=$(abspath $(BUILD)/bin) WALSHIP_PRELOAD=$(abspath $(BUILD)/preload) $(PYTEST) -q -ra tests/integration $(PYTEST_ARGS)
+# test_stores.py runs the store contract suite against sshd and S3; test_release_build.py checks
+# that the release programs ($(BUILD)/bin) carry no test hook.
+integration: $(TEST_BINS) $(BINS) $(TEST_BUILD)/tests/test_store_contract $(PRELOADS) $(S3PROXY_DEPS)
+	WALSHIP_BIN=$(abspath $(TEST_BUILD)/bin) WALSHIP_RELEASE_BIN=$(abspath $(BUILD)/bin) \
+		WALSHIP_PRELOAD=$(abspath $(BUILD)/preload) $(PYTEST) -q -ra tests/integration $(PYTEST_ARGS)
 
 # ---- fuzzing (tests/fuzz/README.md) ----
 # One harness per parser of outside input: tests/fuzz/fuzz_<name>.c, seeds in tests/fuzz/corpus/<name>/.
@@ -112,7 +164,7 @@ $(REPLAY_BUILD)/libwalship.a: $(LIB_SRC:%.c=$(REPLAY_BUILD)/%.o)
 $(REPLAY_BUILD)/bin/%: $(REPLAY_BUILD)/tests/fuzz/fuzz_%.o $(REPLAY_BUILD)/tests/fuzz/fuzz.o \
 		$(REPLAY_BUILD)/tests/fuzz/replay.o $(REPLAY_BUILD)/libwalship.a
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS) -lpq
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS) $(PQ_LIBS)
 
 fuzz-replay: $(REPLAY_BINS)
 	@set -e; for h in $(FUZZ_HARNESS); do $(REPLAY_BUILD)/bin/$$h tests/fuzz/corpus/$$h; done
@@ -135,7 +187,7 @@ $(FUZZ_BUILD)/libwalship.a: $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
 
 $(FUZZ_BUILD)/bin/%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/tests/fuzz/fuzz.o $(FUZZ_BUILD)/libwalship.a
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(SAN_FLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS) -lpq
+	$(FUZZ_CC) $(SAN_FLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS) $(PQ_LIBS)
 
 fuzz-build: $(FUZZ_BINS)
 
@@ -149,11 +201,19 @@ asan:
 
 FORMAT_FILES = $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/fuzz/*.h tests/preload/*.c)
 
+# The libraries' include directories for cppcheck, without those the compiler searches anyway
+# (libcurl's .pc names /usr/include/<multiarch>): cppcheck would check the C library's headers.
+CC_INCLUDES    = $(shell $(CC) -E -Wp,-v -x c /dev/null 2>&1 | sed -n 's,^ \(/.*\),-I\1,p')
+LINT_INCLUDES  = $(filter-out $(CC_INCLUDES),$(filter -I%,$(PKG_CFLAGS) $(PQ_CFLAGS)))
+
+# make lint compiles every object of both builds with -Werror, in its own directory (make does
+# not rebuild on a change of flags), then checks the format and runs cppcheck.
 lint:
+	$(MAKE) BUILD=$(BUILD)/lint WERROR=1 objects
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance --std=c11 \
-		--inline-suppr --suppress=missingIncludeSystem -Isrc -Itests/fuzz -I/usr/include/postgresql \
-		-I/usr/include/libxml2 -D_GNU_SOURCE src tests/unit tests/fuzz
+		--inline-suppr --suppress=missingIncludeSystem -Isrc -Itests/fuzz $(LINT_INCLUDES) \
+		-D_GNU_SOURCE src tests/unit tests/fuzz
 
 format:
 	clang-format -i $(FORMAT_FILES)
@@ -200,5 +260,5 @@ bench: $(BINS)
 clean:
 	rm -rf build build-asan $(FUZZ_BUILD)
 
--include $(LIB_OBJ:.o=.d) $(UNITS:$(BUILD)/tests/%=$(BUILD)/tests/unit/%.d)
+-include $(wildcard $(BUILD)/src/*/*.d $(TEST_BUILD)/src/*/*.d $(TEST_BUILD)/tests/unit/*.d)
 -include $(wildcard $(REPLAY_BUILD)/*/*/*.d $(FUZZ_BUILD)/*/*/*.d)

@@ -501,11 +501,12 @@ static int step_allowed(RepoLock *lock, WsError *err)
 }
 
 /*
- * Test-only: WALSHIP_TEST_PRUNE_STEP_DELAY=MICROSECONDS before each removal,
+ * Test build only: WALSHIP_TEST_PRUNE_STEP_DELAY=MICROSECONDS before each removal,
  * so that kill tests land inside the removals rather than in the start-up.
  */
 static void test_step_delay(void)
 {
+#ifdef WALSHIP_TESTING
 	static long us = -1;
 	if (us < 0) {
 		const char *s = getenv("WALSHIP_TEST_PRUNE_STEP_DELAY");
@@ -517,6 +518,7 @@ static void test_step_delay(void)
 		struct timespec ts = {0, us * 1000};
 		nanosleep(&ts, NULL);
 	}
+#endif
 }
 
 static int remove_key(Repo *repo, const Victim *v, Progress *pr, WsError *err)

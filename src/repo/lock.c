@@ -30,8 +30,10 @@
 #define LOCK_MAX (64 * 1024)
 /* Tries at creating the lock when takers race over a stale one. */
 #define LOCK_TRIES 3
-/* Test-only: a shorter expiry, so that tests of a killed owner need not wait five minutes. */
+#ifdef WALSHIP_TESTING
+/* Test build only: a shorter expiry, so that tests of a killed owner need not wait five minutes. */
 #define LOCK_TEST_EXPIRY_ENV "WALSHIP_TEST_LOCK_EXPIRY"
+#endif
 
 struct RepoLock {
 	Repo *repo;
@@ -75,6 +77,7 @@ typedef struct LockInfo {
 
 long repo_lock_expiry(void)
 {
+#ifdef WALSHIP_TESTING
 	const char *s = getenv(LOCK_TEST_EXPIRY_ENV);
 	if (s != NULL && s[0] != '\0') {
 		char *end;
@@ -82,6 +85,7 @@ long repo_lock_expiry(void)
 		if (*end == '\0' && v > 0 && v <= REPO_LOCK_EXPIRY)
 			return v;
 	}
+#endif
 	return REPO_LOCK_EXPIRY;
 }
 

@@ -33,9 +33,9 @@
  * (repo_lock_wait): so either prune sees the lease, or the rebuild reads the
  * repository after that prune is done.
  *
- * Test-only: WALSHIP_TEST_LOCK_EXPIRY=SECONDS (1 to REPO_LOCK_EXPIRY) shortens
- * the expiry (and the heartbeat to a third of it), so that tests of a killed
- * owner on another "host" need not wait five minutes.
+ * Test build only (-DWALSHIP_TESTING): WALSHIP_TEST_LOCK_EXPIRY=SECONDS (1 to
+ * REPO_LOCK_EXPIRY) shortens the expiry (and the heartbeat to a third of it),
+ * so that tests of a killed owner on another "host" need not wait five minutes.
  */
 #ifndef WALSHIP_REPO_LOCK_H
 #define WALSHIP_REPO_LOCK_H
@@ -68,7 +68,7 @@ int repo_lock_acquire(Repo *repo, const Config *cfg, const char *purpose, RepoLo
 /* t (seconds since 1970) as "YYYY-MM-DDTHH:MM:SSZ", as locks and leases show times. */
 void repo_lock_time_str(int64_t t, char out[32]);
 
-/* REPO_LOCK_EXPIRY, or the test-only override. */
+/* REPO_LOCK_EXPIRY, or in the test build its override. */
 long repo_lock_expiry(void);
 
 /*

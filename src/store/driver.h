@@ -41,6 +41,7 @@ void store_random_name(char *out, size_t len);
  * One directory's entries while a file-based driver lists it: a directory is
  * named "name/", so that after store_dir_sort the entries are in the keys'
  * bytewise order and can be visited (recursing into directories) as they come.
+ * The list owns its entries' names (store_dir_add copies; store_dir_free).
  */
 typedef struct StoreDirEntry {
 	char *name;
@@ -60,14 +61,12 @@ void store_dir_sort(StoreDirList *l);
 void store_dir_free(StoreDirList *l);
 
 /*
- * Proving an absence, for drivers that keep objects as files (local, SFTP).
- *
- * A file that cannot be opened is "not found" only when its name is missing
- * from a directory that is there.  A failed open cannot tell that apart from
- * a file or a dangling symbolic link where one of the key's directories
- * should be (a sub-volume not mounted), so store_prove_absent looks: at the
- * key itself (nothing may be there), then up the key's directories to the
- * first one that exists, which must be a directory (or a link to one).
+ * Proving an absence, for drivers that keep objects as files (local, SFTP):
+ * a file that cannot be opened is "not found" only when its name is missing
+ * from a directory that is there (src/store/README says why).
+ * store_prove_absent looks at the key itself (nothing may be there), then up
+ * the key's directories to the first one that exists, which must be a
+ * directory (or a link to one).
  *
  * StoreLookFn looks at rel (the key, one of its leading directories, or ""
  * for the root) without following a final symbolic link, or following it:
@@ -112,10 +111,12 @@ int store_sftp_open(const char *url, const Config *cfg, int flags, Store **out, 
  */
 int store_s3_open(const char *url, const Config *cfg, int flags, Store **out, WsError *err);
 
+#ifdef WALSHIP_TESTING
 /*
- * Tests only: make no-overwrite puts of handles opened afterwards use the
+ * Test build only: make no-overwrite puts of handles opened afterwards use the
  * link()+unlink() fallback, as on a filesystem without RENAME_NOREPLACE.
  */
 void store_local_test_force_link_fallback(int on);
+#endif
 
 #endif

@@ -55,12 +55,14 @@ typedef struct LocalStore {
 /* Created as root: hand path (or fd, if >= 0) over to the repository's owner. */
 static int give_to_owner(const LocalStore *ls, int fd, const char *path, const char *key, WsError *err);
 
+#ifdef WALSHIP_TESTING
 static int force_link_fallback;
 
 void store_local_test_force_link_fallback(int on)
 {
 	force_link_fallback = on;
 }
+#endif
 
 static char *local_path(const LocalStore *ls, const char *key)
 {
@@ -743,7 +745,9 @@ int store_local_open(const char *root, const Config *cfg, int flags, Store **out
 	ls->base.driver = &local_driver;
 	ls->base.display = xstrdup(norm);
 	ls->root = norm;
+#ifdef WALSHIP_TESTING
 	ls->force_link = force_link_fallback != 0;
+#endif
 	struct stat st;
 	if (geteuid() == 0 && stat(norm, &st) == 0 && st.st_uid != 0) {
 		ls->chown_new = true;

@@ -61,13 +61,8 @@ static void loader_detail(WsError *err)
  * convertible to a function pointer; memcpy stores it without a cast that
  * ISO C does not define.
  */
-static int load_one(const char *what, const char *soname, const char *env, const Sym *syms, size_t n,
-		    WsError *err)
+static int load_one(const char *what, const char *name, const Sym *syms, size_t n, WsError *err)
 {
-	const char *name = secure_getenv(env);
-	if (name == NULL || name[0] == '\0')
-		name = soname;
-
 	void *h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
 	if (h == NULL) {
 		ws_error(err, WS_FATAL, "could not load %s (\"%s\"), which S3 repositories need", what, name);
@@ -91,13 +86,26 @@ static int load_one(const char *what, const char *soname, const char *env, const
 	return 0;
 }
 
+#ifdef WALSHIP_TESTING
+/* The file a test names in variable env instead of soname (s3_lib.h). */
+static const char *test_name(const char *env, const char *soname)
+{
+	const char *name = secure_getenv(env);
+	return name != NULL && name[0] != '\0' ? name : soname;
+}
+#endif
+
 static void load(void)
 {
+	const char *curl = S3_LIB_CURL_SONAME, *libxml2 = S3_LIB_LIBXML2_SONAME;
+#ifdef WALSHIP_TESTING
+	curl = test_name(S3_LIB_TEST_CURL_ENV, curl);
+	libxml2 = test_name(S3_LIB_TEST_LIBXML2_ENV, libxml2);
+#endif
 	ws_error_clear(&load_err);
-	load_rc = load_one("libcurl", S3_LIB_CURL_SONAME, S3_LIB_TEST_CURL_ENV, curl_syms,
-			   sizeof(curl_syms) / sizeof(curl_syms[0]), &load_err);
+	load_rc = load_one("libcurl", curl, curl_syms, sizeof(curl_syms) / sizeof(curl_syms[0]), &load_err);
 	if (load_rc == 0)
-		load_rc = load_one("libxml2", S3_LIB_LIBXML2_SONAME, S3_LIB_TEST_LIBXML2_ENV, libxml2_syms,
+		load_rc = load_one("libxml2", libxml2, libxml2_syms,
 				   sizeof(libxml2_syms) / sizeof(libxml2_syms[0]), &load_err);
 	if (load_rc != 0) {
 		/* A half-filled table must not be used by mistake. */

@@ -1,17 +1,9 @@
 /*
  * s3_lib.h - libcurl and libxml2 for the S3 driver, loaded with dlopen when
- * S3 is first used instead of being linked into the programs.
- *
- * Linked, the two libraries and the thirty-odd they pull in (GnuTLS,
- * Kerberos, LDAP, ICU, libstdc++...) cost every start of walship-push and
- * walship-fetch about 3 ms, and PostgreSQL starts them once per WAL file;
- * only S3 repositories need them.  Their headers are still used for types
- * and constants.
- *
- * Packaging: the programs no longer link libcurl or libxml2, so
- * dpkg-shlibdeps and rpm's dependency generator cannot see them; packages
- * must declare libcurl4 (OpenSSL flavour, >= 7.85 for CURLOPT_PROTOCOLS_STR)
- * and libxml2 as explicit runtime dependencies.
+ * S3 is first used instead of being linked into the programs: linked, they
+ * cost every start of the hooks about 3 ms (src/store/README, also for what
+ * the packages must declare).  Their headers are still used for types and
+ * constants.
  */
 #ifndef WALSHIP_STORE_S3_LIB_H
 #define WALSHIP_STORE_S3_LIB_H
@@ -26,13 +18,15 @@
 #define S3_LIB_CURL_SONAME    "libcurl.so.4"
 #define S3_LIB_LIBXML2_SONAME "libxml2.so.2"
 
+#ifdef WALSHIP_TESTING
 /*
- * Tests only: these environment variables, when set and not empty, replace
- * the sonames above (a path or another name), so that tests can make
+ * Test build only: these environment variables, when set and not empty,
+ * replace the sonames above (a path or another name), so that tests can make
  * loading fail.  Ignored in set-user-id programs (secure_getenv).
  */
 #define S3_LIB_TEST_CURL_ENV    "WALSHIP_TEST_LIBCURL"
 #define S3_LIB_TEST_LIBXML2_ENV "WALSHIP_TEST_LIBXML2"
+#endif
 
 /* Exactly the functions the S3 driver uses, named after them without their prefixes. */
 typedef struct S3Lib {

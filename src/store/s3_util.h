@@ -5,6 +5,9 @@
  * classification of its answers.  Nothing here touches the network.  The
  * XML parsers load libcurl and libxml2 on first use (s3_lib_load): a library
  * that cannot be loaded makes them find no document.
+ *
+ * Memory: strings returned (char *, and s3_parse_url's outputs) are malloc'd:
+ * the caller frees them; structs filled here are released with their _clear.
  */
 #ifndef WALSHIP_STORE_S3_UTIL_H
 #define WALSHIP_STORE_S3_UTIL_H
@@ -98,7 +101,7 @@ typedef struct S3ListPage {
 int s3_parse_list(const char *body, size_t len, S3ListPage *page, WsError *err);
 void s3_list_page_clear(S3ListPage *page);
 
-/* The UploadId of an InitiateMultipartUploadResult, malloc'd, or NULL. */
+/* The UploadId of an InitiateMultipartUploadResult, or NULL. */
 char *s3_parse_upload_id(const char *body, size_t len);
 
 /* "2024-05-01T10:20:30.000Z" to seconds since the epoch; -1 when malformed. */

@@ -317,16 +317,24 @@ char *sftp_fingerprint(const unsigned char *blob, size_t len)
 	return out;
 }
 
-static uint32_t get_u32(const unsigned char *p)
+uint32_t sftp_get_u32(const unsigned char *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+void sftp_put_u32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
 }
 
 char *sftp_blob_type(const unsigned char *blob, size_t len)
 {
 	if (len < 4)
 		return NULL;
-	uint32_t n = get_u32(blob);
+	uint32_t n = sftp_get_u32(blob);
 	if (n == 0 || n > len - 4 || n > 64)
 		return NULL;
 	for (uint32_t i = 0; i < n; i++)
@@ -356,7 +364,7 @@ static SftpKeyProtection openssh_protection(const char *text)
 	SftpKeyProtection res = SFTP_KEY_UNKNOWN;
 	size_t mlen = sizeof(OPENSSH_KEY_MAGIC); /* with its NUL */
 	if (bin != NULL && blen >= mlen + 4 && memcmp(bin, OPENSSH_KEY_MAGIC, mlen) == 0) {
-		uint32_t clen = get_u32(bin + mlen);
+		uint32_t clen = sftp_get_u32(bin + mlen);
 		if (clen <= blen - mlen - 4)
 			res = clen == 4 && memcmp(bin + mlen + 4, "none", 4) == 0 ? SFTP_KEY_PLAIN
 										  : SFTP_KEY_ENCRYPTED;
@@ -376,4 +384,25 @@ SftpKeyProtection sftp_key_protection(const char *text)
 		return SFTP_KEY_UNKNOWN;
 	/* Traditional PEM: "Proc-Type: 4,ENCRYPTED" in the headers. */
 	return strstr(begin, "ENCRYPTED") != NULL ? SFTP_KEY_ENCRYPTED : SFTP_KEY_PLAIN;
+}
+
+void sftp_strv_add(char ***v, size_t *n, const char *s)
+{
+	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[(*n)++] = xstrdup(s);
+}
+
+void sftp_strv_add_once(char ***v, size_t *n, const char *s)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*v)[i], s) == 0)
+			return;
+	sftp_strv_add(v, n, s);
+}
+
+void sftp_strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
 }

@@ -1,14 +1,20 @@
 /*
  * sftp_util.h - the parts of the SFTP driver that need no server: parsing
  * sftp:// URLs, quoting for the remote shell, matching known_hosts host
- * fields (plain, wildcard and hashed "|1|" entries), fingerprints, and
- * telling whether a private key file is protected by a passphrase.
+ * fields (plain, wildcard and hashed "|1|" entries), fingerprints,
+ * telling whether a private key file is protected by a passphrase, and the
+ * small helpers the driver's files share (wire integers, string arrays).
+ *
+ * Memory: strings returned are malloc'd: the caller frees them.  SftpUrl's
+ * fields are released by sftp_url_clear; SftpKnownHostsLine points into the
+ * line it was split from.
  */
 #ifndef WALSHIP_STORE_SFTP_UTIL_H
 #define WALSHIP_STORE_SFTP_UTIL_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/error.h"
 
@@ -27,16 +33,16 @@ typedef struct SftpUrl {
 int sftp_url_parse(const char *url, SftpUrl *out, WsError *err);
 void sftp_url_clear(SftpUrl *u);
 
-/* "host:port" or "[v6]:port", malloc'd: how a server is named in messages. */
+/* "host:port" or "[v6]:port": how a server is named in messages. */
 char *sftp_server_name(const char *host, int port);
 
-/* The URL to show users: "sftp://user@host:port/path" (port only when not 22), malloc'd. */
+/* The URL to show users: "sftp://user@host:port/path" (port only when not 22). */
 char *sftp_url_display(const SftpUrl *u);
 
-/* s in single quotes for a POSIX shell ("it's" -> 'it'\''s'), malloc'd. */
+/* s in single quotes for a POSIX shell ("it's" -> 'it'\''s'). */
 char *sftp_shell_quote(const char *s);
 
-/* The host field OpenSSH writes for a host: "host" on port 22, else "[host]:port"; malloc'd. */
+/* The host field OpenSSH writes for a host: "host" on port 22, else "[host]:port". */
 char *sftp_knownhosts_name(const char *host, int port);
 
 /*
@@ -60,13 +66,13 @@ typedef struct SftpKnownHostsLine {
  */
 bool sftp_knownhosts_split(char *line, SftpKnownHostsLine *out);
 
-/* Base64 (with padding) of len bytes, malloc'd. */
+/* Base64 (with padding) of len bytes. */
 char *sftp_base64(const unsigned char *data, size_t len);
 
-/* "SHA256:<base64 without padding>" of a key blob, as OpenSSH prints it; malloc'd. */
+/* "SHA256:<base64 without padding>" of a key blob, as OpenSSH prints it. */
 char *sftp_fingerprint(const unsigned char *blob, size_t len);
 
-/* The algorithm name at the start of an SSH public key blob ("ssh-ed25519"), malloc'd, or NULL. */
+/* The algorithm name at the start of an SSH public key blob ("ssh-ed25519"), or NULL. */
 char *sftp_blob_type(const unsigned char *blob, size_t len);
 
 typedef enum SftpKeyProtection {
@@ -77,5 +83,18 @@ typedef enum SftpKeyProtection {
 
 /* Whether the text of a private key file (OpenSSH or PEM format) is encrypted. */
 SftpKeyProtection sftp_key_protection(const char *text);
+
+/* A big-endian uint32, as the SSH and SFTP wire formats write it. */
+uint32_t sftp_get_u32(const unsigned char *p);
+void sftp_put_u32(unsigned char *p, uint32_t v);
+
+/*
+ * A growing array of n strings (start with NULL and 0): sftp_strv_add
+ * appends a copy of s, sftp_strv_add_once only if no entry equals s;
+ * sftp_strv_free frees the strings and the array.
+ */
+void sftp_strv_add(char ***v, size_t *n, const char *s);
+void sftp_strv_add_once(char ***v, size_t *n, const char *s);
+void sftp_strv_free(char **v, size_t n);
 
 #endif

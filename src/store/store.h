@@ -1,40 +1,22 @@
 /*
  * store.h - the storage interface: one table of functions per driver, the
  * same contract for all: local disk (local.c), SFTP (sftp.c), S3 (s3.c).
+ * How each driver keeps it: src/store/README.  A handle is used from one
+ * thread.
  *
  * Keys are relative, '/'-separated, made of [A-Za-z0-9._@-] with no empty,
  * "." or ".." component.  A driver knows nothing of WAL or of the repository
  * layout.
  *
- * Contract:
- * - put: readers never see a partial object; returns only once the object is
- *   durable: on local disk and SFTP the file is synced before its rename, and
- *   its directory and each one above it up to the root after it (every put,
- *   since a directory left unsynced by an earlier put that died is otherwise
- *   never synced).  A no-overwrite put that fails after its rename takes its
- *   object back.  With no_overwrite an existing key answers WS_EXISTS and is
- *   never replaced, atomically; WS_EXISTS is answered only once the existing
- *   object is durable too (its writer may have died between its rename and
- *   its syncs): local disk fsyncs it and the same directories; SFTP sends
- *   fsync@openssh.com for it and runs the directory sync (sftp-dir-sync) for
- *   the same directories; S3 acknowledges a PUT only once it is stored, so an
- *   object it reports as existing (412) already is durable.
- * - get: streams bytes [offset, offset+length) of the object to the writer
- *   (length STORE_TO_END for the rest).
- * - stat, list (every key under a prefix, sorted bytewise, in pages the driver
- *   chooses), remove (WS_NOT_FOUND if absent).
- * - Error classes: WS_NOT_FOUND exactly "no such object", proven (the store
- *   itself is reachable and its root exists): on local disk and SFTP the name
- *   is missing from a directory that is there, while a plain file or a
- *   dangling symbolic link where one of the key's directories should be (a
- *   volume not mounted), or a directory or symbolic link at the key, is
- *   WS_FATAL; on S3 only a 404 whose body is S3's NoSuchKey error counts (a
- *   404 without it, such as an HTML page from a misrouting proxy, is
- *   WS_FATAL), and a 404 to HEAD, which has no body, is confirmed by a GET of
- *   the key.  WS_EXISTS; WS_TRANSIENT (already retried within the driver's
- *   budget); WS_FATAL (permission, missing root, config, I/O).  Messages say
- *   what, where, and a hint.
- * - A handle is used from one thread.
+ * Error classes: WS_NOT_FOUND exactly "no such object", proven (the store is
+ * reachable and its root exists; a file or a dangling symbolic link where one
+ * of the key's directories should be, or a directory or link at the key, is
+ * WS_FATAL); WS_EXISTS; WS_TRANSIENT (already retried within the driver's
+ * budget); WS_FATAL (permission, missing root, config, I/O).  Messages say
+ * what, where, and a hint.
+ *
+ * Memory: store_display's string is borrowed from the handle (valid until
+ * store_free).
  */
 #ifndef WALSHIP_STORE_STORE_H
 #define WALSHIP_STORE_STORE_H
@@ -93,11 +75,26 @@ const char *store_display(const Store *s);
 /* WS_USAGE unless key follows the rules above. */
 int store_key_check(const char *key, WsError *err);
 
+/*
+ * Store what src gives under key.  Readers never see a partial object; returns
+ * only once the object is durable (on disk and SFTP: the file, then its
+ * directory and each one above it up to the root).  With no_overwrite an
+ * existing key is never replaced, atomically, and answers WS_EXISTS once that
+ * object is durable too; a no-overwrite put that fails after its rename takes
+ * its object back.
+ */
 int store_put(Store *s, const char *key, WsReader src, void *src_ctx, bool no_overwrite, WsError *err);
+
+/* Stream bytes [offset, offset+length) of key to sink (length STORE_TO_END for the rest). */
 int store_get(Store *s, const char *key, uint64_t offset, uint64_t length, WsWriter sink, void *sink_ctx,
 	      WsError *err);
+
 int store_stat(Store *s, const char *key, StoreStat *st, WsError *err);
+
+/* Every key under prefix, sorted bytewise, to fn (in pages the driver chooses). */
 int store_list(Store *s, const char *prefix, StoreListFn fn, void *ctx, WsError *err);
+
+/* WS_NOT_FOUND if absent. */
 int store_remove(Store *s, const char *key, WsError *err);
 
 #endif

@@ -11,6 +11,9 @@
  * A config file is refused when it is group- or world-writable (anyone could
  * point the archive elsewhere), and when it holds a secret and is
  * world-readable.
+ *
+ * Memory: the strings config_get and config_source return are borrowed from
+ * cfg (valid until config_free); config_keys is a static table.
  */
 #ifndef WALSHIP_UTIL_CONFIG_H
 #define WALSHIP_UTIL_CONFIG_H

@@ -52,7 +52,7 @@ void ws_error_hint(WsError *err, const char *fmt, ...) __attribute__((format(pri
 /* Prefix the message with "prefix: " keeping class, detail and hint (adds context). */
 void ws_error_prefix(WsError *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* A short lowercase name of a class, e.g. "not found". */
+/* A short lowercase name of a class, e.g. "not found" (a string constant). */
 const char *ws_status_name(int cls);
 
 #endif

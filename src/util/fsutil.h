@@ -1,6 +1,9 @@
 /*
  * fsutil.h - small POSIX file helpers: full reads and writes that retry on
  * EINTR, fsync of files and directories, durable directory creation.
+ *
+ * Memory: fs_read_small's *out and fs_dirname's result are malloc'd: the
+ * caller frees them.  fs_basename's result points into its argument.
  */
 #ifndef WALSHIP_UTIL_FSUTIL_H
 #define WALSHIP_UTIL_FSUTIL_H
@@ -26,10 +29,10 @@ int fs_fsync_dir(const char *path, WsError *err);
  */
 int fs_mkdir_durable(const char *path, mode_t mode, bool *created, WsError *err);
 
-/* Read a small file (< max bytes) into a NUL-terminated malloc'd buffer. */
+/* Read a small file (< max bytes) into a NUL-terminated buffer. */
 int fs_read_small(const char *path, size_t max, char **out, size_t *len, WsError *err);
 
-/* The directory part of path ("." if none), malloc'd. */
+/* The directory part of path ("." if none). */
 char *fs_dirname(const char *path);
 /* The last component of path (pointer into path). */
 const char *fs_basename(const char *path);

@@ -20,7 +20,7 @@ typedef enum LogLevel {
 	LOG_LEVEL_DEBUG = 3,
 } LogLevel;
 
-/* progname is kept by pointer (pass a string literal or argv-based static). */
+/* progname is kept by pointer (pass a string literal or argv-based static); log_progname returns it. */
 void log_init(const char *progname);
 const char *log_progname(void);
 void log_set_level(LogLevel level);

@@ -6,6 +6,9 @@
  * through cleanup_fatal (util/cleanup.h) with the program's fatal code: 1
  * for walship and walship-push, 200 for walship-fetch in recovery (1 there
  * would read as "not found" and end recovery early).
+ *
+ * Memory: the strings xstrdup, xstrndup, xasprintf and xvasprintf return are
+ * malloc'd: the caller frees them.  fmt_size returns buf.
  */
 #ifndef WALSHIP_UTIL_MEM_H
 #define WALSHIP_UTIL_MEM_H

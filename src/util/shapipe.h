@@ -6,9 +6,7 @@
  * it, and goes on using it read-only (feeding zstd, writing it out) while the
  * hashing thread digests it; buffers come back in order once hashed.  One
  * digest at a time; the pipe and its thread are reused across digests.
- *
- * (A third thread that also wrote the chunks out was tried for walship-fetch:
- * it was slower on two cores, the hand-offs costing more than the overlap.)
+ * (Why not a third thread for the writes: src/util/README.)
  */
 #ifndef WALSHIP_UTIL_SHAPIPE_H
 #define WALSHIP_UTIL_SHAPIPE_H

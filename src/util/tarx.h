@@ -1,44 +1,15 @@
 /*
- * tarx.h - a streaming tar extractor for base backups read back from a repository.
+ * tarx.h - a streaming tar extractor for base backups read back from a
+ * repository (walship rebuild), in fixed memory.
  *
- * walship rebuild pushes each stored BASE_BACKUP tar stream (one per tablespace) through
- * its decoder into tarx_write, which extracts it below one directory.  The stream may be
- * hostile (a tampered repository), so the extractor trusts nothing in it: every path is
- * resolved from the destination one component at a time with O_NOFOLLOW, nothing that
- * exists is replaced, and only the entry kinds PostgreSQL writes are accepted.  Memory is
- * fixed whatever the entry sizes and however the stream is chunked.
- *
- * Format (what PostgreSQL's tarCreateHeader writes, src/port/tar.c): POSIX ustar headers,
- * names of at most 99 bytes in the name field only (no prefix; PostgreSQL refuses longer
- * names with "file name too long for tar format"), a '/' appended to directory and symbolic
- * link names, type '0' files, '5' directories, '2' symbolic links (size 0, target of at most
- * 99 bytes), numbers in octal or, for values that do not fit (files of 8 GiB and more), GNU
- * base-256.  Names may start with "./" (PostgreSQL sends "./pg_wal/archive_status/").  The
- * ustar prefix field is honoured too.  GNU long names ('L', 'K') and pax headers ('x', 'g')
- * are refused: PostgreSQL never writes them.
- *
- * End of archive: since PostgreSQL 15 the server ends every BASE_BACKUP archive with two
- * zero blocks (basebackup.c, "Properly terminate the tarfile"); up to 14 the server sends
- * none and pg_basebackup appends them itself.  tarx_finish requires the two zero blocks
- * unless TarxOptions.allow_unterminated is set; zero bytes after them (blocking padding)
- * are accepted, anything else is not.
- *
- * Refused with WS_CORRUPT, naming the entry: bad header checksum (unsigned and signed sums
- * are both accepted), a non-ustar header, absolute names, ".." components, empty or "."
- * components (other than one leading "./"), names containing NUL or newline, hard links,
- * devices, FIFOs and every other type, symbolic links outside opt->symlink_dirs, an entry
- * whose name already exists (files and links are created with O_EXCL; a directory entry
- * for an existing directory is fine), a path that meets a symbolic link or a non-directory
- * on the way (including links the stream itself created: they are never followed), a
- * truncated stream.
- *
- * Created files get mode 0600 and directories 0700 whatever the entry says (PostgreSQL's
- * data directory requirements); modification times come from the entries.  A directory gets
- * its time when extraction leaves it, so the files created inside do not bump it; that holds
- * for PostgreSQL's depth-first order, deferred files included, while a directory that some
- * other stream comes back to later keeps the time of that later change.  Every file
- * is fsynced when complete and every directory written into is fsynced once extraction
- * leaves it, so the whole tree is durable when tarx_finish returns 0.
+ * The stream may be hostile (a tampered repository), so nothing in it is
+ * trusted: paths are resolved below the destination one component at a time
+ * without following links, nothing that exists is replaced, and only the
+ * ustar entries PostgreSQL writes are accepted (files, directories, symbolic
+ * links in opt->symlink_dirs); anything else is WS_CORRUPT naming the entry.
+ * Files get mode 0600, directories 0700, times from the entries; the tree is
+ * durable when tarx_finish returns 0.  The format accepted, the end of an
+ * archive per PostgreSQL version and every refusal: src/util/README.
  */
 #ifndef WALSHIP_UTIL_TARX_H
 #define WALSHIP_UTIL_TARX_H
@@ -104,7 +75,8 @@ Tarx *tarx_new(const TarxOptions *opt);
 int tarx_write(void *tarx, const unsigned char *buf, size_t len, WsError *err);
 
 /*
- * The stream has ended: check that it ended properly (see above), move the deferred files
+ * The stream has ended: check that it ended properly (two zero blocks unless
+ * allow_unterminated), move the deferred files
  * into place, and fsync the directories not yet synced.  WS_CORRUPT for a truncated or
  * unterminated stream (deferred files then stay unplaced and tarx_free removes them).
  */

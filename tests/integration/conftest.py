@@ -1,9 +1,11 @@
 """Fixtures for walship's integration tests.
 
-The programs under test come from $WALSHIP_BIN (default: <repo>/build/bin) and
+The programs under test come from $WALSHIP_BIN (default: <repo>/build/testing/bin,
+the test build that `make testing` makes, with the test hooks compiled in) and
 are copied into a session temp dir so the postgres user can run them even
-when the checkout is in a root-only directory.  Missing programs end the
-session with an error: these tests never skip.
+when the checkout is in a root-only directory.  Missing programs, or release
+programs (`make`, build/bin: the tests of a killed lock owner would wait five
+minutes there), end the session with an error: these tests never skip.
 """
 
 import os
@@ -34,17 +36,23 @@ from sshd import own_sshd, sshd  # noqa: E402,F401
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROGRAMS = ("walship", "walship-push", "walship-fetch")
+# The programs the tests run: the test build (-DWALSHIP_TESTING).
+TEST_BIN = Path(os.environ.get("WALSHIP_BIN") or REPO_ROOT / "build" / "testing" / "bin")
+# A variable only the test build reads (src/repo/lock.c): how its programs are told from release ones.
+TEST_HOOK = b"WALSHIP_TEST_LOCK_EXPIRY"
 
 _session = {}
 
 
 def pytest_sessionstart(session):
-    src = Path(os.environ.get("WALSHIP_BIN") or REPO_ROOT / "build" / "bin")
+    src = TEST_BIN
     problems = []
     for prog in PROGRAMS:
         p = src / prog
         if not (p.is_file() and os.access(p, os.X_OK)):
             problems.append(f"missing or not executable: {p}")
+    if not problems and TEST_HOOK not in (src / "walship").read_bytes():
+        problems.append(f"{src} holds release programs, built without the test hooks (-DWALSHIP_TESTING)")
     for tool in ("initdb", "pg_ctl", "postgres", "pg_basebackup", "pgbench"):
         if not (PG_BIN / tool).exists():
             problems.append(f"PostgreSQL program missing: {PG_BIN / tool}")
@@ -59,7 +67,7 @@ def pytest_sessionstart(session):
             problems.append(f'user "{PG_USER}" does not exist (install postgresql-15)')
     if problems:
         pytest.exit("walship integration tests cannot run:\n  " + "\n  ".join(problems)
-                    + "\n(build with `make all`, or set WALSHIP_BIN)", returncode=1)
+                    + "\n(build with `make testing`, or set WALSHIP_BIN to build/testing/bin)", returncode=1)
 
     preload = Path(os.environ.get("WALSHIP_PRELOAD") or REPO_ROOT / "build" / "preload")
     shims = sorted(preload.glob("*.so")) if preload.is_dir() else []

@@ -5,7 +5,7 @@ version of the VERSION file.
 
 The pages in man/ carry @VERSION@ in their .TH line; the Makefile builds them
 into $(BUILD)/man/ with sed.  This test builds them the same way into a
-temporary directory, and when $(BUILD)/man/ exists (WALSHIP_BIN is
+temporary directory, and when $(BUILD)/man/ exists (WALSHIP_RELEASE_BIN is
 $(BUILD)/bin) checks that what make built is the same.  The configuration
 keys come from the table in src/util/config.c (no command lists them).
 """
@@ -21,7 +21,9 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAN_SRC = REPO_ROOT / "man"
-BIN = Path(os.environ.get("WALSHIP_BIN") or REPO_ROOT / "build" / "bin")
+BIN = Path(os.environ.get("WALSHIP_BIN") or REPO_ROOT / "build" / "testing" / "bin")
+# The release programs: their $(BUILD) holds the man pages make built.
+RELEASE_BIN = Path(os.environ.get("WALSHIP_RELEASE_BIN") or REPO_ROOT / "build" / "bin")
 VERSION = (REPO_ROOT / "VERSION").read_text().strip()
 
 # page -> the program whose --help it documents (None: no program)
@@ -201,7 +203,7 @@ def test_version_comes_from_version_file(built, page):
         r = run([BIN / PAGES[page], "--version"])
         assert r.returncode == 0 and r.stdout.split()[-1] == VERSION, r.stdout
     # What `make` built into $(BUILD)/man, when it did, is the same.
-    made = BIN.parent / "man" / page
+    made = RELEASE_BIN.parent / "man" / page
     if made.exists() and made.resolve() != (MAN_SRC / page).resolve():
         assert made.read_text() == built_text, f"{made} is stale: run make"
 

@@ -199,6 +199,11 @@ def test_deb_contents(build):
             text = sh(["zcat", x / "usr/share/man" / f"{m}.gz"]).stdout
             th = next(line for line in text.splitlines() if line.startswith(".TH "))
             assert f"walship {VERSION}" in th and "@VERSION@" not in text, f"{m}: {th}"
+        # Release programs: no test hook (-DWALSHIP_TESTING) reads the environment, so that a
+        # production lock's expiry cannot be shortened by WALSHIP_TEST_LOCK_EXPIRY.
+        for prog in PROGRAMS:
+            leaked = b"WALSHIP_TEST_" in (x / "usr/bin" / prog).read_bytes()
+            assert not leaked, f"/usr/bin/{prog} of {deb.name} names a WALSHIP_TEST_ variable: built with test hooks"
     finally:
         remove_tree(x)
 

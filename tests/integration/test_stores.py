@@ -243,9 +243,10 @@ def test_upgrade_replaces_walship_json_and_each_cluster_fetches_its_own(remote, 
 
 
 def contract_binary():
-    bindir = Path(os.environ.get("WALSHIP_BIN") or Path(__file__).resolve().parents[2] / "build" / "bin")
+    default = Path(__file__).resolve().parents[2] / "build" / "testing" / "bin"
+    bindir = Path(os.environ.get("WALSHIP_BIN") or default)
     prog = bindir.parent / "tests" / "test_store_contract"
-    assert prog.is_file(), f"{prog} is missing: build it with make (the unit tests build it)"
+    assert prog.is_file(), f"{prog} is missing: build it with make testing (the unit tests build it)"
     return prog
 
 
