@@ -29,11 +29,12 @@
 #include "repo/keys.h"
 #include "repo/lock.h"
 #include "repo/repo.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
 
 /* How often the repository is asked again for a WAL file that is not there yet. */
-#define WAL_POLL_NS (500 * 1000 * 1000L)
+#define WAL_POLL_S 0.5
 /* History files are a few KiB. */
 #define HISTORY_MAX (16u * 1024 * 1024)
 
@@ -46,13 +47,6 @@ typedef struct Progress {
 	double last;
 	bool shown; /* a progress line is on the screen */
 } Progress;
-
-static double now_mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static const char *duration_str(double s, char *buf, size_t size)
 {
@@ -70,7 +64,7 @@ static const char *duration_str(double s, char *buf, size_t size)
 static void progress_show(Progress *p, uint64_t done, bool final)
 {
 	char d[32], t[32], r[32], e[32];
-	double now = now_mono();
+	double now = clock_now();
 	if (!p->on || (!final && now - p->last < 0.25))
 		return;
 	p->last = now;
@@ -438,13 +432,6 @@ static int verify_wal(Repo *repo, const BackupMeta *m, const RepoEpoch *epoch, c
 			      walname_segno(name, m->seg_size), name->name, err);
 }
 
-static void sleep_poll(void)
-{
-	struct timespec ts = {0, WAL_POLL_NS};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 /*
  * Every WAL file the backup needs, in order (the timeline's history file
  * first when it is not 1), until each is in the repository and verified.
@@ -455,7 +442,7 @@ static int wait_for_wal(Repo *repo, const BackupMeta *m, const RepoEpoch *epoch,
 {
 	uint64_t first = m->start_lsn / m->seg_size;
 	uint64_t last = (m->stop_lsn - 1) / m->seg_size;
-	double deadline = now_mono() + (double)timeout;
+	double deadline = clock_now() + (double)timeout;
 	bool history = m->timeline > 1;
 	int rc = 0;
 
@@ -478,7 +465,7 @@ static int wait_for_wal(Repo *repo, const BackupMeta *m, const RepoEpoch *epoch,
 						name.name);
 				return rc;
 			}
-			if (now_mono() >= deadline) {
+			if (clock_now() >= deadline) {
 				ws_error(err, WS_FATAL,
 					 "WAL file \"%s\" needed by the backup did not reach repository "
 					 "\"%s\" within "
@@ -499,10 +486,10 @@ static int wait_for_wal(Repo *repo, const BackupMeta *m, const RepoEpoch *epoch,
 			if (!waiting)
 				log_info("waiting for WAL file \"%s\" to be archived", name.name);
 			waiting = true;
-			sleep_poll();
+			clock_sleep(WAL_POLL_S);
 		}
 		log_debug("WAL file \"%s\" is archived and verified", name.name);
-		deadline = now_mono() + (double)timeout;
+		deadline = clock_now() + (double)timeout;
 		if (history)
 			history = false;
 		else
@@ -512,13 +499,6 @@ static int wait_for_wal(Repo *repo, const BackupMeta *m, const RepoEpoch *epoch,
 }
 
 /* ---- the command ---- */
-
-static void utc_iso(time_t t, char out[32])
-{
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 static int write_manifest(Repo *repo, const BackupMeta *m, WsError *err)
 {
@@ -557,7 +537,7 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 	char *command = NULL;
 	bool quiet = log_get_level() <= LOG_LEVEL_ERROR;
 	time_t start;
-	double start_mono = now_mono();
+	double start_mono = clock_now();
 	uint32_t stop_tli;
 	int rc;
 
@@ -589,7 +569,7 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 	meta->server_version_num = si.version;
 	meta->pg_major = si.major;
 	meta->seg_size = si.seg_size;
-	utc_iso(start, meta->start_time);
+	clock_utc_iso((int64_t)start, meta->start_time);
 
 	command = bb_command(si.version, meta->label, true);
 	log_info("starting backup \"%s\" of the server (PostgreSQL %d, system identifier %" PRIu64 ")",
@@ -609,7 +589,7 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 
 	progress.on = !quiet && isatty(STDERR_FILENO);
 	progress.total = bb_stream_estimate(bs);
-	progress.start = progress.last = now_mono();
+	progress.start = progress.last = clock_now();
 	rc = store_parts(repo, bs, meta, &written, &progress, err);
 	progress_show(&progress, bb_stream_bytes(bs), true);
 	progress_break(&progress);
@@ -618,7 +598,7 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 
 	if ((rc = bb_stream_finish(bs, &meta->stop_lsn, &stop_tli, err)) != 0)
 		goto done;
-	utc_iso(time(NULL), meta->stop_time);
+	clock_utc_iso((int64_t)time(NULL), meta->stop_time);
 	PQfinish(conn.conn);
 	conn.conn = NULL;
 	if (stop_tli != meta->timeline) {
@@ -648,7 +628,7 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 		}
 		printf("backup \"%s\" complete: %s, stored %s, %s\n", meta->id,
 		       fmt_size(size, s1, sizeof(s1)), fmt_size(stored, s2, sizeof(s2)),
-		       duration_str(now_mono() - start_mono, d, sizeof(d)));
+		       duration_str(clock_now() - start_mono, d, sizeof(d)));
 		fflush(stdout);
 	}
 done:

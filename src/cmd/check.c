@@ -33,11 +33,12 @@
 #include "store/s3_util.h"
 #include "store/sftp_util.h"
 #include "util/cleanup.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
 
 /* How often the repository is asked again for the switched WAL file. */
-#define POLL_NS (250 * 1000 * 1000L)
+#define POLL_S 0.25
 
 /* %p and %f after PostgreSQL's substitution, kept apart from literal text. */
 #define MARK_P '\x01'
@@ -891,13 +892,6 @@ static int check_not_found(CheckRun *r, Repo *repo, const RepoEpoch *epoch)
 	return 0;
 }
 
-static double now_mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* What pg_stat_archiver says, as a detail for a file that did not arrive. */
 static void archiver_detail(CheckRun *r, const char *wal, WsError *e)
 {
@@ -965,7 +959,7 @@ static int check_switch(CheckRun *r, Repo *repo, const RepoEpoch *epoch, int tim
 		return ws_error(err, WS_FATAL, "repository key for \"%s\" is too long", wal);
 	log_info("switched to a new WAL file; waiting for \"%s\" in repository \"%s\"", wal, r->repo);
 
-	double start = now_mono(), deadline = start + timeout;
+	double start = clock_now(), deadline = start + timeout;
 	for (;;) {
 		StoreStat st;
 		WsError se;
@@ -973,7 +967,7 @@ static int check_switch(CheckRun *r, Repo *repo, const RepoEpoch *epoch, int tim
 		rc = store_stat(repo_store(repo), key, &st, &se);
 		if (rc == 0) {
 			say_ok("WAL file \"%s\" reached repository \"%s\" %.1f seconds after the switch", wal,
-			       r->repo, now_mono() - start);
+			       r->repo, clock_now() - start);
 			return 0;
 		}
 		if (rc == WS_INTERRUPTED) {
@@ -988,11 +982,9 @@ static int check_switch(CheckRun *r, Repo *repo, const RepoEpoch *epoch, int tim
 		if (cleanup_interrupted())
 			return ws_error(err, WS_INTERRUPTED, "interrupted while waiting for WAL file \"%s\"",
 					wal);
-		if (now_mono() >= deadline)
+		if (clock_now() >= deadline)
 			break;
-		struct timespec ts = {0, POLL_NS};
-		while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !cleanup_interrupted())
-			;
+		(void)clock_sleep_interruptible(POLL_S);
 	}
 	ws_error(&e, WS_FATAL,
 		 "WAL file \"%s\" did not reach repository \"%s\" within %d seconds of the switch", wal,

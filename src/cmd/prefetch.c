@@ -37,6 +37,7 @@
 #include "repo/keys.h"
 #include "store/store.h"
 #include "util/cleanup.h"
+#include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -292,35 +293,12 @@ int prefetch_request_parse(const char *text, size_t len, WalName *seg, char *epo
 
 /* ---- small helpers ---- */
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static bool file_exists(const char *dir, const char *name)
 {
 	char *p = xasprintf("%s/%s", dir, name);
 	bool ok = access(p, F_OK) == 0;
 	free(p);
 	return ok;
-}
-
-/* Is path (a realpath) inside dir (a realpath), or dir itself? */
-static bool path_inside(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-	if (strncmp(path, dir, n) != 0)
-		return false;
-	return path[n] == '\0' || path[n] == '/' || (n == 1 && dir[0] == '/');
 }
 
 static int mkdir_0700(const char *path)
@@ -340,7 +318,7 @@ static int lock_take(const char *dir, long wait_ms)
 {
 	char *path = xasprintf("%s/lock", dir);
 	int fd = -1;
-	double deadline = now_s() + (double)wait_ms / 1000.0;
+	double deadline = clock_now() + (double)wait_ms / 1000.0;
 	for (;;) {
 		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd < 0)
@@ -356,9 +334,9 @@ static int lock_take(const char *dir, long wait_ms)
 		}
 		close(fd);
 		fd = -1;
-		if (now_s() >= deadline)
+		if (clock_now() >= deadline)
 			break;
-		sleep_ms(50);
+		clock_sleep(0.05);
 	}
 	free(path);
 	return fd;
@@ -433,7 +411,7 @@ static Prefetch *prefetch_setup(const Config *cfg, const ClusterInfo *ci, const 
 		free(real);
 		return NULL;
 	}
-	if (path_inside(spool, real)) {
+	if (fs_path_within(spool, real)) {
 		if (warn)
 			log_warning("not prefetching: spool-path \"%s\" is inside the data directory \"%s\"",
 				    spool, real);
@@ -616,12 +594,12 @@ int prefetch_serve(Prefetch *pf, const WalName *name, const char *path, WsError 
 	bool renamed = false;
 
 	/* A live prefetcher fetching this very segment: wait for it rather than fetch it twice. */
-	double deadline = now_s() + (double)pf->wait_s;
+	double deadline = clock_now() + (double)pf->wait_s;
 	for (;;) {
 		found = spool_find(pf, name->name, &ent, &in_progress);
-		if (found != NULL || !in_progress || now_s() > deadline || !lock_held_elsewhere(pf->dir))
+		if (found != NULL || !in_progress || clock_now() > deadline || !lock_held_elsewhere(pf->dir))
 			break;
-		sleep_ms(SERVE_POLL_MS);
+		clock_sleep(SERVE_POLL_MS / 1000.0);
 	}
 	if (found == NULL)
 		return WS_NOT_FOUND;
@@ -1142,17 +1120,10 @@ static bool workers_have_news(const Runner *r)
 static void runner_wait(Runner *r, long ms)
 {
 	if (r->nworkers == 0) {
-		sleep_ms(ms);
+		clock_sleep((double)ms / 1000.0);
 		return;
 	}
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = clock_after(CLOCK_MONOTONIC, ms);
 	pthread_mutex_lock(&r->mu);
 	while (!workers_have_news(r))
 		if (pthread_cond_timedwait(&r->done, &r->mu, &until) == ETIMEDOUT)
@@ -1178,11 +1149,11 @@ static void runner_result(Runner *r, const PrefetchSeg *seg, uint64_t gen, int r
 		return;
 	}
 	/* One warning per burst: the other workers in flight usually fail the same way meanwhile. */
-	if (now_s() < r->backoff_until)
+	if (clock_now() < r->backoff_until)
 		log_debug("prefetcher: %s", err->msg);
 	else
 		log_report_warning(err);
-	r->backoff_until = now_s() + ERROR_BACKOFF_S;
+	r->backoff_until = clock_now() + ERROR_BACKOFF_S;
 }
 
 /* Take the results the workers left, and warn once about each worker that gave up. */
@@ -1227,12 +1198,12 @@ static bool runner_step(Runner *r, bool changed)
 	if (changed)
 		r->trim = true; /* kept until a round gets that far */
 	runner_collect(r);
-	if (now_s() < r->backoff_until)
+	if (clock_now() < r->backoff_until)
 		return false;
 	if (r->path == NULL || !prefetch_on_path(r->path, seg, r->req_name.tli, segno)) {
 		if (find_path(r, &err) != 0) {
 			log_report_warning(&err);
-			r->backoff_until = now_s() + ERROR_BACKOFF_S;
+			r->backoff_until = clock_now() + ERROR_BACKOFF_S;
 			return false;
 		}
 	}
@@ -1304,19 +1275,14 @@ static void index_write(const Prefetch *pf)
 	snprintf(ix.uuid, sizeof(ix.uuid), "%s", pf->uuid);
 	if (prefetch_index_format(&ix, text, sizeof(text)) != 0)
 		return;
+	FsFileOpts o = {.mode = 0600};
+	WsError e;
 	char *dir = fs_dirname(pf->index);
-	char *tmp = xasprintf("%s/.%s.%ld", dir, fs_basename(pf->index), (long)getpid());
-	int fd = -1;
-	bool ok = mkdir_0700(dir) == 0 &&
-		  (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) >= 0 &&
-		  fs_write_all(fd, text, strlen(text)) == 0;
-	if (fd >= 0 && close(fd) != 0)
-		ok = false;
-	if (!ok || rename(tmp, pf->index) != 0) {
-		log_debug("prefetcher: could not write index \"%s\": %s", pf->index, strerror(errno));
-		(void)unlink(tmp);
-	}
-	free(tmp);
+	int rc = mkdir_0700(dir) != 0
+			 ? ws_error_errno(&e, WS_FATAL, errno, "could not create directory \"%s\"", dir)
+			 : fs_write_file(pf->index, text, strlen(text), &o, &e);
+	if (rc != 0)
+		log_debug("prefetcher: could not write index \"%s\": %s", pf->index, e.msg);
 	free(dir);
 }
 
@@ -1440,7 +1406,7 @@ static void runner_main(Prefetch *pf, int lockfd)
 	workers_start(&r);
 	log_debug("prefetcher started for \"%s\" (postmaster %ld, %d workers)", pf->pgdata,
 		  (long)r.postmaster, r.nworkers);
-	r.req_at = now_s();
+	r.req_at = clock_now();
 	while (!runner_stop) {
 		if (!postmaster_alive(&r)) {
 			log_debug("prefetcher: the postmaster is gone");
@@ -1452,11 +1418,11 @@ static void runner_main(Prefetch *pf, int lockfd)
 		}
 		bool changed = read_request(&r);
 		if (changed) {
-			r.req_at = now_s();
+			r.req_at = clock_now();
 			r.blocked = false;
 			r.gen++;
 		}
-		if (now_s() - r.req_at > PREFETCH_IDLE_SECONDS) {
+		if (clock_now() - r.req_at > PREFETCH_IDLE_SECONDS) {
 			log_debug("prefetcher: idle");
 			break;
 		}
@@ -1485,16 +1451,12 @@ void prefetch_request(Prefetch *pf, const WalName *name)
 		log_debug("no prefetching: could not create \"%s\": %s", pf->dir, strerror(errno));
 		return;
 	}
+	FsFileOpts o = {.mode = 0600};
+	WsError e;
 	char *req = xasprintf("%s/request", pf->dir);
-	char *tmp = xasprintf("%s/.request.%ld", pf->dir, (long)getpid());
 	char *text = xasprintf("%s %s\n", name->name, pf->epoch.id);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	bool ok = fd >= 0 && fs_write_all(fd, text, strlen(text)) == 0;
-	if (fd >= 0 && close(fd) != 0)
-		ok = false;
-	if (!ok || rename(tmp, req) != 0) {
-		log_debug("no prefetching: could not write \"%s\": %s", req, strerror(errno));
-		(void)unlink(tmp);
+	if (fs_write_file(req, text, strlen(text), &o, &e) != 0) {
+		log_debug("no prefetching: %s", e.msg);
 		goto done;
 	}
 	int lockfd = lock_take(pf->dir, 0);
@@ -1515,7 +1477,6 @@ void prefetch_request(Prefetch *pf, const WalName *name)
 		(void)waitpid(pid, NULL, 0);
 done:
 	free(text);
-	free(tmp);
 	free(req);
 }
 

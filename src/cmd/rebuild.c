@@ -39,6 +39,7 @@
 #include "repo/backupmeta.h"
 #include "repo/lock.h"
 #include "repo/repo.h"
+#include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -182,62 +183,6 @@ static void scan_problem(void *ctx, const ListProblem *p, WsError *e)
 
 /* ---- the data directory ---- */
 
-/* Remove everything inside the directory open as dfd, never following a symbolic link. */
-static int remove_contents(int dfd, const char *path, WsError *err)
-{
-	DIR *d = fdopendir(dfd);
-	struct dirent *de;
-	int rc = 0;
-
-	if (d == NULL) {
-		close(dfd);
-		return ws_error_errno(err, WS_FATAL, errno, "could not read directory \"%s\"", path);
-	}
-	while ((de = readdir(d)) != NULL) {
-		struct stat st;
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		char *sub = xasprintf("%s/%s", path, de->d_name);
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-			rc = ws_error_errno(err, WS_FATAL, errno, "could not stat \"%s\"", sub);
-		} else if (S_ISDIR(st.st_mode)) {
-			int fd =
-				openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (fd < 0)
-				rc = ws_error_errno(err, WS_FATAL, errno, "could not open directory \"%s\"",
-						    sub);
-			else if ((rc = remove_contents(fd, sub, err)) == 0 &&
-				 unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) != 0)
-				rc = ws_error_errno(err, WS_FATAL, errno, "could not remove directory \"%s\"",
-						    sub);
-		} else if (unlinkat(dirfd(d), de->d_name, 0) != 0) {
-			rc = ws_error_errno(err, WS_FATAL, errno, "could not remove \"%s\"", sub);
-		}
-		free(sub);
-		if (rc != 0)
-			break;
-	}
-	closedir(d);
-	return rc;
-}
-
-/* Is the directory empty?  -1 with errno if it cannot be read. */
-static int dir_is_empty(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *de;
-	int empty = 1;
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
-			empty = 0;
-			break;
-		}
-	closedir(d);
-	return empty;
-}
-
 /* Refuse while postmaster.pid names a running process (or one we may not signal: someone else's). */
 static int check_postmaster(const char *pgdata, WsError *err)
 {
@@ -289,35 +234,9 @@ static void choose_owner(const char *pgdata, bool exists, uid_t *uid, gid_t *gid
 static int write_file(const char *dir, const char *name, const char *data, size_t len, uid_t uid, gid_t gid,
 		      WsError *err)
 {
+	FsFileOpts o = {.mode = 0600, .chown = geteuid() == 0, .uid = uid, .gid = gid, .durable = true};
 	char *path = xasprintf("%s/%s", dir, name);
-	char *tmp = xasprintf("%s/.%s.walship-tmp", dir, name);
-	int rc = 0;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not create file \"%s\"", tmp);
-		goto done;
-	}
-	if (fs_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not write file \"%s\"", tmp);
-		close(fd);
-		unlink(tmp);
-		goto done;
-	}
-	if (geteuid() == 0 && fchown(fd, uid, gid) != 0) {
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not change the owner of \"%s\"", tmp);
-		close(fd);
-		unlink(tmp);
-		goto done;
-	}
-	close(fd);
-	if (rename(tmp, path) != 0) {
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not rename \"%s\" to \"%s\"", tmp, path);
-		unlink(tmp);
-		goto done;
-	}
-	rc = fs_fsync_dir(dir, err);
-done:
-	free(tmp);
+	int rc = fs_write_file(path, data, len, &o, err);
 	free(path);
 	return rc;
 }
@@ -397,7 +316,7 @@ static int tablespace_dests(const BackupMeta *b, const RebuildOptions *o, TsDest
 static int check_tablespace_dirs(const TsDest *d, int n, WsError *err)
 {
 	for (int i = 0; i < n; i++) {
-		int e = dir_is_empty(d[i].dir);
+		int e = fs_dir_is_empty(d[i].dir);
 		if (e == 0 || (e < 0 && errno != ENOENT)) {
 			if (e < 0)
 				return ws_error_errno(err, WS_FATAL, errno,
@@ -552,20 +471,6 @@ typedef struct Owner {
 	gid_t gid;
 	char name[128];
 } Owner;
-
-static double now_mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 static char *find_pg_ctl(int pg_major)
 {
@@ -846,7 +751,7 @@ static int wait_outcome(const char *pgdata, const Owner *ow, Want want, const Re
 {
 	bool seen = false;
 	char line[1024];
-	double t0 = now_mono(), noted = t0;
+	double t0 = clock_now(), noted = t0;
 
 	for (;;) {
 		PidFile now;
@@ -868,14 +773,14 @@ static int wait_outcome(const char *pgdata, const Owner *ow, Want want, const Re
 		if (gone)
 			return server_gone(want, o, logf, err);
 		/* Recovery may rightly take hours; never silently. */
-		if (now_mono() - noted >= WAIT_NOTE_SECONDS) {
-			noted = now_mono();
+		if (clock_now() - noted >= WAIT_NOTE_SECONDS) {
+			noted = clock_now();
 			log_last_line(logf, line, sizeof(line));
 			printf("still waiting for the server after %.0f s; its log's last line: %s\n",
 			       noted - t0, line[0] ? line : "(none yet)");
 			fflush(stdout);
 		}
-		if (!seen && now_mono() - t0 > 60) {
+		if (!seen && clock_now() - t0 > 60) {
 			print_log_tail(logf);
 			return ws_error(err, WS_FATAL, "the server did not start within 60 seconds");
 		}
@@ -901,7 +806,7 @@ static int wait_outcome(const char *pgdata, const Owner *ow, Want want, const Re
 								     : "pausing at the target");
 			}
 		}
-		sleep_ms(300);
+		clock_sleep(0.3);
 	}
 }
 
@@ -1108,7 +1013,7 @@ static int check_datadir(Rebuild *r, WsError *err)
 			return ws_error(err, WS_FATAL, "\"%s\" exists and is not a directory", pgdata);
 		if ((rc = check_postmaster(pgdata, err)) != 0)
 			return rc;
-		int e = dir_is_empty(pgdata);
+		int e = fs_dir_is_empty(pgdata);
 		if (e < 0)
 			return ws_error_errno(err, WS_FATAL, errno, "could not read directory \"%s\"",
 					      pgdata);
@@ -1145,7 +1050,7 @@ static int prepare_datadir(Rebuild *r, WsError *err)
 		if (fd < 0)
 			return ws_error_errno(err, WS_FATAL, errno, "could not open \"%s\"", pgdata);
 		printf("removing the contents of \"%s\" (--force)\n", pgdata);
-		if ((rc = remove_contents(fd, pgdata, err)) != 0)
+		if ((rc = fs_remove_contents(fd, pgdata, err)) != 0)
 			return rc;
 	}
 	if ((rc = make_dir_owned(pgdata, r->ow.uid, r->ow.gid, err)) != 0)
