@@ -27,6 +27,7 @@
 
 #include "util/cleanup.h"
 #include "util/crc32c.h"
+#include "util/dirwalk.h"
 #include "util/error.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -380,6 +381,62 @@ static void test_fs_resolve_and_within(void **state)
 	free(real);
 }
 
+/* ---- dirwalk ---- */
+
+/* A tree as a driver would read it: "dir/" entries hold the keys below them. */
+static const char *const tree_keys[] = {"ab", "a-b", "a/b", "a/c/d", "b", NULL};
+
+static int tree_read(void *ctx, const char *key, size_t keylen, const char *filter, DirList *l, WsError *err)
+{
+	(void)ctx, (void)err;
+	/* In directory order, not key order: the walk sorts. */
+	for (int i = 4; i >= 0; i--) {
+		const char *k = tree_keys[i];
+		if (strncmp(k, key, keylen) != 0)
+			continue;
+		const char *rest = k + keylen, *slash = strchr(rest, '/');
+		char name[16];
+		snprintf(name, sizeof(name), "%.*s", (int)(slash ? slash - rest : (long)strlen(rest)), rest);
+		if (filter && strncmp(name, filter, strlen(filter)) != 0)
+			continue;
+		bool seen = false;
+		for (size_t j = 0; j < l->n; j++)
+			seen = seen || strncmp(l->v[j].name, name, strlen(name)) == 0;
+		if (!seen)
+			dir_list_add(l, name, slash != NULL, strlen(k), i);
+	}
+	return 0;
+}
+
+static int tree_file(void *ctx, const char *key, uint64_t size, int64_t mtime, WsError *err)
+{
+	char *out = ctx;
+	(void)err;
+	assert_int_equal(size, strlen(key));
+	assert_string_equal(tree_keys[mtime], key);
+	strcat(out, key);
+	strcat(out, " ");
+	return strcmp(key, "b") == 0 ? 7 : 0;
+}
+
+static void test_dir_walk_in_key_order(void **state)
+{
+	char key[64] = "", out[128] = "";
+	WsError err;
+	(void)state;
+	assert_int_equal(dir_walk(key, 0, NULL, tree_read, tree_file, out, &err), 7);
+	assert_string_equal(out, "a-b a/b a/c/d ab b ");
+	assert_string_equal(key, "");
+	out[0] = '\0';
+	assert_int_equal(dir_walk(key, 0, "a", tree_read, tree_file, out, &err), 0);
+	assert_string_equal(out, "a-b a/b a/c/d ab ");
+	out[0] = '\0';
+	strcpy(key, "a/");
+	assert_int_equal(dir_walk(key, 2, "c", tree_read, tree_file, out, &err), 0);
+	assert_string_equal(out, "a/c/d ");
+	assert_string_equal(key, "a/");
+}
+
 /* ---- log ---- */
 
 /* Run fn in a child whose stderr goes to a file; return what it wrote (malloc'd). */
@@ -682,6 +739,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fs_write_file_replaces_whole, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_fs_remove_contents_and_empty, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_fs_resolve_and_within, setup_dir, teardown_dir),
+		cmocka_unit_test(test_dir_walk_in_key_order),
 		cmocka_unit_test_setup_teardown(test_log_line_format, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_log_errors_always_printed, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_cleanup_sigterm_removes_files_and_exits, setup_dir,
