@@ -22,6 +22,7 @@
 
 #include "cmd/cluster.h"
 #include "pg/basebackup.h"
+#include "pg/history.h"
 #include "pg/pqconn.h"
 #include "pg/walname.h"
 #include "pg/walpage.h"
@@ -35,8 +36,6 @@
 
 /* How often the repository is asked again for a WAL file that is not there yet. */
 #define WAL_POLL_S 0.5
-/* History files are a few KiB. */
-#define HISTORY_MAX (16u * 1024 * 1024)
 
 /* ---- progress on a terminal ---- */
 
@@ -418,8 +417,8 @@ static int verify_wal(Repo *repo, const BackupMeta *m, const RepoEpoch *epoch, c
 
 	if (repo_key_wal(epoch, name, key, sizeof(key)) != 0)
 		return ws_error(err, WS_FATAL, "repository key for \"%s\" is too long", name->name);
-	int rc = repo_get_object(repo, key, segment ? m->seg_size : HISTORY_MAX, head_write, &head, &info,
-				 err);
+	int rc = repo_get_object(repo, key, segment ? m->seg_size : HISTORY_FILE_MAX, head_write, &head,
+				 &info, err);
 	if (rc != 0)
 		return rc;
 	if (!segment)

@@ -31,8 +31,6 @@
 #include "util/log.h"
 #include "util/mem.h"
 
-#define SMALL_FILE_MAX (16u * 1024 * 1024)
-
 int fetch_install(int fd, const char *tmp, const char *path, WsError *err)
 {
 	if (close(fd) != 0)
@@ -222,7 +220,7 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 	bool segment_like = name.kind == WAL_SEGMENT || name.kind == WAL_PARTIAL;
 	FetchSink sink = {.fd = fd, .what = what};
 	ObjInfo info;
-	rc = repo_get_object(repo, key, segment_like ? epoch->seg_size : SMALL_FILE_MAX, fetch_sink_write,
+	rc = repo_get_object(repo, key, segment_like ? epoch->seg_size : WAL_SMALL_FILE_MAX, fetch_sink_write,
 			     &sink, &info, err);
 	if (rc == WS_NOT_FOUND) {
 		/* walship.json was read and matched this cluster: a true "not found". */

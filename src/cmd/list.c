@@ -23,8 +23,6 @@
 #include "util/log.h"
 #include "util/mem.h"
 
-/* Cap on a history file read into memory; real ones are a few hundred bytes per switch. */
-#define HISTORY_MAX (16 * 1024 * 1024)
 /* Incomplete backups named in the note line before "and N more". */
 #define INCOMPLETE_SHOWN 5
 
@@ -606,7 +604,7 @@ static void read_history(Repo *repo, ListEpoch *s, ListEpochTimeline *t, ListPro
 {
 	char key[STORE_KEY_MAX] = "";
 	char what[64];
-	MemWriter mb = {.max = HISTORY_MAX, .what = what};
+	MemWriter mb = {.max = HISTORY_FILE_MAX, .what = what};
 	ListProblem p = {.epoch = s->epoch->id, .tli = t->tli, .key = key};
 	WsError e;
 	int rc;
@@ -617,7 +615,7 @@ static void read_history(Repo *repo, ListEpoch *s, ListEpochTimeline *t, ListPro
 		rc = ws_error(&e, WS_FATAL, "repository key for %s is too long", what);
 		p.key_too_long = true;
 	} else {
-		rc = repo_get_object(repo, key, HISTORY_MAX, mem_writer_write, &mb, NULL, &e);
+		rc = repo_get_object(repo, key, HISTORY_FILE_MAX, mem_writer_write, &mb, NULL, &e);
 	}
 	if (rc == 0)
 		rc = history_parse(mb.buf ? mb.buf : "", mb.len, t->tli, &t->path, &e);

@@ -42,7 +42,6 @@
 #include "util/log.h"
 #include "util/mem.h"
 
-#define HISTORY_MAX     (1024u * 1024)
 #define POLL_MS         100
 #define SERVE_POLL_MS   10
 #define CLEAR_WAIT_MS   10000
@@ -786,7 +785,7 @@ static int load_path(Runner *r, uint32_t tli, TimelinePath **out, WsError *err)
 	if (walname_parse(name, &wn, err) != 0 || repo_key_wal(&r->pf->epoch, &wn, key, sizeof(key)) != 0)
 		return ws_error(err, WS_FATAL, "no repository key for \"%s\"", name);
 	ObjInfo info;
-	int rc = repo_get_object(r->repo, key, HISTORY_MAX, mem_write, &m, &info, err);
+	int rc = repo_get_object(r->repo, key, HISTORY_FILE_MAX, mem_write, &m, &info, err);
 	if (rc == 0)
 		rc = history_parse(m.buf ? m.buf : "", m.len, tli, out, err);
 	free(m.buf);

@@ -71,9 +71,6 @@
 #include "util/log.h"
 #include "util/mem.h"
 
-/* History and backup files are a few KiB; anything this big is not one. */
-#define SMALL_FILE_MAX (16u * 1024 * 1024)
-
 /* More workers would outrun util/cleanup.h's slots for their temp files. */
 #define PUSH_PARALLEL_MAX 16
 
@@ -148,7 +145,7 @@ static int open_wal_file(PushFile *f, const ClusterInfo *ci, const RepoEpoch *ep
 	(void)posix_fadvise(f->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
 	if (f->name.kind == WAL_HISTORY || f->name.kind == WAL_BACKUP) {
-		if (f->size > SMALL_FILE_MAX)
+		if (f->size > WAL_SMALL_FILE_MAX)
 			return ws_error(err, WS_FATAL, "%s \"%s\" has %" PRIu64 " bytes, more than any %s",
 					walname_kind_str(f->name.kind), f->name.name, f->size,
 					walname_kind_str(f->name.kind));
@@ -199,8 +196,8 @@ static int compare_stored(Repo *repo, PushFile *f, const char *key, unsigned cha
 	int rc = file_sha256(f, local, err);
 	if (rc != 0)
 		return rc;
-	rc = repo_get_object(repo, key, f->size > SMALL_FILE_MAX ? f->size : SMALL_FILE_MAX, discard_write,
-			     NULL, info, err);
+	rc = repo_get_object(repo, key, f->size > WAL_SMALL_FILE_MAX ? f->size : WAL_SMALL_FILE_MAX,
+			     discard_write, NULL, info, err);
 	if (rc == WS_CORRUPT) {
 		ws_error_prefix(err,
 				"WAL file \"%s\" is already in the repository but the stored copy is damaged",
