@@ -20,8 +20,8 @@
 
 #include <libpq-fe.h>
 
-#include "cmd/cluster.h"
 #include "pg/basebackup.h"
+#include "pg/cluster.h"
 #include "pg/history.h"
 #include "pg/pqconn.h"
 #include "pg/walname.h"

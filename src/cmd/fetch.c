@@ -20,8 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cmd/cluster.h"
 #include "cmd/prefetch.h"
+#include "pg/cluster.h"
 #include "pg/walname.h"
 #include "pg/walpage.h"
 #include "repo/keys.h"

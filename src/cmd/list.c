@@ -13,7 +13,7 @@
 
 #include <jansson.h>
 
-#include "cmd/cluster.h"
+#include "pg/cluster.h"
 #include "pg/lsn.h"
 #include "pg/pgcontrol.h"
 #include "pg/walname.h"

@@ -102,7 +102,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cmd/cluster.h"
+#include "pg/cluster.h"
 #include "pg/history.h"
 #include "pg/walname.h"
 #include "repo/meta.h"

@@ -27,10 +27,10 @@
 
 #include <libpq-fe.h>
 
-#include "cmd/cluster.h"
 #include "cmd/list.h"
 #include "cmd/prefetch.h"
 #include "cmd/rebuild_plan.h"
+#include "pg/cluster.h"
 #include "pg/history.h"
 #include "pg/lsn.h"
 #include "pg/pgcontrol.h"
