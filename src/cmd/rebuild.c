@@ -27,7 +27,6 @@
 
 #include <libpq-fe.h>
 
-#include "cmd/list.h"
 #include "cmd/prefetch.h"
 #include "cmd/rebuild_plan.h"
 #include "pg/cluster.h"
@@ -37,6 +36,7 @@
 #include "pg/pgmajor.h"
 #include "pg/walname.h"
 #include "repo/backupmeta.h"
+#include "repo/catalog.h"
 #include "repo/lock.h"
 #include "repo/repo.h"
 #include "util/clock.h"
@@ -158,10 +158,10 @@ int rebuild_parse_time(const char *s, int64_t *secs, int *usec, char out[REBUILD
 	return 0;
 }
 
-/* ---- reading an epoch: its backups, its WAL and its timelines (list_scan_epoch) ---- */
+/* ---- reading an epoch: its backups, its WAL and its timelines (catalog_scan_epoch) ---- */
 
 /* A backup or timeline rebuild cannot use is a warning: rebuild goes on with the others. */
-static void scan_problem(void *ctx, const ListProblem *p, WsError *e)
+static void scan_problem(void *ctx, const CatalogProblem *p, WsError *e)
 {
 	(void)ctx;
 	if (p->backup_id != NULL) {
@@ -354,7 +354,7 @@ static void progress_fn(void *ctx, uint64_t bytes)
 	p->shown = true;
 }
 
-static int extract(Repo *repo, const ListEpoch *s, const BackupMeta *b, const BackupTablespaceInfo *t,
+static int extract(Repo *repo, const CatalogEpoch *s, const BackupMeta *b, const BackupTablespaceInfo *t,
 		   const char *dest, uid_t uid, gid_t gid, Progress *pr, Tarx **keep, WsError *err)
 {
 	static const char *const deferred[] = {"global/pg_control", NULL};
@@ -931,7 +931,7 @@ typedef struct Rebuild {
 	const Config *cfg;
 	const RebuildOptions *o;
 	Repo *repo;
-	ListEpoch scan;
+	CatalogEpoch scan;
 	RebuildPlan pl;
 	TsDest *ts;
 	int nts;
@@ -974,7 +974,8 @@ static int read_plan(Rebuild *r, WsError *err)
 	for (int i = meta->n_epochs; i-- > 0;) {
 		if ((rc = rebuild_plan_check_target(o, meta->epochs[i].pg_major, &r->pl, err)) != 0)
 			return rc;
-		if ((rc = list_scan_epoch(r->repo, &meta->epochs[i], scan_problem, NULL, &r->scan, err)) != 0)
+		if ((rc = catalog_scan_epoch(r->repo, &meta->epochs[i], scan_problem, NULL, &r->scan, err)) !=
+		    0)
 			return rc;
 		bool by_id = o->backup_id != NULL && strcmp(o->backup_id, "latest") != 0;
 		bool found = !by_id;
@@ -982,7 +983,7 @@ static int read_plan(Rebuild *r, WsError *err)
 			found = found || strcmp(r->scan.backups[k]->id, o->backup_id) == 0;
 		if (found || i == 0)
 			break;
-		list_epoch_free(&r->scan);
+		catalog_epoch_free(&r->scan);
 	}
 	if ((rc = rebuild_plan_choose(&r->scan, o, &r->pl, err)) != 0 ||
 	    (rc = rebuild_plan_check_end(r->repo, &r->scan, o, &r->pl, err)) != 0 ||
@@ -1269,7 +1270,7 @@ done:
 	tarx_free(r.base);
 	free(r.restore);
 	free(r.ts);
-	list_epoch_free(&r.scan);
+	catalog_epoch_free(&r.scan);
 	repo_free(r.repo);
 	return rc;
 }

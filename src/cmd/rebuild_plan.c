@@ -1,8 +1,8 @@
 /*
  * rebuild_plan.c - walship rebuild's plan (see rebuild_plan.h): everything
  * that can be known from the repository is proven before the data directory
- * is touched, using walship list's windows so that rebuild never promises
- * more than list shows.
+ * is touched, using repo/catalog's windows (walship list's) so that
+ * rebuild never promises more than list shows.
  */
 #include "cmd/rebuild_plan.h"
 
@@ -22,7 +22,7 @@
 #include "repo/retention.h"
 #include "util/log.h"
 
-static const ListEpochTimeline *tl_find(const ListEpoch *s, uint32_t tli)
+static const CatalogEpochTimeline *tl_find(const CatalogEpoch *s, uint32_t tli)
 {
 	for (int i = 0; i < s->ntl; i++)
 		if (s->tls[i].tli == tli)
@@ -39,7 +39,7 @@ static bool on_path(const TimelinePath *p, const BackupMeta *b)
 	return false;
 }
 
-static const ListWindow *window_of(const ListEpoch *s, uint32_t tli)
+static const CatalogWindow *window_of(const CatalogEpoch *s, uint32_t tli)
 {
 	for (int i = 0; i < s->nw; i++)
 		if (s->w[i].tli == tli)
@@ -48,7 +48,7 @@ static const ListWindow *window_of(const ListEpoch *s, uint32_t tli)
 }
 
 /* "timeline 1 from 0/2000100 (backup ID) to 0/6000000 (end of NAME)" for messages. */
-static void window_text(const ListEpoch *s, const ListWindow *w, char *buf, size_t size)
+static void window_text(const CatalogEpoch *s, const CatalogWindow *w, char *buf, size_t size)
 {
 	size_t n = 0;
 	buf[0] = '\0';
@@ -58,7 +58,7 @@ static void window_text(const ListEpoch *s, const ListWindow *w, char *buf, size
 	}
 	for (int i = 0; i < w->nranges && n < size; i++) {
 		char from[LSN_STR_MAX], to[LSN_STR_MAX], name[32];
-		const ListRange *r = &w->ranges[i];
+		const CatalogRange *r = &w->ranges[i];
 		lsn_format(r->from_lsn, from);
 		lsn_format(r->to_lsn, to);
 		wal_segment_name(r->to_tli, r->to_segno, s->epoch->seg_size, name);
@@ -79,7 +79,7 @@ static int parse_tli(const char *s, uint32_t *out)
 	return 0;
 }
 
-static const char *timelines_text(const ListEpoch *s, char *buf, size_t size)
+static const char *timelines_text(const CatalogEpoch *s, char *buf, size_t size)
 {
 	size_t n = 0;
 	buf[0] = '\0';
@@ -91,7 +91,7 @@ static const char *timelines_text(const ListEpoch *s, char *buf, size_t size)
 }
 
 /* Pick the backup (by id, or the newest one that ends before the target). */
-static int choose_backup(const ListEpoch *s, const RebuildOptions *o, RebuildPlan *pl, uint32_t want_tli,
+static int choose_backup(const CatalogEpoch *s, const RebuildOptions *o, RebuildPlan *pl, uint32_t want_tli,
 			 WsError *err)
 {
 	bool by_id = o->backup_id != NULL && strcmp(o->backup_id, "latest") != 0;
@@ -114,7 +114,7 @@ static int choose_backup(const ListEpoch *s, const RebuildOptions *o, RebuildPla
 		return 0;
 	}
 	/* A timeline the repository does not hold is refused by choose_timeline, naming those it does. */
-	const ListEpochTimeline *want = want_tli != 0 ? tl_find(s, want_tli) : NULL;
+	const CatalogEpochTimeline *want = want_tli != 0 ? tl_find(s, want_tli) : NULL;
 	if (want != NULL && want->nsegs == 0 && !want->has_history)
 		want = NULL;
 	for (int i = s->nbackups; i-- > 0;) {
@@ -146,7 +146,7 @@ static int choose_backup(const ListEpoch *s, const RebuildOptions *o, RebuildPla
 }
 
 /* The timeline to recover along: latest (the highest that can start from b), current or N. */
-static int choose_timeline(const ListEpoch *s, const RebuildOptions *o, RebuildPlan *pl, WsError *err)
+static int choose_timeline(const CatalogEpoch *s, const RebuildOptions *o, RebuildPlan *pl, WsError *err)
 {
 	const char *want = o->target_timeline ? o->target_timeline : "latest";
 	char list[256];
@@ -160,7 +160,7 @@ static int choose_timeline(const ListEpoch *s, const RebuildOptions *o, RebuildP
 			if (s->tls[i].tli > pl->tli && on_path(s->tls[i].path, pl->b))
 				pl->tli = s->tls[i].tli;
 	} else if (parse_tli(want, &n) == 0) {
-		const ListEpochTimeline *t = tl_find(s, n);
+		const CatalogEpochTimeline *t = tl_find(s, n);
 		if (t == NULL || (t->nsegs == 0 && !t->has_history)) {
 			ws_error(err, WS_USAGE, "timeline %" PRIu32 " is not in the repository", n);
 			ws_error_detail(err, "Epoch \"%s\" holds timelines %s.", s->epoch->id,
@@ -187,7 +187,7 @@ static int choose_timeline(const ListEpoch *s, const RebuildOptions *o, RebuildP
 				"invalid value \"%s\" for --target-timeline: use latest, current or a number",
 				want);
 	}
-	const ListEpochTimeline *t = tl_find(s, pl->tli);
+	const CatalogEpochTimeline *t = tl_find(s, pl->tli);
 	pl->path = t ? t->path : NULL;
 	pl->w = window_of(s, pl->tli);
 	snprintf(pl->timeline_value, sizeof(pl->timeline_value), "%" PRIu32, pl->tli);
@@ -195,9 +195,9 @@ static int choose_timeline(const ListEpoch *s, const RebuildOptions *o, RebuildP
 }
 
 /* Is the target reachable from the backup along the timeline: refuse otherwise, naming the window. */
-static int prove_reachable(const ListEpoch *s, const RebuildOptions *o, RebuildPlan *pl, WsError *err)
+static int prove_reachable(const CatalogEpoch *s, const RebuildOptions *o, RebuildPlan *pl, WsError *err)
 {
-	const ListWindow *w = pl->w;
+	const CatalogWindow *w = pl->w;
 	const BackupMeta *b = pl->b;
 	uint32_t seg_size = s->epoch->seg_size;
 	char win[1024], a[LSN_STR_MAX], name[32];
@@ -216,7 +216,7 @@ static int prove_reachable(const ListEpoch *s, const RebuildOptions *o, RebuildP
 		ws_error_detail(err, "Available: %s.", win);
 		return WS_FATAL;
 	}
-	const ListRange *r = NULL;
+	const CatalogRange *r = NULL;
 	for (int i = 0; i < w->nranges; i++)
 		if (w->ranges[i].from_lsn <= b->stop_lsn && b->stop_lsn <= w->ranges[i].to_lsn)
 			r = &w->ranges[i];
@@ -332,7 +332,7 @@ static const char *target_kind_name(RecoveryTargetKind k)
 	}
 }
 
-void rebuild_plan_print(const ListEpoch *s, const RebuildOptions *o, const RebuildPlan *pl)
+void rebuild_plan_print(const CatalogEpoch *s, const RebuildOptions *o, const RebuildPlan *pl)
 {
 	const char *value = o->target == TARGET_TIME     ? pl->time_value
 			    : o->target == TARGET_LATEST ? NULL
@@ -440,7 +440,7 @@ int rebuild_plan_check_target(const RebuildOptions *o, int pg_major, RebuildPlan
 	}
 }
 
-int rebuild_plan_choose(const ListEpoch *s, const RebuildOptions *o, RebuildPlan *pl, WsError *err)
+int rebuild_plan_choose(const CatalogEpoch *s, const RebuildOptions *o, RebuildPlan *pl, WsError *err)
 {
 	uint32_t want_tli = 0;
 	int rc;
@@ -502,7 +502,7 @@ int rebuild_target_end_check(int pg_major, RecoveryTargetKind target, const char
 	return 1;
 }
 
-int rebuild_plan_check_end(Repo *repo, const ListEpoch *s, const RebuildOptions *o, const RebuildPlan *pl,
+int rebuild_plan_check_end(Repo *repo, const CatalogEpoch *s, const RebuildOptions *o, const RebuildPlan *pl,
 			   WsError *err)
 {
 	const RepoEpoch *ep = s->epoch;

@@ -9,10 +9,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cmd/list.h"
 #include "cmd/rebuild.h"
 #include "pg/history.h"
 #include "repo/backupmeta.h"
+#include "repo/catalog.h"
 #include "repo/repo.h"
 #include "util/error.h"
 
@@ -20,7 +20,7 @@ typedef struct RebuildPlan {
 	const BackupMeta *b;
 	uint32_t tli; /* the target timeline */
 	const TimelinePath *path;
-	const ListWindow *w;
+	const CatalogWindow *w;
 	uint64_t end_lsn; /* end of the WAL recovery can read from b along tli */
 	uint32_t end_tli;
 	uint64_t end_segno;
@@ -46,7 +46,7 @@ int rebuild_plan_check_target(const RebuildOptions *o, int pg_major, RebuildPlan
  * the timeline, and prove the target reachable from the repository's WAL
  * along it; refusals name what can be reached.
  */
-int rebuild_plan_choose(const ListEpoch *s, const RebuildOptions *o, RebuildPlan *pl, WsError *err);
+int rebuild_plan_choose(const CatalogEpoch *s, const RebuildOptions *o, RebuildPlan *pl, WsError *err);
 
 /*
  * Whether PostgreSQL pg_major (96 for 9.6, as walship.json gives it) ends
@@ -74,10 +74,10 @@ int rebuild_target_end_check(int pg_major, RecoveryTargetKind target, const char
  * rebuild_target_end_check for the plan on repo (a stat of the last WAL
  * object when it applies); a warning is printed here.
  */
-int rebuild_plan_check_end(Repo *repo, const ListEpoch *s, const RebuildOptions *o, const RebuildPlan *pl,
+int rebuild_plan_check_end(Repo *repo, const CatalogEpoch *s, const RebuildOptions *o, const RebuildPlan *pl,
 			   WsError *err);
 
 /* The plan, as walship rebuild prints it (also for --dry-run). */
-void rebuild_plan_print(const ListEpoch *s, const RebuildOptions *o, const RebuildPlan *pl);
+void rebuild_plan_print(const CatalogEpoch *s, const RebuildOptions *o, const RebuildPlan *pl);
 
 #endif
