@@ -20,7 +20,7 @@ CPPFLAGS += -Isrc -I/usr/include/postgresql -I/usr/include/libxml2 -D_GNU_SOURCE
 LDLIBS   := -lzstd -lssh2 -lssl -lcrypto -ljansson -lpthread
 PYTEST   ?= /usr/bin/python3 -m pytest
 
-LIB_SRC  := $(wildcard src/util/*.c src/pg/*.c src/store/*.c src/repo/*.c src/cmd/*.c)
+LIB_SRC  := $(wildcard src/util/*.c src/pg/*.c src/store/*.c src/repo/*.c src/wal/*.c src/cmd/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 PROGRAMS := walship walship-push walship-fetch
 BINS     := $(PROGRAMS:%=$(BUILD)/bin/%)

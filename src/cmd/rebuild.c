@@ -27,7 +27,6 @@
 
 #include <libpq-fe.h>
 
-#include "cmd/prefetch.h"
 #include "cmd/rebuild_plan.h"
 #include "pg/cluster.h"
 #include "pg/history.h"
@@ -44,6 +43,7 @@
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/tarx.h"
+#include "wal/prefetch_spool.h"
 
 #define PGCONF_MAX     (16 * 1024 * 1024)
 #define LOG_TAIL_LINES 20
