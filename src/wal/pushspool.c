@@ -5,7 +5,7 @@
  * Every failure to read a record makes it no record at all: the caller then
  * pushes as usual, which is always correct, only slower.
  */
-#include "cmd/pushspool.h"
+#include "wal/pushspool.h"
 
 #include <dirent.h>
 #include <errno.h>
