@@ -150,6 +150,7 @@ asan:
 FORMAT_FILES = $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/fuzz/*.h tests/preload/*.c)
 
 lint:
+	scripts/check-layers
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance --std=c11 \
 		--inline-suppr --suppress=missingIncludeSystem -Isrc -Itests/fuzz -I/usr/include/postgresql \

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pg/lsn.h"
 #include "pg/pgcontrol.h"
@@ -21,6 +22,113 @@
 #include "repo/lock.h"
 #include "repo/retention.h"
 #include "util/log.h"
+
+/* ---- target times ---- */
+
+static int digits(const char **p, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)(*p)[i]))
+			return -1;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*out = v;
+	return 0;
+}
+
+static int bad_time(const char *s, WsError *err)
+{
+	ws_error(err, WS_USAGE, "invalid value \"%s\" for --target-time", s);
+	ws_error_detail(err, "Use a date, a time and a time zone, e.g. \"2026-11-25 19:11:52.67+00\" or "
+			     "\"2026-11-25T19:11:52Z\".");
+	return WS_USAGE;
+}
+
+int rebuild_parse_time(const char *s, int64_t *secs, int *usec, char out[REBUILD_TIME_MAX], WsError *err)
+{
+	const char *p = s;
+	int y, mo, d, h, mi, sec = 0, us = 0, nfrac = 0, off = 0;
+	char frac[8] = "";
+
+	if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' || digits(&p, 2, &d))
+		return bad_time(s, err);
+	if (*p != ' ' && *p != 'T' && *p != 't')
+		return bad_time(s, err);
+	p++;
+	if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
+		return bad_time(s, err);
+	if (*p == ':') {
+		p++;
+		if (digits(&p, 2, &sec))
+			return bad_time(s, err);
+		if (*p == '.') {
+			p++;
+			while (isdigit((unsigned char)*p)) {
+				if (nfrac == 6)
+					return bad_time(s, err);
+				frac[nfrac++] = *p++;
+			}
+			if (nfrac == 0)
+				return bad_time(s, err);
+			frac[nfrac] = '\0';
+			for (int i = 0; i < 6; i++)
+				us = us * 10 + (i < nfrac ? frac[i] - '0' : 0);
+		}
+	}
+	while (*p == ' ')
+		p++;
+	if (*p == '\0') {
+		ws_error(err, WS_USAGE, "--target-time \"%s\" has no time zone", s);
+		ws_error_detail(err, "PostgreSQL would read it in the server's time zone.");
+		ws_error_hint(err, "Add one, e.g. \"%s+00\" for UTC.", s);
+		return WS_USAGE;
+	}
+	if (strcmp(p, "Z") == 0 || strcmp(p, "z") == 0 || strcasecmp(p, "UTC") == 0 ||
+	    strcasecmp(p, "GMT") == 0) {
+		off = 0;
+	} else if (*p == '+' || *p == '-') {
+		int sign = *p++ == '-' ? -1 : 1, oh, om = 0;
+		if (digits(&p, 2, &oh))
+			return bad_time(s, err);
+		if (*p == ':')
+			p++;
+		if (*p != '\0' && digits(&p, 2, &om))
+			return bad_time(s, err);
+		if (*p != '\0' || oh > 15 || om > 59)
+			return bad_time(s, err);
+		off = sign * (oh * 3600 + om * 60);
+	} else {
+		return bad_time(s, err);
+	}
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59 || y < 1970)
+		return bad_time(s, err);
+
+	struct tm tm = {0};
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	time_t t = timegm(&tm);
+	/* timegm normalises 31 February into March: a day that does not exist is refused. */
+	if (tm.tm_mday != d || tm.tm_mon != mo - 1)
+		return bad_time(s, err);
+	t -= off;
+	struct tm u;
+	gmtime_r(&t, &u);
+	char base[32];
+	strftime(base, sizeof(base), "%Y-%m-%d %H:%M:%S", &u);
+	if (nfrac > 0)
+		snprintf(out, REBUILD_TIME_MAX, "%s.%s+00", base, frac);
+	else
+		snprintf(out, REBUILD_TIME_MAX, "%s+00", base);
+	*secs = (int64_t)t;
+	*usec = us;
+	return 0;
+}
 
 static const CatalogEpochTimeline *tl_find(const CatalogEpoch *s, uint32_t tli)
 {

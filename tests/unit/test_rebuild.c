@@ -7,7 +7,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "cmd/rebuild.h"
+#include "cmd/rebuild_plan.h"
 
 static void accepts(const char *in, const char *want, int64_t want_secs, int want_usec)
 {

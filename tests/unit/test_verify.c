@@ -67,7 +67,8 @@ static int run_verify_wal(BackupMeta **b, int nb, const CatalogTimeline *tls, in
 	ep.pg_major = 15;
 	ep.seg_size = SEG16;
 	memset(f, 0, sizeof(*f));
-	assert_int_equal(catalog_windows((const BackupMeta *const *)b, nb, tls, ntl, SEG16, &w, &nw, &err), 0);
+	assert_int_equal(catalog_windows((const BackupMeta *const *)b, nb, tls, ntl, SEG16, &w, &nw, &err),
+			 0);
 	int n = verify_wal(&ep, (const BackupMeta *const *)b, nb, tls, ntl, w, nw, record, f);
 	catalog_windows_free(w, nw);
 	assert_int_equal(n, f->n);
