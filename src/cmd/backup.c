@@ -18,8 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
-
 #include "pg/basebackup.h"
 #include "pg/cluster.h"
 #include "pg/history.h"
@@ -94,106 +92,17 @@ static void progress_break(Progress *p)
 	}
 }
 
-/* ---- libpq behind the stream's connection interface ---- */
+/* ---- the server ---- */
 
-typedef struct PqConn {
-	PGconn *conn;
+typedef struct BackupConn {
+	PqConn *conn;
 	Progress *progress;
-	char message[1024]; /* a libpq-made error's text, when the server sent none */
-} PqConn;
-
-static int pq_get_result(void *ctx, BbResult *out, WsError *err)
-{
-	PqConn *c = ctx;
-	(void)err;
-	memset(out, 0, sizeof(*out));
-	PGresult *res = PQgetResult(c->conn);
-	if (res == NULL) {
-		out->kind = BB_RESULT_NONE;
-		return 0;
-	}
-	out->impl = res;
-	switch (PQresultStatus(res)) {
-	case PGRES_TUPLES_OK: {
-		out->kind = BB_RESULT_TUPLES;
-		out->nrows = PQntuples(res);
-		out->ncols = PQnfields(res);
-		const char **v = xcalloc((size_t)out->nrows * (size_t)out->ncols + 1, sizeof(char *));
-		for (int i = 0; i < out->nrows; i++)
-			for (int j = 0; j < out->ncols; j++)
-				v[i * out->ncols + j] = PQgetisnull(res, i, j) ? NULL : PQgetvalue(res, i, j);
-		out->values = v;
-		break;
-	}
-	case PGRES_COMMAND_OK:
-		out->kind = BB_RESULT_COMMAND;
-		break;
-	case PGRES_COPY_OUT:
-		out->kind = BB_RESULT_COPY_OUT;
-		break;
-	default:
-		out->kind = BB_RESULT_ERROR;
-		out->sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-		out->message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-		out->detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
-		out->hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
-		if (out->message == NULL) {
-			/* Made by libpq (a lost connection): its text is the whole story. */
-			pq_error_text(PQerrorMessage(c->conn), c->message, sizeof(c->message), NULL, 0);
-			if (c->message[0] == '\0')
-				snprintf(c->message, sizeof(c->message), "%s",
-					 PQresStatus(PQresultStatus(res)));
-			out->message = c->message;
-		}
-		break;
-	}
-	return 0;
-}
-
-static void pq_clear_result(void *ctx, BbResult *res)
-{
-	(void)ctx;
-	free((void *)res->values);
-	PQclear(res->impl);
-	memset(res, 0, sizeof(*res));
-}
-
-static int pq_get_copy(void *ctx, char **buf, size_t *len, WsError *err)
-{
-	PqConn *c = ctx;
-	char msg[1024];
-	int n = PQgetCopyData(c->conn, buf, 0);
-	if (n > 0) {
-		*len = (size_t)n;
-		return 1;
-	}
-	if (n == -1)
-		return 0;
-	pq_error_text(PQerrorMessage(c->conn), msg, sizeof(msg), NULL, 0);
-	return ws_error(err, WS_FATAL, "could not read the base backup from the server: %s", msg);
-}
-
-static void pq_free_copy(void *ctx, char *buf)
-{
-	(void)ctx;
-	PQfreemem(buf);
-}
-
-static const BbConnOps pq_ops = {
-	.get_result = pq_get_result,
-	.clear_result = pq_clear_result,
-	.get_copy = pq_get_copy,
-	.free_copy = pq_free_copy,
-};
+} BackupConn;
 
 /* The server's warnings (checksum failures name file and block) in walship's format. */
-static void notice_receiver(void *arg, const PGresult *res)
+static void notice_receiver(void *arg, const char *sev, const char *msg)
 {
-	PqConn *c = arg;
-	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
-	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-	if (msg == NULL)
-		return;
+	BackupConn *c = arg;
 	bool warning = sev != NULL && strcmp(sev, "WARNING") == 0;
 	if (warning || log_get_level() >= LOG_LEVEL_INFO)
 		progress_break(c->progress);
@@ -207,11 +116,11 @@ static void notice_receiver(void *arg, const PGresult *res)
 	"The user needs the REPLICATION attribute (or to be a superuser) and a \"replication\" line in "     \
 	"pg_hba.conf."
 
-static int connect_server(const char *dbname, PqConn *c, WsError *err)
+static int connect_server(const char *dbname, BackupConn *c, WsError *err)
 {
 	int rc = pq_connect(dbname, true, "walship", BACKUP_ROLE_HINT, &c->conn, err);
 	if (rc == 0)
-		PQsetNoticeReceiver(c->conn, notice_receiver, c);
+		pq_set_notice(c->conn, notice_receiver, c);
 	return rc;
 }
 
@@ -222,13 +131,13 @@ typedef struct ServerInfo {
 	uint32_t seg_size;
 } ServerInfo;
 
-static int identify_server(PGconn *conn, ServerInfo *si, WsError *err)
+static int identify_server(PqConn *conn, ServerInfo *si, WsError *err)
 {
-	PGresult *res;
+	PqRow *res;
 	int rc;
 	char *end;
 
-	si->version = PQserverVersion(conn);
+	si->version = pq_server_version(conn);
 	if (si->version < 100000) {
 		ws_error(err, WS_FATAL,
 			 "the server's PostgreSQL version %d is not supported by walship backup",
@@ -247,28 +156,28 @@ static int identify_server(PGconn *conn, ServerInfo *si, WsError *err)
 
 	if ((rc = pq_query_row(conn, "IDENTIFY_SYSTEM", 3, false, &res, err)) != 0)
 		return rc;
-	const char *s = PQgetvalue(res, 0, 0);
+	const char *s = pq_row_value(res, 0);
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
 	if (errno != 0 || *end != '\0' || end == s || v == 0) {
 		ws_error(err, WS_FATAL, "unexpected system identifier \"%.64s\" from the server", s);
-		PQclear(res);
+		pq_row_free(res);
 		return WS_FATAL;
 	}
 	si->sysid = (uint64_t)v;
-	PQclear(res);
+	pq_row_free(res);
 
 	if ((rc = pq_query_row(conn, "SHOW wal_segment_size", 1, false, &res, err)) != 0)
 		return rc;
 	uint64_t seg;
-	s = PQgetvalue(res, 0, 0);
+	s = pq_row_value(res, 0);
 	if (pg_size_parse(s, &seg) != 0 || seg > UINT32_MAX || !wal_segsize_valid((uint32_t)seg)) {
 		ws_error(err, WS_FATAL, "unexpected wal_segment_size \"%.64s\" from the server", s);
-		PQclear(res);
+		pq_row_free(res);
 		return WS_FATAL;
 	}
 	si->seg_size = (uint32_t)seg;
-	PQclear(res);
+	pq_row_free(res);
 	return 0;
 }
 
@@ -523,7 +432,7 @@ static int write_manifest(Repo *repo, const BackupMeta *m, WsError *err)
 
 int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 {
-	PqConn conn = {0};
+	BackupConn conn = {0};
 	Progress progress = {0};
 	Repo *repo = NULL;
 	RepoLock *lock = NULL;
@@ -574,13 +483,9 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 	log_info("starting backup \"%s\" of the server (PostgreSQL %d, system identifier %" PRIu64 ")",
 		 meta->id, si.major, si.sysid);
 	log_debug("sending %s", command);
-	if (!PQsendQuery(conn.conn, command)) {
-		char msg[1024];
-		pq_error_text(PQerrorMessage(conn.conn), msg, sizeof(msg), NULL, 0);
-		rc = ws_error(err, WS_FATAL, "could not send BASE_BACKUP to the server: %s", msg);
+	if ((rc = pq_send_query(conn.conn, command, "BASE_BACKUP", err)) != 0)
 		goto done;
-	}
-	bs = bb_stream_new(&pq_ops, &conn, si.version, true);
+	bs = bb_stream_new(&pq_bb_ops, conn.conn, si.version, true);
 	if ((rc = bb_stream_start(bs, err)) != 0)
 		goto done;
 	meta->start_lsn = bb_stream_start_lsn(bs);
@@ -598,7 +503,7 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 	if ((rc = bb_stream_finish(bs, &meta->stop_lsn, &stop_tli, err)) != 0)
 		goto done;
 	clock_utc_iso((int64_t)time(NULL), meta->stop_time);
-	PQfinish(conn.conn);
+	pq_close(conn.conn);
 	conn.conn = NULL;
 	if (stop_tli != meta->timeline) {
 		rc = ws_error(err, WS_FATAL,
@@ -633,13 +538,13 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 done:
 	if (rc != 0 && repo != NULL) {
 		/* Close first: the server then ends its side of the backup. */
-		PQfinish(conn.conn);
+		pq_close(conn.conn);
 		conn.conn = NULL;
 		written_remove_all(repo, &written, meta->id);
 	}
 	written_free(&written);
 	bb_stream_free(bs);
-	PQfinish(conn.conn);
+	pq_close(conn.conn);
 	free(command);
 	backup_meta_free(meta);
 	repo_lock_release(lock);

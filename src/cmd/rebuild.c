@@ -25,14 +25,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
-
 #include "cmd/rebuild_plan.h"
 #include "pg/cluster.h"
 #include "pg/history.h"
 #include "pg/lsn.h"
 #include "pg/pgcontrol.h"
 #include "pg/pgmajor.h"
+#include "pg/pqconn.h"
 #include "pg/walname.h"
 #include "repo/backupmeta.h"
 #include "repo/catalog.h"
@@ -523,7 +522,7 @@ static bool log_find(const char *path, const char *what, char *buf, size_t size)
 	return hit != NULL;
 }
 
-static PGconn *connect_as(const Owner *ow, const PidFile *pf)
+static PqConn *connect_as(const Owner *ow, const PidFile *pf)
 {
 	char port[16];
 	const char *host = pf->sockdir[0] ? pf->sockdir : pf->listen;
@@ -540,24 +539,23 @@ static PGconn *connect_as(const Owner *ow, const PidFile *pf)
 			abort();
 		return NULL;
 	}
-	PGconn *c = PQconnectdbParams(keys, vals, 0);
+	PqConn *c = pq_connect_params(keys, vals);
 	if (root && (seteuid(0) != 0 || setegid(0) != 0))
 		abort(); /* cannot go on with the wrong identity */
-	if (PQstatus(c) != CONNECTION_OK) {
-		PQfinish(c);
-		return NULL;
-	}
 	return c;
 }
 
-/* One row of text values (n columns) into vals[i] (size each); false on any error. */
-static bool query_row(PGconn *c, const char *sql, int n, char vals[][64])
+/* One row of text values (n columns, "" for NULL) into vals[i]; false on any error (the server may be going).
+ */
+static bool query_row(PqConn *c, const char *sql, int n, char vals[][64])
 {
-	PGresult *r = PQexec(c, sql);
-	bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) == n;
+	PqRow *r = NULL;
+	WsError ignored;
+	ws_error_clear(&ignored);
+	bool ok = pq_query_row(c, sql, n, false, &r, &ignored) == 0;
 	for (int i = 0; ok && i < n; i++)
-		snprintf(vals[i], 64, "%s", PQgetisnull(r, 0, i) ? "" : PQgetvalue(r, 0, i));
-	PQclear(r);
+		snprintf(vals[i], 64, "%s", pq_row_value(r, i));
+	pq_row_free(r);
 	return ok;
 }
 
@@ -640,7 +638,7 @@ static int server_gone(Want want, const RebuildOptions *o, const char *logf, WsE
  * unless it shut down), or fails.
  */
 static int wait_outcome(const char *pgdata, const Owner *ow, Want want, const RebuildOptions *o,
-			const char *logf, PGconn **c, PidFile *pf, WsError *err)
+			const char *logf, PqConn **c, PidFile *pf, WsError *err)
 {
 	bool seen = false;
 	char line[1024];
@@ -686,7 +684,7 @@ static int wait_outcome(const char *pgdata, const Owner *ow, Want want, const Re
 				    "SELECT pg_is_in_recovery()::text, "
 				    "CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused()::text END",
 				    2, v)) {
-				PQfinish(*c);
+				pq_close(*c);
 				*c = NULL;
 			} else if ((want == WANT_PROMOTED && strcmp(v[0], "false") == 0) ||
 				   (want == WANT_PAUSED && strcmp(v[1], "true") == 0) ||
@@ -704,7 +702,7 @@ static int wait_outcome(const char *pgdata, const Owner *ow, Want want, const Re
 }
 
 /* Where recovery ended (or where the standby is) and where the server listens. */
-static void print_outcome(PGconn *c, Want want, const RebuildOptions *o, const RebuildPlan *pl,
+static void print_outcome(PqConn *c, Want want, const RebuildOptions *o, const RebuildPlan *pl,
 			  const char *logf, const PidFile *pf, const char *pgdata)
 {
 	char v[3][64], line[1024];
@@ -749,7 +747,7 @@ static int start_and_wait(const char *pgdata, int pg_major, const RebuildOptions
 		    : o->target_action == NULL || strcmp(o->target_action, "pause") == 0 ? WANT_PAUSED
 		    : strcmp(o->target_action, "promote") == 0                           ? WANT_PROMOTED
 											 : WANT_SHUTDOWN;
-	PGconn *c = NULL;
+	PqConn *c = NULL;
 	PidFile pf;
 	int rc;
 
@@ -767,7 +765,7 @@ static int start_and_wait(const char *pgdata, int pg_major, const RebuildOptions
 	if (want != WANT_STANDBY)
 		rc = recovery_targets_clear(pgdata, pg_major, err);
 done:
-	PQfinish(c);
+	pq_close(c);
 	free(logf);
 	return rc;
 }
