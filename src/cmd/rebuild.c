@@ -10,28 +10,21 @@
  */
 #include "cmd/rebuild.h"
 
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <inttypes.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cmd/rebuild_datadir.h"
 #include "cmd/rebuild_plan.h"
 #include "cmd/rebuild_server.h"
-#include "pg/cluster.h"
-#include "pg/history.h"
 #include "pg/lsn.h"
 #include "pg/pgcontrol.h"
 #include "pg/pgmajor.h"
@@ -40,7 +33,6 @@
 #include "repo/catalog.h"
 #include "repo/lock.h"
 #include "repo/repo.h"
-#include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/mem.h"
