@@ -39,7 +39,7 @@ CPPFLAGS += -Isrc $(PKG_CFLAGS) $(PQ_CFLAGS) -D_GNU_SOURCE -DWALSHIP_VERSION='"$
 LDLIBS   := $(PKG_LIBS) -lpthread
 PYTEST   ?= /usr/bin/python3 -m pytest
 
-LIB_SRC  := $(wildcard src/util/*.c src/pg/*.c src/store/*.c src/repo/*.c src/cmd/*.c)
+LIB_SRC  := $(wildcard src/util/*.c src/pg/*.c src/store/*.c src/repo/*.c src/wal/*.c src/cmd/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 PROGRAMS := walship walship-push walship-fetch
 BINS     := $(PROGRAMS:%=$(BUILD)/bin/%)
@@ -209,6 +209,7 @@ LINT_INCLUDES  = $(filter-out $(CC_INCLUDES),$(filter -I%,$(PKG_CFLAGS) $(PQ_CFL
 # make lint compiles every object of both builds with -Werror, in its own directory (make does
 # not rebuild on a change of flags), then checks the format and runs cppcheck.
 lint:
+	scripts/check-layers
 	$(MAKE) BUILD=$(BUILD)/lint WERROR=1 objects
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance --std=c11 \

@@ -18,10 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
-
-#include "cmd/cluster.h"
 #include "pg/basebackup.h"
+#include "pg/cluster.h"
+#include "pg/history.h"
 #include "pg/pqconn.h"
 #include "pg/walname.h"
 #include "pg/walpage.h"
@@ -29,13 +28,12 @@
 #include "repo/keys.h"
 #include "repo/lock.h"
 #include "repo/repo.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
 
 /* How often the repository is asked again for a WAL file that is not there yet. */
-#define WAL_POLL_NS (500 * 1000 * 1000L)
-/* History files are a few KiB. */
-#define HISTORY_MAX (16u * 1024 * 1024)
+#define WAL_POLL_S 0.5
 
 /* ---- progress on a terminal ---- */
 
@@ -46,13 +44,6 @@ typedef struct Progress {
 	double last;
 	bool shown; /* a progress line is on the screen */
 } Progress;
-
-static double now_mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static const char *duration_str(double s, char *buf, size_t size)
 {
@@ -70,7 +61,7 @@ static const char *duration_str(double s, char *buf, size_t size)
 static void progress_show(Progress *p, uint64_t done, bool final)
 {
 	char d[32], t[32], r[32], e[32];
-	double now = now_mono();
+	double now = clock_now();
 	if (!p->on || (!final && now - p->last < 0.25))
 		return;
 	p->last = now;
@@ -101,106 +92,17 @@ static void progress_break(Progress *p)
 	}
 }
 
-/* ---- libpq behind the stream's connection interface ---- */
+/* ---- the server ---- */
 
-typedef struct PqConn {
-	PGconn *conn;
+typedef struct BackupConn {
+	PqConn *conn;
 	Progress *progress;
-	char message[1024]; /* a libpq-made error's text, when the server sent none */
-} PqConn;
-
-static int pq_get_result(void *ctx, BbResult *out, WsError *err)
-{
-	PqConn *c = ctx;
-	(void)err;
-	memset(out, 0, sizeof(*out));
-	PGresult *res = PQgetResult(c->conn);
-	if (res == NULL) {
-		out->kind = BB_RESULT_NONE;
-		return 0;
-	}
-	out->impl = res;
-	switch (PQresultStatus(res)) {
-	case PGRES_TUPLES_OK: {
-		out->kind = BB_RESULT_TUPLES;
-		out->nrows = PQntuples(res);
-		out->ncols = PQnfields(res);
-		const char **v = xcalloc((size_t)out->nrows * (size_t)out->ncols + 1, sizeof(char *));
-		for (int i = 0; i < out->nrows; i++)
-			for (int j = 0; j < out->ncols; j++)
-				v[i * out->ncols + j] = PQgetisnull(res, i, j) ? NULL : PQgetvalue(res, i, j);
-		out->values = v;
-		break;
-	}
-	case PGRES_COMMAND_OK:
-		out->kind = BB_RESULT_COMMAND;
-		break;
-	case PGRES_COPY_OUT:
-		out->kind = BB_RESULT_COPY_OUT;
-		break;
-	default:
-		out->kind = BB_RESULT_ERROR;
-		out->sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-		out->message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-		out->detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
-		out->hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
-		if (out->message == NULL) {
-			/* Made by libpq (a lost connection): its text is the whole story. */
-			pq_error_text(PQerrorMessage(c->conn), c->message, sizeof(c->message), NULL, 0);
-			if (c->message[0] == '\0')
-				snprintf(c->message, sizeof(c->message), "%s",
-					 PQresStatus(PQresultStatus(res)));
-			out->message = c->message;
-		}
-		break;
-	}
-	return 0;
-}
-
-static void pq_clear_result(void *ctx, BbResult *res)
-{
-	(void)ctx;
-	free((void *)res->values);
-	PQclear(res->impl);
-	memset(res, 0, sizeof(*res));
-}
-
-static int pq_get_copy(void *ctx, char **buf, size_t *len, WsError *err)
-{
-	PqConn *c = ctx;
-	char msg[1024];
-	int n = PQgetCopyData(c->conn, buf, 0);
-	if (n > 0) {
-		*len = (size_t)n;
-		return 1;
-	}
-	if (n == -1)
-		return 0;
-	pq_error_text(PQerrorMessage(c->conn), msg, sizeof(msg), NULL, 0);
-	return ws_error(err, WS_FATAL, "could not read the base backup from the server: %s", msg);
-}
-
-static void pq_free_copy(void *ctx, char *buf)
-{
-	(void)ctx;
-	PQfreemem(buf);
-}
-
-static const BbConnOps pq_ops = {
-	.get_result = pq_get_result,
-	.clear_result = pq_clear_result,
-	.get_copy = pq_get_copy,
-	.free_copy = pq_free_copy,
-};
+} BackupConn;
 
 /* The server's warnings (checksum failures name file and block) in walship's format. */
-static void notice_receiver(void *arg, const PGresult *res)
+static void notice_receiver(void *arg, const char *sev, const char *msg)
 {
-	PqConn *c = arg;
-	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
-	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-	if (msg == NULL)
-		return;
+	BackupConn *c = arg;
 	bool warning = sev != NULL && strcmp(sev, "WARNING") == 0;
 	if (warning || log_get_level() >= LOG_LEVEL_INFO)
 		progress_break(c->progress);
@@ -214,11 +116,11 @@ static void notice_receiver(void *arg, const PGresult *res)
 	"The user needs the REPLICATION attribute (or to be a superuser) and a \"replication\" line in "     \
 	"pg_hba.conf."
 
-static int connect_server(const char *dbname, PqConn *c, WsError *err)
+static int connect_server(const char *dbname, BackupConn *c, WsError *err)
 {
 	int rc = pq_connect(dbname, true, "walship", BACKUP_ROLE_HINT, &c->conn, err);
 	if (rc == 0)
-		PQsetNoticeReceiver(c->conn, notice_receiver, c);
+		pq_set_notice(c->conn, notice_receiver, c);
 	return rc;
 }
 
@@ -229,13 +131,13 @@ typedef struct ServerInfo {
 	uint32_t seg_size;
 } ServerInfo;
 
-static int identify_server(PGconn *conn, ServerInfo *si, WsError *err)
+static int identify_server(PqConn *conn, ServerInfo *si, WsError *err)
 {
-	PGresult *res;
+	PqRow *res;
 	int rc;
 	char *end;
 
-	si->version = PQserverVersion(conn);
+	si->version = pq_server_version(conn);
 	if (si->version < 100000) {
 		ws_error(err, WS_FATAL,
 			 "the server's PostgreSQL version %d is not supported by walship backup",
@@ -254,28 +156,28 @@ static int identify_server(PGconn *conn, ServerInfo *si, WsError *err)
 
 	if ((rc = pq_query_row(conn, "IDENTIFY_SYSTEM", 3, false, &res, err)) != 0)
 		return rc;
-	const char *s = PQgetvalue(res, 0, 0);
+	const char *s = pq_row_value(res, 0);
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
 	if (errno != 0 || *end != '\0' || end == s || v == 0) {
 		ws_error(err, WS_FATAL, "unexpected system identifier \"%.64s\" from the server", s);
-		PQclear(res);
+		pq_row_free(res);
 		return WS_FATAL;
 	}
 	si->sysid = (uint64_t)v;
-	PQclear(res);
+	pq_row_free(res);
 
 	if ((rc = pq_query_row(conn, "SHOW wal_segment_size", 1, false, &res, err)) != 0)
 		return rc;
 	uint64_t seg;
-	s = PQgetvalue(res, 0, 0);
+	s = pq_row_value(res, 0);
 	if (pg_size_parse(s, &seg) != 0 || seg > UINT32_MAX || !wal_segsize_valid((uint32_t)seg)) {
 		ws_error(err, WS_FATAL, "unexpected wal_segment_size \"%.64s\" from the server", s);
-		PQclear(res);
+		pq_row_free(res);
 		return WS_FATAL;
 	}
 	si->seg_size = (uint32_t)seg;
-	PQclear(res);
+	pq_row_free(res);
 	return 0;
 }
 
@@ -424,8 +326,8 @@ static int verify_wal(Repo *repo, const BackupMeta *m, const RepoEpoch *epoch, c
 
 	if (repo_key_wal(epoch, name, key, sizeof(key)) != 0)
 		return ws_error(err, WS_FATAL, "repository key for \"%s\" is too long", name->name);
-	int rc = repo_get_object(repo, key, segment ? m->seg_size : HISTORY_MAX, head_write, &head, &info,
-				 err);
+	int rc = repo_get_object(repo, key, segment ? m->seg_size : HISTORY_FILE_MAX, head_write, &head,
+				 &info, err);
 	if (rc != 0)
 		return rc;
 	if (!segment)
@@ -438,13 +340,6 @@ static int verify_wal(Repo *repo, const BackupMeta *m, const RepoEpoch *epoch, c
 			      walname_segno(name, m->seg_size), name->name, err);
 }
 
-static void sleep_poll(void)
-{
-	struct timespec ts = {0, WAL_POLL_NS};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 /*
  * Every WAL file the backup needs, in order (the timeline's history file
  * first when it is not 1), until each is in the repository and verified.
@@ -455,7 +350,7 @@ static int wait_for_wal(Repo *repo, const BackupMeta *m, const RepoEpoch *epoch,
 {
 	uint64_t first = m->start_lsn / m->seg_size;
 	uint64_t last = (m->stop_lsn - 1) / m->seg_size;
-	double deadline = now_mono() + (double)timeout;
+	double deadline = clock_now() + (double)timeout;
 	bool history = m->timeline > 1;
 	int rc = 0;
 
@@ -478,7 +373,7 @@ static int wait_for_wal(Repo *repo, const BackupMeta *m, const RepoEpoch *epoch,
 						name.name);
 				return rc;
 			}
-			if (now_mono() >= deadline) {
+			if (clock_now() >= deadline) {
 				ws_error(err, WS_FATAL,
 					 "WAL file \"%s\" needed by the backup did not reach repository "
 					 "\"%s\" within "
@@ -499,10 +394,10 @@ static int wait_for_wal(Repo *repo, const BackupMeta *m, const RepoEpoch *epoch,
 			if (!waiting)
 				log_info("waiting for WAL file \"%s\" to be archived", name.name);
 			waiting = true;
-			sleep_poll();
+			clock_sleep(WAL_POLL_S);
 		}
 		log_debug("WAL file \"%s\" is archived and verified", name.name);
-		deadline = now_mono() + (double)timeout;
+		deadline = clock_now() + (double)timeout;
 		if (history)
 			history = false;
 		else
@@ -512,13 +407,6 @@ static int wait_for_wal(Repo *repo, const BackupMeta *m, const RepoEpoch *epoch,
 }
 
 /* ---- the command ---- */
-
-static void utc_iso(time_t t, char out[32])
-{
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 static int write_manifest(Repo *repo, const BackupMeta *m, WsError *err)
 {
@@ -544,7 +432,7 @@ static int write_manifest(Repo *repo, const BackupMeta *m, WsError *err)
 
 int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 {
-	PqConn conn = {0};
+	BackupConn conn = {0};
 	Progress progress = {0};
 	Repo *repo = NULL;
 	RepoLock *lock = NULL;
@@ -557,7 +445,7 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 	char *command = NULL;
 	bool quiet = log_get_level() <= LOG_LEVEL_ERROR;
 	time_t start;
-	double start_mono = now_mono();
+	double start_mono = clock_now();
 	uint32_t stop_tli;
 	int rc;
 
@@ -589,19 +477,15 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 	meta->server_version_num = si.version;
 	meta->pg_major = si.major;
 	meta->seg_size = si.seg_size;
-	utc_iso(start, meta->start_time);
+	clock_utc_iso((int64_t)start, meta->start_time);
 
 	command = bb_command(si.version, meta->label, true);
 	log_info("starting backup \"%s\" of the server (PostgreSQL %d, system identifier %" PRIu64 ")",
 		 meta->id, si.major, si.sysid);
 	log_debug("sending %s", command);
-	if (!PQsendQuery(conn.conn, command)) {
-		char msg[1024];
-		pq_error_text(PQerrorMessage(conn.conn), msg, sizeof(msg), NULL, 0);
-		rc = ws_error(err, WS_FATAL, "could not send BASE_BACKUP to the server: %s", msg);
+	if ((rc = pq_send_query(conn.conn, command, "BASE_BACKUP", err)) != 0)
 		goto done;
-	}
-	bs = bb_stream_new(&pq_ops, &conn, si.version, true);
+	bs = bb_stream_new(&pq_bb_ops, conn.conn, si.version, true);
 	if ((rc = bb_stream_start(bs, err)) != 0)
 		goto done;
 	meta->start_lsn = bb_stream_start_lsn(bs);
@@ -609,7 +493,7 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 
 	progress.on = !quiet && isatty(STDERR_FILENO);
 	progress.total = bb_stream_estimate(bs);
-	progress.start = progress.last = now_mono();
+	progress.start = progress.last = clock_now();
 	rc = store_parts(repo, bs, meta, &written, &progress, err);
 	progress_show(&progress, bb_stream_bytes(bs), true);
 	progress_break(&progress);
@@ -618,8 +502,8 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 
 	if ((rc = bb_stream_finish(bs, &meta->stop_lsn, &stop_tli, err)) != 0)
 		goto done;
-	utc_iso(time(NULL), meta->stop_time);
-	PQfinish(conn.conn);
+	clock_utc_iso((int64_t)time(NULL), meta->stop_time);
+	pq_close(conn.conn);
 	conn.conn = NULL;
 	if (stop_tli != meta->timeline) {
 		rc = ws_error(err, WS_FATAL,
@@ -648,19 +532,19 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 		}
 		printf("backup \"%s\" complete: %s, stored %s, %s\n", meta->id,
 		       fmt_size(size, s1, sizeof(s1)), fmt_size(stored, s2, sizeof(s2)),
-		       duration_str(now_mono() - start_mono, d, sizeof(d)));
+		       duration_str(clock_now() - start_mono, d, sizeof(d)));
 		fflush(stdout);
 	}
 done:
 	if (rc != 0 && repo != NULL) {
 		/* Close first: the server then ends its side of the backup. */
-		PQfinish(conn.conn);
+		pq_close(conn.conn);
 		conn.conn = NULL;
 		written_remove_all(repo, &written, meta->id);
 	}
 	written_free(&written);
 	bb_stream_free(bs);
-	PQfinish(conn.conn);
+	pq_close(conn.conn);
 	free(command);
 	backup_meta_free(meta);
 	repo_lock_release(lock);

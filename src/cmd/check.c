@@ -22,10 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
-
-#include "cmd/cluster.h"
 #include "pg/basebackup.h"
+#include "pg/cluster.h"
 #include "pg/pqconn.h"
 #include "pg/walname.h"
 #include "repo/keys.h"
@@ -33,11 +31,12 @@
 #include "store/s3_util.h"
 #include "store/sftp_util.h"
 #include "util/cleanup.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
 
 /* How often the repository is asked again for the switched WAL file. */
-#define POLL_NS (250 * 1000 * 1000L)
+#define POLL_S 0.25
 
 /* %p and %f after PostgreSQL's substitution, kept apart from literal text. */
 #define MARK_P '\x01'
@@ -472,7 +471,7 @@ static bool repo_same_here(const char *a, const char *b)
 /* ---- output: one line per check ---- */
 
 typedef struct CheckRun {
-	PGconn *conn;
+	PqConn *conn;
 	int failed;
 	const char *repo_url; /* the repo setting, as given */
 	const char *repo;     /* as the store shows it */
@@ -525,7 +524,7 @@ static void say_ok(const char *fmt, ...)
 
 /* ---- the server ---- */
 
-static int connect_server(const char *dbname, PGconn **out, WsError *err)
+static int connect_server(const char *dbname, PqConn **out, WsError *err)
 {
 	return pq_connect(dbname, false, "walship check",
 			  "check needs a superuser (or a role allowed to run pg_switch_wal and to read "
@@ -534,14 +533,14 @@ static int connect_server(const char *dbname, PGconn **out, WsError *err)
 }
 
 /* A one-value answer copied into buf ("" for NULL or no row). */
-static int query_value(PGconn *conn, const char *sql, char *buf, size_t size, WsError *err)
+static int query_value(PqConn *conn, const char *sql, char *buf, size_t size, WsError *err)
 {
-	PGresult *res;
+	PqRow *res;
 	int rc = pq_query_row(conn, sql, 1, true, &res, err);
 	buf[0] = '\0';
 	if (rc == 0 && res != NULL) {
-		snprintf(buf, size, "%s", PQgetvalue(res, 0, 0));
-		PQclear(res);
+		snprintf(buf, size, "%s", pq_row_value(res, 0));
+		pq_row_free(res);
 	}
 	return rc;
 }
@@ -553,12 +552,12 @@ typedef struct Server {
 	uint32_t seg_size;
 } Server;
 
-static int identify(PGconn *conn, Server *sv, WsError *err)
+static int identify(PqConn *conn, Server *sv, WsError *err)
 {
 	char v[128], *end;
 	int rc;
 
-	sv->version = PQserverVersion(conn);
+	sv->version = pq_server_version(conn);
 	if (sv->version < 100000) {
 		ws_error(err, WS_FATAL, "the server's PostgreSQL version %d is not supported by walship",
 			 sv->version);
@@ -599,7 +598,7 @@ static int identify(PGconn *conn, Server *sv, WsError *err)
 
 static int check_archive_mode(CheckRun *r, bool *on, WsError *err)
 {
-	PGresult *res;
+	PqRow *res;
 	WsError e;
 	int rc = pq_query_row(r->conn,
 			      "SELECT setting, pending_restart FROM pg_settings WHERE name = 'archive_mode'",
@@ -609,8 +608,8 @@ static int check_archive_mode(CheckRun *r, bool *on, WsError *err)
 		return rc;
 	if (res == NULL)
 		return ws_error(err, WS_FATAL, "the server has no setting \"archive_mode\"");
-	const char *mode = PQgetvalue(res, 0, 0);
-	bool pending = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	const char *mode = pq_row_value(res, 0);
+	bool pending = strcmp(pq_row_value(res, 1), "t") == 0;
 
 	ws_error_clear(&e);
 	if (strcmp(mode, "on") == 0) {
@@ -636,7 +635,7 @@ static int check_archive_mode(CheckRun *r, bool *on, WsError *err)
 			      "changes only at server start).");
 		say_failed(r, &e);
 	}
-	PQclear(res);
+	pq_row_free(res);
 	return 0;
 }
 
@@ -647,15 +646,15 @@ static int check_archive_mode(CheckRun *r, bool *on, WsError *err)
  */
 static int archive_command_value(CheckRun *r, bool archiving, char **out, bool *from_files, WsError *err)
 {
-	PGresult *res;
+	PqRow *res;
 	*out = NULL;
 	*from_files = false;
 	if (archiving) {
 		int rc;
 		if ((rc = pq_query_row(r->conn, "SHOW archive_command", 1, true, &res, err)) != 0)
 			return rc;
-		*out = xstrdup(res ? PQgetvalue(res, 0, 0) : "");
-		PQclear(res);
+		*out = xstrdup(res ? pq_row_value(res, 0) : "");
+		pq_row_free(res);
 		return 0;
 	}
 	WsError ignored;
@@ -666,9 +665,9 @@ static int archive_command_value(CheckRun *r, bool archiving, char **out, bool *
 		    "ORDER BY seqno DESC LIMIT 1",
 		    1, true, &res, &ignored) == 0 &&
 	    res != NULL) {
-		*out = xstrdup(PQgetvalue(res, 0, 0));
+		*out = xstrdup(pq_row_value(res, 0));
 		*from_files = true;
-		PQclear(res);
+		pq_row_free(res);
 	}
 	return 0;
 }
@@ -723,7 +722,7 @@ static int check_archive_command(CheckRun *r, bool archiving, WsError *err)
 	int rc;
 
 	ws_error_clear(&e);
-	if (PQserverVersion(r->conn) >= 150000) {
+	if (pq_server_version(r->conn) >= 150000) {
 		char lib[1024];
 		if ((rc = query_value(r->conn, "SHOW archive_library", lib, sizeof(lib), err)) != 0)
 			return rc;
@@ -891,17 +890,10 @@ static int check_not_found(CheckRun *r, Repo *repo, const RepoEpoch *epoch)
 	return 0;
 }
 
-static double now_mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* What pg_stat_archiver says, as a detail for a file that did not arrive. */
 static void archiver_detail(CheckRun *r, const char *wal, WsError *e)
 {
-	PGresult *res;
+	PqRow *res;
 	WsError ignored;
 	ws_error_clear(&ignored);
 	if (pq_query_row(r->conn,
@@ -915,10 +907,10 @@ static void archiver_detail(CheckRun *r, const char *wal, WsError *e)
 		ws_error_detail(e, "pg_stat_archiver could not be read: %s.", ignored.msg);
 		return;
 	}
-	const char *failed_count = PQgetvalue(res, 0, 0), *failed_wal = PQgetvalue(res, 0, 1),
-		   *failed_time = PQgetvalue(res, 0, 2), *archived_wal = PQgetvalue(res, 0, 3),
-		   *archived_time = PQgetvalue(res, 0, 4);
-	bool failing = strcmp(PQgetvalue(res, 0, 5), "t") == 0;
+	const char *failed_count = pq_row_value(res, 0), *failed_wal = pq_row_value(res, 1),
+		   *failed_time = pq_row_value(res, 2), *archived_wal = pq_row_value(res, 3),
+		   *archived_time = pq_row_value(res, 4);
+	bool failing = strcmp(pq_row_value(res, 5), "t") == 0;
 	char last[256] = "It has archived nothing since its statistics were reset.";
 	if (archived_wal[0])
 		snprintf(last, sizeof(last), "It last archived \"%s\" at %s.", archived_wal, archived_time);
@@ -940,7 +932,7 @@ static void archiver_detail(CheckRun *r, const char *wal, WsError *e)
 			"pg_stat_archiver reports no failure since the last success. %s The archiver may "
 			"be behind.",
 			last);
-	PQclear(res);
+	pq_row_free(res);
 }
 
 static int check_switch(CheckRun *r, Repo *repo, const RepoEpoch *epoch, int timeout, WsError *err)
@@ -965,7 +957,7 @@ static int check_switch(CheckRun *r, Repo *repo, const RepoEpoch *epoch, int tim
 		return ws_error(err, WS_FATAL, "repository key for \"%s\" is too long", wal);
 	log_info("switched to a new WAL file; waiting for \"%s\" in repository \"%s\"", wal, r->repo);
 
-	double start = now_mono(), deadline = start + timeout;
+	double start = clock_now(), deadline = start + timeout;
 	for (;;) {
 		StoreStat st;
 		WsError se;
@@ -973,7 +965,7 @@ static int check_switch(CheckRun *r, Repo *repo, const RepoEpoch *epoch, int tim
 		rc = store_stat(repo_store(repo), key, &st, &se);
 		if (rc == 0) {
 			say_ok("WAL file \"%s\" reached repository \"%s\" %.1f seconds after the switch", wal,
-			       r->repo, now_mono() - start);
+			       r->repo, clock_now() - start);
 			return 0;
 		}
 		if (rc == WS_INTERRUPTED) {
@@ -988,11 +980,9 @@ static int check_switch(CheckRun *r, Repo *repo, const RepoEpoch *epoch, int tim
 		if (cleanup_interrupted())
 			return ws_error(err, WS_INTERRUPTED, "interrupted while waiting for WAL file \"%s\"",
 					wal);
-		if (now_mono() >= deadline)
+		if (clock_now() >= deadline)
 			break;
-		struct timespec ts = {0, POLL_NS};
-		while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !cleanup_interrupted())
-			;
+		(void)clock_sleep_interruptible(POLL_S);
 	}
 	ws_error(&e, WS_FATAL,
 		 "WAL file \"%s\" did not reach repository \"%s\" within %d seconds of the switch", wal,
@@ -1047,6 +1037,6 @@ int cmd_check(const Config *cfg, const CheckOptions *opt, WsError *err)
 	fflush(stdout);
 done:
 	repo_free(repo);
-	PQfinish(r.conn);
+	pq_close(r.conn);
 	return rc;
 }

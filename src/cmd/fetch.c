@@ -20,8 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cmd/cluster.h"
-#include "cmd/prefetch.h"
+#include "pg/cluster.h"
 #include "pg/walname.h"
 #include "pg/walpage.h"
 #include "repo/keys.h"
@@ -30,36 +29,9 @@
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/mem.h"
-
-#define SMALL_FILE_MAX (16u * 1024 * 1024)
-
-int fetch_install(int fd, const char *tmp, const char *path, WsError *err)
-{
-	if (close(fd) != 0)
-		return ws_error_errno(err, WS_FATAL, errno, "could not write \"%s\"", tmp);
-	cleanup_hold();
-	if (rename(tmp, path) != 0) {
-		int rc = ws_error_errno(err, WS_FATAL, errno, "could not rename \"%s\" to \"%s\"", tmp, path);
-		cleanup_release();
-		return rc;
-	}
-	cleanup_set_exit_code(0);
-	cleanup_release();
-	return 0;
-}
-
-int fetch_sink_write(void *ctx, const unsigned char *buf, size_t len, WsError *err)
-{
-	FetchSink *s = ctx;
-	if (s->written < sizeof(s->head)) {
-		size_t n = sizeof(s->head) - (size_t)s->written;
-		memcpy(s->head + s->written, buf, n < len ? n : len);
-	}
-	if (fs_write_all(s->fd, buf, len) != 0)
-		return ws_error_errno(err, WS_FATAL, errno, "could not write %s", s->what);
-	s->written += len;
-	return 0;
-}
+#include "wal/prefetch_runner.h"
+#include "wal/prefetch_spool.h"
+#include "wal/sink.h"
 
 /* The data directory of a frontend tool's %p: <pgdata>/pg_wal/<name>. */
 static char *frontend_pgdata(const char *path)
@@ -134,10 +106,11 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 	Prefetch *pf = NULL;
 	const RepoEpoch *epoch;
 	char key[STORE_KEY_MAX];
-	char *pgdata = NULL, *dir = NULL, *tmp = NULL;
+	WalTemp tmp = WAL_TEMP_NONE;
+	char *pgdata = NULL;
 	char what[WAL_NAME_MAX + 32];
-	int fd = -1, slot = -1, rc;
-	bool renamed = false, spool_tried = false, absent = false;
+	int rc;
+	bool spool_tried = false, absent = false;
 
 	if ((rc = walname_parse(req->name, &name, err)) != 0)
 		return rc;
@@ -207,22 +180,14 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 		rc = 0;
 	}
 
-	/* Temp file beside %p: the rename is atomic and never crosses filesystems. */
-	dir = fs_dirname(req->path);
-	tmp = xasprintf("%s/.%s.walship.XXXXXX", dir, fs_basename(req->path));
-	fd = cleanup_create(tmp, O_RDWR | O_CLOEXEC, 0600, &slot);
-	if (fd < 0) {
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not create temporary file \"%s\"", tmp);
-		free(tmp);
-		tmp = NULL;
+	if ((rc = wal_temp_open(&tmp, req->path, err)) != 0)
 		goto done;
-	}
-	snprintf(what, sizeof(what), "\"%s\"", tmp);
+	snprintf(what, sizeof(what), "\"%s\"", tmp.path);
 
 	bool segment_like = name.kind == WAL_SEGMENT || name.kind == WAL_PARTIAL;
-	FetchSink sink = {.fd = fd, .what = what};
+	WalSink sink = {.fd = tmp.fd, .what = what};
 	ObjInfo info;
-	rc = repo_get_object(repo, key, segment_like ? epoch->seg_size : SMALL_FILE_MAX, fetch_sink_write,
+	rc = repo_get_object(repo, key, segment_like ? epoch->seg_size : WAL_SMALL_FILE_MAX, wal_sink_write,
 			     &sink, &info, err);
 	if (rc == WS_NOT_FOUND) {
 		/* walship.json was read and matched this cluster: a true "not found". */
@@ -249,11 +214,8 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 			goto done;
 		}
 	}
-	rc = fetch_install(fd, tmp, req->path, err);
-	fd = -1;
-	if (rc != 0)
+	if ((rc = wal_temp_install(&tmp, req->path, err)) != 0)
 		goto done;
-	renamed = true;
 	log_info("restored \"%s\" (%" PRIu64 " bytes) to \"%s\"", name.name, info.content_size, req->path);
 done:
 	/*
@@ -265,14 +227,7 @@ done:
 		err->cls = WS_FATAL;
 		rc = WS_FATAL;
 	}
-	if (fd >= 0)
-		close(fd);
-	if (tmp != NULL && !renamed)
-		unlink(tmp);
-	if (slot >= 0)
-		cleanup_unregister(slot);
-	free(tmp);
-	free(dir);
+	wal_temp_close(&tmp);
 	free(pgdata);
 	prefetch_free(pf);
 	repo_free(repo);

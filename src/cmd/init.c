@@ -7,7 +7,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-#include "cmd/cluster.h"
+#include "pg/cluster.h"
 #include "repo/repo.h"
 
 static bool is_set(const Config *cfg, const char *key)

@@ -26,9 +26,9 @@
 
 #include <jansson.h>
 
-#include "cmd/list.h"
 #include "pg/lsn.h"
 #include "pg/walname.h"
+#include "repo/catalog.h"
 #include "repo/jsonfile.h"
 #include "repo/lock.h"
 #include "repo/repo.h"
@@ -57,7 +57,7 @@ typedef struct DirPlan {
 } DirPlan;
 
 typedef struct EpochPlan {
-	ListEpoch s;
+	CatalogEpoch s;
 	RetentionTimeline *rt;      /* what is kept: retention and leases */
 	RetentionTimeline *rt_base; /* what retention alone keeps */
 	int nrt;
@@ -122,7 +122,7 @@ static void victims_free(Victims *vs)
 static void plan_free(Plan *p)
 {
 	for (int i = 0; i < p->nep; i++) {
-		list_epoch_free(&p->ep[i].s);
+		catalog_epoch_free(&p->ep[i].s);
 		free(p->ep[i].rt);
 		free(p->ep[i].rt_base);
 		victims_free(&p->ep[i].wal);
@@ -139,7 +139,7 @@ static void plan_free(Plan *p)
 
 /* ---- reading ---- */
 
-static void scan_problem(void *ctx, const ListProblem *lp, WsError *e)
+static void scan_problem(void *ctx, const CatalogProblem *lp, WsError *e)
 {
 	Plan *p = ctx;
 	if (lp->backup_id != NULL) {
@@ -259,7 +259,7 @@ static int scan_epochs(Repo *repo, Plan *p, const BackupMeta ***all, int *nall, 
 	for (int i = 0; i < meta->n_epochs; i++) {
 		EpochPlan *e = &p->ep[i];
 		p->nep++;
-		if ((rc = list_scan_epoch(repo, &meta->epochs[i], scan_problem, p, &e->s, err)) != 0) {
+		if ((rc = catalog_scan_epoch(repo, &meta->epochs[i], scan_problem, p, &e->s, err)) != 0) {
 			ws_error_prefix(err, "could not list epoch \"%s\"", meta->epochs[i].id);
 			ws_error_hint(err, "Nothing was removed.");
 			return rc;
@@ -317,7 +317,7 @@ static int read_leases(Repo *repo, int64_t now, Plan *p, WsError *err)
 				h->ep = k;
 		if (h->ep < 0)
 			continue; /* an epoch this repository does not have: held as everything */
-		const ListEpoch *s = &p->ep[h->ep].s;
+		const CatalogEpoch *s = &p->ep[h->ep].s;
 		for (int k = 0; k < s->nbackups; k++)
 			if (strcmp(s->backups[k]->id, l->backup) == 0)
 				h->backup = k;
@@ -637,7 +637,7 @@ static void print_json(const Plan *p, const PruneOptions *opt, uint64_t bytes, s
 	for (int i = 0; i < p->ndirs; i++)
 		json_array_append_new(p->dirs[i].complete ? rm : inc, json_string(p->dirs[i].id));
 	for (int i = 0; i < p->nep; i++) {
-		const ListEpoch *s = &p->ep[i].s;
+		const CatalogEpoch *s = &p->ep[i].s;
 		for (int k = 0; k < s->nbackups; k++) {
 			bool removed = false;
 			for (int j = 0; j < p->ndirs; j++)

@@ -1,8 +1,8 @@
 /*
  * rebuild_plan.c - walship rebuild's plan (see rebuild_plan.h): everything
  * that can be known from the repository is proven before the data directory
- * is touched, using walship list's windows so that rebuild never promises
- * more than list shows.
+ * is touched, using repo/catalog's windows (walship list's) so that
+ * rebuild never promises more than list shows.
  */
 #include "cmd/rebuild_plan.h"
 
@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pg/lsn.h"
 #include "pg/pgcontrol.h"
@@ -22,7 +23,114 @@
 #include "repo/retention.h"
 #include "util/log.h"
 
-static const ListEpochTimeline *tl_find(const ListEpoch *s, uint32_t tli)
+/* ---- target times ---- */
+
+static int digits(const char **p, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)(*p)[i]))
+			return -1;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*out = v;
+	return 0;
+}
+
+static int bad_time(const char *s, WsError *err)
+{
+	ws_error(err, WS_USAGE, "invalid value \"%s\" for --target-time", s);
+	ws_error_detail(err, "Use a date, a time and a time zone, e.g. \"2026-11-25 19:11:52.67+00\" or "
+			     "\"2026-11-25T19:11:52Z\".");
+	return WS_USAGE;
+}
+
+int rebuild_parse_time(const char *s, int64_t *secs, int *usec, char out[REBUILD_TIME_MAX], WsError *err)
+{
+	const char *p = s;
+	int y, mo, d, h, mi, sec = 0, us = 0, nfrac = 0, off = 0;
+	char frac[8] = "";
+
+	if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' || digits(&p, 2, &d))
+		return bad_time(s, err);
+	if (*p != ' ' && *p != 'T' && *p != 't')
+		return bad_time(s, err);
+	p++;
+	if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
+		return bad_time(s, err);
+	if (*p == ':') {
+		p++;
+		if (digits(&p, 2, &sec))
+			return bad_time(s, err);
+		if (*p == '.') {
+			p++;
+			while (isdigit((unsigned char)*p)) {
+				if (nfrac == 6)
+					return bad_time(s, err);
+				frac[nfrac++] = *p++;
+			}
+			if (nfrac == 0)
+				return bad_time(s, err);
+			frac[nfrac] = '\0';
+			for (int i = 0; i < 6; i++)
+				us = us * 10 + (i < nfrac ? frac[i] - '0' : 0);
+		}
+	}
+	while (*p == ' ')
+		p++;
+	if (*p == '\0') {
+		ws_error(err, WS_USAGE, "--target-time \"%s\" has no time zone", s);
+		ws_error_detail(err, "PostgreSQL would read it in the server's time zone.");
+		ws_error_hint(err, "Add one, e.g. \"%s+00\" for UTC.", s);
+		return WS_USAGE;
+	}
+	if (strcmp(p, "Z") == 0 || strcmp(p, "z") == 0 || strcasecmp(p, "UTC") == 0 ||
+	    strcasecmp(p, "GMT") == 0) {
+		off = 0;
+	} else if (*p == '+' || *p == '-') {
+		int sign = *p++ == '-' ? -1 : 1, oh, om = 0;
+		if (digits(&p, 2, &oh))
+			return bad_time(s, err);
+		if (*p == ':')
+			p++;
+		if (*p != '\0' && digits(&p, 2, &om))
+			return bad_time(s, err);
+		if (*p != '\0' || oh > 15 || om > 59)
+			return bad_time(s, err);
+		off = sign * (oh * 3600 + om * 60);
+	} else {
+		return bad_time(s, err);
+	}
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59 || y < 1970)
+		return bad_time(s, err);
+
+	struct tm tm = {0};
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	time_t t = timegm(&tm);
+	/* timegm normalises 31 February into March: a day that does not exist is refused. */
+	if (tm.tm_mday != d || tm.tm_mon != mo - 1)
+		return bad_time(s, err);
+	t -= off;
+	struct tm u;
+	gmtime_r(&t, &u);
+	char base[32];
+	strftime(base, sizeof(base), "%Y-%m-%d %H:%M:%S", &u);
+	if (nfrac > 0)
+		snprintf(out, REBUILD_TIME_MAX, "%s.%s+00", base, frac);
+	else
+		snprintf(out, REBUILD_TIME_MAX, "%s+00", base);
+	*secs = (int64_t)t;
+	*usec = us;
+	return 0;
+}
+
+static const CatalogEpochTimeline *tl_find(const CatalogEpoch *s, uint32_t tli)
 {
 	for (int i = 0; i < s->ntl; i++)
 		if (s->tls[i].tli == tli)
@@ -39,7 +147,7 @@ static bool on_path(const TimelinePath *p, const BackupMeta *b)
 	return false;
 }
 
-static const ListWindow *window_of(const ListEpoch *s, uint32_t tli)
+static const CatalogWindow *window_of(const CatalogEpoch *s, uint32_t tli)
 {
 	for (int i = 0; i < s->nw; i++)
 		if (s->w[i].tli == tli)
@@ -48,7 +156,7 @@ static const ListWindow *window_of(const ListEpoch *s, uint32_t tli)
 }
 
 /* "timeline 1 from 0/2000100 (backup ID) to 0/6000000 (end of NAME)" for messages. */
-static void window_text(const ListEpoch *s, const ListWindow *w, char *buf, size_t size)
+static void window_text(const CatalogEpoch *s, const CatalogWindow *w, char *buf, size_t size)
 {
 	size_t n = 0;
 	buf[0] = '\0';
@@ -58,7 +166,7 @@ static void window_text(const ListEpoch *s, const ListWindow *w, char *buf, size
 	}
 	for (int i = 0; i < w->nranges && n < size; i++) {
 		char from[LSN_STR_MAX], to[LSN_STR_MAX], name[32];
-		const ListRange *r = &w->ranges[i];
+		const CatalogRange *r = &w->ranges[i];
 		lsn_format(r->from_lsn, from);
 		lsn_format(r->to_lsn, to);
 		wal_segment_name(r->to_tli, r->to_segno, s->epoch->seg_size, name);
@@ -79,7 +187,7 @@ static int parse_tli(const char *s, uint32_t *out)
 	return 0;
 }
 
-static const char *timelines_text(const ListEpoch *s, char *buf, size_t size)
+static const char *timelines_text(const CatalogEpoch *s, char *buf, size_t size)
 {
 	size_t n = 0;
 	buf[0] = '\0';
@@ -91,7 +199,7 @@ static const char *timelines_text(const ListEpoch *s, char *buf, size_t size)
 }
 
 /* Pick the backup (by id, or the newest one that ends before the target). */
-static int choose_backup(const ListEpoch *s, const RebuildOptions *o, RebuildPlan *pl, uint32_t want_tli,
+static int choose_backup(const CatalogEpoch *s, const RebuildOptions *o, RebuildPlan *pl, uint32_t want_tli,
 			 WsError *err)
 {
 	bool by_id = o->backup_id != NULL && strcmp(o->backup_id, "latest") != 0;
@@ -114,7 +222,7 @@ static int choose_backup(const ListEpoch *s, const RebuildOptions *o, RebuildPla
 		return 0;
 	}
 	/* A timeline the repository does not hold is refused by choose_timeline, naming those it does. */
-	const ListEpochTimeline *want = want_tli != 0 ? tl_find(s, want_tli) : NULL;
+	const CatalogEpochTimeline *want = want_tli != 0 ? tl_find(s, want_tli) : NULL;
 	if (want != NULL && want->nsegs == 0 && !want->has_history)
 		want = NULL;
 	for (int i = s->nbackups; i-- > 0;) {
@@ -146,7 +254,7 @@ static int choose_backup(const ListEpoch *s, const RebuildOptions *o, RebuildPla
 }
 
 /* The timeline to recover along: latest (the highest that can start from b), current or N. */
-static int choose_timeline(const ListEpoch *s, const RebuildOptions *o, RebuildPlan *pl, WsError *err)
+static int choose_timeline(const CatalogEpoch *s, const RebuildOptions *o, RebuildPlan *pl, WsError *err)
 {
 	const char *want = o->target_timeline ? o->target_timeline : "latest";
 	char list[256];
@@ -160,7 +268,7 @@ static int choose_timeline(const ListEpoch *s, const RebuildOptions *o, RebuildP
 			if (s->tls[i].tli > pl->tli && on_path(s->tls[i].path, pl->b))
 				pl->tli = s->tls[i].tli;
 	} else if (parse_tli(want, &n) == 0) {
-		const ListEpochTimeline *t = tl_find(s, n);
+		const CatalogEpochTimeline *t = tl_find(s, n);
 		if (t == NULL || (t->nsegs == 0 && !t->has_history)) {
 			ws_error(err, WS_USAGE, "timeline %" PRIu32 " is not in the repository", n);
 			ws_error_detail(err, "Epoch \"%s\" holds timelines %s.", s->epoch->id,
@@ -187,7 +295,7 @@ static int choose_timeline(const ListEpoch *s, const RebuildOptions *o, RebuildP
 				"invalid value \"%s\" for --target-timeline: use latest, current or a number",
 				want);
 	}
-	const ListEpochTimeline *t = tl_find(s, pl->tli);
+	const CatalogEpochTimeline *t = tl_find(s, pl->tli);
 	pl->path = t ? t->path : NULL;
 	pl->w = window_of(s, pl->tli);
 	snprintf(pl->timeline_value, sizeof(pl->timeline_value), "%" PRIu32, pl->tli);
@@ -195,9 +303,9 @@ static int choose_timeline(const ListEpoch *s, const RebuildOptions *o, RebuildP
 }
 
 /* Is the target reachable from the backup along the timeline: refuse otherwise, naming the window. */
-static int prove_reachable(const ListEpoch *s, const RebuildOptions *o, RebuildPlan *pl, WsError *err)
+static int prove_reachable(const CatalogEpoch *s, const RebuildOptions *o, RebuildPlan *pl, WsError *err)
 {
-	const ListWindow *w = pl->w;
+	const CatalogWindow *w = pl->w;
 	const BackupMeta *b = pl->b;
 	uint32_t seg_size = s->epoch->seg_size;
 	char win[1024], a[LSN_STR_MAX], name[32];
@@ -216,7 +324,7 @@ static int prove_reachable(const ListEpoch *s, const RebuildOptions *o, RebuildP
 		ws_error_detail(err, "Available: %s.", win);
 		return WS_FATAL;
 	}
-	const ListRange *r = NULL;
+	const CatalogRange *r = NULL;
 	for (int i = 0; i < w->nranges; i++)
 		if (w->ranges[i].from_lsn <= b->stop_lsn && b->stop_lsn <= w->ranges[i].to_lsn)
 			r = &w->ranges[i];
@@ -332,7 +440,7 @@ static const char *target_kind_name(RecoveryTargetKind k)
 	}
 }
 
-void rebuild_plan_print(const ListEpoch *s, const RebuildOptions *o, const RebuildPlan *pl)
+void rebuild_plan_print(const CatalogEpoch *s, const RebuildOptions *o, const RebuildPlan *pl)
 {
 	const char *value = o->target == TARGET_TIME     ? pl->time_value
 			    : o->target == TARGET_LATEST ? NULL
@@ -440,7 +548,7 @@ int rebuild_plan_check_target(const RebuildOptions *o, int pg_major, RebuildPlan
 	}
 }
 
-int rebuild_plan_choose(const ListEpoch *s, const RebuildOptions *o, RebuildPlan *pl, WsError *err)
+int rebuild_plan_choose(const CatalogEpoch *s, const RebuildOptions *o, RebuildPlan *pl, WsError *err)
 {
 	uint32_t want_tli = 0;
 	int rc;
@@ -502,7 +610,7 @@ int rebuild_target_end_check(int pg_major, RecoveryTargetKind target, const char
 	return 1;
 }
 
-int rebuild_plan_check_end(Repo *repo, const ListEpoch *s, const RebuildOptions *o, const RebuildPlan *pl,
+int rebuild_plan_check_end(Repo *repo, const CatalogEpoch *s, const RebuildOptions *o, const RebuildPlan *pl,
 			   WsError *err)
 {
 	const RepoEpoch *ep = s->epoch;

@@ -9,18 +9,55 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cmd/list.h"
-#include "cmd/rebuild.h"
 #include "pg/history.h"
+#include "pg/recoveryconf.h"
 #include "repo/backupmeta.h"
+#include "repo/catalog.h"
 #include "repo/repo.h"
 #include "util/error.h"
+
+/* "YYYY-MM-DD HH:MM:SS.ffffff+00" and its terminator. */
+#define REBUILD_TIME_MAX 40
+
+typedef struct RebuildOptions {
+	const char *pgdata;
+	const char *backup_id; /* NULL or "latest": chosen from the target */
+	RecoveryTargetKind target;
+	const char *target_value; /* as given: time, LSN, xid or name */
+	bool target_exclusive;
+	const char *target_timeline; /* NULL: latest */
+	const char *target_action;   /* NULL: PostgreSQL's default (pause) */
+	bool standby;
+	const char *primary_conninfo;
+	const char *archive;               /* NULL, "off" or "keep" */
+	const char *const *tablespace_map; /* "OID=DIR" entries */
+	int n_tablespace_map;
+	const char *config_from; /* postgresql.conf to copy when the backup has none */
+	const char *config_path; /* the walship configuration file restore_command must read, or NULL */
+	bool start;
+	int port; /* 0: the one in postgresql.conf */
+	bool force;
+	bool dry_run;
+	int64_t lease; /* seconds the lease outlives walship rebuild (REBUILD_LEASE_DEFAULT); 0: no lease */
+} RebuildOptions;
+
+/*
+ * Parse a recovery_target_time value that has an explicit zone:
+ * "YYYY-MM-DD HH:MM[:SS[.fraction]]" (or 'T' between date and time) followed,
+ * with or without a space, by "Z", "UTC", "GMT" or an offset "+HH", "+HHMM",
+ * "+HH:MM" (or '-').  *secs gets the UTC seconds since 1970, *usec the
+ * microseconds (fraction digits past the sixth are refused), and out the same
+ * instant as "YYYY-MM-DD HH:MM:SS[.fraction]+00".  WS_USAGE for anything
+ * else, with a hint when only the zone is missing (PostgreSQL would read the
+ * time in the server's zone).
+ */
+int rebuild_parse_time(const char *s, int64_t *secs, int *usec, char out[REBUILD_TIME_MAX], WsError *err);
 
 typedef struct RebuildPlan {
 	const BackupMeta *b;
 	uint32_t tli; /* the target timeline */
 	const TimelinePath *path;
-	const ListWindow *w;
+	const CatalogWindow *w;
 	uint64_t end_lsn; /* end of the WAL recovery can read from b along tli */
 	uint32_t end_tli;
 	uint64_t end_segno;
@@ -46,7 +83,7 @@ int rebuild_plan_check_target(const RebuildOptions *o, int pg_major, RebuildPlan
  * the timeline, and prove the target reachable from the repository's WAL
  * along it; refusals name what can be reached.
  */
-int rebuild_plan_choose(const ListEpoch *s, const RebuildOptions *o, RebuildPlan *pl, WsError *err);
+int rebuild_plan_choose(const CatalogEpoch *s, const RebuildOptions *o, RebuildPlan *pl, WsError *err);
 
 /*
  * Whether PostgreSQL pg_major (96 for 9.6, as walship.json gives it) ends
@@ -74,10 +111,10 @@ int rebuild_target_end_check(int pg_major, RecoveryTargetKind target, const char
  * rebuild_target_end_check for the plan on repo (a stat of the last WAL
  * object when it applies); a warning is printed here.
  */
-int rebuild_plan_check_end(Repo *repo, const ListEpoch *s, const RebuildOptions *o, const RebuildPlan *pl,
+int rebuild_plan_check_end(Repo *repo, const CatalogEpoch *s, const RebuildOptions *o, const RebuildPlan *pl,
 			   WsError *err);
 
 /* The plan, as walship rebuild prints it (also for --dry-run). */
-void rebuild_plan_print(const ListEpoch *s, const RebuildOptions *o, const RebuildPlan *pl);
+void rebuild_plan_print(const CatalogEpoch *s, const RebuildOptions *o, const RebuildPlan *pl);
 
 #endif

@@ -10,7 +10,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-#include "cmd/cluster.h"
+#include "pg/cluster.h"
 #include "repo/repo.h"
 
 int cmd_upgrade(const Config *cfg, const char *pgdata, WsError *err)

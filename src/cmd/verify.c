@@ -75,8 +75,8 @@ static void seg_key(const RepoEpoch *ep, uint32_t tli, uint64_t segno, char name
 		snprintf(key, size, "%s", name);
 }
 
-int verify_wal(const RepoEpoch *ep, const BackupMeta *const *backups, int nb, const ListTimeline *tls,
-	       int ntl, const ListWindow *w, int nw, VerifyProblemFn fn, void *ctx)
+int verify_wal(const RepoEpoch *ep, const BackupMeta *const *backups, int nb, const CatalogTimeline *tls,
+	       int ntl, const CatalogWindow *w, int nw, VerifyProblemFn fn, void *ctx)
 {
 	SegSeen *seen = NULL;
 	int nseen = 0, n = 0;
@@ -86,7 +86,7 @@ int verify_wal(const RepoEpoch *ep, const BackupMeta *const *backups, int nb, co
 	/* Holes inside a backup's own span first: their message names the backup that cannot be rebuilt. */
 	for (int i = 0; i < nw; i++) {
 		for (int j = 0; j < w[i].nunusable; j++) {
-			const ListUnusable *u = &w[i].unusable[j];
+			const CatalogUnusable *u = &w[i].unusable[j];
 			if (!seen_add(&seen, &nseen, u->missing_tli, u->missing_segno))
 				continue;
 			seg_key(ep, u->missing_tli, u->missing_segno, name, key, sizeof(key));
@@ -108,8 +108,8 @@ int verify_wal(const RepoEpoch *ep, const BackupMeta *const *backups, int nb, co
 
 	for (int i = 0; i < nw; i++) {
 		for (int j = 0; j < w[i].ngaps; j++) {
-			const ListGap *g = &w[i].gaps[j];
-			const ListRange *before = &w[i].ranges[0];
+			const CatalogGap *g = &w[i].gaps[j];
+			const CatalogRange *before = &w[i].ranges[0];
 			if (!seen_add(&seen, &nseen, g->tli, g->first_segno))
 				continue;
 			for (int r = 1; r < w[i].nranges; r++)
@@ -147,7 +147,7 @@ int verify_wal(const RepoEpoch *ep, const BackupMeta *const *backups, int nb, co
 	free(seen);
 
 	for (int i = 0; i < ntl; i++) {
-		const ListTimeline *t = &tls[i];
+		const CatalogTimeline *t = &tls[i];
 		const char *bid = NULL;
 		char hist[32], seg_text[64] = "";
 		if (t->tli <= 1 || t->has_history)
@@ -278,9 +278,9 @@ typedef struct Verify {
 	Entry *e; /* the whole repository, sorted */
 	size_t n, cap;
 	bool locked; /* walship.lock is there: a backup or prune may be running */
-	ListEpoch *scans;
+	CatalogEpoch *scans;
 	int nscans;
-	char **scan_keys; /* keys list_scan_epoch reported: not reported again */
+	char **scan_keys; /* keys catalog_scan_epoch reported: not reported again */
 	int nscan_keys;
 	int nproblems;
 	json_t *problems;
@@ -314,7 +314,7 @@ static void report(void *ctx, VerifyKind kind, const char *key, const WsError *e
 	json_array_append_new(v->problems, o);
 }
 
-static void scan_problem(void *ctx, const ListProblem *p, WsError *e)
+static void scan_problem(void *ctx, const CatalogProblem *p, WsError *e)
 {
 	Verify *v = ctx;
 	if (p->backup_id != NULL) {
@@ -620,12 +620,12 @@ static int check_object(Verify *v, const char *key, uint64_t stored, const Expec
 	return 0;
 }
 
-static const ListEpoch *scan_of(const Verify *v, const RepoEpoch *ep)
+static const CatalogEpoch *scan_of(const Verify *v, const RepoEpoch *ep)
 {
 	return &v->scans[ep - v->meta->epochs];
 }
 
-static const BackupMeta *find_backup(const ListEpoch *s, const char *id)
+static const BackupMeta *find_backup(const CatalogEpoch *s, const char *id)
 {
 	for (int i = 0; i < s->nbackups; i++)
 		if (strcmp(s->backups[i]->id, id) == 0)
@@ -633,7 +633,7 @@ static const BackupMeta *find_backup(const ListEpoch *s, const char *id)
 	return NULL;
 }
 
-static const ListBackupDir *find_dir(const ListEpoch *s, const char *id)
+static const CatalogBackupDir *find_dir(const CatalogEpoch *s, const char *id)
 {
 	for (int i = 0; i < s->ndirs; i++)
 		if (strcmp(s->dirs[i].id, id) == 0)
@@ -700,8 +700,8 @@ static int check_entries(Verify *v, WsError *err)
 			want.hint = hint_variant;
 			break;
 		case VERIFY_KEY_BACKUP: {
-			const ListEpoch *s = scan_of(v, k.epoch);
-			const ListBackupDir *d = find_dir(s, k.backup_id);
+			const CatalogEpoch *s = scan_of(v, k.epoch);
+			const CatalogBackupDir *d = find_dir(s, k.backup_id);
 			const BackupMeta *b = find_backup(s, k.backup_id);
 			want.hint = hint_backup;
 			if (d == NULL || !d->has_meta) {
@@ -783,7 +783,7 @@ static int check_entries(Verify *v, WsError *err)
 static void check_manifests(Verify *v)
 {
 	for (int i = 0; i < v->nscans; i++) {
-		const ListEpoch *s = &v->scans[i];
+		const CatalogEpoch *s = &v->scans[i];
 		for (int j = 0; j < s->nbackups; j++) {
 			const BackupMeta *b = s->backups[j];
 			for (int t = 0; t <= b->n_tablespaces; t++) {
@@ -875,7 +875,7 @@ int cmd_verify(const Config *cfg, const VerifyOptions *opt, WsError *err)
 
 	v.scans = xcalloc((size_t)(v.meta->n_epochs > 0 ? v.meta->n_epochs : 1), sizeof(*v.scans));
 	for (int i = 0; i < v.meta->n_epochs; i++) {
-		rc = list_scan_epoch(v.repo, &v.meta->epochs[i], scan_problem, &v, &v.scans[i], err);
+		rc = catalog_scan_epoch(v.repo, &v.meta->epochs[i], scan_problem, &v, &v.scans[i], err);
 		v.nscans = i + 1;
 		if (rc != 0) {
 			ws_error_prefix(err, "could not read epoch \"%s\"", v.meta->epochs[i].id);
@@ -887,7 +887,7 @@ int cmd_verify(const Config *cfg, const VerifyOptions *opt, WsError *err)
 		goto done;
 	check_manifests(&v);
 	for (int i = 0; i < v.nscans; i++) {
-		const ListEpoch *s = &v.scans[i];
+		const CatalogEpoch *s = &v.scans[i];
 		verify_wal(s->epoch, (const BackupMeta *const *)s->backups, s->nbackups, s->lts, s->ntl, s->w,
 			   s->nw, report, &v);
 	}
@@ -902,7 +902,7 @@ int cmd_verify(const Config *cfg, const VerifyOptions *opt, WsError *err)
 done:
 	fflush(stdout);
 	for (int i = 0; i < v.nscans; i++)
-		list_epoch_free(&v.scans[i]);
+		catalog_epoch_free(&v.scans[i]);
 	free(v.scans);
 	for (size_t i = 0; i < v.n; i++)
 		free(v.e[i].key);

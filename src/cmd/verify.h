@@ -10,7 +10,7 @@
  * complete backup's objects against its manifest.json (present, stored size,
  * size, and SHA-256 where the trailer shows it in clear or with --full); WAL
  * segments hold a whole segment; WAL continuity from each backup's start
- * segment to the newest WAL file, along each timeline's history (list.h's
+ * segment to the newest WAL file, along each timeline's history (catalog.h's
  * windows: a backup missing WAL of its own span, a gap after it); that every
  * timeline in use (with WAL or a backup) past timeline 1 has its .history
  * file; orphans (keys walship did not write, backup directories without
@@ -36,9 +36,9 @@
 
 #include <stdbool.h>
 
-#include "cmd/list.h"
 #include "pg/walname.h"
 #include "repo/backupmeta.h"
+#include "repo/catalog.h"
 #include "repo/meta.h"
 #include "util/config.h"
 #include "util/error.h"
@@ -70,15 +70,15 @@ const char *verify_kind_name(VerifyKind kind);
 typedef void (*VerifyProblemFn)(void *ctx, VerifyKind kind, const char *key, const WsError *e);
 
 /*
- * The WAL problems of one epoch from its timelines (tls) and list_windows of
+ * The WAL problems of one epoch from its timelines (tls) and catalog_windows of
  * its complete backups (w): a segment missing inside a backup's span
  * (VERIFY_MISSING, once per segment whichever windows show it), a gap after
  * a backup (VERIFY_GAP, once per first missing segment), and a timeline above
  * 1 with segments or a backup but no history file (VERIFY_MISSING).  Returns
  * the number of problems reported.
  */
-int verify_wal(const RepoEpoch *ep, const BackupMeta *const *backups, int nb, const ListTimeline *tls,
-	       int ntl, const ListWindow *w, int nw, VerifyProblemFn fn, void *ctx);
+int verify_wal(const RepoEpoch *ep, const BackupMeta *const *backups, int nb, const CatalogTimeline *tls,
+	       int ntl, const CatalogWindow *w, int nw, VerifyProblemFn fn, void *ctx);
 
 typedef enum VerifyKeyKind {
 	VERIFY_KEY_REPO = 1, /* walship.json, walship.lock, leases/: not objects */

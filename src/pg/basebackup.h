@@ -23,7 +23,7 @@
  * result set: only bb_stream_finish knows that a backup succeeded.
  *
  * The connection is reached through BbConnOps so that both shapes can be
- * driven by scripted results in tests; cmd/backup.c adapts libpq to it.
+ * driven by scripted results in tests; pg/pqconn.c (pq_bb_ops) adapts libpq to it.
  * Positions are LSNs as in pg/lsn.h.
  */
 #ifndef WALSHIP_PG_BASEBACKUP_H

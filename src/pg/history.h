@@ -20,6 +20,9 @@
 
 #include "util/error.h"
 
+/* The most walship reads of a history file: real ones are a few hundred bytes per switch. */
+#define HISTORY_FILE_MAX (16u * 1024 * 1024)
+
 /*
  * One timeline of a path: it was current for LSNs begin <= lsn < end.
  * begin is 0 for the oldest timeline; end is UINT64_MAX for the newest (the

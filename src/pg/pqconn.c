@@ -1,11 +1,27 @@
 /*
- * pqconn.c - connecting and one-row queries over libpq, with messages in
+ * pqconn.c - connecting, one-row queries and the base backup stream over libpq, with messages in
  * walship's style (see pqconn.h).
  */
 #include "pg/pqconn.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <libpq-fe.h>
+
+#include "util/mem.h"
+
+struct PqConn {
+	PGconn *conn;
+	PqNoticeFn notice;
+	void *notice_arg;
+	char message[1024]; /* a libpq-made error's text, when the server sent none */
+};
+
+struct PqRow {
+	PGresult *res;
+};
 
 /* Copy len bytes of from into out (size bytes), runs of white space made one space, none at the ends. */
 static void squeeze(const char *from, size_t len, char *out, size_t size)
@@ -38,7 +54,7 @@ void pq_error_text(const char *text, char *msg, size_t msize, char *detail, size
 }
 
 int pq_connect(const char *dbname, bool replication, const char *app_name, const char *role_hint,
-	       PGconn **out, WsError *err)
+	       PqConn **out, WsError *err)
 {
 	/* expand_dbname: -d may be a whole connection string; replication comes after it and wins. */
 	const char *const keys[] = {"dbname", "fallback_application_name", replication ? "replication" : NULL,
@@ -46,12 +62,17 @@ int pq_connect(const char *dbname, bool replication, const char *app_name, const
 	const char *const vals[] = {dbname, app_name, replication ? "true" : NULL, NULL};
 	char msg[1024], detail[1024];
 
-	*out = PQconnectdbParams(keys, vals, 1);
-	if (*out == NULL)
+	*out = NULL;
+	PGconn *conn = PQconnectdbParams(keys, vals, 1);
+	if (conn == NULL)
 		return ws_error(err, WS_FATAL, "could not connect to the server: out of memory");
-	if (PQstatus(*out) == CONNECTION_OK)
+	if (PQstatus(conn) == CONNECTION_OK) {
+		*out = xcalloc(1, sizeof(**out));
+		(*out)->conn = conn;
 		return 0;
-	pq_error_text(PQerrorMessage(*out), msg, sizeof(msg), detail, sizeof(detail));
+	}
+	pq_error_text(PQerrorMessage(conn), msg, sizeof(msg), detail, sizeof(detail));
+	PQfinish(conn);
 	ws_error(err, WS_FATAL, "could not connect to the server: %s", msg);
 	if (detail[0] != '\0')
 		ws_error_detail(err, "%s", detail);
@@ -62,15 +83,64 @@ int pq_connect(const char *dbname, bool replication, const char *app_name, const
 	return WS_FATAL;
 }
 
-int pq_query_row(PGconn *conn, const char *sql, int ncols, bool allow_empty, PGresult **out, WsError *err)
+PqConn *pq_connect_params(const char *const *keys, const char *const *vals)
 {
-	PGresult *res = PQexec(conn, sql);
+	PGconn *conn = PQconnectdbParams(keys, vals, 0);
+	if (PQstatus(conn) != CONNECTION_OK) {
+		PQfinish(conn);
+		return NULL;
+	}
+	PqConn *c = xcalloc(1, sizeof(*c));
+	c->conn = conn;
+	return c;
+}
+
+void pq_close(PqConn *c)
+{
+	if (c == NULL)
+		return;
+	PQfinish(c->conn);
+	free(c);
+}
+
+int pq_server_version(const PqConn *c)
+{
+	return PQserverVersion(c->conn);
+}
+
+static void notice_receiver(void *arg, const PGresult *res)
+{
+	PqConn *c = arg;
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	if (msg != NULL)
+		c->notice(c->notice_arg, PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED), msg);
+}
+
+void pq_set_notice(PqConn *c, PqNoticeFn fn, void *arg)
+{
+	c->notice = fn;
+	c->notice_arg = arg;
+	PQsetNoticeReceiver(c->conn, notice_receiver, c);
+}
+
+int pq_send_query(PqConn *c, const char *sql, const char *what, WsError *err)
+{
+	char msg[1024];
+	if (PQsendQuery(c->conn, sql))
+		return 0;
+	pq_error_text(PQerrorMessage(c->conn), msg, sizeof(msg), NULL, 0);
+	return ws_error(err, WS_FATAL, "could not send %s to the server: %s", what, msg);
+}
+
+int pq_query_row(PqConn *c, const char *sql, int ncols, bool allow_empty, PqRow **out, WsError *err)
+{
+	PGresult *res = PQexec(c->conn, sql);
 	*out = NULL;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		char msg[1024];
 		const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 		const char *h = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
-		pq_error_text(m ? m : PQerrorMessage(conn), msg, sizeof(msg), NULL, 0);
+		pq_error_text(m ? m : PQerrorMessage(c->conn), msg, sizeof(msg), NULL, 0);
 		ws_error(err, WS_FATAL, "could not run \"%s\" on the server: %s", sql, msg);
 		if (h != NULL)
 			ws_error_hint(err, "The server says: %s", h);
@@ -88,6 +158,107 @@ int pq_query_row(PGconn *conn, const char *sql, int ncols, bool allow_empty, PGr
 		PQclear(res);
 		return 0;
 	}
-	*out = res;
+	*out = xcalloc(1, sizeof(**out));
+	(*out)->res = res;
 	return 0;
 }
+
+const char *pq_row_value(const PqRow *r, int col)
+{
+	/* PQgetvalue gives "" for NULL. */
+	return PQgetvalue(r->res, 0, col);
+}
+
+void pq_row_free(PqRow *r)
+{
+	if (r == NULL)
+		return;
+	PQclear(r->res);
+	free(r);
+}
+
+/* ---- the base backup stream's connection (pg/basebackup.h) ---- */
+
+static int bb_get_result(void *ctx, BbResult *out, WsError *err)
+{
+	PqConn *c = ctx;
+	(void)err;
+	memset(out, 0, sizeof(*out));
+	PGresult *res = PQgetResult(c->conn);
+	if (res == NULL) {
+		out->kind = BB_RESULT_NONE;
+		return 0;
+	}
+	out->impl = res;
+	switch (PQresultStatus(res)) {
+	case PGRES_TUPLES_OK: {
+		out->kind = BB_RESULT_TUPLES;
+		out->nrows = PQntuples(res);
+		out->ncols = PQnfields(res);
+		const char **v = xcalloc((size_t)out->nrows * (size_t)out->ncols + 1, sizeof(char *));
+		for (int i = 0; i < out->nrows; i++)
+			for (int j = 0; j < out->ncols; j++)
+				v[i * out->ncols + j] = PQgetisnull(res, i, j) ? NULL : PQgetvalue(res, i, j);
+		out->values = v;
+		break;
+	}
+	case PGRES_COMMAND_OK:
+		out->kind = BB_RESULT_COMMAND;
+		break;
+	case PGRES_COPY_OUT:
+		out->kind = BB_RESULT_COPY_OUT;
+		break;
+	default:
+		out->kind = BB_RESULT_ERROR;
+		out->sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		out->message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		out->detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+		out->hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+		if (out->message == NULL) {
+			/* Made by libpq (a lost connection): its text is the whole story. */
+			pq_error_text(PQerrorMessage(c->conn), c->message, sizeof(c->message), NULL, 0);
+			if (c->message[0] == '\0')
+				snprintf(c->message, sizeof(c->message), "%s",
+					 PQresStatus(PQresultStatus(res)));
+			out->message = c->message;
+		}
+		break;
+	}
+	return 0;
+}
+
+static void bb_clear_result(void *ctx, BbResult *res)
+{
+	(void)ctx;
+	free((void *)res->values);
+	PQclear(res->impl);
+	memset(res, 0, sizeof(*res));
+}
+
+static int bb_get_copy(void *ctx, char **buf, size_t *len, WsError *err)
+{
+	PqConn *c = ctx;
+	char msg[1024];
+	int n = PQgetCopyData(c->conn, buf, 0);
+	if (n > 0) {
+		*len = (size_t)n;
+		return 1;
+	}
+	if (n == -1)
+		return 0;
+	pq_error_text(PQerrorMessage(c->conn), msg, sizeof(msg), NULL, 0);
+	return ws_error(err, WS_FATAL, "could not read the base backup from the server: %s", msg);
+}
+
+static void bb_free_copy(void *ctx, char *buf)
+{
+	(void)ctx;
+	PQfreemem(buf);
+}
+
+const BbConnOps pq_bb_ops = {
+	.get_result = bb_get_result,
+	.clear_result = bb_clear_result,
+	.get_copy = bb_get_copy,
+	.free_copy = bb_free_copy,
+};

@@ -492,79 +492,13 @@ done:
 	return rc;
 }
 
-/* Give fd the wanted owner if it does not have it already. */
-static int set_owner(int fd, const char *path, uid_t uid, gid_t gid, WsError *err)
-{
-	struct stat st;
-	if (fstat(fd, &st) != 0)
-		return ws_error_errno(err, WS_FATAL, errno, "could not stat file \"%s\"", path);
-	if (st.st_uid == uid && st.st_gid == gid)
-		return 0;
-	if (fchown(fd, uid, gid) != 0) {
-		/* Only the owner matters to PostgreSQL; a group we are not in is not worth failing for. */
-		if (st.st_uid == uid && geteuid() != 0)
-			return 0;
-		ws_error_errno(err, WS_FATAL, errno, "could not change owner of file \"%s\"", path);
-		ws_error_hint(err, "Run as the data directory's owner or as root.");
-		return WS_FATAL;
-	}
-	return 0;
-}
-
-/*
- * Replace dir/name by data, atomically and durably, with the given mode and
- * owner.
- */
+/* Replace dir/name by data, atomically and durably, with the given mode and owner. */
 static int write_atomic(const char *dir, const char *name, const char *data, size_t len, mode_t mode,
 			uid_t uid, gid_t gid, WsError *err)
 {
+	FsFileOpts o = {.mode = mode, .chown = true, .uid = uid, .gid = gid, .durable = true};
 	char *path = path_in(dir, name);
-	char *tmp = xasprintf("%s/.%s.walship.XXXXXX", dir, name);
-	int fd;
-	int rc = 0;
-
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not create temporary file for \"%s\"", path);
-		free(tmp);
-		tmp = NULL;
-		goto done;
-	}
-	if (fchmod(fd, mode) != 0) {
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not set mode of file \"%s\"", tmp);
-		goto done;
-	}
-	if ((rc = set_owner(fd, tmp, uid, gid, err)) != 0)
-		goto done;
-	if (fs_write_all(fd, data, len) != 0) {
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not write file \"%s\"", tmp);
-		goto done;
-	}
-	if (fsync(fd) != 0) {
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not fsync file \"%s\"", tmp);
-		goto done;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not close file \"%s\"", tmp);
-		goto done;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not rename \"%s\" to \"%s\"", tmp, path);
-		goto done;
-	}
-	free(tmp);
-	tmp = NULL;
-	rc = fs_fsync_dir(dir, err);
-
-done:
-	if (fd >= 0)
-		close(fd);
-	if (tmp != NULL) {
-		unlink(tmp);
-		free(tmp);
-	}
+	int rc = fs_write_file(path, data, len, &o, err);
 	free(path);
 	return rc;
 }
@@ -599,7 +533,7 @@ static int create_signal(const char *dir, const char *name, uid_t uid, gid_t gid
 		rc = ws_error_errno(err, WS_FATAL, errno, "could not set mode of file \"%s\"", path);
 		goto done;
 	}
-	if ((rc = set_owner(fd, path, uid, gid, err)) != 0)
+	if ((rc = fs_set_owner(fd, path, uid, gid, err)) != 0)
 		goto done;
 	if (fsync(fd) != 0) {
 		rc = ws_error_errno(err, WS_FATAL, errno, "could not fsync file \"%s\"", path);

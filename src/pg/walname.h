@@ -27,6 +27,9 @@ typedef enum WalKind {
 
 #define WAL_NAME_MAX 64
 
+/* A .history or .backup file is a few KiB: anything bigger than this is not one. */
+#define WAL_SMALL_FILE_MAX (16u * 1024 * 1024)
+
 typedef struct WalName {
 	WalKind kind;
 	uint32_t tli;

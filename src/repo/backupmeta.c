@@ -20,6 +20,7 @@
 #include "pg/pgcontrol.h"
 #include "pg/walname.h"
 #include "repo/jsonfile.h"
+#include "util/clock.h"
 #include "util/mem.h"
 
 #define INVALID      "manifest.json of the backup is invalid"
@@ -103,11 +104,8 @@ bool backup_id_valid(const char *id)
 
 void backup_id_format(int64_t t, int n, char buf[BACKUP_ID_MAX])
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-	char base[24];
-	gmtime_r(&tt, &tm);
-	strftime(base, sizeof(base), "%Y%m%dT%H%M%SZ", &tm);
+	char base[CLOCK_ISO_MAX];
+	clock_utc_compact(t, base);
 	if (n > 1)
 		snprintf(buf, BACKUP_ID_MAX, "%s-%d", base, n);
 	else

@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "repo/jsonfile.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -91,10 +92,7 @@ long repo_lock_expiry(void)
 
 void repo_lock_time_str(int64_t t, char out[32])
 {
-	struct tm tm;
-	time_t tt = (time_t)t;
-	gmtime_r(&tt, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	clock_utc_iso(t, out);
 }
 
 /* This boot of this machine: with the host name, it tells whether a pid is one we can probe. */
@@ -436,8 +434,7 @@ static void *heartbeat_main(void *arg)
 
 	pthread_mutex_lock(&l->mu);
 	while (!l->stop && !l->lost) {
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += l->interval;
+		until = clock_after(CLOCK_REALTIME, l->interval * 1000);
 		while (!l->stop && pthread_cond_timedwait(&l->cond, &l->mu, &until) != ETIMEDOUT)
 			;
 		if (l->stop)
@@ -584,10 +581,7 @@ int repo_lease_take(Repo *repo, const Config *cfg, const char *pgdata, RepoLock 
 		return WS_FATAL;
 	l->is_lease = true;
 	l->pgdata = xstrdup(pgdata);
-	struct tm tm;
-	time_t t = (time_t)l->started;
-	gmtime_r(&t, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	clock_utc_compact(l->started, stamp);
 	snprintf(l->lease_id, sizeof(l->lease_id), "%s-%.8s", stamp, l->token);
 	snprintf(l->key, sizeof(l->key), "%s%s.json", REPO_LEASE_PREFIX, l->lease_id);
 	if ((rc = put_lock(repo_store(repo), l, true, err)) != 0) {

@@ -21,6 +21,7 @@
 #include "pg/pgcontrol.h"
 #include "repo/jsonfile.h"
 #include "util/cleanup.h"
+#include "util/clock.h"
 #include "util/mem.h"
 
 #define INVALID "walship.json of the repository is invalid"
@@ -37,14 +38,6 @@ static void make_uuid(char out[40])
 	b[8] = (unsigned char)((b[8] & 0x3F) | 0x80); /* RFC 4122 variant */
 	hex_encode(b, sizeof(b), hex);
 	snprintf(out, 40, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
-}
-
-static void now_utc(char out[40])
-{
-	time_t t = time(NULL);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, 40, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 /* The number after the dash of an epoch id ("16-2" -> 2). */
@@ -80,7 +73,7 @@ RepoEpoch *repo_meta_add_epoch(RepoMeta *meta, uint64_t sysid, int pg_major, uin
 	e->sysid = sysid;
 	e->pg_major = pg_major;
 	e->seg_size = seg_size;
-	now_utc(e->created);
+	clock_utc_iso((int64_t)time(NULL), e->created);
 	return e;
 }
 

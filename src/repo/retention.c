@@ -6,19 +6,14 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "pg/lsn.h"
+#include "util/clock.h"
 #include "util/mem.h"
 
 int64_t retention_parse_time(const char *iso)
 {
-	struct tm tm;
-	memset(&tm, 0, sizeof(tm));
-	const char *end = strptime(iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	if (end == NULL || *end != '\0')
-		return -1;
-	return (int64_t)timegm(&tm);
+	return clock_parse_utc_iso(iso);
 }
 
 /* Sequence number of a backup id: 1, or N of "-N". */

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "util/cleanup.h"
+#include "util/dirwalk.h"
 #include "util/fsutil.h"
 #include "util/mem.h"
 
@@ -568,15 +569,17 @@ static int local_stat(Store *s, const char *key, StoreStat *out, WsError *err)
 	return rc;
 }
 
-/*
- * List the directory whose key prefix is key[0..keylen) ("" or ending in '/'),
- * only names starting with filter at this level (NULL: all), depth-first in
- * bytewise key order.  key is a STORE_KEY_MAX buffer extended in place.
- */
-static int list_dir(const LocalStore *ls, char *key, size_t keylen, const char *filter, StoreListFn fn,
-		    void *ctx, WsError *err)
+/* What local_list's walk carries: the store and the caller's callback. */
+typedef struct LocalWalk {
+	const LocalStore *ls;
+	StoreListFn fn;
+	void *ctx;
+} LocalWalk;
+
+/* dir_walk's reader: the entries of one directory that can be keys (DirReadFn). */
+static int list_dir(void *ctx, const char *key, size_t keylen, const char *filter, DirList *l, WsError *err)
 {
-	StoreDirList l = {0};
+	const LocalStore *ls = ((const LocalWalk *)ctx)->ls;
 	size_t flen = filter ? strlen(filter) : 0;
 	DIR *d = NULL;
 	int rc = 0;
@@ -605,10 +608,8 @@ static int list_dir(const LocalStore *ls, char *key, size_t keylen, const char *
 		errno = 0;
 		struct dirent *de = readdir(d);
 		if (de == NULL) {
-			if (errno != 0) {
+			if (errno != 0)
 				rc = local_fail(ls, errno, "list", key, "in", err);
-				goto done;
-			}
 			break;
 		}
 		const char *name = de->d_name;
@@ -621,33 +622,26 @@ static int list_dir(const LocalStore *ls, char *key, size_t keylen, const char *
 			if (errno == ENOENT)
 				continue; /* removed while we list */
 			rc = local_fail(ls, errno, "list", key, "in", err);
-			goto done;
+			break;
 		}
 		bool is_dir = S_ISDIR(st.st_mode);
 		if ((!S_ISREG(st.st_mode) && !is_dir) || keylen + nlen + is_dir >= STORE_KEY_MAX)
 			continue;
-		store_dir_add(&l, name, is_dir, (uint64_t)st.st_size, (int64_t)st.st_mtim.tv_sec);
+		dir_list_add(l, name, is_dir, (uint64_t)st.st_size, (int64_t)st.st_mtim.tv_sec);
 	}
-	closedir(d);
-	d = NULL;
-
-	store_dir_sort(&l);
-	for (size_t i = 0; i < l.n && rc == 0; i++) {
-		const StoreDirEntry *e = &l.v[i];
-		memcpy(key + keylen, e->name, e->len + 1);
-		if (e->dir)
-			rc = list_dir(ls, key, keylen + e->len, NULL, fn, ctx, err);
-		else
-			rc = fn(ctx, key, &e->st, err);
-	}
-	key[keylen] = '\0';
-
 done:
 	if (d != NULL)
 		closedir(d);
-	store_dir_free(&l);
 	free(path);
 	return rc;
+}
+
+/* dir_walk's visitor: one object (DirFileFn). */
+static int list_file(void *ctx, const char *key, uint64_t size, int64_t mtime, WsError *err)
+{
+	const LocalWalk *w = ctx;
+	StoreStat st = {.size = size, .mtime = mtime};
+	return w->fn(w->ctx, key, &st, err);
 }
 
 static int local_list(Store *s, const char *prefix, StoreListFn fn, void *ctx, WsError *err)
@@ -666,7 +660,8 @@ static int local_list(Store *s, const char *prefix, StoreListFn fn, void *ctx, W
 	memcpy(key, prefix, dirlen);
 	key[dirlen] = '\0';
 	const char *filter = prefix[dirlen] ? prefix + dirlen : NULL;
-	return list_dir(ls, key, dirlen, filter, fn, ctx, err);
+	LocalWalk w = {ls, fn, ctx};
+	return dir_walk(key, dirlen, filter, list_dir, list_file, &w, err);
 }
 
 static int local_remove(Store *s, const char *key, WsError *err)

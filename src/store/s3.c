@@ -35,6 +35,7 @@
 #include "store/s3_lib.h"
 #include "store/s3_util.h"
 #include "util/cleanup.h"
+#include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -116,13 +117,6 @@ typedef struct S3Req {
 	char last[600]; /* the last failure, for messages */
 	bool interrupted;
 } S3Req;
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static double random_unit(void)
 {
@@ -616,7 +610,7 @@ static int perform(S3Store *s, S3Req *r, S3Verdict *verdict_out, WsError *err)
 {
 	const char *sha = S3_EMPTY_SHA256;
 	char body_sha[65];
-	double start = now_seconds();
+	double start = clock_now();
 	double deadline = start + (double)s->io_timeout;
 	S3Verdict v = S3_FATAL;
 
@@ -660,23 +654,20 @@ static int perform(S3Store *s, S3Req *r, S3Verdict *verdict_out, WsError *err)
 		if (ceiling > S3_BACKOFF_CAP)
 			ceiling = S3_BACKOFF_CAP;
 		double pause = ceiling * random_unit();
-		double now = now_seconds();
+		double now = clock_now();
 		if (now + pause >= deadline)
 			break;
 		log_debug("S3 %s %s: %s, retrying in %.2f s", r->method, r->path, r->last, pause);
-		struct timespec ts = {(time_t)pause, (long)((pause - (double)(time_t)pause) * 1e9)};
-		while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-			if (cleanup_interrupted())
-				return ws_error(err, WS_INTERRUPTED,
-						"interrupted while talking to S3 at \"%s\"", s->endpoint);
-		}
+		if (clock_sleep_interruptible(pause) != 0)
+			return ws_error(err, WS_INTERRUPTED, "interrupted while talking to S3 at \"%s\"",
+					s->endpoint);
 	}
 
 	char w[STORE_KEY_MAX + 600];
 	ws_error(err, WS_TRANSIENT, "could not %s %s: S3 at \"%s\" failed: %s", r->action,
 		 where(s, r, w, sizeof(w)), s->endpoint, r->last);
 	ws_error_detail(err, "Tried %d time%s over %.0f seconds (io-timeout is %ld seconds).", r->attempts,
-			r->attempts == 1 ? "" : "s", now_seconds() - start, s->io_timeout);
+			r->attempts == 1 ? "" : "s", clock_now() - start, s->io_timeout);
 	ws_error_hint(err,
 		      "Check that the S3 endpoint is reachable and healthy; raise io-timeout to retry for "
 		      "longer.");

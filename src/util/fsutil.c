@@ -1,13 +1,16 @@
-/* fsutil.c - POSIX file helpers that retry on EINTR and make directories durable. */
+/* fsutil.c - POSIX file helpers that retry on EINTR and make files and directories durable. */
 #include "util/fsutil.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/cleanup.h"
 #include "util/mem.h"
 
 int fs_write_all(int fd, const void *buf, size_t len)
@@ -130,4 +133,153 @@ const char *fs_basename(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	return slash ? slash + 1 : path;
+}
+
+int fs_set_owner(int fd, const char *path, uid_t uid, gid_t gid, WsError *err)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return ws_error_errno(err, WS_FATAL, errno, "could not stat file \"%s\"", path);
+	if (st.st_uid == uid && st.st_gid == gid)
+		return 0;
+	if (fchown(fd, uid, gid) != 0) {
+		/* Only the owner matters to PostgreSQL; a group we are not in is not worth failing for. */
+		if (st.st_uid == uid && geteuid() != 0)
+			return 0;
+		ws_error_errno(err, WS_FATAL, errno, "could not change owner of file \"%s\"", path);
+		ws_error_hint(err, "Run as the data directory's owner or as root.");
+		return WS_FATAL;
+	}
+	return 0;
+}
+
+int fs_write_file(const char *path, const void *data, size_t len, const FsFileOpts *o, WsError *err)
+{
+	char *dir = fs_dirname(path);
+	char *tmp = xasprintf("%s/.%s.walship.XXXXXX", dir, fs_basename(path));
+	int slot = -1, rc = 0;
+	int fd = cleanup_create(tmp, O_WRONLY | O_CLOEXEC, 0600, &slot);
+
+	if (fd < 0) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not create temporary file for \"%s\"", path);
+		free(tmp);
+		tmp = NULL;
+		goto done;
+	}
+	if (fchmod(fd, o->mode) != 0) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not set mode of file \"%s\"", tmp);
+		goto done;
+	}
+	if (o->chown && (rc = fs_set_owner(fd, tmp, o->uid, o->gid, err)) != 0)
+		goto done;
+	if (fs_write_all(fd, data, len) != 0) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not write file \"%s\"", tmp);
+		goto done;
+	}
+	if (o->durable && fsync(fd) != 0) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not fsync file \"%s\"", tmp);
+		goto done;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not close file \"%s\"", tmp);
+		goto done;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not rename \"%s\" to \"%s\"", tmp, path);
+		goto done;
+	}
+	free(tmp);
+	tmp = NULL;
+	if (o->durable)
+		rc = fs_fsync_dir(dir, err);
+done:
+	if (fd >= 0)
+		close(fd);
+	if (tmp != NULL)
+		(void)unlink(tmp);
+	cleanup_unregister(slot);
+	free(tmp);
+	free(dir);
+	return rc;
+}
+
+int fs_remove_contents(int dfd, const char *path, WsError *err)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+	int rc = 0;
+
+	if (d == NULL) {
+		close(dfd);
+		return ws_error_errno(err, WS_FATAL, errno, "could not read directory \"%s\"", path);
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		char *sub = xasprintf("%s/%s", path, de->d_name);
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			rc = ws_error_errno(err, WS_FATAL, errno, "could not stat \"%s\"", sub);
+		} else if (S_ISDIR(st.st_mode)) {
+			int fd =
+				openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0)
+				rc = ws_error_errno(err, WS_FATAL, errno, "could not open directory \"%s\"",
+						    sub);
+			else if ((rc = fs_remove_contents(fd, sub, err)) == 0 &&
+				 unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) != 0)
+				rc = ws_error_errno(err, WS_FATAL, errno, "could not remove directory \"%s\"",
+						    sub);
+		} else if (unlinkat(dirfd(d), de->d_name, 0) != 0) {
+			rc = ws_error_errno(err, WS_FATAL, errno, "could not remove \"%s\"", sub);
+		}
+		free(sub);
+		if (rc != 0)
+			break;
+	}
+	closedir(d);
+	return rc;
+}
+
+int fs_dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int empty = 1;
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+			empty = 0;
+			break;
+		}
+	closedir(d);
+	return empty;
+}
+
+char *fs_resolve(const char *path)
+{
+	char *r = realpath(path, NULL);
+	if (r != NULL || errno != ENOENT)
+		return r;
+	char *parent = fs_dirname(path);
+	char *base = NULL;
+	if (strcmp(parent, path) != 0 && (base = fs_resolve(parent)) != NULL) {
+		const char *last = fs_basename(path);
+		char *full = xasprintf("%s%s%s", base, strcmp(base, "/") == 0 ? "" : "/", last);
+		free(base);
+		base = full;
+	}
+	free(parent);
+	return base;
+}
+
+bool fs_path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	if (strcmp(dir, "/") == 0)
+		return true;
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }

@@ -1,9 +1,10 @@
 /*
  * fsutil.h - small POSIX file helpers: full reads and writes that retry on
- * EINTR, fsync of files and directories, durable directory creation.
+ * EINTR, fsync of files and directories, durable directory creation, whole
+ * files replaced in one step, paths resolved and compared.
  *
- * Memory: fs_read_small's *out and fs_dirname's result are malloc'd: the
- * caller frees them.  fs_basename's result points into its argument.
+ * Memory: functions returning char * return malloc'd strings the caller
+ * frees; fs_basename returns a pointer into its argument (borrowed).
  */
 #ifndef WALSHIP_UTIL_FSUTIL_H
 #define WALSHIP_UTIL_FSUTIL_H
@@ -36,5 +37,48 @@ int fs_read_small(const char *path, size_t max, char **out, size_t *len, WsError
 char *fs_dirname(const char *path);
 /* The last component of path (pointer into path). */
 const char *fs_basename(const char *path);
+
+/* How fs_write_file writes a file. */
+typedef struct FsFileOpts {
+	mode_t mode; /* set with fchmod: the umask does not reduce it */
+	bool chown;  /* give the file to uid:gid (see fs_write_file) */
+	uid_t uid;
+	gid_t gid;
+	bool durable; /* fsync the file before, and its directory after, the rename */
+} FsFileOpts;
+
+/*
+ * Replace path with len bytes of data in one step: a temp file
+ * "<dir>/.<name>.walship.XXXXXX" (util/cleanup.h's cleanup_create: a signal
+ * never leaves it behind) is written, given its mode and owner, fsynced when
+ * durable, and renamed over path; then, when durable, the directory is
+ * fsynced.  With chown, a group the caller may not give is no failure when
+ * the owner is right and the caller is not root (PostgreSQL only looks at the
+ * owner).  0, or WS_FATAL with err filled: path is then as it was and the
+ * temp file is gone.
+ */
+int fs_write_file(const char *path, const void *data, size_t len, const FsFileOpts *o, WsError *err);
+
+/*
+ * Give the file open as fd (path names it in messages) to uid:gid unless it
+ * has them already; as fs_write_file's chown.
+ */
+int fs_set_owner(int fd, const char *path, uid_t uid, gid_t gid, WsError *err);
+
+/* Remove everything inside the directory open as dfd (closed here), never following a symbolic link. */
+int fs_remove_contents(int dfd, const char *path, WsError *err);
+
+/* 1 if the directory at path is empty, 0 if not, -1 with errno if it cannot be read. */
+int fs_dir_is_empty(const char *path);
+
+/*
+ * The absolute, symlink-free form of path, which need not exist: the
+ * longest existing ancestor is resolved and the rest appended.  malloc'd,
+ * or NULL with errno.
+ */
+char *fs_resolve(const char *path);
+
+/* Whether path is dir or below it (both resolved, as by realpath). */
+bool fs_path_within(const char *path, const char *dir);
 
 #endif

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd/pushspool.h"
+#include "wal/pushspool.h"
 #include "fuzz.h"
 
 static bool same_record(const PushRecord *a, const PushRecord *b)

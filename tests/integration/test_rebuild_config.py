@@ -93,16 +93,23 @@ def test_rebuild_debian_layout_gets_a_minimal_postgresql_conf(ws, work, clusters
         stop_server(dest)
 
 
-def test_rebuild_config_from_file(ws, work, clusters, tmp):
+def backed_up_debian_primary(ws, work, clusters, tmp):
+    """debian_primary, backed up (without a postgresql.conf), filled and archived; the LSN
+    after the rows."""
     pg, repo = debian_primary(ws, work, clusters, tmp)
     rc, out, err = backup(ws, repo.root, pg)
     assert rc == 0, describe(rc, out, err)
     members, _ = base_tar_members(repo)
     assert "postgresql.conf" not in members
     fill(pg)
+    lsn = pg.scalar("SELECT pg_current_wal_lsn()::text")
     last = pg.switch_wal()
     pg.wait_archived(last)
+    return pg, repo, lsn
 
+
+def test_rebuild_config_from_file(ws, work, clusters, tmp):
+    _, repo, _ = backed_up_debian_primary(ws, work, clusters, tmp)
     sockdir = make_pg_dir(tmp / "sock", 0o755)
     content = (f"# from --config-from\nshared_buffers = 17MB\nunix_socket_directories = '{sockdir}'\n"
                "listen_addresses = ''\n").encode()
@@ -139,3 +146,35 @@ def test_rebuild_config_from_is_not_used_when_the_backup_has_one(ws, work, clust
     assert f'--config-from="{cfg}" not used' in err, describe(rc, out, err)
     conf = (dest / "postgresql.conf").read_text()
     assert conf != content.decode() and f"port = {pg.port}" in conf, conf
+
+
+def test_rebuild_starts_the_server_with_lc_messages_c(ws, work, clusters, tmp):
+    """rebuild --start reads the outcome from the server log by PostgreSQL's English messages: the
+    server it starts runs with lc_messages=C even when postgresql.conf names another locale (only C
+    locales exist on the test machine: C.utf8 stands for a translated one), and the log's shutdown
+    at the target is still recognised."""
+    _, repo, lsn = backed_up_debian_primary(ws, work, clusters, tmp)
+    sockdir = make_pg_dir(tmp / "sock", 0o755)
+    content = (f"lc_messages = 'C.utf8'\nunix_socket_directories = '{sockdir}'\n"
+               "listen_addresses = ''\n").encode()
+    cfg = write_pg_file(tmp / "lc.conf", content, 0o644)
+
+    dest = make_pg_dir(tmp / "rebuilt-lc", 0o700)
+    port = free_port()
+    try:
+        rc, out, err = rebuild(ws, repo, dest, f"--config-from={cfg}", "--start", f"--port={port}")
+        assert rc == 0, describe(rc, out, err)
+        assert rows(sockdir, port, "SHOW lc_messages")[0][0] == "C"
+        assert rows(sockdir, port, "SELECT count(*) FROM kept")[0][0] == 100
+    finally:
+        stop_server(dest)
+
+    dest = make_pg_dir(tmp / "rebuilt-lc-shutdown", 0o700)
+    try:
+        rc, out, err = rebuild(ws, repo, dest, f"--config-from={cfg}", f"--target-lsn={lsn}",
+                               "--target-action=shutdown", "--start", f"--port={port}")
+        assert rc == 0, describe(rc, out, err)
+        assert "the server shut down as asked" in out, describe(rc, out, err)
+        assert "lc_messages=C" in (dest / "postmaster.opts").read_text()
+    finally:
+        stop_server(dest)

@@ -40,6 +40,24 @@ static inline BackupMeta *test_backup_meta(const char *id, uint32_t tli, uint64_
 	return m;
 }
 
+/* A complete backup as walship list shows it: test_backup_meta with a base.tar of 22.5 MiB and a manifest. */
+static inline BackupMeta *test_listed_backup(const char *id, uint32_t tli, uint64_t start, uint64_t stop,
+					     const char *stop_time)
+{
+	/* Only the stop time is shown in windows. */
+	BackupMeta *m = test_backup_meta(id, tli, start, stop, stop_time);
+	BackupTablespaceInfo *t = backup_meta_add_tablespace(m, true, 0, NULL);
+	t->obj.size = 23592960; /* 22.5 MiB */
+	t->obj.stored_size = 3250586;
+	memset(t->obj.sha256, 0x11, 32);
+	m->has_manifest = true;
+	snprintf(m->manifest.name, sizeof(m->manifest.name), "backup_manifest");
+	m->manifest.size = 0;
+	m->manifest.stored_size = 0;
+	memset(m->manifest.sha256, 0x22, 32);
+	return m;
+}
+
 /* Append the segment numbers first..last to buf (n entries so far); returns buf. */
 static inline uint64_t *test_seg_range(uint64_t *buf, uint64_t first, uint64_t last, size_t *n)
 {

@@ -20,7 +20,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "cmd/pushspool.h"
+#include "wal/pushspool.h"
 #include "util/fsutil.h"
 #include "util/mem.h"
 

@@ -239,7 +239,7 @@ static void test_wal_unknown_ancestry_is_kept_whole(void **state)
 	tls_init(&x);
 	x.t[1].path = NULL; /* 00000002.history unreadable */
 	x.t[2].has_history = false;
-	x.t[2].path = x.p1; /* as list_scan_epoch gives it: history_single, but no file */
+	x.t[2].path = x.p1; /* as catalog_scan_epoch gives it: history_single, but no file */
 	BackupMeta *b = backup_at("20261121T000000Z", 1, seg_lsn(8, 0x28), seg_lsn(8, 0x100), NOW);
 	run_wal(&x, &b, 1);
 	assert_int_equal(x.t[0].keep_from, 8);

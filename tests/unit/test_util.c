@@ -27,6 +27,7 @@
 
 #include "util/cleanup.h"
 #include "util/crc32c.h"
+#include "util/dirwalk.h"
 #include "util/error.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -290,6 +291,150 @@ static void test_fs_read_small(void **state)
 	assert_int_equal(fs_read_small(missing, 4, &buf, &len, &err), WS_NOT_FOUND);
 	free(missing);
 	free(path);
+}
+
+static void test_fs_write_file_replaces_whole(void **state)
+{
+	TempDir *d = *state;
+	WsError err;
+	char *path = xasprintf("%s/conf", d->path);
+	FsFileOpts o = {.mode = 0640, .durable = true};
+	char *buf = NULL;
+	struct stat st;
+
+	assert_int_equal(fs_write_file(path, "one\n", 4, &o, &err), 0);
+	assert_int_equal(fs_write_file(path, "second\n", 7, &o, &err), 0);
+	assert_int_equal(fs_read_small(path, 64, &buf, NULL, &err), 0);
+	assert_string_equal(buf, "second\n");
+	free(buf);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0640);
+	/* The owner it has already: nothing to change, also without root. */
+	o.chown = true;
+	o.uid = st.st_uid;
+	o.gid = st.st_gid;
+	assert_int_equal(fs_write_file(path, "", 0, &o, &err), 0);
+
+	/* Nothing but the file is left in the directory, and a failure leaves no temp file. */
+	char *bad = xasprintf("%s/no-such-dir/conf", d->path);
+	assert_int_equal(fs_write_file(bad, "x", 1, &o, &err), WS_FATAL);
+	assert_non_null(strstr(err.msg, bad));
+	int n = 0;
+	DIR *dir = opendir(d->path);
+	struct dirent *de;
+	while ((de = readdir(dir)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(dir);
+	assert_int_equal(n, 1);
+	assert_int_equal(fs_dir_is_empty(d->path), 0);
+	free(bad);
+	free(path);
+}
+
+static void test_fs_remove_contents_and_empty(void **state)
+{
+	TempDir *d = *state;
+	WsError err;
+	char *deep = xasprintf("%s/top/a/b", d->path);
+	char *top = xasprintf("%s/top", d->path);
+	char *file = xasprintf("%s/top/a/f", d->path);
+	char *outside = xasprintf("%s/outside", d->path);
+	char *link = xasprintf("%s/top/link", d->path);
+	FsFileOpts o = {.mode = 0600};
+
+	assert_int_equal(fs_mkdir_durable(deep, 0700, NULL, &err), 0);
+	assert_int_equal(fs_mkdir_durable(outside, 0700, NULL, &err), 0);
+	assert_int_equal(fs_write_file(file, "x", 1, &o, &err), 0);
+	assert_int_equal(symlink(outside, link), 0);
+	assert_int_equal(fs_dir_is_empty(top), 0);
+	int fd = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(fs_remove_contents(fd, top, &err), 0);
+	assert_int_equal(fs_dir_is_empty(top), 1);
+	/* The link went, never what it points to. */
+	assert_true(path_exists(outside));
+	assert_int_equal(fs_dir_is_empty(deep), -1);
+	free(link);
+	free(outside);
+	free(file);
+	free(top);
+	free(deep);
+}
+
+static void test_fs_resolve_and_within(void **state)
+{
+	TempDir *d = *state;
+	char *real = realpath(d->path, NULL);
+	char *missing = xasprintf("%s/not/yet", d->path);
+	char *want = xasprintf("%s/not/yet", real);
+	char *r = fs_resolve(missing);
+	assert_non_null(r);
+	assert_string_equal(r, want);
+	assert_true(fs_path_within(r, real));
+	assert_true(fs_path_within(real, real));
+	assert_true(fs_path_within(real, "/"));
+	assert_false(fs_path_within("/tmp/ab", "/tmp/a"));
+	assert_false(fs_path_within("/tmp", "/tmp/a"));
+	free(r);
+	free(want);
+	free(missing);
+	free(real);
+}
+
+/* ---- dirwalk ---- */
+
+/* A tree as a driver would read it: "dir/" entries hold the keys below them. */
+static const char *const tree_keys[] = {"ab", "a-b", "a/b", "a/c/d", "b", NULL};
+
+static int tree_read(void *ctx, const char *key, size_t keylen, const char *filter, DirList *l, WsError *err)
+{
+	(void)ctx, (void)err;
+	/* In directory order, not key order: the walk sorts. */
+	for (int i = 4; i >= 0; i--) {
+		const char *k = tree_keys[i];
+		if (strncmp(k, key, keylen) != 0)
+			continue;
+		const char *rest = k + keylen, *slash = strchr(rest, '/');
+		char name[16];
+		snprintf(name, sizeof(name), "%.*s", (int)(slash ? slash - rest : (long)strlen(rest)), rest);
+		if (filter && strncmp(name, filter, strlen(filter)) != 0)
+			continue;
+		bool seen = false;
+		for (size_t j = 0; j < l->n; j++)
+			seen = seen || strncmp(l->v[j].name, name, strlen(name)) == 0;
+		if (!seen)
+			dir_list_add(l, name, slash != NULL, strlen(k), i);
+	}
+	return 0;
+}
+
+static int tree_file(void *ctx, const char *key, uint64_t size, int64_t mtime, WsError *err)
+{
+	char *out = ctx;
+	(void)err;
+	assert_int_equal(size, strlen(key));
+	assert_string_equal(tree_keys[mtime], key);
+	strcat(out, key);
+	strcat(out, " ");
+	return strcmp(key, "b") == 0 ? 7 : 0;
+}
+
+static void test_dir_walk_in_key_order(void **state)
+{
+	char key[64] = "", out[128] = "";
+	WsError err;
+	(void)state;
+	assert_int_equal(dir_walk(key, 0, NULL, tree_read, tree_file, out, &err), 7);
+	assert_string_equal(out, "a-b a/b a/c/d ab b ");
+	assert_string_equal(key, "");
+	out[0] = '\0';
+	assert_int_equal(dir_walk(key, 0, "a", tree_read, tree_file, out, &err), 0);
+	assert_string_equal(out, "a-b a/b a/c/d ab ");
+	out[0] = '\0';
+	strcpy(key, "a/");
+	assert_int_equal(dir_walk(key, 2, "c", tree_read, tree_file, out, &err), 0);
+	assert_string_equal(out, "a/c/d ");
+	assert_string_equal(key, "a/");
 }
 
 /* ---- log ---- */
@@ -591,6 +736,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fs_mkdir_durable_creates_nested_dirs, setup_dir,
 						teardown_dir),
 		cmocka_unit_test_setup_teardown(test_fs_read_small, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_fs_write_file_replaces_whole, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_fs_remove_contents_and_empty, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_fs_resolve_and_within, setup_dir, teardown_dir),
+		cmocka_unit_test(test_dir_walk_in_key_order),
 		cmocka_unit_test_setup_teardown(test_log_line_format, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_log_errors_always_printed, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_cleanup_sigterm_removes_files_and_exits, setup_dir,

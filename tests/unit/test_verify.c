@@ -53,11 +53,11 @@ static BackupMeta *backup(const char *id, uint32_t tli, uint64_t start, uint64_t
 	return test_backup_meta(id, tli, start, stop, "2026-11-25T19:00:04Z");
 }
 
-/* list_windows, then verify_wal, as cmd_verify does. */
-static int run_verify_wal(BackupMeta **b, int nb, const ListTimeline *tls, int ntl, Found *f)
+/* catalog_windows, then verify_wal, as cmd_verify does. */
+static int run_verify_wal(BackupMeta **b, int nb, const CatalogTimeline *tls, int ntl, Found *f)
 {
 	WsError err;
-	ListWindow *w = NULL;
+	CatalogWindow *w = NULL;
 	int nw = 0;
 	RepoEpoch ep;
 
@@ -67,9 +67,10 @@ static int run_verify_wal(BackupMeta **b, int nb, const ListTimeline *tls, int n
 	ep.pg_major = 15;
 	ep.seg_size = SEG16;
 	memset(f, 0, sizeof(*f));
-	assert_int_equal(list_windows((const BackupMeta *const *)b, nb, tls, ntl, SEG16, &w, &nw, &err), 0);
+	assert_int_equal(catalog_windows((const BackupMeta *const *)b, nb, tls, ntl, SEG16, &w, &nw, &err),
+			 0);
 	int n = verify_wal(&ep, (const BackupMeta *const *)b, nb, tls, ntl, w, nw, record, f);
-	list_windows_free(w, nw);
+	catalog_windows_free(w, nw);
 	assert_int_equal(n, f->n);
 	return n;
 }
@@ -85,7 +86,7 @@ static void test_contiguous_wal_is_whole(void **state)
 	BackupMeta *b = backup(ID_A, 1, 0x2000028, 0x2000138);
 	Found f;
 	test_seg_range(segs, 1, 6, &n);
-	ListTimeline tl = {1, p, false, segs, n};
+	CatalogTimeline tl = {1, p, false, segs, n};
 
 	assert_int_equal(run_verify_wal(&b, 1, &tl, 1, &f), 0);
 	/* Missing WAL before the backup is not needed by anything. */
@@ -110,7 +111,7 @@ static void test_gap_after_the_backup_is_named(void **state)
 	Found f;
 	test_seg_range(segs, 2, 4, &n);
 	test_seg_range(segs, 7, 8, &n); /* 5 and 6 missing */
-	ListTimeline tl = {1, p, false, segs, n};
+	CatalogTimeline tl = {1, p, false, segs, n};
 
 	assert_int_equal(run_verify_wal(&b, 1, &tl, 1, &f), 1);
 	assert_int_equal(f.kind[0], VERIFY_GAP);
@@ -150,7 +151,7 @@ static void test_hole_in_a_backups_own_span_names_the_backup(void **state)
 	Found f;
 	test_seg_range(segs, 1, 2, &n);
 	test_seg_range(segs, 4, 6, &n);
-	ListTimeline tl = {1, p, false, segs, n};
+	CatalogTimeline tl = {1, p, false, segs, n};
 
 	assert_int_equal(run_verify_wal(&b, 1, &tl, 1, &f), 1);
 	assert_int_equal(f.kind[0], VERIFY_MISSING);
@@ -176,7 +177,7 @@ static void test_hole_before_a_fork_is_reported_once(void **state)
 	test_seg_range(s1, 1, 2, &n1);
 	test_seg_range(s1, 4, 6, &n1);
 	test_seg_range(s2, 5, 7, &n2);
-	ListTimeline tls[2] = {{1, p1, false, s1, n1}, {2, p2, true, s2, n2}};
+	CatalogTimeline tls[2] = {{1, p1, false, s1, n1}, {2, p2, true, s2, n2}};
 
 	assert_int_equal(run_verify_wal(&b, 1, tls, 2, &f), 1);
 	assert_int_equal(f.kind[0], VERIFY_GAP);
@@ -208,7 +209,7 @@ static void test_timeline_in_use_without_history_file(void **state)
 	Found f;
 	test_seg_range(s1, 1, 4, &n1);
 	test_seg_range(s2, 5, 7, &n2);
-	ListTimeline tls[2] = {{1, p1, false, s1, n1}, {2, p2, false, s2, n2}};
+	CatalogTimeline tls[2] = {{1, p1, false, s1, n1}, {2, p2, false, s2, n2}};
 
 	assert_int_equal(run_verify_wal(&b, 1, tls, 2, &f), 1);
 	assert_int_equal(f.kind[0], VERIFY_MISSING);

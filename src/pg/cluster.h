@@ -2,8 +2,8 @@
  * cluster.h - the data directory a hook runs in, and the repository epoch
  * that belongs to it.
  */
-#ifndef WALSHIP_CMD_CLUSTER_H
-#define WALSHIP_CMD_CLUSTER_H
+#ifndef WALSHIP_PG_CLUSTER_H
+#define WALSHIP_PG_CLUSTER_H
 
 #include "pg/pgcontrol.h"
 #include "repo/meta.h"

@@ -1,5 +1,5 @@
 /* cluster.c - matching a data directory to its repository epoch. */
-#include "cmd/cluster.h"
+#include "pg/cluster.h"
 
 #include <inttypes.h>
 #include <stdio.h>

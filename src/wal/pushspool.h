@@ -14,18 +14,10 @@
  *             "sha256": "<64 hex>", "key": "15-1/wal/.../0000...42",
  *             "stored_size": 1302211, "stored": "2025-01-02T03:04:05Z"}
  *
- * A record is only a hint: a later call trusts it only when, in that call,
- * the repository the configuration names is read and is the record's (its
- * walship.json has the record's UUID, and pushes go to the record's epoch
- * of this cluster), the object is still there under the record's key with
- * the recorded stored size, and the local file has exactly the recorded
- * size and SHA-256 (re-hashed on every use).  So a repository moved aside
- * and initialised again, or restored from an older snapshot, is never told
- * "archived" for a file it does not hold.  Records of format 1 (without
- * key and stored size) are no records.  The spool is never inside the data
- * directory (a base backup or a copy of the data directory must not
- * inherit records, see pgBackRest PR#1386) and is private to its owner
- * (0700).
+ * A record is only a hint, checked against the repository before it is
+ * trusted (src/wal/README.md).  Records of format 1 (without key and stored
+ * size) are no records.  The spool is never inside the data directory and
+ * is private to its owner (0700).
  *
  * Records go away when used, when older than PUSH_SPOOL_MAX_AGE, or when
  * PostgreSQL no longer has the file as .ready.  Temp files a killed
@@ -35,9 +27,12 @@
  * asked-for file whose push failed: while PostgreSQL keeps retrying it, a
  * call stores nothing ahead before that file is stored (a stuck archiver
  * must not go on storing the backlog behind it).
+ *
+ * Memory: *dir results are malloc'd (caller frees); push_spool_format's
+ * text too.
  */
-#ifndef WALSHIP_CMD_PUSHSPOOL_H
-#define WALSHIP_CMD_PUSHSPOOL_H
+#ifndef WALSHIP_WAL_PUSHSPOOL_H
+#define WALSHIP_WAL_PUSHSPOOL_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /*
- * test_prefetch.c - the pure parts of walship-fetch's prefetching: which
+ * test_prefetch_plan.c - the pure parts of walship-fetch's prefetching: which
  * segments come next along a timeline path, the names spooled files carry
  * and what they must match, the data directory's key, the byte bound, which
  * segments the prefetcher's workers start next, and the index that lets a
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd/prefetch.h"
+#include "wal/prefetch_plan.h"
 #include "pg/history.h"
 
 #define MB (1024u * 1024u)

@@ -5,7 +5,7 @@
  * Every failure to read a record makes it no record at all: the caller then
  * pushes as usual, which is always correct, only slower.
  */
-#include "cmd/pushspool.h"
+#include "wal/pushspool.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -20,42 +20,11 @@
 #include <unistd.h>
 
 #include "repo/jsonfile.h"
-#include "util/cleanup.h"
+#include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/mem.h"
 
 #define RECORD_MAX 4096
-
-/*
- * The absolute, symlink-free form of path, which need not exist: the
- * longest existing ancestor is resolved and the rest appended.  malloc'd,
- * or NULL with errno.
- */
-static char *resolve(const char *path)
-{
-	char *r = realpath(path, NULL);
-	if (r != NULL || errno != ENOENT)
-		return r;
-	char *parent = fs_dirname(path);
-	char *base = NULL;
-	if (strcmp(parent, path) != 0 && (base = resolve(parent)) != NULL) {
-		const char *last = fs_basename(path);
-		char *full = xasprintf("%s%s%s", base, strcmp(base, "/") == 0 ? "" : "/", last);
-		free(base);
-		base = full;
-	}
-	free(parent);
-	return base;
-}
-
-/* Whether path is dir or below it (both resolved). */
-static bool path_within(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-	if (strcmp(dir, "/") == 0)
-		return true;
-	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
-}
 
 int push_spool_check(const char *spool, const char *pgdata, WsError *err)
 {
@@ -72,11 +41,11 @@ int push_spool_check(const char *spool, const char *pgdata, WsError *err)
 		rc = ws_error_errno(err, WS_FATAL, errno, "could not resolve data directory \"%s\"", pgdata);
 		goto done;
 	}
-	if ((s = resolve(spool)) == NULL) {
+	if ((s = fs_resolve(spool)) == NULL) {
 		rc = ws_error_errno(err, WS_FATAL, errno, "could not resolve spool-path \"%s\"", spool);
 		goto done;
 	}
-	if (path_within(s, d)) {
+	if (fs_path_within(s, d)) {
 		ws_error(err, WS_USAGE, "spool-path \"%s\" is inside the data directory \"%s\"", spool, d);
 		ws_error_detail(err,
 				"A base backup or a copy of the data directory would take the records of "
@@ -141,18 +110,11 @@ int push_spool_dir(const char *spool, const char *uuid, char **dir, WsError *err
 	return 0;
 }
 
-static void format_time(time_t t, char out[32])
-{
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 char *push_spool_format(const PushRecord *rec)
 {
 	char hex[65], when[32], sysid[24];
 	hex_encode(rec->sha256, 32, hex);
-	format_time(rec->stored, when);
+	clock_utc_iso((int64_t)rec->stored, when);
 	snprintf(sysid, sizeof(sysid), "%" PRIu64, rec->sysid);
 	json_t *o = json_object();
 	json_object_set_new(o, "format", json_integer(PUSH_SPOOL_FORMAT));
@@ -173,47 +135,12 @@ char *push_spool_format(const PushRecord *rec)
 
 int push_spool_write(const char *dir, const PushRecord *rec, WsError *err)
 {
-	char *tmp = xasprintf("%s/.%s.XXXXXX", dir, rec->name);
+	FsFileOpts o = {.mode = 0600, .durable = true};
+	if (!name_ok(rec->name))
+		return ws_error(err, WS_FATAL, "\"%s\" cannot name a push record", rec->name);
 	char *path = xasprintf("%s/%s", dir, rec->name);
 	char *text = push_spool_format(rec);
-	int fd = -1, slot = -1, rc = 0;
-
-	if (!name_ok(rec->name)) {
-		rc = ws_error(err, WS_FATAL, "\"%s\" cannot name a push record", rec->name);
-		goto done;
-	}
-	if ((fd = cleanup_create(tmp, O_WRONLY | O_CLOEXEC, 0600, &slot)) < 0) {
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not create push record \"%s\"", tmp);
-		free(tmp);
-		tmp = NULL;
-		goto done;
-	}
-	if (fs_write_all(fd, text, strlen(text)) != 0 || fsync(fd) != 0) {
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not write push record \"%s\"", tmp);
-		goto done;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not write push record \"%s\"", tmp);
-		goto done;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		rc = ws_error_errno(err, WS_FATAL, errno, "could not rename push record to \"%s\"", path);
-		goto done;
-	}
-	cleanup_unregister(slot);
-	slot = -1;
-	free(tmp);
-	tmp = NULL;
-	rc = fs_fsync_dir(dir, err);
-done:
-	if (fd >= 0)
-		close(fd);
-	if (tmp != NULL)
-		(void)unlink(tmp);
-	cleanup_unregister(slot);
-	free(tmp);
+	int rc = fs_write_file(path, text, strlen(text), &o, err);
 	free(path);
 	free(text);
 	return rc;
@@ -277,16 +204,14 @@ int push_spool_parse(const char *text, size_t len, PushRecord *rec, WsError *err
 		rc = ws_error(err, WS_CORRUPT, "push record is invalid: a member is missing or malformed");
 	} else {
 		/* Only the form push_spool_format writes: strptime also takes "2025-1-2T3:4:5Z". */
-		struct tm tm;
-		char again[32];
-		const char *end;
-		memset(&tm, 0, sizeof(tm));
+		char again[CLOCK_ISO_MAX];
+		int64_t t = clock_parse_utc_iso(when);
 		rec->size = (uint64_t)json_integer_value(size);
 		rec->stored_size = (uint64_t)json_integer_value(stored_size);
-		if ((end = strptime(when, "%Y-%m-%dT%H:%M:%SZ", &tm)) != NULL && *end == '\0')
-			rec->stored = timegm(&tm);
-		format_time(rec->stored, again);
-		if (end == NULL || *end != '\0' || strcmp(again, when) != 0)
+		if (t >= 0)
+			rec->stored = (time_t)t;
+		clock_utc_iso((int64_t)rec->stored, again);
+		if (t < 0 || strcmp(again, when) != 0)
 			rc = ws_error(err, WS_CORRUPT,
 				      "push record is invalid: \"stored\" is not a UTC time");
 	}
@@ -406,17 +331,11 @@ int push_spool_expire(const char *dir, const char *status_dir, time_t now, time_
 
 void push_spool_set_failing(const char *dir, const char *name)
 {
+	FsFileOpts o = {.mode = 0600};
 	if (!name_ok(name))
 		return;
 	char *path = xasprintf("%s/%s", dir, PUSH_SPOOL_FAILING);
-	char *tmp = xasprintf("%s/.%s.%ld", dir, PUSH_SPOOL_FAILING, (long)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	bool ok = fd >= 0 && fs_write_all(fd, name, strlen(name)) == 0;
-	if (fd >= 0 && close(fd) != 0)
-		ok = false;
-	if (!ok || rename(tmp, path) != 0)
-		(void)unlink(tmp);
-	free(tmp);
+	(void)fs_write_file(path, name, strlen(name), &o, NULL);
 	free(path);
 }
 

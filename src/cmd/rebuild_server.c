@@ -1,0 +1,465 @@
+/*
+ * rebuild_server.c - walship rebuild --start (see rebuild_server.h): pg_ctl
+ * as the data directory's owner, then postmaster.pid, the server's log and
+ * pg_is_in_recovery() until the server does what the settings ask.
+ */
+#include "cmd/rebuild_server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pg/history.h"
+#include "pg/lsn.h"
+#include "pg/pgcontrol.h"
+#include "pg/pqconn.h"
+#include "util/clock.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#define LOG_TAIL_LINES 20
+/* While rebuild waits for recovery, a line every this many seconds says so. */
+#define WAIT_NOTE_SECONDS 30
+#define LOG_NAME          "walship-rebuild.log"
+
+/* postmaster.pid's fields rebuild reads. */
+typedef struct PidFile {
+	long pid;
+	int port;
+	char sockdir[1024];
+	char listen[256];
+} PidFile;
+
+struct RebuildServer {
+	char *pgdata;
+	char *logf;
+	RebuildOwner ow;
+	PqConn *conn; /* once the server accepts connections (not while it shuts down at the target) */
+	PidFile pf;
+};
+
+RebuildWant rebuild_want(const RebuildOptions *o)
+{
+	return o->standby                                                           ? REBUILD_WANT_STANDBY
+	       : o->target == TARGET_LATEST                                         ? REBUILD_WANT_PROMOTED
+	       : o->target_action == NULL || strcmp(o->target_action, "pause") == 0 ? REBUILD_WANT_PAUSED
+	       : strcmp(o->target_action, "promote") == 0                           ? REBUILD_WANT_PROMOTED
+										    : REBUILD_WANT_SHUTDOWN;
+}
+
+static char *find_pg_ctl(int pg_major)
+{
+	char v[16];
+	char *p = xasprintf("/usr/lib/postgresql/%s/bin/pg_ctl", pg_major_str(pg_major, v, sizeof(v)));
+	if (access(p, X_OK) == 0)
+		return p;
+	free(p);
+	const char *path = getenv("PATH");
+	char *copy = xstrdup(path ? path : "/usr/bin:/bin");
+	char *save = NULL;
+	for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		p = xasprintf("%s/pg_ctl", d);
+		if (access(p, X_OK) == 0) {
+			free(copy);
+			return p;
+		}
+		free(p);
+	}
+	free(copy);
+	return NULL;
+}
+
+/* Run argv as the owner and wait for it; its exit status, or -1 with err filled. */
+static int run_as(const RebuildOwner *ow, char *const argv[], WsError *err)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return ws_error_errno(err, WS_FATAL, errno, "could not fork");
+	if (pid == 0) {
+		int fd = open("/dev/null", O_RDONLY);
+		if (fd >= 0)
+			dup2(fd, STDIN_FILENO);
+		/* pg_ctl -W says only "server starting"; errors go to stderr. */
+		fd = open("/dev/null", O_WRONLY);
+		if (fd >= 0)
+			dup2(fd, STDOUT_FILENO);
+		if (geteuid() == 0 &&
+		    (initgroups(ow->name, ow->gid) != 0 || setgid(ow->gid) != 0 || setuid(ow->uid) != 0)) {
+			fprintf(stderr, "%s: error: could not switch to user \"%s\": %s\n", log_progname(),
+				ow->name, strerror(errno));
+			_exit(1);
+		}
+		execv(argv[0], argv);
+		fprintf(stderr, "%s: error: could not run \"%s\": %s\n", log_progname(), argv[0],
+			strerror(errno));
+		_exit(1);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return ws_error_errno(err, WS_FATAL, errno, "could not wait for \"%s\"", argv[0]);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* postmaster.pid: 1 pid, 2 data directory, 3 start time, 4 port, 5 socket directory, 6 listen address. */
+static bool read_pidfile(const char *pgdata, PidFile *pf)
+{
+	char *path = xasprintf("%s/postmaster.pid", pgdata);
+	char *text = NULL;
+	size_t len;
+	bool ok = false;
+	memset(pf, 0, sizeof(*pf));
+	if (fs_read_small(path, 64 * 1024, &text, &len, NULL) == 0) {
+		char *save = NULL, *line;
+		int i = 0;
+		for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save), i++) {
+			if (i == 0)
+				pf->pid = strtol(line, NULL, 10);
+			else if (i == 3)
+				pf->port = (int)strtol(line, NULL, 10);
+			else if (i == 4)
+				snprintf(pf->sockdir, sizeof(pf->sockdir), "%s", line);
+			else if (i == 5)
+				snprintf(pf->listen, sizeof(pf->listen), "%s", line);
+		}
+		ok = pf->pid > 0 && i >= 6;
+	}
+	free(text);
+	free(path);
+	return ok;
+}
+
+/* The last part (up to 256 KiB) of the server log, NUL-terminated; "" if unreadable. */
+static char *log_tail_text(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	char *buf = xcalloc(1, 256 * 1024 + 1);
+	if (fd < 0)
+		return buf;
+	if (fstat(fd, &st) == 0 && st.st_size > 256 * 1024)
+		(void)lseek(fd, st.st_size - 256 * 1024, SEEK_SET);
+	ssize_t n = fs_read_full(fd, buf, 256 * 1024);
+	buf[n > 0 ? n : 0] = '\0';
+	close(fd);
+	return buf;
+}
+
+static void print_log_tail(const char *path)
+{
+	char *t = log_tail_text(path);
+	const char *p = t + strlen(t);
+	int lines = 0;
+	while (p > t && lines <= LOG_TAIL_LINES)
+		if (*--p == '\n' && p[1] != '\0')
+			lines++;
+	if (*p == '\n')
+		p++;
+	fflush(stdout);
+	fprintf(stderr, "%s: server log \"%s\", last lines:\n", log_progname(), path);
+	for (const char *q = p; *q;) {
+		const char *e = strchr(q, '\n');
+		size_t n = e ? (size_t)(e - q) : strlen(q);
+		fprintf(stderr, "  %.*s\n", (int)n, q);
+		q += n + (e != NULL);
+	}
+	free(t);
+}
+
+/* The log's last non-empty line into buf ("" when there is none). */
+static void log_last_line(const char *path, char *buf, size_t size)
+{
+	char *t = log_tail_text(path);
+	size_t n = strlen(t);
+	while (n > 0 && t[n - 1] == '\n')
+		n--;
+	size_t start = n;
+	while (start > 0 && t[start - 1] != '\n')
+		start--;
+	snprintf(buf, size, "%.*s", (int)(n - start), t + start);
+	free(t);
+}
+
+/* The last line of the log containing what, into buf; false if none. */
+static bool log_find(const char *path, const char *what, char *buf, size_t size)
+{
+	char *t = log_tail_text(path);
+	char *hit = NULL;
+	for (char *p = strstr(t, what); p; p = strstr(p + 1, what))
+		hit = p;
+	if (hit != NULL) {
+		char *start = hit;
+		while (start > t && start[-1] != '\n')
+			start--;
+		char *end = strchr(hit, '\n');
+		snprintf(buf, size, "%.*s", (int)(end ? end - start : (long)strlen(start)), start);
+	}
+	free(t);
+	return hit != NULL;
+}
+
+static PqConn *connect_as(const RebuildOwner *ow, const PidFile *pf)
+{
+	char port[16];
+	const char *host = pf->sockdir[0] ? pf->sockdir : pf->listen;
+	if (strcmp(host, "*") == 0 || host[0] == '\0')
+		host = "127.0.0.1";
+	snprintf(port, sizeof(port), "%d", pf->port);
+	const char *const keys[] = {"host", "port", "dbname", "user", "connect_timeout", "application_name",
+				    NULL};
+	const char *const vals[] = {host, port, "postgres", ow->name, "5", "walship rebuild", NULL};
+	/* Peer authentication reads the effective user at connect time: be the owner for that moment. */
+	bool root = geteuid() == 0;
+	if (root && (setegid(ow->gid) != 0 || seteuid(ow->uid) != 0)) {
+		if (seteuid(0) != 0 || setegid(0) != 0)
+			abort();
+		return NULL;
+	}
+	PqConn *c = pq_connect_params(keys, vals);
+	if (root && (seteuid(0) != 0 || setegid(0) != 0))
+		abort(); /* cannot go on with the wrong identity */
+	return c;
+}
+
+/* One row of text values (n columns, "" for NULL) into vals[i]; false on any error (the server may be going).
+ */
+static bool query_row(PqConn *c, const char *sql, int n, char vals[][64])
+{
+	PqRow *r = NULL;
+	WsError ignored;
+	ws_error_clear(&ignored);
+	bool ok = pq_query_row(c, sql, n, false, &r, &ignored) == 0;
+	for (int i = 0; ok && i < n; i++)
+		snprintf(vals[i], 64, "%s", pq_row_value(r, i));
+	pq_row_free(r);
+	return ok;
+}
+
+int rebuild_server_start(const char *pgdata, int pg_major, int port, const RebuildOwner *ow,
+			 RebuildServer **out, WsError *err)
+{
+	RebuildServer *s = xcalloc(1, sizeof(*s));
+	char *pg_ctl = find_pg_ctl(pg_major);
+	/* The outcome is read from the log by PostgreSQL's English messages, whatever postgresql.conf says.
+	 */
+	char *popt = port > 0 ? xasprintf("-c lc_messages=C -p %d", port) : xstrdup("-c lc_messages=C");
+	char *argv[12];
+	int n = 0, rc = 0;
+
+	*out = s;
+	s->pgdata = xstrdup(pgdata);
+	s->logf = xasprintf("%s/%s", pgdata, LOG_NAME);
+	s->ow = *ow;
+	if (pg_ctl == NULL) {
+		char v[16];
+		rc = ws_error(err, WS_FATAL, "pg_ctl of PostgreSQL %s not found",
+			      pg_major_str(pg_major, v, sizeof(v)));
+		ws_error_hint(err, "Install it, or start the server yourself: the data directory is ready.");
+		goto done;
+	}
+	if (ow->uid == 0) {
+		rc = ws_error(err, WS_FATAL,
+			      "the data directory is owned by root: PostgreSQL will not run as root");
+		goto done;
+	}
+	/* A log copied in with the backup (of a server rebuilt earlier) would answer for this run. */
+	if (unlink(s->logf) != 0 && errno != ENOENT) {
+		rc = ws_error_errno(err, WS_FATAL, errno, "could not remove \"%s\"", s->logf);
+		goto done;
+	}
+	argv[n++] = pg_ctl;
+	argv[n++] = (char *)"-D";
+	argv[n++] = (char *)pgdata;
+	argv[n++] = (char *)"-l";
+	argv[n++] = s->logf;
+	argv[n++] = (char *)"-o";
+	argv[n++] = popt;
+	argv[n++] = (char *)"-W";
+	argv[n++] = (char *)"start";
+	argv[n] = NULL;
+	fflush(stdout);
+	int st = run_as(ow, argv, err);
+	if (st < 0) {
+		rc = st;
+	} else if (st != 0) {
+		print_log_tail(s->logf);
+		rc = ws_error(err, WS_FATAL, "pg_ctl start failed with exit code %d", st);
+	}
+done:
+	free(popt);
+	free(pg_ctl);
+	return rc;
+}
+
+const char *rebuild_server_log(const RebuildServer *s)
+{
+	return s->logf;
+}
+
+/* Is the server gone before doing what was asked? */
+static bool server_gone(const RebuildServer *s, bool seen, bool have)
+{
+	char line[1024];
+	if (seen)
+		return !(have && (kill((pid_t)s->pf.pid, 0) == 0 || errno == EPERM));
+	/*
+	 * A server that fails at once can be gone before its postmaster.pid was
+	 * ever seen: an invalid setting (two recovery targets, say) ends the
+	 * postmaster with FATAL before it writes one.
+	 */
+	return log_find(s->logf, "database system is shut down", line, sizeof(line)) ||
+	       log_find(s->logf, "FATAL:", line, sizeof(line)) ||
+	       log_find(s->logf, "PANIC:", line, sizeof(line));
+}
+
+/* Why the server is gone: shut down at its target as asked, or recovery failed. */
+static RebuildOutcome gone_outcome(const RebuildServer *s, RebuildWant want)
+{
+	char line[1024];
+	if ((want == REBUILD_WANT_SHUTDOWN || want == REBUILD_WANT_PAUSED) &&
+	    log_find(s->logf, "shutdown at recovery target", line, sizeof(line)))
+		return REBUILD_SHUT_DOWN;
+	if (log_find(s->logf, "recovery ended before configured recovery target was reached", line,
+		     sizeof(line)))
+		return REBUILD_ENDED_EARLY;
+	return REBUILD_STOPPED;
+}
+
+RebuildOutcome rebuild_server_wait(RebuildServer *s, RebuildWant want)
+{
+	bool seen = false;
+	char line[1024];
+	double t0 = clock_now(), noted = t0;
+
+	for (;;) {
+		PidFile now;
+		bool have = read_pidfile(s->pgdata, &now);
+		if (have) {
+			s->pf = now;
+			seen = true;
+		}
+		if (server_gone(s, seen, have))
+			return gone_outcome(s, want);
+		/* Recovery may rightly take hours; never silently. */
+		if (clock_now() - noted >= WAIT_NOTE_SECONDS) {
+			noted = clock_now();
+			log_last_line(s->logf, line, sizeof(line));
+			printf("still waiting for the server after %.0f s; its log's last line: %s\n",
+			       noted - t0, line[0] ? line : "(none yet)");
+			fflush(stdout);
+		}
+		if (!seen && clock_now() - t0 > 60)
+			return REBUILD_NOT_STARTED;
+		if (seen && want != REBUILD_WANT_SHUTDOWN && s->conn == NULL)
+			s->conn = connect_as(&s->ow, &s->pf);
+		if (s->conn != NULL) {
+			char v[2][64];
+			if (!query_row(
+				    s->conn,
+				    "SELECT pg_is_in_recovery()::text, "
+				    "CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused()::text END",
+				    2, v)) {
+				pq_close(s->conn);
+				s->conn = NULL;
+			} else if ((want == REBUILD_WANT_PROMOTED && strcmp(v[0], "false") == 0) ||
+				   (want == REBUILD_WANT_PAUSED && strcmp(v[1], "true") == 0) ||
+				   (want == REBUILD_WANT_STANDBY && strcmp(v[0], "true") == 0)) {
+				return REBUILD_REACHED;
+			} else if (want != REBUILD_WANT_PROMOTED && strcmp(v[0], "false") == 0) {
+				return REBUILD_PROMOTED_INSTEAD;
+			}
+		}
+		clock_sleep(0.3);
+	}
+}
+
+/* Where recovery ended (or where the standby is) and where the server listens. */
+static void print_outcome(PqConn *c, RebuildWant want, const RebuildOptions *o, const RebuildPlan *pl,
+			  const char *logf, const PidFile *pf, const char *pgdata)
+{
+	char v[3][64], line[1024];
+	if (want == REBUILD_WANT_PROMOTED &&
+	    query_row(c,
+		      "SELECT pg_current_wal_lsn()::text, pg_walfile_name(pg_current_wal_lsn()), "
+		      "pg_last_xact_replay_timestamp()::text",
+		      3, v)) {
+		char tli_hex[9];
+		snprintf(tli_hex, sizeof(tli_hex), "%.8s", v[1]);
+		if (o->target != TARGET_LATEST && log_find(logf, "recovery stopping", line, sizeof(line)))
+			printf("%s\n", line);
+		printf("recovery ended and the server was promoted: at %s on timeline %" PRIu32
+		       ", last replayed transaction at %s\n",
+		       v[0], (uint32_t)strtoul(tli_hex, NULL, 16), v[2][0] ? v[2] : "(none)");
+	} else if (query_row(c,
+			     "SELECT pg_last_wal_replay_lsn()::text, pg_last_xact_replay_timestamp()::text",
+			     2, v)) {
+		uint64_t l = 0;
+		(void)lsn_parse(v[0], &l, NULL);
+		if (want == REBUILD_WANT_PAUSED && log_find(logf, "recovery stopping", line, sizeof(line)))
+			printf("%s\n", line);
+		printf("%s %s on timeline %" PRIu32 ", last replayed transaction at %s\n",
+		       want == REBUILD_WANT_PAUSED ? "recovery reached its target and is paused at"
+						   : "the standby is running; replayed up to",
+		       v[0], pl->path ? history_tli_of_lsn(pl->path, l) : pl->tli, v[1][0] ? v[1] : "(none)");
+	}
+	printf("server running: port %d, socket directory \"%s\", data directory \"%s\"\n", pf->port,
+	       pf->sockdir, pgdata);
+}
+
+int rebuild_server_report(RebuildServer *s, RebuildWant want, RebuildOutcome out, const RebuildOptions *o,
+			  const RebuildPlan *pl, WsError *err)
+{
+	char line[1024];
+	switch (out) {
+	case REBUILD_REACHED:
+		break;
+	case REBUILD_SHUT_DOWN:
+		if (log_find(s->logf, "recovery stopping", line, sizeof(line)))
+			printf("%s\n", line);
+		printf("recovery reached its target; the server shut down as asked\n");
+		break;
+	case REBUILD_ENDED_EARLY:
+		print_log_tail(s->logf);
+		ws_error(err, WS_FATAL, "recovery ended before the target was reached");
+		ws_error_detail(err, "The WAL in the repository ends before \"%s\".",
+				o->target_value ? o->target_value : "the target");
+		ws_error_hint(err, "The server log is \"%s\".", s->logf);
+		return WS_FATAL;
+	case REBUILD_STOPPED:
+		print_log_tail(s->logf);
+		ws_error(err, WS_FATAL, "the server stopped during recovery");
+		ws_error_hint(err, "The server log is \"%s\".", s->logf);
+		return WS_FATAL;
+	case REBUILD_NOT_STARTED:
+		print_log_tail(s->logf);
+		return ws_error(err, WS_FATAL, "the server did not start within 60 seconds");
+	case REBUILD_PROMOTED_INSTEAD:
+		return ws_error(err, WS_FATAL, "recovery ended and the server was promoted instead of %s",
+				want == REBUILD_WANT_STANDBY ? "running as a standby"
+							     : "pausing at the target");
+	}
+	/* Shut down at the target while pausing, a connection made before is to a server gone: as before. */
+	if (s->conn != NULL)
+		print_outcome(s->conn, want, o, pl, s->logf, &s->pf, s->pgdata);
+	return 0;
+}
+
+void rebuild_server_free(RebuildServer *s)
+{
+	if (s == NULL)
+		return;
+	pq_close(s->conn);
+	free(s->logf);
+	free(s->pgdata);
+	free(s);
+}
