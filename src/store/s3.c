@@ -308,15 +308,9 @@ typedef enum AttemptResult {
 	ATTEMPT_FAIL,  /* err is filled */
 } AttemptResult;
 
-static AttemptResult attempt(S3Store *s, S3Req *r, const char *sha, WsError *err)
+/* A request's state before an attempt: nothing of the previous one counts. */
+static void attempt_reset(S3Store *s, S3Req *r)
 {
-	CURL *c = s->curl;
-	struct curl_slist *h = NULL;
-	char range[80];
-	AttemptResult res = ATTEMPT_DONE;
-
-	/* curl_easy_reset keeps the open connection, so requests still share it. */
-	s3_lib.easy_reset(c);
 	r->status = 0;
 	r->status_known = false;
 	r->resp.len = 0;
@@ -330,9 +324,11 @@ static AttemptResult attempt(S3Store *s, S3Req *r, const char *sha, WsError *err
 	r->range_start = 0;
 	memset(&r->eb, 0, sizeof(r->eb));
 	s->errbuf[0] = '\0';
+}
 
-	char *url = xasprintf("%s%s%s%s", s->base_url, r->path, r->query && r->query[0] ? "?" : "",
-			      r->query ? r->query : "");
+/* What every request sets: the URL, timeouts, TLS, signing and the callbacks. */
+static void attempt_set_common(S3Store *s, S3Req *r, CURL *c, const char *url)
+{
 	s3_curl_setopt(c, CURLOPT_URL, url);
 	s3_curl_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	s3_curl_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -359,14 +355,12 @@ static AttemptResult attempt(S3Store *s, S3Req *r, const char *sha, WsError *err
 	s3_curl_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
 	s3_curl_setopt(c, CURLOPT_XFERINFODATA, r);
 	s3_curl_setopt(c, CURLOPT_NOPROGRESS, 0L);
+}
 
-	h = add_header(h, "x-amz-content-sha256: %s", sha);
-	if (s->creds.token)
-		h = add_header(h, "x-amz-security-token: %s", s->creds.token);
-	if (r->if_none_match)
-		h = add_header(h, "If-None-Match: *");
-	if (r->content_type)
-		h = add_header(h, "Content-Type: %s", r->content_type);
+/* The method's own options and headers (a GET's range, a PUT's body); returns the header list. */
+static struct curl_slist *attempt_set_method(S3Req *r, CURL *c, struct curl_slist *h)
+{
+	char range[80];
 
 	if (strcmp(r->method, "HEAD") == 0) {
 		s3_curl_setopt(c, CURLOPT_NOBODY, 1L);
@@ -418,16 +412,13 @@ static AttemptResult attempt(S3Store *s, S3Req *r, const char *sha, WsError *err
 	} else {
 		s3_curl_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
 	}
-	s3_curl_setopt(c, CURLOPT_HTTPHEADER, h);
+	return h;
+}
 
-	CURLcode cres = s3_lib.easy_perform(c);
-	if (!r->status_known) {
-		long code = 0;
-		s3_curl_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-		r->status = code;
-	}
-	log_debug("S3 %s %s: %s%ld", r->method, r->path, cres == CURLE_OK ? "HTTP " : "failed, HTTP ",
-		  r->status);
+/* Turns curl's result and the HTTP status into the attempt's result. */
+static AttemptResult attempt_outcome(S3Store *s, S3Req *r, CURLcode cres, WsError *err)
+{
+	AttemptResult res = ATTEMPT_DONE;
 
 	if (r->interrupted || cres == CURLE_ABORTED_BY_CALLBACK) {
 		ws_error(err, WS_INTERRUPTED, "interrupted while talking to S3 at \"%s\"", s->endpoint);
@@ -457,6 +448,41 @@ static AttemptResult attempt(S3Store *s, S3Req *r, const char *sha, WsError *err
 		if (r->op == S3_OP_COMPLETE && r->status >= 200 && r->status < 300 && is_error)
 			r->status = 500;
 	}
+	return res;
+}
+
+static AttemptResult attempt(S3Store *s, S3Req *r, const char *sha, WsError *err)
+{
+	CURL *c = s->curl;
+	struct curl_slist *h = NULL;
+
+	/* curl_easy_reset keeps the open connection, so requests still share it. */
+	s3_lib.easy_reset(c);
+	attempt_reset(s, r);
+	char *url = xasprintf("%s%s%s%s", s->base_url, r->path, r->query && r->query[0] ? "?" : "",
+			      r->query ? r->query : "");
+	attempt_set_common(s, r, c, url);
+	h = add_header(h, "x-amz-content-sha256: %s", sha);
+	if (s->creds.token)
+		h = add_header(h, "x-amz-security-token: %s", s->creds.token);
+	if (r->if_none_match)
+		h = add_header(h, "If-None-Match: *");
+	if (r->content_type)
+		h = add_header(h, "Content-Type: %s", r->content_type);
+
+	h = attempt_set_method(r, c, h);
+	s3_curl_setopt(c, CURLOPT_HTTPHEADER, h);
+
+	CURLcode cres = s3_lib.easy_perform(c);
+	if (!r->status_known) {
+		long code = 0;
+		s3_curl_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		r->status = code;
+	}
+	log_debug("S3 %s %s: %s%ld", r->method, r->path, cres == CURLE_OK ? "HTTP " : "failed, HTTP ",
+		  r->status);
+
+	AttemptResult res = attempt_outcome(s, r, cres, err);
 	s3_lib.slist_free_all(h);
 	free(url);
 	return res;
@@ -1194,11 +1220,106 @@ done:
 	return rc;
 }
 
+/*
+ * The endpoint of the configuration (s3-region, s3-endpoint, s3-uri-style,
+ * s3-allow-http) into s and *ep, refusing what cannot work or would cross the
+ * network in the clear.
+ */
+static int open_endpoint(S3Store *s, const Config *cfg, S3Endpoint *ep, bool *host_style_out, WsError *err)
+{
+	bool allow_http = false, host_style = true;
+	int rc;
+
+	const char *region = config_get(cfg, "s3-region");
+	s->region = xstrdup(region && region[0] ? region : "us-east-1");
+	for (const char *p = s->region; *p; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-')) {
+			return ws_error(err, WS_USAGE, "invalid value \"%s\" for \"s3-region\" (from %s)",
+					s->region, config_source(cfg, "s3-region"));
+		}
+	}
+	const char *endpoint = config_get(cfg, "s3-endpoint");
+	s->endpoint = endpoint && endpoint[0] ? xstrdup(endpoint)
+					      : xasprintf("https://s3.%s.amazonaws.com", s->region);
+	size_t elen = strlen(s->endpoint);
+	if (elen > 0 && s->endpoint[elen - 1] == '/')
+		s->endpoint[elen - 1] = '\0';
+	rc = s3_parse_endpoint(s->endpoint, ep, err);
+	if (rc != 0)
+		return rc;
+
+	const char *style = config_get(cfg, "s3-uri-style");
+	if (style == NULL || strcmp(style, "host") == 0) {
+		host_style = true;
+	} else if (strcmp(style, "path") == 0) {
+		host_style = false;
+	} else {
+		return ws_error(err, WS_USAGE,
+				"invalid value \"%s\" for \"s3-uri-style\" (from %s): must be host or path",
+				style, config_source(cfg, "s3-uri-style"));
+	}
+	if (host_style && (s3_host_is_ip(ep->host) || strcasecmp(ep->host, "localhost") == 0)) {
+		ws_error(err, WS_USAGE, "S3 endpoint \"%s\" cannot be addressed in host style", s->endpoint);
+		ws_error_detail(err, "Host style puts the bucket in front of the host name (\"%s.%s\").",
+				s->bucket, ep->host);
+		ws_error_hint(err, "Set s3-uri-style = path.");
+		return WS_USAGE;
+	}
+	if (host_style && ep->https && strchr(s->bucket, '.') != NULL)
+		log_warning(
+			"bucket \"%s\" has a \".\" in its name: the endpoint's wildcard certificate will not "
+			"match in host style; set s3-uri-style = path if TLS verification fails",
+			s->bucket);
+
+	rc = parse_bool(cfg, "s3-allow-http", &allow_http, err);
+	if (rc != 0)
+		return rc;
+	if (!ep->https && !allow_http && !s3_host_is_loopback(ep->host)) {
+		ws_error(err, WS_USAGE, "refusing plain http to S3 endpoint \"%s\"", s->endpoint);
+		ws_error_detail(err, "Requests and objects would cross the network unencrypted.");
+		ws_error_hint(
+			err,
+			"Use an https:// endpoint, or set s3-allow-http = on if the network is trusted.");
+		return WS_USAGE;
+	}
+	*host_style_out = host_style;
+	return 0;
+}
+
+/* One listing proves the bucket, the credentials, the region and the clock, once per process. */
+static int open_prove_bucket(S3Store *s, WsError *err)
+{
+	int rc;
+
+	char *probe = s->prefix[0] ? xasprintf("%s/", s->prefix) : xstrdup("");
+	S3Param q[3];
+	size_t n = 0;
+	q[n++] = (S3Param){"list-type", "2"};
+	q[n++] = (S3Param){"max-keys", "1"};
+	if (probe[0])
+		q[n++] = (S3Param){"prefix", probe};
+	S3Req r = {.op = S3_OP_LIST, .method = "GET", .action = "open"};
+	r.path = xstrdup(s->bucket_path);
+	r.query = s3_query(q, n);
+	S3Verdict v = S3_OK;
+	rc = perform(s, &r, &v, err);
+	if (rc == WS_FATAL && v == S3_DENIED)
+		ws_error_hint(err,
+			      "walship needs s3:ListBucket on bucket \"%s\" (without it S3 answers "
+			      "403 for a "
+			      "missing object), and s3:GetObject, s3:PutObject, s3:DeleteObject and "
+			      "s3:AbortMultipartUpload on its objects, for access key id \"%s\".",
+			      s->bucket, key_id(s));
+	req_free(&r);
+	free(probe);
+	return rc;
+}
+
 int store_s3_open(const char *url, const Config *cfg, int flags, Store **out, WsError *err)
 {
 	S3Store *s = xcalloc(1, sizeof(*s));
 	S3Endpoint ep = {0};
-	bool allow_http = false, host_style = true;
+	bool host_style = true;
 	long part_mib = 16;
 	int rc;
 
@@ -1214,62 +1335,9 @@ int store_s3_open(const char *url, const Config *cfg, int flags, Store **out, Ws
 	if (rc != 0)
 		goto done;
 
-	const char *region = config_get(cfg, "s3-region");
-	s->region = xstrdup(region && region[0] ? region : "us-east-1");
-	for (const char *p = s->region; *p; p++) {
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-')) {
-			rc = ws_error(err, WS_USAGE, "invalid value \"%s\" for \"s3-region\" (from %s)",
-				      s->region, config_source(cfg, "s3-region"));
-			goto done;
-		}
-	}
-	const char *endpoint = config_get(cfg, "s3-endpoint");
-	s->endpoint = endpoint && endpoint[0] ? xstrdup(endpoint)
-					      : xasprintf("https://s3.%s.amazonaws.com", s->region);
-	size_t elen = strlen(s->endpoint);
-	if (elen > 0 && s->endpoint[elen - 1] == '/')
-		s->endpoint[elen - 1] = '\0';
-	rc = s3_parse_endpoint(s->endpoint, &ep, err);
+	rc = open_endpoint(s, cfg, &ep, &host_style, err);
 	if (rc != 0)
 		goto done;
-
-	const char *style = config_get(cfg, "s3-uri-style");
-	if (style == NULL || strcmp(style, "host") == 0) {
-		host_style = true;
-	} else if (strcmp(style, "path") == 0) {
-		host_style = false;
-	} else {
-		rc = ws_error(err, WS_USAGE,
-			      "invalid value \"%s\" for \"s3-uri-style\" (from %s): must be host or path",
-			      style, config_source(cfg, "s3-uri-style"));
-		goto done;
-	}
-	if (host_style && (s3_host_is_ip(ep.host) || strcasecmp(ep.host, "localhost") == 0)) {
-		ws_error(err, WS_USAGE, "S3 endpoint \"%s\" cannot be addressed in host style", s->endpoint);
-		ws_error_detail(err, "Host style puts the bucket in front of the host name (\"%s.%s\").",
-				s->bucket, ep.host);
-		ws_error_hint(err, "Set s3-uri-style = path.");
-		rc = WS_USAGE;
-		goto done;
-	}
-	if (host_style && ep.https && strchr(s->bucket, '.') != NULL)
-		log_warning(
-			"bucket \"%s\" has a \".\" in its name: the endpoint's wildcard certificate will not "
-			"match in host style; set s3-uri-style = path if TLS verification fails",
-			s->bucket);
-
-	rc = parse_bool(cfg, "s3-allow-http", &allow_http, err);
-	if (rc != 0)
-		goto done;
-	if (!ep.https && !allow_http && !s3_host_is_loopback(ep.host)) {
-		ws_error(err, WS_USAGE, "refusing plain http to S3 endpoint \"%s\"", s->endpoint);
-		ws_error_detail(err, "Requests and objects would cross the network unencrypted.");
-		ws_error_hint(
-			err,
-			"Use an https:// endpoint, or set s3-allow-http = on if the network is trusted.");
-		rc = WS_USAGE;
-		goto done;
-	}
 
 	rc = config_get_int(cfg, "s3-part-size", 5, 5120, &part_mib, err);
 	if (rc != 0)
@@ -1302,30 +1370,8 @@ int store_s3_open(const char *url, const Config *cfg, int flags, Store **out, Ws
 		goto done;
 	}
 
-	/* One listing proves the bucket, the credentials, the region and the clock, once per process. */
-	if (!(flags & STORE_OPEN_PROVEN)) {
-		char *probe = s->prefix[0] ? xasprintf("%s/", s->prefix) : xstrdup("");
-		S3Param q[3];
-		size_t n = 0;
-		q[n++] = (S3Param){"list-type", "2"};
-		q[n++] = (S3Param){"max-keys", "1"};
-		if (probe[0])
-			q[n++] = (S3Param){"prefix", probe};
-		S3Req r = {.op = S3_OP_LIST, .method = "GET", .action = "open"};
-		r.path = xstrdup(s->bucket_path);
-		r.query = s3_query(q, n);
-		S3Verdict v = S3_OK;
-		rc = perform(s, &r, &v, err);
-		if (rc == WS_FATAL && v == S3_DENIED)
-			ws_error_hint(err,
-				      "walship needs s3:ListBucket on bucket \"%s\" (without it S3 answers "
-				      "403 for a "
-				      "missing object), and s3:GetObject, s3:PutObject, s3:DeleteObject and "
-				      "s3:AbortMultipartUpload on its objects, for access key id \"%s\".",
-				      s->bucket, key_id(s));
-		req_free(&r);
-		free(probe);
-	}
+	if (!(flags & STORE_OPEN_PROVEN))
+		rc = open_prove_bucket(s, err);
 
 done:
 	s3_endpoint_clear(&ep);
