@@ -371,7 +371,7 @@ static int extract(Repo *repo, const CatalogEpoch *s, const BackupMeta *b, const
 	to.gid = geteuid() == 0 ? (int)gid : -1;
 	to.progress = progress_fn;
 	to.progress_ctx = pr;
-	to.allow_unterminated = pg_major_before(s->epoch->pg_major, 15);
+	to.allow_unterminated = pg_base_backup_tar_unterminated(s->epoch->pg_major);
 	Tarx *x = tarx_new(&to);
 	rc = repo_get_object(repo, key, t->obj.size, tarx_write, x, &info, err);
 	if (rc == 0 && (info.content_size != t->obj.size || memcmp(info.sha256, t->obj.sha256, 32) != 0))
@@ -1119,7 +1119,7 @@ static int write_settings(Rebuild *r, WsError *err)
 	if (rc != 0)
 		return rc;
 	if ((rc = remove_if_exists(pgdata, "recovery.done", err)) != 0 ||
-	    (!pg_major_before(major, 12) && (rc = remove_if_exists(pgdata, "recovery.conf", err)) != 0))
+	    (!pg_has_recovery_conf(major) && (rc = remove_if_exists(pgdata, "recovery.conf", err)) != 0))
 		return rc;
 	for (int i = 0; i < r->nts; i++) {
 		if (r->ts[i].mapped) {
@@ -1256,9 +1256,9 @@ int cmd_rebuild(const Config *cfg, const RebuildOptions *o, WsError *err)
 	    (rc = write_settings(&r, err)) != 0 || (rc = keep_lease(&r, err)) != 0)
 		goto done;
 	printf("data directory \"%s\" rebuilt from backup \"%s\"; %s written\n", o->pgdata, r.pl.b->id,
-	       pg_major_before(r.scan.epoch->pg_major, 12) ? "recovery.conf"
-	       : o->standby                                ? "standby.signal"
-							   : "recovery.signal");
+	       pg_has_recovery_conf(r.scan.epoch->pg_major) ? "recovery.conf"
+	       : o->standby                                 ? "standby.signal"
+							    : "recovery.signal");
 	if (!o->start) {
 		printf("start it with: pg_ctl -D %s start\n", o->pgdata);
 		goto done;

@@ -49,7 +49,7 @@ typedef struct RecoverySettings {
 
 /*
  * Write the recovery settings s into the data directory pgdata for PostgreSQL
- * major version pg_major (96 for 9.6, else 10..17, as pg_version_read gives).
+ * major version pg_major (90600 for 9.6, 100000 ... 170000: pgmajor.h).
  *
  * Every value is checked first: a missing or malformed value, one containing
  * a line break, a combination PostgreSQL would not accept (an LSN target on

@@ -64,7 +64,7 @@ typedef struct BackupMeta {
 	char epoch[32];
 	uint64_t sysid;
 	int server_version_num;
-	int pg_major; /* as in meta.h: 96 for 9.6, else 10.. */
+	int pg_major; /* as in meta.h: 90600 for 9.6, else 100000.. (pgmajor.h) */
 	uint32_t seg_size;
 	uint32_t timeline;
 	uint64_t start_lsn;

@@ -48,9 +48,9 @@ char *json_file_dump(const json_t *root, const char *what);
 bool json_file_parse_u64(const char *s, uint64_t *out);
 
 /*
- * A major version's text form: "9.6" (96) or two digits from "10" (later
- * majors may come), exactly as pg_major_str writes it back ("90" to "99"
- * are refused: those numbers stand for 9.x).
+ * A major version's text form: "9.6" (90600) or two digits from "10" (100000;
+ * later majors may come), exactly as pg_major_str writes it back ("90" to
+ * "99" are refused: 9.x majors are written with a dot).
  */
 bool json_file_parse_pg_major(const char *s, int *out);
 

@@ -34,7 +34,7 @@
 typedef struct RepoEpoch {
 	char id[32];
 	uint64_t sysid;
-	int pg_major; /* 96 for 9.6, else 10..17 */
+	int pg_major; /* 90600 for 9.6, else 100000..170000 (pgmajor.h) */
 	uint32_t seg_size;
 	char created[40];
 } RepoEpoch;

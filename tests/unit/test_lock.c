@@ -27,6 +27,7 @@
 #include "repo/lock.h"
 #include "repo/repo.h"
 #include "util/mem.h"
+#include "pg/pgmajor.h"
 
 #define SEG16 (16u * 1024 * 1024)
 #define SYSID 7301234567890123456ull
@@ -57,7 +58,7 @@ static int setup(void **state)
 	f->cfg = config_new();
 	int rc = config_set_option(f->cfg, "repo", repo, &err);
 	if (rc == 0)
-		rc = repo_create(f->cfg, SYSID, 15, SEG16, &f->repo, &err);
+		rc = repo_create(f->cfg, SYSID, PG_MAJOR(15), SEG16, &f->repo, &err);
 	free(repo);
 	*state = f;
 	return rc == 0 ? 0 : -1;
