@@ -96,18 +96,24 @@ int repo_lock_wait(Repo *repo, const char *purpose, WsError *err);
 /* The longest a lease may be kept after its owner exits; also how long an unreadable one holds. */
 #define REPO_LEASE_MAX (366 * 86400L)
 
+/* What every lock object (the repository lock or a lease) says of its owner; "" or 0 when absent. */
+typedef struct RepoLockOwner {
+	char purpose[32];
+	char host[256];
+	char boot_id[40];
+	char token[33];
+	long long pid;
+	char started_at[32];
+	int64_t heartbeat;
+	int64_t expires; /* leases only */
+} RepoLockOwner;
+
 /* A lease as read back from the repository. */
 typedef struct RepoLeaseInfo {
 	char id[48];
 	char key[80];
 	bool parsed; /* false: not readable as a lease; it expires REPO_LEASE_MAX after its mtime */
-	char purpose[32];
-	char host[256];
-	char boot_id[40];
-	long long pid;
-	char started_at[32];
-	int64_t heartbeat;
-	int64_t expires;
+	RepoLockOwner owner;
 	char pgdata[4096];
 	char epoch[32]; /* "" while its owner is still choosing: it holds every backup and all WAL */
 	char backup[BACKUP_ID_MAX];
