@@ -6,6 +6,8 @@
  * 8), finds blcksz/xlog_blcksz/xlog_seg_size after the floatFormat marker
  * (the double 1234567.0, present in every version), and verifies the CRC-32C
  * that ends the struct.
+ *
+ * Memory: pg_major_str writes into and returns the caller's buf.
  */
 #ifndef WALSHIP_PG_PGCONTROL_H
 #define WALSHIP_PG_PGCONTROL_H

@@ -2,6 +2,9 @@
  * jsonfile.h - loading walship's own JSON files (walship.json, a backup's
  * manifest.json): size cap, syntax, a top-level object, and a "format"
  * number this walship knows, checked the same way for each.
+ *
+ * Memory: json_file_dump's text is malloc'd (caller frees); json_file_string is borrowed from
+ * obj.
  */
 #ifndef WALSHIP_REPO_JSONFILE_H
 #define WALSHIP_REPO_JSONFILE_H
@@ -39,7 +42,7 @@ const char *json_file_string(const char *invalid, json_t *obj, const char *key, 
 
 /*
  * root as walship writes its JSON (two-space indent, members in insertion
- * order) plus a final newline, malloc'd.  jansson fails here only when it
+ * order) plus a final newline.  jansson fails here only when it
  * cannot allocate: then exit as on out of memory (cleanup_fatal), naming what.
  */
 char *json_file_dump(const json_t *root, const char *what);
