@@ -21,6 +21,7 @@
 #include "pg/basebackup.h"
 #include "pg/cluster.h"
 #include "pg/history.h"
+#include "pg/pgmajor.h"
 #include "pg/pqconn.h"
 #include "pg/walname.h"
 #include "pg/walpage.h"
@@ -145,11 +146,11 @@ static int identify_server(PqConn *conn, ServerInfo *si, WsError *err)
 		ws_error_hint(err, "walship backup needs PostgreSQL 10 or later.");
 		return WS_FATAL;
 	}
-	si->major = si->version / 10000;
-	if (si->major > 17) {
+	si->major = pg_major_of_version_num(si->version);
+	if (si->major > PG_MAJOR_NEWEST) {
 		/* pg_basebackup does the same: a newer server may answer in a shape not known here. */
 		ws_error(err, WS_FATAL, "the server's PostgreSQL %d is newer than this walship supports (17)",
-			 si->major);
+			 si->version / 10000);
 		ws_error_hint(err, "Upgrade walship.");
 		return WS_FATAL;
 	}
@@ -481,7 +482,7 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 
 	command = bb_command(si.version, meta->label, true);
 	log_info("starting backup \"%s\" of the server (PostgreSQL %d, system identifier %" PRIu64 ")",
-		 meta->id, si.major, si.sysid);
+		 meta->id, si.version / 10000, si.sysid);
 	log_debug("sending %s", command);
 	if ((rc = pq_send_query(conn.conn, command, "BASE_BACKUP", err)) != 0)
 		goto done;

@@ -24,6 +24,7 @@
 
 #include "pg/basebackup.h"
 #include "pg/cluster.h"
+#include "pg/pgmajor.h"
 #include "pg/pqconn.h"
 #include "pg/walname.h"
 #include "repo/keys.h"
@@ -564,7 +565,7 @@ static int identify(PqConn *conn, Server *sv, WsError *err)
 		ws_error_hint(err, "walship archives PostgreSQL 10 and later.");
 		return WS_FATAL;
 	}
-	sv->major = sv->version / 10000;
+	sv->major = pg_major_of_version_num(sv->version);
 
 	if ((rc = query_value(conn, "SELECT pg_is_in_recovery()", v, sizeof(v), err)) != 0)
 		return rc;

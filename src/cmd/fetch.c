@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "pg/cluster.h"
+#include "pg/pgmajor.h"
 #include "pg/walname.h"
 #include "pg/walpage.h"
 #include "repo/keys.h"
@@ -69,8 +70,8 @@ static int resolve_mode(const FetchRequest *req, const char *pgdata, FetchMode *
 	if (rc == 0)
 		*mode = fetch_mode_detect(req->mode, pgdata, *pg_major, req->path);
 	else if (*mode == FETCH_MODE_AUTO &&
-		 (fetch_mode_detect(req->mode, pgdata, 12, req->path) == FETCH_MODE_STANDBY ||
-		  fetch_mode_detect(req->mode, pgdata, 11, req->path) == FETCH_MODE_STANDBY))
+		 (fetch_mode_detect(req->mode, pgdata, PG_MAJOR(12), req->path) == FETCH_MODE_STANDBY ||
+		  fetch_mode_detect(req->mode, pgdata, PG_MAJOR(11), req->path) == FETCH_MODE_STANDBY))
 		/* Without PG_VERSION either way of saying "standby" counts: a standby must not get 200. */
 		*mode = FETCH_MODE_STANDBY;
 	return rc;

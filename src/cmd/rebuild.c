@@ -284,7 +284,7 @@ static int write_settings(Rebuild *r, WsError *err)
 	if (rc != 0)
 		return rc;
 	if ((rc = rebuild_remove_if_exists(pgdata, "recovery.done", err)) != 0 ||
-	    (!pg_major_before(major, 12) &&
+	    (!pg_has_recovery_conf(major) &&
 	     (rc = rebuild_remove_if_exists(pgdata, "recovery.conf", err)) != 0))
 		return rc;
 	for (int i = 0; i < r->nts; i++) {
@@ -423,9 +423,9 @@ int cmd_rebuild(const Config *cfg, const RebuildOptions *o, WsError *err)
 	    (rc = write_settings(&r, err)) != 0 || (rc = keep_lease(&r, err)) != 0)
 		goto done;
 	printf("data directory \"%s\" rebuilt from backup \"%s\"; %s written\n", o->pgdata, r.pl.b->id,
-	       pg_major_before(r.scan.epoch->pg_major, 12) ? "recovery.conf"
-	       : o->standby                                ? "standby.signal"
-							   : "recovery.signal");
+	       pg_has_recovery_conf(r.scan.epoch->pg_major) ? "recovery.conf"
+	       : o->standby                                 ? "standby.signal"
+							    : "recovery.signal");
 	if (!o->start) {
 		printf("start it with: pg_ctl -D %s start\n", o->pgdata);
 		goto done;

@@ -198,7 +198,7 @@ int rebuild_extract(Repo *repo, const CatalogEpoch *s, const BackupMeta *b, cons
 	to.gid = geteuid() == 0 ? (int)gid : -1;
 	to.progress = progress_fn;
 	to.progress_ctx = pr;
-	to.allow_unterminated = pg_major_before(s->epoch->pg_major, 15);
+	to.allow_unterminated = pg_base_backup_tar_unterminated(s->epoch->pg_major);
 	Tarx *x = tarx_new(&to);
 	rc = repo_get_object(repo, key, t->obj.size, tarx_write, x, &info, err);
 	if (rc == 0 && (info.content_size != t->obj.size || memcmp(info.sha256, t->obj.sha256, 32) != 0))

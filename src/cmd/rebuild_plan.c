@@ -514,7 +514,7 @@ int rebuild_plan_check_target(const RebuildOptions *o, int pg_major, RebuildPlan
 	case TARGET_TIME:
 		return rebuild_parse_time(o->target_value, &pl->time_secs, &usec, pl->time_value, err);
 	case TARGET_LSN:
-		if (pg_major == 96)
+		if (!pg_has_recovery_target_lsn(pg_major))
 			return ws_error(err, WS_USAGE, "PostgreSQL 9.6 has no recovery_target_lsn");
 		ws_error_clear(&e);
 		if (lsn_parse(o->target_value, &pl->target_lsn, &e) != 0) {
@@ -563,7 +563,7 @@ int rebuild_plan_choose(const CatalogEpoch *s, const RebuildOptions *o, RebuildP
 
 bool rebuild_promotes_at_end_of_wal(int pg_major)
 {
-	return pg_major_before(pg_major, 13);
+	return pg_promotes_before_unreached_target(pg_major);
 }
 
 int rebuild_target_end_check(int pg_major, RecoveryTargetKind target, const char *target_text,

@@ -86,7 +86,7 @@ int rebuild_plan_check_target(const RebuildOptions *o, int pg_major, RebuildPlan
 int rebuild_plan_choose(const CatalogEpoch *s, const RebuildOptions *o, RebuildPlan *pl, WsError *err);
 
 /*
- * Whether PostgreSQL pg_major (96 for 9.6, as walship.json gives it) ends
+ * Whether PostgreSQL pg_major (90600 for 9.6, 150000 for 15: pgmajor.h) ends
  * recovery at the end of the WAL it can read as if a time, xid or
  * restore-point target had been reached, and promotes: 12 and older.  13 and
  * later stop with "recovery ended before configured recovery target was

@@ -46,10 +46,7 @@ int cmd_upgrade(const Config *cfg, const char *pgdata, WsError *err)
 			      "upgraded cluster's data directory.");
 		goto done;
 	}
-	/* 96 sorts above 17 numerically: compare 9.6 as 9. */
-	int old_major = newest->pg_major == 96 ? 9 : newest->pg_major;
-	int new_major = ci.pg_major == 96 ? 9 : ci.pg_major;
-	if (new_major < old_major) {
+	if (ci.pg_major < newest->pg_major) {
 		rc = ws_error(
 			err, WS_FATAL,
 			"PostgreSQL %s is older than the repository's newest epoch \"%s\" (PostgreSQL %s)",

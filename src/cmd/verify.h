@@ -1,35 +1,9 @@
 /*
  * verify.h - walship verify: is the repository whole?
  *
- *   walship verify --repo=R [--full] [--json]
+ * The design and formats behind it: src/cmd/README.md, "verify".
  *
- * Checks, on every epoch: every object's header and trailer parse and agree
- * (two ranged reads per object: cheap on S3 and SFTP); with --full every
- * object's content is decoded and checked against its size and SHA-256 (its
- * HMAC in an encrypted repository), streamed through fixed buffers; each
- * complete backup's objects against its manifest.json (present, stored size,
- * size, and SHA-256 where the trailer shows it in clear or with --full); WAL
- * segments hold a whole segment; WAL continuity from each backup's start
- * segment to the newest WAL file, along each timeline's history (catalog.h's
- * windows: a backup missing WAL of its own span, a gap after it); that every
- * timeline in use (with WAL or a backup) past timeline 1 has its .history
- * file; orphans (keys walship did not write, backup directories without
- * manifest.json, objects in a backup directory its manifest.json does not
- * name).  walship.json and the lock object walship.lock are not objects;
- * NAME@<16 hex> beside a .partial or .backup file is a differing copy kept by
- * walship-push (its suffix is checked against its SHA-256 when known).
- *
- * Each problem is printed on stderr as one line, in the log style of the
- * other commands ("walship: problem: ...", then detail and hint lines), the
- * summary on stdout:
- *   checked N objects (X MiB), M backups, K timelines: no problems
- * With json, stdout holds one JSON object instead of the summary:
- *   {"repository", "uuid", "full", "objects", "bytes", "backups",
- *    "timelines", "problems": [{"kind", "key", "message", "detail"?, "hint"?}]}
- * (kind: verify_kind_name).  Exit 0 when whole, VERIFY_EXIT_PROBLEMS when
- * problems were found, 1 when the verification itself could not run (the
- * repository or a listing unreadable, a store error other than "no such
- * object" while reading), 2 on usage errors.
+ * Memory: verify_kind_name returns a static string.
  */
 #ifndef WALSHIP_CMD_VERIFY_H
 #define WALSHIP_CMD_VERIFY_H

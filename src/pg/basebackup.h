@@ -3,28 +3,10 @@
  * sequence of parts (one tar archive per tablespace, then PostgreSQL's backup
  * manifest) that a consumer pulls one at a time, never buffered whole.
  *
- * The server answers in one of two shapes (protocol-replication.html):
+ * The design and formats behind it: src/pg/README.md, "basebackup".
  *
- *   15+ (TARGET 'client')   result set: start LSN, timeline
- *                           result set: tablespaces (spcoid, spclocation, size in kB)
- *                           one COPY OUT whose CopyData payloads are typed:
- *                             'n' name\0 location\0   a new archive ("base.tar": location "")
- *                             'd' bytes               archive or manifest data
- *                             'p' int64               progress
- *                             'm'                     the manifest starts
- *                           result set: stop LSN, timeline; then the command status
- *   10..14                  the same two result sets, then one COPY OUT of raw tar
- *                           per tablespace row, in the rows' order (the main
- *                           directory, with a NULL oid, comes last), one more COPY
- *                           OUT with the manifest (13 and 14, when asked), then the
- *                           stop result set and the command status.
- *
- * A page checksum failure ends the command with SQLSTATE XX001 after the stop
- * result set: only bb_stream_finish knows that a backup succeeded.
- *
- * The connection is reached through BbConnOps so that both shapes can be
- * driven by scripted results in tests; pg/pqconn.c (pq_bb_ops) adapts libpq to it.
- * Positions are LSNs as in pg/lsn.h.
+ * Memory: bb_command is malloc'd (caller frees); a part's name and tablespace are borrowed from
+ * the stream.
  */
 #ifndef WALSHIP_PG_BASEBACKUP_H
 #define WALSHIP_PG_BASEBACKUP_H
@@ -98,7 +80,7 @@ typedef struct BbConnOps {
 	void (*free_copy)(void *ctx, char *buf);
 } BbConnOps;
 
-/* The BASE_BACKUP command for a server_version_num (malloc'd); label is quoted here. */
+/* The BASE_BACKUP command for a server_version_num; label is quoted here. */
 char *bb_command(int server_version, const char *label, bool manifest);
 
 /* Whether bb_command asks for a manifest at this version (13 and later). */

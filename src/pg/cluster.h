@@ -1,6 +1,8 @@
 /*
  * cluster.h - the data directory a hook runs in, and the repository epoch
  * that belongs to it.
+ *
+ * Memory: cluster_size_str writes into and returns the caller's buf.
  */
 #ifndef WALSHIP_PG_CLUSTER_H
 #define WALSHIP_PG_CLUSTER_H

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pg/pgmajor.h"
 #include "pg/walname.h"
 #include "util/crc32c.h"
 #include "util/fsutil.h"
@@ -178,10 +179,10 @@ int pg_version_read(const char *datadir, int *major, WsError *err)
 		text[--len] = '\0';
 
 	if (len == strlen(text) && strcmp(text, "9.6") == 0) {
-		*major = 96;
+		*major = PG_MAJOR_9_6;
 	} else if (len == 2 && isdigit((unsigned char)text[0]) && isdigit((unsigned char)text[1]) &&
 		   text[0] == '1' && text[1] <= '7') {
-		*major = 10 + (text[1] - '0');
+		*major = PG_MAJOR(10 + (text[1] - '0'));
 	} else {
 		char shown[WALNAME_ESCAPE_MAX + 8];
 		walname_escape(text, len, shown, sizeof(shown));
@@ -197,9 +198,9 @@ done:
 
 const char *pg_major_str(int major, char *buf, size_t size)
 {
-	if (major >= 90 && major < 100)
-		snprintf(buf, size, "%d.%d", major / 10, major % 10);
+	if (major < PG_MAJOR(10))
+		snprintf(buf, size, "%d.%d", major / 10000, major / 100 % 100);
 	else
-		snprintf(buf, size, "%d", major);
+		snprintf(buf, size, "%d", major / 10000);
 	return buf;
 }

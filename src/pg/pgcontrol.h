@@ -6,6 +6,8 @@
  * 8), finds blcksz/xlog_blcksz/xlog_seg_size after the floatFormat marker
  * (the double 1234567.0, present in every version), and verifies the CRC-32C
  * that ends the struct.
+ *
+ * Memory: pg_major_str writes into and returns the caller's buf.
  */
 #ifndef WALSHIP_PG_PGCONTROL_H
 #define WALSHIP_PG_PGCONTROL_H
@@ -31,12 +33,12 @@ int pg_control_parse(const unsigned char *buf, size_t len, PgControl *out, WsErr
 int pg_control_read(const char *datadir, PgControl *out, WsError *err);
 
 /*
- * Read DIR/PG_VERSION: "9.6" -> 96, "15" -> 15.  Versions outside 9.6..17 are
- * WS_FATAL ("unsupported").
+ * Read DIR/PG_VERSION: "9.6" -> 90600, "15" -> 150000 (pgmajor.h).  Versions
+ * outside 9.6..17 are WS_FATAL ("unsupported").
  */
 int pg_version_read(const char *datadir, int *major, WsError *err);
 
-/* "9.6" or "15" for a major number from pg_version_read. */
+/* "9.6" or "15" for a major (90600, 150000: pgmajor.h); returns buf. */
 const char *pg_major_str(int major, char *buf, size_t size);
 
 #endif

@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "pg/pgmajor.h"
 #include "util/fsutil.h"
 #include "util/mem.h"
 
@@ -280,8 +281,7 @@ FetchMode fetch_mode_detect(FetchMode requested, const char *datadir, int pg_maj
 		return requested;
 	if (datadir == NULL)
 		datadir = ".";
-	/* 96 stands for 9.6: numerically above 12, but it has recovery.conf. */
-	if (pg_major >= 12 && pg_major < 90)
+	if (!pg_has_recovery_conf(pg_major))
 		return file_exists(datadir, "standby.signal") ? FETCH_MODE_STANDBY : FETCH_MODE_RECOVERY;
 	return recovery_conf_standby(datadir) ? FETCH_MODE_STANDBY : FETCH_MODE_RECOVERY;
 }

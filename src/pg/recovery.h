@@ -6,6 +6,8 @@
  * PostgreSQL accepts: on/true/yes/1 and unique prefixes, any case, quoted or
  * not).  A %p whose base name is not RECOVERYXLOG or RECOVERYHISTORY is a
  * frontend tool such as pg_rewind.
+ *
+ * Memory: fetch_mode_str returns a static string.
  */
 #ifndef WALSHIP_PG_RECOVERY_H
 #define WALSHIP_PG_RECOVERY_H

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "pg/pgcontrol.h"
+#include "pg/pgmajor.h"
 #include "util/fsutil.h"
 #include "util/mem.h"
 
@@ -111,17 +112,6 @@ char *recoveryconf_quote(const char *value)
 
 /* ---- validation ---- */
 
-static bool version_supported(int pg_major)
-{
-	return pg_major == 96 || (pg_major >= 10 && pg_major <= 17);
-}
-
-/* 96 stands for 9.6: numerically above 12, but it has recovery.conf. */
-static bool has_signal_files(int pg_major)
-{
-	return pg_major >= 12 && pg_major < 90;
-}
-
 static const char *target_setting(RecoveryTargetKind kind)
 {
 	switch (kind) {
@@ -197,8 +187,10 @@ static int settings_check(int pg_major, const RecoverySettings *s, WsError *err)
 	const char *tname;
 	int rc;
 
-	if (!version_supported(pg_major)) {
-		ws_error(err, WS_USAGE, "unsupported PostgreSQL major version %d", pg_major);
+	if (!pg_major_supported(pg_major)) {
+		char v[16];
+		ws_error(err, WS_USAGE, "unsupported PostgreSQL major version %s",
+			 pg_major_str(pg_major, v, sizeof(v)));
 		ws_error_detail(err, "walship writes recovery settings for PostgreSQL 9.6 and 10 to 17.");
 		return WS_USAGE;
 	}
@@ -231,7 +223,7 @@ static int settings_check(int pg_major, const RecoverySettings *s, WsError *err)
 
 	switch (s->target) {
 	case TARGET_LSN:
-		if (pg_major == 96) {
+		if (!pg_has_recovery_target_lsn(pg_major)) {
 			ws_error(err, WS_USAGE, "a recovery target LSN needs PostgreSQL 10 or later");
 			ws_error_detail(
 				err,
@@ -595,7 +587,7 @@ static void common_settings(Text *t, int pg_major, const RecoverySettings *s)
 	const char *tname = target_setting(s->target);
 
 	text_setting(t, "restore_command", s->restore_command);
-	if (strcmp(s->target_timeline, "current") == 0 && !has_signal_files(pg_major))
+	if (strcmp(s->target_timeline, "current") == 0 && !!pg_has_recovery_conf(pg_major))
 		text_str(t, "# recovery_target_timeline not set: PostgreSQL 11 and older recover along the "
 			    "backup's timeline (current) by default\n");
 	else
@@ -726,7 +718,7 @@ int recovery_settings_write(const char *pgdata, int pg_major, const RecoverySett
 		return rc;
 	if ((rc = pgdata_check(pgdata, &dir_st, err)) != 0)
 		return rc;
-	if (has_signal_files(pg_major))
+	if (!pg_has_recovery_conf(pg_major))
 		return write_v12(pgdata, &dir_st, pg_major, s, err);
 	return write_v11(pgdata, &dir_st, pg_major, s, err);
 }
@@ -742,14 +734,16 @@ int recovery_targets_clear(const char *pgdata, int pg_major, WsError *err)
 	Text out = {0};
 	int rc;
 
-	if (!version_supported(pg_major)) {
-		ws_error(err, WS_USAGE, "unsupported PostgreSQL major version %d", pg_major);
+	if (!pg_major_supported(pg_major)) {
+		char v[16];
+		ws_error(err, WS_USAGE, "unsupported PostgreSQL major version %s",
+			 pg_major_str(pg_major, v, sizeof(v)));
 		ws_error_detail(err, "walship writes recovery settings for PostgreSQL 9.6 and 10 to 17.");
 		return WS_USAGE;
 	}
 	if ((rc = pgdata_check(pgdata, &dir_st, err)) != 0)
 		return rc;
-	if (has_signal_files(pg_major)) {
+	if (!pg_has_recovery_conf(pg_major)) {
 		name = AUTO_CONF;
 		drop = DROP_TARGETS;
 	} else {

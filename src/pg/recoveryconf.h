@@ -12,6 +12,8 @@
  * rename, fsync of the directory).  A file that existed keeps its mode and
  * owner; a new one gets mode 0600 and the data directory's owner and group,
  * so that settings written by root can be read by the server's user.
+ *
+ * Memory: recoveryconf_quote is malloc'd (caller frees).
  */
 #ifndef WALSHIP_PG_RECOVERYCONF_H
 #define WALSHIP_PG_RECOVERYCONF_H
@@ -49,7 +51,7 @@ typedef struct RecoverySettings {
 
 /*
  * Write the recovery settings s into the data directory pgdata for PostgreSQL
- * major version pg_major (96 for 9.6, else 10..17, as pg_version_read gives).
+ * major version pg_major (90600 for 9.6, 100000 ... 170000: pgmajor.h).
  *
  * Every value is checked first: a missing or malformed value, one containing
  * a line break, a combination PostgreSQL would not accept (an LSN target on
@@ -109,7 +111,7 @@ int recovery_targets_clear(const char *pgdata, int pg_major, WsError *err);
 
 /*
  * value as a PostgreSQL configuration-file string, quotes included: 'it''s'
- * for it's, 'C:\\dir' for C:\dir.  malloc'd.  The caller must have refused
+ * for it's, 'C:\\dir' for C:\dir.  The caller must have refused
  * line breaks, which a quoted string cannot hold.
  */
 char *recoveryconf_quote(const char *value);

@@ -8,6 +8,8 @@
  *
  * Anything else (lowercase hex, paths, suffixes) is refused: these names come
  * from archive_command's %f and become repository keys.
+ *
+ * Memory: walname_kind_str returns a static string.
  */
 #ifndef WALSHIP_PG_WALNAME_H
 #define WALSHIP_PG_WALNAME_H

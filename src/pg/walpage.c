@@ -13,12 +13,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "pg/pgcontrol.h"
+#include "pg/pgmajor.h"
+
 static const struct {
 	int major;
 	uint16_t magic;
 } page_magics[] = {
-	{96, 0xD093}, {10, 0xD097}, {11, 0xD098}, {12, 0xD101}, {13, 0xD106},
-	{14, 0xD10D}, {15, 0xD110}, {16, 0xD113}, {17, 0xD116},
+	{PG_MAJOR_9_6, 0xD093}, {PG_MAJOR(10), 0xD097}, {PG_MAJOR(11), 0xD098},
+	{PG_MAJOR(12), 0xD101}, {PG_MAJOR(13), 0xD106}, {PG_MAJOR(14), 0xD10D},
+	{PG_MAJOR(15), 0xD110}, {PG_MAJOR(16), 0xD113}, {PG_MAJOR(17), 0xD116},
 };
 
 #define N_MAGICS (sizeof(page_magics) / sizeof(page_magics[0]))
@@ -37,15 +41,6 @@ static int magic_major(uint16_t magic)
 		if (page_magics[i].magic == magic)
 			return page_magics[i].major;
 	return 0;
-}
-
-/* "9.6" or "15": what people call the version. */
-static void major_name(int major, char *buf, size_t size)
-{
-	if (major >= 90 && major < 100)
-		snprintf(buf, size, "%d.%d", major / 10, major % 10);
-	else
-		snprintf(buf, size, "%d", major);
 }
 
 static uint16_t get16(const unsigned char *p)
@@ -95,7 +90,7 @@ int wal_page_check(const unsigned char *buf, size_t len, int pg_major, uint64_t 
 	char want_ver[16];
 	uint64_t want_addr;
 
-	major_name(pg_major, want_ver, sizeof(want_ver));
+	pg_major_str(pg_major, want_ver, sizeof(want_ver));
 	if (want_magic == 0) {
 		/* A caller's mistake, not the file's: don't call the file corrupt. */
 		ws_error(err, WS_FATAL, "cannot check WAL file \"%s\": unsupported PostgreSQL version %s",
@@ -115,7 +110,7 @@ int wal_page_check(const unsigned char *buf, size_t len, int pg_major, uint64_t 
 		int other = magic_major(h.magic);
 		if (other != 0) {
 			char got_ver[16];
-			major_name(other, got_ver, sizeof(got_ver));
+			pg_major_str(other, got_ver, sizeof(got_ver));
 			ws_error(err, WS_CORRUPT, "WAL file \"%s\" was written by PostgreSQL %s, not %s",
 				 what, got_ver, want_ver);
 			ws_error_detail(err, "Its page magic is 0x%04X, PostgreSQL %s writes 0x%04X.",

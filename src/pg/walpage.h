@@ -27,7 +27,7 @@ typedef struct WalLongHeader {
 	uint32_t xlog_blcksz;
 } WalLongHeader;
 
-/* XLOG_PAGE_MAGIC of a major version (96 for 9.6, else 10..17); 0 if unknown. */
+/* XLOG_PAGE_MAGIC of a major version (pgmajor.h: 90600 for 9.6, 100000 ... 170000); 0 if unknown. */
 uint16_t wal_page_magic(int pg_major);
 
 /* Decode the first WAL_LONG_HEADER_SIZE bytes of buf (len must be >= that). */

@@ -18,6 +18,7 @@
 #include "pg/basebackup.h"
 #include "pg/lsn.h"
 #include "pg/pgcontrol.h"
+#include "pg/pgmajor.h"
 #include "pg/walname.h"
 #include "repo/jsonfile.h"
 #include "util/clock.h"
@@ -124,13 +125,11 @@ int backup_key(const char *epoch, const char *id, const char *name, char *buf, s
 
 /* ---- parsing ---- */
 
-/* The major a server_version_num belongs to (96 for 9.6.x), or -1. */
+/* The major a server_version_num belongs to (90600 for 9.6.x), or -1. */
 static int major_of(json_int_t num)
 {
-	if (num >= 100000 && num < 1000000)
-		return (int)(num / 10000);
-	if (num >= 90600 && num < 90700)
-		return 96;
+	if ((num >= PG_MAJOR(10) && num < 1000000) || (num >= PG_MAJOR_9_6 && num < PG_MAJOR_9_6 + 100))
+		return pg_major_of_version_num((int)num);
 	return -1;
 }
 

@@ -2,30 +2,10 @@
  * backupmeta.h - a base backup's manifest.json, walship's record of a
  * complete backup, and where a backup's objects live.
  *
- *   <epoch>/backups/<id>/base.tar          the main data directory (an object)
- *   <epoch>/backups/<id>/<oid>.tar         one per user tablespace (objects)
- *   <epoch>/backups/<id>/backup_manifest   PostgreSQL's manifest (an object), 13+
- *   <epoch>/backups/<id>/manifest.json     this file, plain JSON, written last
+ * The design and formats behind it: src/repo/README.md, "backupmeta".
  *
- * A backup exists only once manifest.json does: it is written after every
- * WAL file from start_wal to stop_wal was found verified in the repository.
- *
- *   {"format": 1, "id": "20260101T120000Z", "label": "walship backup 20260101T120000Z",
- *    "epoch": "15-1", "system_identifier": "7301...",
- *    "pg_version": {"server_version_num": 150020, "major": "15"},
- *    "wal_segment_size": 16777216, "timeline": 1,
- *    "start_lsn": "0/2000028", "stop_lsn": "0/2000100",
- *    "start_wal": "000000010000000000000002", "stop_wal": "000000010000000000000002",
- *    "start_time": "2026-01-01T12:00:00Z", "stop_time": "2026-01-01T12:00:04Z",
- *    "tablespaces": [{"oid": null, "location": null, "object": "base.tar", "size": 24095744,
- *                     "stored_size": 3211264, "sha256": "<64 hex>"}, ...],
- *    "backup_manifest": {"object": "backup_manifest", "size": ..., "stored_size": ...,
- *                        "sha256": "..."}}
- *
- * Object names are relative to the backup's directory; sizes are of the
- * content (the tar), stored_size of the object; sha256 is of the content.
- * backup_manifest is null for servers before 13.  stop_wal is the segment
- * holding the byte before stop_lsn.  LSNs are in pg/lsn.h's text form.
+ * Memory: backup_meta_serialize's text is malloc'd (caller frees); a BackupMeta owns its
+ * strings and tablespaces (backup_meta_free).
  */
 #ifndef WALSHIP_REPO_BACKUPMETA_H
 #define WALSHIP_REPO_BACKUPMETA_H
@@ -64,7 +44,7 @@ typedef struct BackupMeta {
 	char epoch[32];
 	uint64_t sysid;
 	int server_version_num;
-	int pg_major; /* as in meta.h: 96 for 9.6, else 10.. */
+	int pg_major; /* as in meta.h: 90600 for 9.6, else 100000.. (pgmajor.h) */
 	uint32_t seg_size;
 	uint32_t timeline;
 	uint64_t start_lsn;
@@ -104,7 +84,7 @@ void backup_meta_set_wal_names(BackupMeta *meta);
  */
 int backup_meta_parse(const char *json, size_t len, BackupMeta **out, WsError *err);
 
-/* Pretty JSON text, malloc'd, newline-terminated.  NULL (and err) if meta would not parse back. */
+/* Pretty JSON text, newline-terminated.  NULL (and err) if meta would not parse back. */
 char *backup_meta_serialize(const BackupMeta *meta, WsError *err);
 
 /* A backup id: YYYYMMDDTHHMMSSZ, optionally "-N" (N from 2) when that second was taken. */

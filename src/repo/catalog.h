@@ -4,31 +4,7 @@
  * windows of points in WAL each timeline can be rebuilt to, with any gap
  * that cuts a window short.
  *
- * The window computation is pure (catalog_windows) so it can be tested
- * without a repository; catalog_scan_epoch reads the repository and calls it.
- *
- * Rules (recovery reads each segment from the timeline history_segments
- * names, the first choice of a complete archive):
- * - The segments "on" timeline T are those history_segments picks along T's
- *   path: a segment of timeline X counts for T only where X is the newest
- *   timeline of T's path that has begun by that segment.
- * - A backup B can be rebuilt along T if B.timeline is on T's path and B's
- *   whole span, start_lsn to stop_lsn, lies within that timeline's entry
- *   (stop_lsn at or before the switch point: past it, recovery along T would
- *   have left B's timeline before reaching B's consistency point), and every
- *   segment from B's start segment to its stop_wal is present.
- * - B then reaches every point from B.stop_lsn (consistency) to the end of the
- *   contiguous run of present segments that starts at B's start segment.
- * - Windows of several backups that touch or overlap are merged; a range
- *   starts at its earliest stop_lsn.
- * - A gap is a run of missing segments after the first range's last segment
- *   with present segments beyond it (WAL that exists but that a rebuild can
- *   only reach from a backup taken after the gap, if any).  Missing segments
- *   before the earliest usable backup are not gaps: nothing needs them.
- *
- * Memory: a CatalogEpoch owns everything it points to (free it with
- * catalog_epoch_free); the windows' backup pointers are borrowed from the
- * caller's array.
+ * The design and formats behind it: src/repo/README.md, "catalog".
  */
 #ifndef WALSHIP_REPO_CATALOG_H
 #define WALSHIP_REPO_CATALOG_H

@@ -2,52 +2,10 @@
  * crypt.h - encryption at rest: the repository's data key and the chunked
  * AEAD of its objects.
  *
- * Encryption is a property of the whole repository (walship.json's
- * "encryption" member); every object of an encrypted repository is
- * encrypted, and an object without the encrypted flag is refused there.
+ * The design and formats behind it: src/repo/README.md, "crypt".
  *
- * Keys
- *   A random 32-byte data key is made once, at walship init --encrypt, and
- *   kept in walship.json wrapped with AES-256-GCM under a key-encryption key
- *   (KEK), with the associated data "walship data key v1", the repository
- *   UUID and the KDF name (so a wrapped key copied into another repository
- *   does not open):
- *     encryption-key-file    KEK = HKDF-SHA256(the file's bytes, salt,
- *                            "walship key file v1").  The file holds at least
- *                            32 bytes of key material, e.g. from "head -c 32
- *                            /dev/urandom" or "openssl rand -base64 32"; a
- *                            file of printable text loses its final newline
- *                            (binary bytes are used as given, also a final
- *                            0x0a).  It is a secret (config_check_secret_file).  Opening
- *                            costs microseconds: the choice for the hooks.
- *     encryption-passphrase  KEK = scrypt(passphrase, salt, N, r, p), by
- *                            default N = 2^15, r = 8, p = 1 (32 MiB, about
- *                            0.1 s): paid by every walship-push and
- *                            walship-fetch process.
- *   The salt (32 bytes) and the scrypt parameters are stored beside the
- *   wrapped key.  A wrong key or passphrase fails the wrapped key's GCM tag.
- *
- * Objects (the byte layout is in object.h)
- *   Each object has a random 32-byte salt in its header; HKDF-SHA256(data
- *   key, salt, "walship object v1") gives a 32-byte AES-256-GCM key and a
- *   32-byte HMAC-SHA256 key.  The zstd stream is sealed in chunks of
- *   CRYPT_CHUNK bytes (the last one shorter, possibly empty), each with
- *     nonce  u64 LE chunk index, u32 LE final flag (0 or 1)
- *     AAD    repository UUID, 0x00, object name (its repository key, which
- *            starts with the epoch id: "15-1/wal/..."), 0x00, u64 LE chunk
- *            index, u8 final flag
- *   so a chunk moved within the object, to another object, another name or
- *   another repository, and an object cut at a chunk boundary, all fail.
- *   The per-object key never repeats (random salt), so counter nonces are
- *   safe, and each GCM message is one chunk, far below GCM's 64 GiB limit.
- *   The trailer holds HMAC-SHA256(mac key, header bytes, u64 LE content
- *   size, SHA-256 of the content, UUID, 0x00, name) where an unencrypted
- *   object holds the SHA-256: the content's checksum is never stored in
- *   clear.
- *
- * What is not encrypted: walship.json, object names (the repository keys:
- * epochs, timelines and WAL file names), object sizes, and the content size
- * in each object's header.
+ * Memory: crypt_kdf_name is static; crypt_secret_describe is borrowed (lives as long as the
+ * secret).
  */
 #ifndef WALSHIP_REPO_CRYPT_H
 #define WALSHIP_REPO_CRYPT_H

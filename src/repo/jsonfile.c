@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pg/pgcontrol.h"
+#include "pg/pgmajor.h"
 #include "util/cleanup.h"
 #include "util/mem.h"
 
@@ -69,15 +70,12 @@ bool json_file_parse_pg_major(const char *s, int *out)
 	char back[16];
 	int v;
 	if (strcmp(s, "9.6") == 0)
-		v = 96;
-	else if (strlen(s) == 2 && s[0] >= '1' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9')
-		v = (s[0] - '0') * 10 + (s[1] - '0');
+		v = PG_MAJOR_9_6;
+	else if (strlen(s) == 2 && s[0] >= '1' && s[0] <= '8' && s[1] >= '0' && s[1] <= '9')
+		v = PG_MAJOR((s[0] - '0') * 10 + (s[1] - '0'));
 	else
-		return false;
-	/*
-	 * Only what is written back the same: 9.x majors are kept as 9x, so "95"
-	 * would be written as "9.5" (and then refused), "96" as "9.6".
-	 */
+		return false; /* "90" to "99" too: 9.x majors are written with a dot */
+	/* Only what is written back the same. */
 	if (strcmp(pg_major_str(v, back, sizeof(back)), s) != 0)
 		return false;
 	*out = v;

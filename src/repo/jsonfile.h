@@ -2,6 +2,9 @@
  * jsonfile.h - loading walship's own JSON files (walship.json, a backup's
  * manifest.json): size cap, syntax, a top-level object, and a "format"
  * number this walship knows, checked the same way for each.
+ *
+ * Memory: json_file_dump's text is malloc'd (caller frees); json_file_string is borrowed from
+ * obj.
  */
 #ifndef WALSHIP_REPO_JSONFILE_H
 #define WALSHIP_REPO_JSONFILE_H
@@ -39,7 +42,7 @@ const char *json_file_string(const char *invalid, json_t *obj, const char *key, 
 
 /*
  * root as walship writes its JSON (two-space indent, members in insertion
- * order) plus a final newline, malloc'd.  jansson fails here only when it
+ * order) plus a final newline.  jansson fails here only when it
  * cannot allocate: then exit as on out of memory (cleanup_fatal), naming what.
  */
 char *json_file_dump(const json_t *root, const char *what);
@@ -48,9 +51,9 @@ char *json_file_dump(const json_t *root, const char *what);
 bool json_file_parse_u64(const char *s, uint64_t *out);
 
 /*
- * A major version's text form: "9.6" (96) or two digits from "10" (later
- * majors may come), exactly as pg_major_str writes it back ("90" to "99"
- * are refused: those numbers stand for 9.x).
+ * A major version's text form: "9.6" (90600) or two digits from "10" (100000;
+ * later majors may come), exactly as pg_major_str writes it back ("90" to
+ * "99" are refused: 9.x majors are written with a dot).
  */
 bool json_file_parse_pg_major(const char *s, int *out);
 

@@ -63,16 +63,9 @@ struct RepoLock {
 	pthread_mutex_t put_mu;
 };
 
-/* What a lock object says; fields absent from a damaged one stay empty. */
+/* What the repository lock object says; fields absent from a damaged one stay empty. */
 typedef struct LockInfo {
-	char purpose[32];
-	char host[256];
-	char boot_id[40];
-	char token[33];
-	char started_at[32];
-	long long pid;
-	int64_t heartbeat;
-	int64_t expires; /* leases only */
+	RepoLockOwner owner;
 	bool parsed;
 } LockInfo;
 
@@ -167,6 +160,19 @@ static void copy_str(json_t *o, const char *key, char *out, size_t size)
 	snprintf(out, size, "%s", v ? v : "");
 }
 
+/* The fields lock_json writes for a lock and a lease alike. */
+static void owner_from_json(json_t *o, RepoLockOwner *w)
+{
+	copy_str(o, "purpose", w->purpose, sizeof(w->purpose));
+	copy_str(o, "host", w->host, sizeof(w->host));
+	copy_str(o, "boot_id", w->boot_id, sizeof(w->boot_id));
+	copy_str(o, "token", w->token, sizeof(w->token));
+	copy_str(o, "started_at", w->started_at, sizeof(w->started_at));
+	w->pid = (long long)json_integer_value(json_object_get(o, "pid"));
+	w->heartbeat = (int64_t)json_integer_value(json_object_get(o, "heartbeat"));
+	w->expires = (int64_t)json_integer_value(json_object_get(o, "expires"));
+}
+
 /*
  * Read the lock object.  WS_NOT_FOUND when there is none.  A lock that does
  * not parse is still a lock (info->parsed false): its age comes from the
@@ -184,22 +190,15 @@ static int read_lock(Store *s, const char *key, LockInfo *info, WsError *err)
 	json_t *o = json_loadb(mb.buf ? mb.buf : "", mb.len, 0, NULL);
 	if (json_is_object(o) && json_is_integer(json_object_get(o, "heartbeat"))) {
 		info->parsed = true;
-		copy_str(o, "purpose", info->purpose, sizeof(info->purpose));
-		copy_str(o, "host", info->host, sizeof(info->host));
-		copy_str(o, "boot_id", info->boot_id, sizeof(info->boot_id));
-		copy_str(o, "token", info->token, sizeof(info->token));
-		copy_str(o, "started_at", info->started_at, sizeof(info->started_at));
-		info->pid = (long long)json_integer_value(json_object_get(o, "pid"));
-		info->heartbeat = (int64_t)json_integer_value(json_object_get(o, "heartbeat"));
-		info->expires = (int64_t)json_integer_value(json_object_get(o, "expires"));
+		owner_from_json(o, &info->owner);
 	}
 	json_decref(o);
 	if (!info->parsed) {
 		if ((rc = store_stat(s, key, &st, err)) != 0)
 			goto done;
-		info->heartbeat = st.mtime;
-		snprintf(info->purpose, sizeof(info->purpose), "?");
-		snprintf(info->host, sizeof(info->host), "an unknown host");
+		info->owner.heartbeat = st.mtime;
+		snprintf(info->owner.purpose, sizeof(info->owner.purpose), "?");
+		snprintf(info->owner.host, sizeof(info->owner.host), "an unknown host");
 	}
 done:
 	free(mb.buf);
@@ -216,15 +215,15 @@ static const char *stale_reason(const char *host, const char *boot_id, const Loc
 				char *buf, size_t size)
 {
 	long expiry = repo_lock_expiry();
-	if (now - info->heartbeat > expiry) {
+	if (now - info->owner.heartbeat > expiry) {
 		snprintf(buf, size, "its heartbeat is %" PRId64 " seconds old (expiry %ld seconds)",
-			 now - info->heartbeat, expiry);
+			 now - info->owner.heartbeat, expiry);
 		return buf;
 	}
-	if (info->parsed && info->pid > 0 && info->pid <= INT32_MAX && boot_id[0] != '\0' &&
-	    strcmp(info->host, host) == 0 && strcmp(info->boot_id, boot_id) == 0 &&
-	    kill((pid_t)info->pid, 0) != 0 && errno == ESRCH) {
-		snprintf(buf, size, "process %lld on this machine is gone", info->pid);
+	if (info->parsed && info->owner.pid > 0 && info->owner.pid <= INT32_MAX && boot_id[0] != '\0' &&
+	    strcmp(info->owner.host, host) == 0 && strcmp(info->owner.boot_id, boot_id) == 0 &&
+	    kill((pid_t)info->owner.pid, 0) != 0 && errno == ESRCH) {
+		snprintf(buf, size, "process %lld on this machine is gone", info->owner.pid);
 		return buf;
 	}
 	return NULL;
@@ -330,8 +329,8 @@ int repo_lock_acquire(Repo *repo, const Config *cfg, const char *purpose, RepoLo
 				rc = ws_error(
 					err, WS_FATAL,
 					"repository \"%s\" is locked by walship %s on %s (pid %lld) since %s",
-					repo_display(repo), info.purpose, info.host, info.pid,
-					info.started_at);
+					repo_display(repo), info.owner.purpose, info.owner.host,
+					info.owner.pid, info.owner.started_at);
 			else
 				rc = ws_error(err, WS_FATAL,
 					      "repository \"%s\" is locked: \"%s\" exists but cannot be read "
@@ -346,11 +345,12 @@ int repo_lock_acquire(Repo *repo, const Config *cfg, const char *purpose, RepoLo
 		}
 		log_warning(
 			"taking over the lock of repository \"%s\" held by walship %s on %s (pid %lld): %s",
-			repo_display(repo), info.purpose, info.host, info.pid, stale);
+			repo_display(repo), info.owner.purpose, info.owner.host, info.owner.pid, stale);
 		/* Read again just before removing: another taker may have replaced the stale lock. */
 		LockInfo again;
 		rc = read_lock(s, REPO_LOCK_KEY, &again, err);
-		if (rc == 0 && (again.heartbeat != info.heartbeat || strcmp(again.token, info.token) != 0))
+		if (rc == 0 && (again.owner.heartbeat != info.owner.heartbeat ||
+				strcmp(again.owner.token, info.owner.token) != 0))
 			continue;
 		if (rc == 0)
 			rc = store_remove(s, REPO_LOCK_KEY, err);
@@ -382,7 +382,7 @@ static int still_ours(Store *s, const RepoLock *l, WsError *err)
 		return 0;
 	if (rc != 0)
 		return rc;
-	return strcmp(info.token, l->token) == 0;
+	return strcmp(info.owner.token, l->token) == 0;
 }
 
 static void renew(RepoLock *l, Store **s)
@@ -550,14 +550,15 @@ int repo_lock_wait(Repo *repo, const char *purpose, WsError *err)
 			return rc;
 		}
 		int64_t now = (int64_t)time(NULL);
-		if (!info.parsed || strcmp(info.purpose, purpose) != 0 ||
+		if (!info.parsed || strcmp(info.owner.purpose, purpose) != 0 ||
 		    stale_reason(host, boot_id, &info, now, why, sizeof(why)) != NULL)
 			break;
 		if (!said || now - noted >= 30) {
 			log_warning(
 				"waiting for walship %s on %s (pid %lld, since %s) to finish before reading "
 				"repository \"%s\"",
-				info.purpose, info.host, info.pid, info.started_at, repo_display(repo));
+				info.owner.purpose, info.owner.host, info.owner.pid, info.owner.started_at,
+				repo_display(repo));
 			said = true;
 			noted = now;
 		}
@@ -612,6 +613,16 @@ static void set_str(char **field, const char *v)
 	*field = v ? xstrdup(v) : NULL;
 }
 
+/* Write the lease as it now stands. */
+static int lease_update(RepoLock *lease, WsError *err)
+{
+	int rc = put_lock(repo_store(lease->repo), lease, false, err);
+	if (rc != 0)
+		ws_error_prefix(err, "could not update lease \"%s\" in repository \"%s\"", lease->key,
+				repo_display(lease->repo));
+	return rc;
+}
+
 int repo_lease_hold(RepoLock *lease, const char *epoch, const char *backup, uint32_t timeline,
 		    const char *start_wal, WsError *err)
 {
@@ -621,11 +632,7 @@ int repo_lease_hold(RepoLock *lease, const char *epoch, const char *backup, uint
 	set_str(&lease->start_wal, start_wal);
 	lease->timeline = timeline;
 	pthread_mutex_unlock(&lease->mu);
-	int rc = put_lock(repo_store(lease->repo), lease, false, err);
-	if (rc != 0)
-		ws_error_prefix(err, "could not update lease \"%s\" in repository \"%s\"", lease->key,
-				repo_display(lease->repo));
-	return rc;
+	return lease_update(lease, err);
 }
 
 int repo_lease_keep_until(RepoLock *lease, int64_t until, WsError *err)
@@ -634,11 +641,7 @@ int repo_lease_keep_until(RepoLock *lease, int64_t until, WsError *err)
 	if (until > lease->keep_until)
 		lease->keep_until = until;
 	pthread_mutex_unlock(&lease->mu);
-	int rc = put_lock(repo_store(lease->repo), lease, false, err);
-	if (rc != 0)
-		ws_error_prefix(err, "could not update lease \"%s\" in repository \"%s\"", lease->key,
-				repo_display(lease->repo));
-	return rc;
+	return lease_update(lease, err);
 }
 
 const char *repo_lease_id(const RepoLock *lease)
@@ -676,17 +679,11 @@ void repo_lease_leave(RepoLock *lease)
 
 static void lease_from_json(json_t *o, RepoLeaseInfo *l)
 {
-	copy_str(o, "purpose", l->purpose, sizeof(l->purpose));
-	copy_str(o, "host", l->host, sizeof(l->host));
-	copy_str(o, "boot_id", l->boot_id, sizeof(l->boot_id));
-	copy_str(o, "started_at", l->started_at, sizeof(l->started_at));
+	owner_from_json(o, &l->owner);
 	copy_str(o, "pgdata", l->pgdata, sizeof(l->pgdata));
 	copy_str(o, "epoch", l->epoch, sizeof(l->epoch));
 	copy_str(o, "backup", l->backup, sizeof(l->backup));
 	copy_str(o, "start_wal", l->start_wal, sizeof(l->start_wal));
-	l->pid = (long long)json_integer_value(json_object_get(o, "pid"));
-	l->heartbeat = (int64_t)json_integer_value(json_object_get(o, "heartbeat"));
-	l->expires = (int64_t)json_integer_value(json_object_get(o, "expires"));
 	json_int_t tli = json_integer_value(json_object_get(o, "timeline"));
 	l->timeline = tli > 0 && tli <= (json_int_t)UINT32_MAX ? (uint32_t)tli : 0;
 	/* A backup without its epoch (or the reverse) is held as "everything". */
@@ -735,8 +732,8 @@ static int lease_load(Store *s, RepoLeaseInfo *l, int64_t mtime, WsError *err)
 			lease_from_json(o, l);
 		json_decref(o);
 		if (!l->parsed) {
-			l->heartbeat = mtime;
-			l->expires = mtime + REPO_LEASE_MAX;
+			l->owner.heartbeat = mtime;
+			l->owner.expires = mtime + REPO_LEASE_MAX;
 		}
 	}
 	free(mb.buf);
@@ -791,11 +788,11 @@ int repo_lease_drop_others(RepoLock *lease)
 	}
 	for (int i = 0; i < n; i++) {
 		const RepoLeaseInfo *l = &v[i];
-		bool gone = l->pid > 0 && l->pid <= INT32_MAX &&
-			    (strcmp(l->boot_id, lease->boot_id) != 0 ||
-			     (kill((pid_t)l->pid, 0) != 0 && errno == ESRCH));
-		if (!l->parsed || strcmp(l->id, lease->lease_id) == 0 || strcmp(l->host, lease->host) != 0 ||
-		    strcmp(l->pgdata, lease->pgdata) != 0 || !gone)
+		bool gone = l->owner.pid > 0 && l->owner.pid <= INT32_MAX &&
+			    (strcmp(l->owner.boot_id, lease->boot_id) != 0 ||
+			     (kill((pid_t)l->owner.pid, 0) != 0 && errno == ESRCH));
+		if (!l->parsed || strcmp(l->id, lease->lease_id) == 0 ||
+		    strcmp(l->owner.host, lease->host) != 0 || strcmp(l->pgdata, lease->pgdata) != 0 || !gone)
 			continue;
 		if (store_remove(repo_store(lease->repo), l->key, &e) != 0 && e.cls != WS_NOT_FOUND) {
 			log_report_warning(&e);
@@ -813,15 +810,16 @@ int repo_lease_drop_others(RepoLock *lease)
 
 bool repo_lease_expired(const RepoLeaseInfo *l, int64_t now)
 {
-	return now > l->expires;
+	return now > l->owner.expires;
 }
 
 int repo_lease_remove(Repo *repo, const RepoLeaseInfo *l, WsError *err)
 {
 	Store *s = repo_store(repo);
 	RepoLeaseInfo again = *l;
-	int rc = lease_load(s, &again, l->heartbeat, err);
-	if (rc == 0 && (again.expires != l->expires || again.heartbeat != l->heartbeat))
+	int rc = lease_load(s, &again, l->owner.heartbeat, err);
+	if (rc == 0 &&
+	    (again.owner.expires != l->owner.expires || again.owner.heartbeat != l->owner.heartbeat))
 		return 1; /* renewed after all: the next prune sees it again */
 	if (rc == 0)
 		rc = store_remove(s, l->key, err);
@@ -838,28 +836,28 @@ int repo_lease_remove(Repo *repo, const RepoLeaseInfo *l, WsError *err)
 void repo_lease_describe(const RepoLeaseInfo *l, char *buf, size_t size)
 {
 	char until[32];
-	repo_lock_time_str(l->expires, until);
+	repo_lock_time_str(l->owner.expires, until);
 	if (!l->parsed) {
 		snprintf(buf, size, "\"%s\", which cannot be read as a walship lease, until %s", l->key,
 			 until);
 		return;
 	}
 	snprintf(buf, size, "walship %s on %s (pid %lld), data directory \"%s\", since %s, until %s",
-		 l->purpose, l->host, l->pid, l->pgdata, l->started_at, until);
+		 l->owner.purpose, l->owner.host, l->owner.pid, l->pgdata, l->owner.started_at, until);
 }
 
 json_t *repo_lease_json(const RepoLeaseInfo *l, int64_t now)
 {
 	char until[32];
 	json_t *o = json_object();
-	repo_lock_time_str(l->expires, until);
+	repo_lock_time_str(l->owner.expires, until);
 	json_object_set_new(o, "id", json_string(l->id));
 	json_object_set_new(o, "readable", json_boolean(l->parsed));
-	json_object_set_new(o, "purpose", json_string(l->purpose));
-	json_object_set_new(o, "host", json_string(l->host));
-	json_object_set_new(o, "pid", json_integer((json_int_t)l->pid));
+	json_object_set_new(o, "purpose", json_string(l->owner.purpose));
+	json_object_set_new(o, "host", json_string(l->owner.host));
+	json_object_set_new(o, "pid", json_integer((json_int_t)l->owner.pid));
 	json_object_set_new(o, "pgdata", json_string(l->pgdata));
-	json_object_set_new(o, "started_at", json_string(l->started_at));
+	json_object_set_new(o, "started_at", json_string(l->owner.started_at));
 	json_object_set_new(o, "expires_at", json_string(until));
 	json_object_set_new(o, "expired", json_boolean(repo_lease_expired(l, now)));
 	json_object_set_new(o, "epoch", l->epoch[0] ? json_string(l->epoch) : json_null());

@@ -1,41 +1,10 @@
 /*
  * lock.h - the repository lock: one prune or backup at a time, on every store.
  *
- * The lock is an object "walship.lock" at the repository's root, created with
- * no-overwrite (so exactly one taker wins on local disk, SFTP and S3 alike).
- * Its content (plain JSON, also in encrypted repositories: it holds no data)
- * names the owner (command, host, pid, start time) and a heartbeat time,
- * renewed by a background thread on its own store handle every
- * REPO_LOCK_HEARTBEAT seconds.  A lock whose heartbeat is older than
- * REPO_LOCK_EXPIRY seconds belongs to a process that died: it is taken over
- * (removed, then created again with no-overwrite; a concurrent taker loses
- * the create).  So is, at once, a lock written on this machine since its
- * last boot (same host name and boot id) by a process that no longer exists
- * (a killed prune or backup).  A random token in the content tells the
- * owner's lock from a successor's: renewal and release touch only their own.
- * Release removes it.
+ * The design and formats behind it: src/repo/README.md, "lock".
  *
- * Leases are the shared counterpart, for what a walship rebuild needs until
- * its recovery has read it: an object "leases/<id>.json" per rebuild, created
- * with no-overwrite under a new id (so any number coexist), with the same
- * owner fields and heartbeat, the data directory, and what it holds: every
- * backup and all WAL while the rebuild is still choosing, then one backup of
- * one epoch (walship prune keeps it and the WAL recovery from it can follow).
- * Its "expires" time is renewed by the heartbeat (REPO_LOCK_EXPIRY ahead) and
- * can be set further ahead for after the owner exits, because a rebuilt data
- * directory may be started much later and walship-fetch (perhaps with
- * read-only credentials) never writes to the repository.  Past "expires" a
- * lease holds nothing and prune removes it; a lease's owner process being
- * gone does not end it.
- *
- * Prune lists the leases only once it holds the lock, and a rebuild reads the
- * repository only once its lease exists and no prune holds the lock
- * (repo_lock_wait): so either prune sees the lease, or the rebuild reads the
- * repository after that prune is done.
- *
- * Test build only (-DWALSHIP_TESTING): WALSHIP_TEST_LOCK_EXPIRY=SECONDS (1 to
- * REPO_LOCK_EXPIRY) shortens the expiry (and the heartbeat to a third of it),
- * so that tests of a killed owner on another "host" need not wait five minutes.
+ * Memory: repo_lease_id is borrowed (lives as long as the lease); repo_leases_read's array and
+ * repo_lease_json's object are the caller's (free, json_decref).
  */
 #ifndef WALSHIP_REPO_LOCK_H
 #define WALSHIP_REPO_LOCK_H
@@ -68,7 +37,7 @@ int repo_lock_acquire(Repo *repo, const Config *cfg, const char *purpose, RepoLo
 /* t (seconds since 1970) as "YYYY-MM-DDTHH:MM:SSZ", as locks and leases show times. */
 void repo_lock_time_str(int64_t t, char out[32]);
 
-/* REPO_LOCK_EXPIRY, or in the test build its override. */
+/* REPO_LOCK_EXPIRY, or the test-only override. */
 long repo_lock_expiry(void);
 
 /*
@@ -96,18 +65,24 @@ int repo_lock_wait(Repo *repo, const char *purpose, WsError *err);
 /* The longest a lease may be kept after its owner exits; also how long an unreadable one holds. */
 #define REPO_LEASE_MAX (366 * 86400L)
 
+/* What every lock object (the repository lock or a lease) says of its owner; "" or 0 when absent. */
+typedef struct RepoLockOwner {
+	char purpose[32];
+	char host[256];
+	char boot_id[40];
+	char token[33];
+	long long pid;
+	char started_at[32];
+	int64_t heartbeat;
+	int64_t expires; /* leases only */
+} RepoLockOwner;
+
 /* A lease as read back from the repository. */
 typedef struct RepoLeaseInfo {
 	char id[48];
 	char key[80];
 	bool parsed; /* false: not readable as a lease; it expires REPO_LEASE_MAX after its mtime */
-	char purpose[32];
-	char host[256];
-	char boot_id[40];
-	long long pid;
-	char started_at[32];
-	int64_t heartbeat;
-	int64_t expires;
+	RepoLockOwner owner;
 	char pgdata[4096];
 	char epoch[32]; /* "" while its owner is still choosing: it holds every backup and all WAL */
 	char backup[BACKUP_ID_MAX];

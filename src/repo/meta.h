@@ -1,22 +1,10 @@
 /*
  * meta.h - walship.json, the repository's identity.
  *
- *   {"format": 1, "uuid": "...", "encryption": null,
- *    "epochs": [{"id": "15-1", "system_identifier": "7301...", "pg_major": "15",
- *                "wal_segment_size": 16777216, "created": "2026-11-25T18:00:00Z"}]}
+ * The design and formats behind it: src/repo/README.md, "meta".
  *
- * The system identifier is a decimal string (it does not fit a JSON number's
- * exact range everywhere).  Epochs are in creation order; the last is the
- * newest, the one pushes go to.
- *
- * An encrypted repository (crypt.h) has instead of null:
- *
- *   "encryption": {"cipher": "aes-256-gcm", "kdf": "key-file" | "scrypt",
- *                  "n": 32768, "r": 8, "p": 1,          (scrypt only)
- *                  "salt": "<64 hex>", "wrapped_key": "<120 hex>"}
- *
- * wrapped_key is the GCM nonce, the wrapped data key and the tag.  A cipher
- * or kdf this walship does not know is WS_FATAL with a hint to upgrade.
+ * Memory: repo_meta_serialize's text is malloc'd (caller frees); epochs are owned by their
+ * RepoMeta.
  */
 #ifndef WALSHIP_REPO_META_H
 #define WALSHIP_REPO_META_H
@@ -34,7 +22,7 @@
 typedef struct RepoEpoch {
 	char id[32];
 	uint64_t sysid;
-	int pg_major; /* 96 for 9.6, else 10..17 */
+	int pg_major; /* 90600 for 9.6, else 100000..170000 (pgmajor.h) */
 	uint32_t seg_size;
 	char created[40];
 } RepoEpoch;
@@ -55,7 +43,7 @@ void repo_meta_free(RepoMeta *meta);
 
 /* WS_CORRUPT naming what is wrong; a format newer than ours is WS_FATAL with a hint to upgrade walship. */
 int repo_meta_parse(const char *json, size_t len, RepoMeta **out, WsError *err);
-/* Pretty JSON text, malloc'd, newline-terminated. */
+/* Pretty JSON text, newline-terminated. */
 char *repo_meta_serialize(const RepoMeta *meta);
 
 const RepoEpoch *repo_meta_newest(const RepoMeta *meta);

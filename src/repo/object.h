@@ -1,40 +1,7 @@
 /*
  * object.h - walship's object format, streamed through fixed buffers.
  *
- *   header   zstd skippable frame 0x184D2A5E, 20 bytes of content:
- *            "WSHP", u16 format version (1), u16 flags (0; bit 0 = encrypted),
- *            u64 content size (UINT64_MAX when unknown), u32 CRC-32C of the
- *            16 bytes before it
- *   content  one zstd frame with its content checksum (and content size when
- *            known)
- *   trailer  zstd skippable frame 0x184D2A5F, 52 bytes of content:
- *            "WSTR", u64 content size, SHA-256 of the content (32 bytes),
- *            u32 CRC-32C of every object byte before the trailer, u32 CRC-32C
- *            of the trailer bytes before it
- *
- * All integers little-endian.  The SHA-256 is computed in the same pass as
- * compression.  An object is a valid zstd stream: `zstd -d` restores the
- * content with no walship at hand.  The CRCs make any changed byte of the
- * stored object detectable, also where zstd would decode it the same
- * (e.g. a larger window size).  A header of a later version may be longer
- * (length-prefixed by the frame); this reader refuses versions it does not
- * know.
- *
- * An encrypted object (in an encrypted repository; keys and AEAD in
- * crypt.h) differs in three places:
- *
- *   header   the same frame with 52 bytes of content: "WSHP", u16 version
- *            (1), u16 flags (1), u64 content size, the object's 32-byte salt,
- *            u32 CRC-32C of the 48 bytes before it (60 bytes in all)
- *   content  the zstd frame cut into chunks, each stored as u32 length (bit
- *            31 set on the final chunk), the AES-256-GCM ciphertext, and its
- *            16-byte tag.  Every chunk but the final one holds CRYPT_CHUNK
- *            bytes of the zstd frame; the final one fewer (possibly none).
- *   trailer  as above, with the HMAC of crypt.h in place of the SHA-256
- *
- * It is not a zstd stream (`zstd -d` fails on it: the first chunk's length
- * is no frame magic).  No chunk's plaintext reaches the decoder's writer
- * before its tag has been verified.
+ * The design and formats behind it: src/repo/README.md, "object".
  */
 #ifndef WALSHIP_REPO_OBJECT_H
 #define WALSHIP_REPO_OBJECT_H

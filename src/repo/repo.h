@@ -7,6 +7,9 @@
  * encryption-passphrase), and then every object is put and got encrypted,
  * bound to its key and the repository.  A configured key must match the
  * repository: opening checks it before any object is read or written.
+ *
+ * Memory: repo_config_identity is malloc'd (caller frees); repo_display, repo_meta and
+ * repo_store are borrowed from the Repo.
  */
 #ifndef WALSHIP_REPO_REPO_H
 #define WALSHIP_REPO_REPO_H
@@ -102,7 +105,7 @@ int repo_get_object(Repo *repo, const char *key, uint64_t max_size, WsWriter out
 /*
  * The repository as configured, for records kept outside it (parallel-push
  * records, the prefetch index): the "repo" setting and, when set, the
- * s3-endpoint, as one malloc'd string.  No network: it names, it does not
+ * s3-endpoint, as one string.  No network: it names, it does not
  * prove.
  */
 char *repo_config_identity(const Config *cfg);

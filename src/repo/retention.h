@@ -2,18 +2,7 @@
  * retention.h - which backups and which WAL walship prune keeps, computed
  * without a repository (so every rule is unit-tested on plain data).
  *
- * Backups (retention_select): the keep_backups newest complete backups;
- * with keep_days, also every backup that ended less than keep_days days ago
- * and the newest one that ended before that, so that every point of the
- * keep_days window can still be rebuilt.
- *
- * WAL, per epoch (retention_wal): for each kept backup B on timeline T, T's
- * segments from B's start segment on, and, for every timeline D whose history
- * passes through T while B lies wholly within T's stretch of it (recovery
- * from B can follow D), the segments of each timeline after T on D's path
- * from the segment holding its first LSN on.  A timeline without a history
- * file (above 1) or with an unreadable one keeps all its WAL: its ancestry is
- * unknown.
+ * The design and formats behind it: src/repo/README.md, "retention".
  */
 #ifndef WALSHIP_REPO_RETENTION_H
 #define WALSHIP_REPO_RETENTION_H

@@ -63,7 +63,7 @@ void store_dir_free(StoreDirList *l);
 /*
  * Proving an absence, for drivers that keep objects as files (local, SFTP):
  * a file that cannot be opened is "not found" only when its name is missing
- * from a directory that is there (src/store/README says why).
+ * from a directory that is there (src/store/README.md says why).
  * store_prove_absent looks at the key itself (nothing may be there), then up
  * the key's directories to the first one that exists, which must be a
  * directory (or a link to one).

@@ -1,7 +1,7 @@
 /*
  * s3_lib.h - libcurl and libxml2 for the S3 driver, loaded with dlopen when
  * S3 is first used instead of being linked into the programs: linked, they
- * cost every start of the hooks about 3 ms (src/store/README, also for what
+ * cost every start of the hooks about 3 ms (src/store/README.md, also for what
  * the packages must declare).  Their headers are still used for types and
  * constants.
  */

@@ -1,7 +1,7 @@
 /*
  * store.h - the storage interface: one table of functions per driver, the
  * same contract for all: local disk (local.c), SFTP (sftp.c), S3 (s3.c).
- * How each driver keeps it: src/store/README.  A handle is used from one
+ * How each driver keeps it: src/store/README.md.  A handle is used from one
  * thread.
  *
  * Keys are relative, '/'-separated, made of [A-Za-z0-9._@-] with no empty,

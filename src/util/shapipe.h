@@ -6,7 +6,7 @@
  * it, and goes on using it read-only (feeding zstd, writing it out) while the
  * hashing thread digests it; buffers come back in order once hashed.  One
  * digest at a time; the pipe and its thread are reused across digests.
- * (Why not a third thread for the writes: src/util/README.)
+ * (Why not a third thread for the writes: src/util/README.md.)
  */
 #ifndef WALSHIP_UTIL_SHAPIPE_H
 #define WALSHIP_UTIL_SHAPIPE_H

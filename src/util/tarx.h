@@ -9,7 +9,7 @@
  * links in opt->symlink_dirs); anything else is WS_CORRUPT naming the entry.
  * Files get mode 0600, directories 0700, times from the entries; the tree is
  * durable when tarx_finish returns 0.  The format accepted, the end of an
- * archive per PostgreSQL version and every refusal: src/util/README.
+ * archive per PostgreSQL version and every refusal: src/util/README.md.
  */
 #ifndef WALSHIP_UTIL_TARX_H
 #define WALSHIP_UTIL_TARX_H

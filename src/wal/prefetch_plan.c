@@ -10,6 +10,7 @@
 
 #include <openssl/evp.h>
 
+#include "pg/pgmajor.h"
 #include "util/mem.h"
 
 #define INDEX_FORMAT 1
@@ -192,13 +193,28 @@ static bool uuid_ok(const char *s)
 	return true;
 }
 
+/*
+ * The index keeps the major in the two-digit form it was first written in
+ * (96 for 9.6, 15 for 15), not pgmajor.h's numbers: spools outlive upgrades.
+ */
+static int index_major_text(int major)
+{
+	return major < PG_MAJOR(10) ? major / 10000 * 10 + major / 100 % 100 : major / 10000;
+}
+
+static int index_major_parse(int n)
+{
+	return n >= 90 && n < 100 ? n / 10 * 10000 + n % 10 * 100 : PG_MAJOR(n);
+}
+
 int prefetch_index_format(const PrefetchIndex *ix, char *buf, size_t bufsize)
 {
-	if (!uuid_ok(ix->uuid) || !prefetch_epoch_id_ok(ix->epoch.id) || ix->epoch.pg_major <= 0 ||
-	    !wal_segsize_valid(ix->epoch.seg_size))
+	if (!uuid_ok(ix->uuid) || !prefetch_epoch_id_ok(ix->epoch.id) ||
+	    index_major_text(ix->epoch.pg_major) <= 0 || !wal_segsize_valid(ix->epoch.seg_size))
 		return -1;
 	return str_format(buf, bufsize, "%d %s %s %" PRIu64 " %d %" PRIu32 "\n", INDEX_FORMAT, ix->uuid,
-			  ix->epoch.id, ix->epoch.sysid, ix->epoch.pg_major, ix->epoch.seg_size);
+			  ix->epoch.id, ix->epoch.sysid, index_major_text(ix->epoch.pg_major),
+			  ix->epoch.seg_size);
 }
 
 /* Strict: the text must be exactly what prefetch_index_format writes for what it parses to. */
@@ -211,9 +227,15 @@ int prefetch_index_parse(const char *text, size_t len, PrefetchIndex *out)
 		return -1;
 	memcpy(copy, text, len);
 	copy[len] = '\0';
+	int major = 0;
 	if (sscanf(copy, "%d %39s %31s %" SCNu64 " %d %" SCNu32, &format, out->uuid, out->epoch.id,
-		   &out->epoch.sysid, &out->epoch.pg_major, &out->epoch.seg_size) != 6 ||
-	    format != INDEX_FORMAT || prefetch_index_format(out, again, sizeof(again)) != 0 ||
+		   &out->epoch.sysid, &major, &out->epoch.seg_size) != 6 ||
+	    major <= 0 || major > 9999) {
+		memset(out, 0, sizeof(*out));
+		return -1;
+	}
+	out->epoch.pg_major = index_major_parse(major);
+	if (format != INDEX_FORMAT || prefetch_index_format(out, again, sizeof(again)) != 0 ||
 	    strcmp(copy, again) != 0) {
 		memset(out, 0, sizeof(*out));
 		return -1;

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "pg/history.h"
+#include "pg/pgmajor.h"
 #include "pg/walpage.h"
 #include "repo/keys.h"
 #include "store/store.h"
@@ -120,7 +121,7 @@ static bool postmaster_alive(const Runner *r)
 
 static bool in_recovery(const Prefetch *pf)
 {
-	if (pf->ci.pg_major >= 12 && pf->ci.pg_major != 96)
+	if (!pg_has_recovery_conf(pf->ci.pg_major))
 		return file_exists(pf->pgdata, "recovery.signal") ||
 		       file_exists(pf->pgdata, "standby.signal");
 	return file_exists(pf->pgdata, "recovery.conf");

@@ -7,6 +7,8 @@
  * their last one is stored.  Once a file is durable, a record
  * (wal/pushspool.h) lets PostgreSQL's later call for it answer at once.
  * Why and how: src/wal/README.md.
+ *
+ * Memory: push_queue_spool_dir is borrowed (lives as long as the queue).
  */
 #ifndef WALSHIP_WAL_PUSHQUEUE_H
 #define WALSHIP_WAL_PUSHQUEUE_H
@@ -31,7 +33,7 @@ typedef struct PushQueue PushQueue;
 PushQueue *push_queue_open(const Config *cfg, const Repo *repo, const ClusterInfo *ci, const RepoEpoch *epoch,
 			   const char *repo_ident, int parallel, const char *pgdata, const char *asked);
 
-/* The directory of the repository's push records (borrowed), or NULL for q NULL. */
+/* The directory of the repository's push records, or NULL for q NULL. */
 const char *push_queue_spool_dir(const PushQueue *q);
 
 /* Store, in this thread with repo, the history files at the head of the queue: before any segment. */

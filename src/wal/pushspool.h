@@ -1,35 +1,9 @@
 /*
  * pushspool.h - records of WAL files walship-push stored ahead of time.
  *
- * With push-parallel > 1, a call for one WAL file also stores other ready
- * files.  PostgreSQL will still ask for each of them; the record written
- * after such a file is durable lets that later call answer at once.
+ * The design and formats behind it: src/wal/README.md, "pushspool".
  *
- * Where:   <spool-path>/<repository UUID>/push/<WAL file name>
- * Format:  one JSON object, written to a dot-named temp file, fsynced,
- *          renamed into place, then the directory fsynced:
- *            {"format": 2, "uuid": "...", "repo": "<repo setting>",
- *             "epoch": "15-1", "system_identifier": "7301...",
- *             "name": "000000010000000000000042", "size": 16777216,
- *             "sha256": "<64 hex>", "key": "15-1/wal/.../0000...42",
- *             "stored_size": 1302211, "stored": "2025-01-02T03:04:05Z"}
- *
- * A record is only a hint, checked against the repository before it is
- * trusted (src/wal/README.md).  Records of format 1 (without key and stored
- * size) are no records.  The spool is never inside the data directory and
- * is private to its owner (0700).
- *
- * Records go away when used, when older than PUSH_SPOOL_MAX_AGE, or when
- * PostgreSQL no longer has the file as .ready.  Temp files a killed
- * process left behind are removed after PUSH_SPOOL_TEMP_AGE.
- *
- * Beside the records, PUSH_SPOOL_FAILING holds the name of the last
- * asked-for file whose push failed: while PostgreSQL keeps retrying it, a
- * call stores nothing ahead before that file is stored (a stuck archiver
- * must not go on storing the backlog behind it).
- *
- * Memory: *dir results are malloc'd (caller frees); push_spool_format's
- * text too.
+ * Memory: push_spool_format and the *dir results are malloc'd: the caller frees them.
  */
 #ifndef WALSHIP_WAL_PUSHSPOOL_H
 #define WALSHIP_WAL_PUSHSPOOL_H
@@ -70,11 +44,11 @@ int push_spool_check(const char *spool, const char *pgdata, WsError *err);
 
 /*
  * The directory holding the records of repository uuid, created (mode
- * 0700, durably) when missing.  *dir is malloc'd.
+ * 0700, durably) when missing.
  */
 int push_spool_dir(const char *spool, const char *uuid, char **dir, WsError *err);
 
-/* A record's text (the format above), malloc'd, newline-terminated. */
+/* A record's text (the format above), newline-terminated. */
 char *push_spool_format(const PushRecord *rec);
 
 /*
@@ -102,7 +76,7 @@ void push_spool_remove(const char *dir, const char *name);
 
 /*
  * Find a record for name under any repository of the spool whose repo and
- * sysid are the given ones.  0 with *out and *dir (malloc'd) filled, or
+ * sysid are the given ones.  0 with *out and *dir filled, or
  * WS_NOT_FOUND.  Unreadable or damaged records are skipped.  Only a cheap
  * local test for whether a call may have a record: it proves nothing about
  * the repository.

@@ -14,6 +14,7 @@
 
 #include "fuzz.h"
 #include "pg/pgcontrol.h"
+#include "pg/pgmajor.h"
 #include "pg/walname.h"
 #include "util/mem.h"
 
@@ -43,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (pg_version_read(datadir, &major, &err) == 0) {
 			char buf[16];
 			pg_major_str(major, buf, sizeof(buf));
-			FUZZ_CHECK(major == 96 || (major >= 10 && major <= 17));
+			FUZZ_CHECK(pg_major_supported(major));
 			FUZZ_CHECK(size >= strlen(buf) && memcmp(data, buf, strlen(buf)) == 0);
 		}
 		free(path);

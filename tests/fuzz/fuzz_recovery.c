@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
+#include "pg/pgmajor.h"
 #include "pg/recovery.h"
 #include "pg/recoveryconf.h"
 #include "util/fsutil.h"
@@ -66,7 +67,7 @@ static void write_settings(const uint8_t *data, size_t size, int pg_major, bool 
 	rs.standby = standby;
 	rs.archive_off = true;
 	fresh_dir(data, size);
-	if (pg_major >= 12 && pg_major < 90)
+	if (!pg_has_recovery_conf(pg_major))
 		(void)unlink(recovery_conf); /* 12 and later refuse to write beside one */
 	if (recovery_settings_write(dir, pg_major, &rs, &err) != 0)
 		return; /* e.g. a file too large to edit: refused whole */
@@ -84,13 +85,13 @@ static void write_settings(const uint8_t *data, size_t size, int pg_major, bool 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	fresh_dir(data, size);
-	(void)fetch_mode_detect(FETCH_MODE_AUTO, dir, 11, "pg_wal/RECOVERYXLOG");
-	(void)fetch_mode_detect(FETCH_MODE_AUTO, dir, 96, "pg_wal/RECOVERYXLOG");
+	(void)fetch_mode_detect(FETCH_MODE_AUTO, dir, PG_MAJOR(11), "pg_wal/RECOVERYXLOG");
+	(void)fetch_mode_detect(FETCH_MODE_AUTO, dir, PG_MAJOR_9_6, "pg_wal/RECOVERYXLOG");
 	char *text = fuzz_cstr(data, size < 64 ? size : 64);
 	(void)pg_parse_bool(text);
 	free(text);
 	/* A standby or not, from the input: every write reads each file into a buffer of its largest size. */
-	write_settings(data, size, 11, size % 2 == 1);
-	write_settings(data, size, 15, size % 2 == 1);
+	write_settings(data, size, PG_MAJOR(11), size % 2 == 1);
+	write_settings(data, size, PG_MAJOR(15), size % 2 == 1);
 	return 0;
 }

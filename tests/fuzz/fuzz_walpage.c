@@ -11,12 +11,15 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "pg/pgmajor.h"
 #include "pg/walname.h"
 #include "pg/walpage.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const int majors[] = {96, 10, 11, 12, 13, 14, 15, 16, 17, 0, 9, 18};
+	static const int majors[] = {PG_MAJOR_9_6, PG_MAJOR(10), PG_MAJOR(11), PG_MAJOR(12), PG_MAJOR(13),
+				     PG_MAJOR(14), PG_MAJOR(15), PG_MAJOR(16), PG_MAJOR(17), 0,
+				     90000,        PG_MAJOR(18)};
 	WalLongHeader h = {0};
 	WsError err;
 

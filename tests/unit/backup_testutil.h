@@ -16,6 +16,7 @@
 
 #include "repo/backupmeta.h"
 #include "util/mem.h"
+#include "pg/pgmajor.h"
 
 #define TEST_SYSID 7301234567890123456ull
 
@@ -29,7 +30,7 @@ static inline BackupMeta *test_backup_meta(const char *id, uint32_t tli, uint64_
 	snprintf(m->epoch, sizeof(m->epoch), "15-1");
 	m->sysid = TEST_SYSID;
 	m->server_version_num = 150020;
-	m->pg_major = 15;
+	m->pg_major = PG_MAJOR(15);
 	m->seg_size = 16u * 1024 * 1024;
 	m->timeline = tli;
 	m->start_lsn = start;

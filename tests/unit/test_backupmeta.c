@@ -15,6 +15,7 @@
 #include "repo/backupmeta.h"
 #include "store/store.h"
 #include "util/mem.h"
+#include "pg/pgmajor.h"
 
 #define SYSID 7301234567890123456ull
 #define SEG16 (16u * 1024 * 1024)
@@ -27,7 +28,7 @@ static BackupMeta *sample(void)
 	snprintf(m->epoch, sizeof(m->epoch), "15-1");
 	m->sysid = SYSID;
 	m->server_version_num = 150020;
-	m->pg_major = 15;
+	m->pg_major = PG_MAJOR(15);
 	m->seg_size = SEG16;
 	m->timeline = 3;
 	m->start_lsn = 0x2000028;
@@ -94,7 +95,7 @@ static void test_roundtrip_keeps_every_field(void **state)
 	assert_string_equal(b->epoch, "15-1");
 	assert_true(b->sysid == SYSID);
 	assert_int_equal(b->server_version_num, 150020);
-	assert_int_equal(b->pg_major, 15);
+	assert_int_equal(b->pg_major, PG_MAJOR(15));
 	assert_int_equal(b->seg_size, SEG16);
 	assert_int_equal(b->timeline, 3);
 	assert_true(b->start_lsn == m->start_lsn);
@@ -139,14 +140,14 @@ static void test_no_manifest_before_13(void **state)
 	BackupMeta *m = sample();
 	m->has_manifest = false;
 	m->server_version_num = 120017;
-	m->pg_major = 12;
+	m->pg_major = PG_MAJOR(12);
 	char *text = backup_meta_serialize(m, &err);
 	assert_non_null(text);
 	assert_non_null(strstr(text, "\"backup_manifest\": null"));
 	BackupMeta *b = NULL;
 	assert_int_equal(backup_meta_parse(text, strlen(text), &b, &err), 0);
 	assert_false(b->has_manifest);
-	assert_int_equal(b->pg_major, 12);
+	assert_int_equal(b->pg_major, PG_MAJOR(12));
 	free(text);
 	backup_meta_free(b);
 	backup_meta_free(m);

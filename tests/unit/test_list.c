@@ -25,6 +25,7 @@
 #include "util/mem.h"
 
 #include "backup_testutil.h"
+#include "pg/pgmajor.h"
 #define SEG16  (16u * 1024 * 1024)
 #define SYSID  TEST_SYSID
 #define ID_A   "20261125T190001Z"
@@ -154,7 +155,7 @@ static int repo_setup(void **state)
 	f->cfg = config_new();
 	int rc = config_set_option(f->cfg, "repo", repo, &err);
 	if (rc == 0)
-		rc = repo_create(f->cfg, SYSID, 15, SEG16, &f->repo, &err);
+		rc = repo_create(f->cfg, SYSID, PG_MAJOR(15), SEG16, &f->repo, &err);
 	free(repo);
 	*state = f;
 	return rc == 0 ? 0 : -1;

@@ -27,6 +27,7 @@
 #include "repo/lock.h"
 #include "repo/repo.h"
 #include "util/mem.h"
+#include "pg/pgmajor.h"
 
 #define SEG16 (16u * 1024 * 1024)
 #define SYSID 7301234567890123456ull
@@ -57,7 +58,7 @@ static int setup(void **state)
 	f->cfg = config_new();
 	int rc = config_set_option(f->cfg, "repo", repo, &err);
 	if (rc == 0)
-		rc = repo_create(f->cfg, SYSID, 15, SEG16, &f->repo, &err);
+		rc = repo_create(f->cfg, SYSID, PG_MAJOR(15), SEG16, &f->repo, &err);
 	free(repo);
 	*state = f;
 	return rc == 0 ? 0 : -1;
@@ -265,8 +266,8 @@ static void test_lease_is_taken_narrowed_kept_and_left(void **state)
 	assert_string_equal(v[0].backup, "20261125T190004Z");
 	assert_string_equal(v[0].start_wal, "000000010000000000000003");
 	assert_int_equal(v[0].timeline, 2);
-	assert_int_equal(v[0].pid, getpid());
-	assert_int_equal(v[0].expires, now + 7 * 86400);
+	assert_int_equal(v[0].owner.pid, getpid());
+	assert_int_equal(v[0].owner.expires, now + 7 * 86400);
 	assert_false(repo_lease_expired(&v[0], now));
 	char text[5000];
 	repo_lease_describe(&v[0], text, sizeof(text));
@@ -335,7 +336,7 @@ static void test_expired_and_unreadable_leases(void **state)
 	const RepoLeaseInfo *good = bad == &v[0] ? &v[1] : &v[0];
 	/* Not ours to judge: it holds everything for REPO_LEASE_MAX after it was written. */
 	assert_false(bad->parsed);
-	assert_true(bad->expires >= now + REPO_LEASE_MAX - 5);
+	assert_true(bad->owner.expires >= now + REPO_LEASE_MAX - 5);
 	assert_false(repo_lease_expired(bad, now));
 	char text[5000];
 	repo_lease_describe(bad, text, sizeof(text));
@@ -346,7 +347,7 @@ static void test_expired_and_unreadable_leases(void **state)
 
 	/* Read as expired, but its heartbeat renewed it since: left in place. */
 	RepoLeaseInfo copy = *good;
-	copy.heartbeat -= 100;
+	copy.owner.heartbeat -= 100;
 	assert_int_equal(repo_lease_remove(f->repo, &copy, &err), 1);
 	assert_int_equal(access(path, F_OK), 0);
 	assert_int_equal(repo_lease_remove(f->repo, bad, &err), 0);

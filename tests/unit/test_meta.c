@@ -15,6 +15,7 @@
 #include "pg/walname.h"
 #include "repo/keys.h"
 #include "repo/meta.h"
+#include "pg/pgmajor.h"
 
 #define SYSID_A 7301234567890123456ull
 #define SYSID_B 7309999999999999999ull
@@ -45,7 +46,7 @@ static bool uuid_v4_shape(const char *u)
 static void test_new_serialize_parse_roundtrip(void **state)
 {
 	(void)state;
-	RepoMeta *meta = repo_meta_new(SYSID_A, 15, 16 * 1024 * 1024);
+	RepoMeta *meta = repo_meta_new(SYSID_A, PG_MAJOR(15), 16 * 1024 * 1024);
 	assert_int_equal(meta->format, 1);
 	assert_true(uuid_v4_shape(meta->uuid));
 	assert_int_equal(meta->n_epochs, 1);
@@ -75,14 +76,14 @@ static void test_new_serialize_parse_roundtrip(void **state)
 	assert_int_equal(back->n_epochs, 1);
 	assert_string_equal(back->epochs[0].id, "15-1");
 	assert_true(back->epochs[0].sysid == SYSID_A);
-	assert_int_equal(back->epochs[0].pg_major, 15);
+	assert_int_equal(back->epochs[0].pg_major, PG_MAJOR(15));
 	assert_int_equal(back->epochs[0].seg_size, 16 * 1024 * 1024);
 	assert_string_equal(back->epochs[0].created, meta->epochs[0].created);
 
 	char *again = repo_meta_serialize(back);
 	assert_string_equal(again, text);
 
-	RepoMeta *other = repo_meta_new(SYSID_A, 15, 16 * 1024 * 1024);
+	RepoMeta *other = repo_meta_new(SYSID_A, PG_MAJOR(15), 16 * 1024 * 1024);
 	assert_string_not_equal(other->uuid, meta->uuid);
 
 	free(again);
@@ -96,9 +97,9 @@ static void test_new_serialize_parse_roundtrip(void **state)
 static void test_add_epoch_numbers_and_majors(void **state)
 {
 	(void)state;
-	RepoMeta *meta = repo_meta_new(SYSID_A, 96, 16 * 1024 * 1024);
+	RepoMeta *meta = repo_meta_new(SYSID_A, PG_MAJOR_9_6, 16 * 1024 * 1024);
 	assert_string_equal(meta->epochs[0].id, "9.6-1");
-	RepoEpoch *e = repo_meta_add_epoch(meta, SYSID_B, 16, 64 * 1024 * 1024);
+	RepoEpoch *e = repo_meta_add_epoch(meta, SYSID_B, PG_MAJOR(16), 64 * 1024 * 1024);
 	assert_non_null(e);
 	assert_string_equal(e->id, "16-2");
 	assert_true(e->sysid == SYSID_B);
@@ -109,14 +110,14 @@ static void test_add_epoch_numbers_and_majors(void **state)
 	char *text = repo_meta_serialize(meta);
 	assert_non_null(strstr(text, "\"pg_major\": \"9.6\""));
 	RepoMeta *back = parse_ok(text);
-	assert_int_equal(back->epochs[0].pg_major, 96);
+	assert_int_equal(back->epochs[0].pg_major, PG_MAJOR_9_6);
 	assert_string_equal(back->epochs[1].id, "16-2");
 	/* Numbers continue after the highest, not the count. */
 	repo_meta_free(back);
 	back = parse_ok("{\"format\": 1, \"uuid\": \"0b7e4b1c-4f5e-4a8e-9d2a-1c2b3c4d5e6f\", \"epochs\": ["
 			"{\"id\": \"15-3\", \"system_identifier\": \"42\", \"pg_major\": \"15\","
 			" \"wal_segment_size\": 16777216, \"created\": \"2026-11-25T18:00:00Z\"}]}");
-	e = repo_meta_add_epoch(back, 43, 17, 16 * 1024 * 1024);
+	e = repo_meta_add_epoch(back, 43, PG_MAJOR(17), 16 * 1024 * 1024);
 	assert_string_equal(e->id, "17-4");
 	free(text);
 	repo_meta_free(back);
@@ -126,10 +127,10 @@ static void test_add_epoch_numbers_and_majors(void **state)
 static void test_find_sysid_newest_and_id(void **state)
 {
 	(void)state;
-	RepoMeta *meta = repo_meta_new(SYSID_A, 15, 16 * 1024 * 1024);
-	repo_meta_add_epoch(meta, SYSID_B, 16, 16 * 1024 * 1024);
+	RepoMeta *meta = repo_meta_new(SYSID_A, PG_MAJOR(15), 16 * 1024 * 1024);
+	repo_meta_add_epoch(meta, SYSID_B, PG_MAJOR(16), 16 * 1024 * 1024);
 	/* The same cluster again (e.g. upgrade rolled back): the newest of its epochs wins. */
-	repo_meta_add_epoch(meta, SYSID_A, 15, 16 * 1024 * 1024);
+	repo_meta_add_epoch(meta, SYSID_A, PG_MAJOR(15), 16 * 1024 * 1024);
 
 	const RepoEpoch *e = repo_meta_find_sysid(meta, SYSID_A);
 	assert_non_null(e);
@@ -390,7 +391,7 @@ static void test_encryption_roundtrip(void **state)
 	(void)state;
 	/* Both kinds of key, through serialize and parse, every field kept. */
 	for (int kind = 0; kind < 2; kind++) {
-		RepoMeta *meta = repo_meta_new(SYSID_A, 15, 16 * 1024 * 1024);
+		RepoMeta *meta = repo_meta_new(SYSID_A, PG_MAJOR(15), 16 * 1024 * 1024);
 		CryptParams *p = calloc(1, sizeof(*p));
 		assert_non_null(p);
 		p->kdf = kind == 0 ? CRYPT_KDF_KEY_FILE : CRYPT_KDF_SCRYPT;
@@ -499,7 +500,7 @@ static RepoEpoch epoch_15_1(void)
 	memset(&e, 0, sizeof(e));
 	strcpy(e.id, "15-1");
 	e.sysid = SYSID_A;
-	e.pg_major = 15;
+	e.pg_major = PG_MAJOR(15);
 	e.seg_size = 16 * 1024 * 1024;
 	return e;
 }

@@ -18,6 +18,7 @@
 
 #include "pg/pgcontrol.h"
 #include "util/crc32c.h"
+#include "pg/pgmajor.h"
 
 #define CONTROL_SIZE 8192
 
@@ -328,8 +329,10 @@ static void test_pg_version_supported(void **state)
 		const char *text;
 		int major;
 	} ok[] = {
-		{"9.6\n", 96}, {"10\n", 10}, {"11\n", 11}, {"12\n", 12}, {"13\n", 13},
-		{"14\n", 14},  {"15\n", 15}, {"16\n", 16}, {"17\n", 17}, {"15", 15},
+		{"9.6\n", PG_MAJOR_9_6}, {"10\n", PG_MAJOR(10)}, {"11\n", PG_MAJOR(11)},
+		{"12\n", PG_MAJOR(12)},  {"13\n", PG_MAJOR(13)}, {"14\n", PG_MAJOR(14)},
+		{"15\n", PG_MAJOR(15)},  {"16\n", PG_MAJOR(16)}, {"17\n", PG_MAJOR(17)},
+		{"15", PG_MAJOR(15)},
 	};
 	WsError err;
 	int major;
@@ -378,9 +381,30 @@ static void test_major_version_names(void **state)
 {
 	(void)state;
 	char buf[16];
-	assert_string_equal(pg_major_str(96, buf, sizeof(buf)), "9.6");
-	assert_string_equal(pg_major_str(10, buf, sizeof(buf)), "10");
-	assert_string_equal(pg_major_str(17, buf, sizeof(buf)), "17");
+	assert_string_equal(pg_major_str(PG_MAJOR_9_6, buf, sizeof(buf)), "9.6");
+	assert_string_equal(pg_major_str(PG_MAJOR(10), buf, sizeof(buf)), "10");
+	assert_string_equal(pg_major_str(PG_MAJOR(17), buf, sizeof(buf)), "17");
+}
+
+/* Majors are server_version_num floors, so they compare as numbers: 9.6 is below 10. */
+static void test_majors_compare_as_numbers(void **state)
+{
+	(void)state;
+	assert_int_equal(pg_major_of_version_num(90624), PG_MAJOR_9_6);
+	assert_int_equal(pg_major_of_version_num(100023), PG_MAJOR(10));
+	assert_int_equal(pg_major_of_version_num(150002), PG_MAJOR(15));
+	assert_true(PG_MAJOR_9_6 < PG_MAJOR(10));
+	assert_true(pg_major_supported(PG_MAJOR_9_6) && pg_major_supported(PG_MAJOR(17)));
+	assert_false(pg_major_supported(90500) || pg_major_supported(PG_MAJOR(18)) ||
+		     pg_major_supported(150002));
+	assert_true(pg_has_recovery_conf(PG_MAJOR_9_6) && pg_has_recovery_conf(PG_MAJOR(11)));
+	assert_false(pg_has_recovery_conf(PG_MAJOR(12)));
+	assert_false(pg_has_recovery_target_lsn(PG_MAJOR_9_6));
+	assert_true(pg_has_recovery_target_lsn(PG_MAJOR(10)));
+	assert_true(pg_base_backup_tar_unterminated(PG_MAJOR(14)));
+	assert_false(pg_base_backup_tar_unterminated(PG_MAJOR(15)));
+	assert_true(pg_promotes_before_unreached_target(PG_MAJOR(12)));
+	assert_false(pg_promotes_before_unreached_target(PG_MAJOR(13)));
 }
 
 int main(void)
@@ -399,6 +423,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pg_version_supported, datadir_setup, datadir_teardown),
 		cmocka_unit_test_setup_teardown(test_pg_version_unsupported, datadir_setup, datadir_teardown),
 		cmocka_unit_test(test_major_version_names),
+		cmocka_unit_test(test_majors_compare_as_numbers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

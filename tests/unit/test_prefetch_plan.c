@@ -17,6 +17,7 @@
 
 #include "wal/prefetch_plan.h"
 #include "pg/history.h"
+#include "pg/pgmajor.h"
 
 #define MB (1024u * 1024u)
 
@@ -303,7 +304,7 @@ static void test_index_round_trips_and_refuses_others(void **state)
 	char text[256];
 	snprintf(ix.epoch.id, sizeof(ix.epoch.id), "15-1");
 	ix.epoch.sysid = 7301234567890123456ull;
-	ix.epoch.pg_major = 15;
+	ix.epoch.pg_major = PG_MAJOR(15);
 	ix.epoch.seg_size = 16 * MB;
 	assert_int_equal(prefetch_index_format(&ix, text, sizeof(text)), 0);
 	assert_string_equal(text,
@@ -312,7 +313,7 @@ static void test_index_round_trips_and_refuses_others(void **state)
 	assert_string_equal(got.uuid, ix.uuid);
 	assert_string_equal(got.epoch.id, "15-1");
 	assert_true(got.epoch.sysid == 7301234567890123456ull);
-	assert_int_equal(got.epoch.pg_major, 15);
+	assert_int_equal(got.epoch.pg_major, PG_MAJOR(15));
 	assert_int_equal(got.epoch.seg_size, 16 * MB);
 
 	/* Anything not written exactly so is no index: the call then opens the repository. */

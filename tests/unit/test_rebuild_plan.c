@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cmd/rebuild_plan.h"
+#include "pg/pgmajor.h"
 
 /* 2026-11-25 19:11:52 UTC */
 #define T0       1795633912
@@ -35,18 +36,18 @@ static int decide(int major, RecoveryTargetKind kind, const char *text, int64_t 
 static void test_versions_that_promote_at_the_end_of_wal(void **state)
 {
 	(void)state;
-	assert_true(rebuild_promotes_at_end_of_wal(96)); /* 9.6: numerically above the others */
+	assert_true(rebuild_promotes_at_end_of_wal(PG_MAJOR_9_6));
 	for (int v = 10; v <= 12; v++)
-		assert_true(rebuild_promotes_at_end_of_wal(v));
+		assert_true(rebuild_promotes_at_end_of_wal(PG_MAJOR(v)));
 	for (int v = 13; v <= 17; v++)
-		assert_false(rebuild_promotes_at_end_of_wal(v));
+		assert_false(rebuild_promotes_at_end_of_wal(PG_MAJOR(v)));
 }
 
 static void test_time_after_the_last_stored_wal_is_refused_on_12_and_older(void **state)
 {
 	(void)state;
 	WsError err;
-	const int majors[] = {96, 10, 11, 12};
+	const int majors[] = {PG_MAJOR_9_6, PG_MAJOR(10), PG_MAJOR(11), PG_MAJOR(12)};
 	for (size_t i = 0; i < sizeof(majors) / sizeof(majors[0]); i++) {
 		int rc = decide(majors[i], TARGET_TIME, "2026-11-25 20:00:00+00", T0 + 2888, &err);
 		assert_int_equal(rc, WS_USAGE);
@@ -54,21 +55,21 @@ static void test_time_after_the_last_stored_wal_is_refused_on_12_and_older(void 
 		    "recovery target time \"2026-11-25 20:00:00+00\" is past the end of the WAL in the "
 		    "repository");
 		has(err.detail, "\"" LAST_WAL "\", was stored at 2026-11-25T19:11:52Z");
-		has(err.detail,
-		    majors[i] == 96 ? "PostgreSQL 9.6 would" : "would replay to the end of the archive");
+		has(err.detail, majors[i] == PG_MAJOR_9_6 ? "PostgreSQL 9.6 would"
+							  : "would replay to the end of the archive");
 		has(err.hint, "--target-lsn");
 		has(err.hint, "without a target");
 	}
 	/* One second later is enough: a commit stored in second T0 happened before T0 + 1. */
-	assert_int_equal(decide(12, TARGET_TIME, "x", T0 + 1, &err), WS_USAGE);
+	assert_int_equal(decide(PG_MAJOR(12), TARGET_TIME, "x", T0 + 1, &err), WS_USAGE);
 }
 
 static void test_time_within_the_archive_passes(void **state)
 {
 	(void)state;
 	WsError err;
-	assert_int_equal(decide(12, TARGET_TIME, "x", T0, &err), 0);
-	assert_int_equal(decide(11, TARGET_TIME, "x", T0 - 3600, &err), 0);
+	assert_int_equal(decide(PG_MAJOR(12), TARGET_TIME, "x", T0, &err), 0);
+	assert_int_equal(decide(PG_MAJOR(11), TARGET_TIME, "x", T0 - 3600, &err), 0);
 	assert_int_equal(err.cls, WS_OK);
 }
 
@@ -76,13 +77,13 @@ static void test_xid_and_restore_point_warn_on_12_and_older(void **state)
 {
 	(void)state;
 	WsError err;
-	assert_int_equal(decide(11, TARGET_XID, "1234", 0, &err), 1);
+	assert_int_equal(decide(PG_MAJOR(11), TARGET_XID, "1234", 0, &err), 1);
 	has(err.msg, "cannot tell whether transaction \"1234\" is in the archived WAL");
 	has(err.detail,
 	    "The last WAL file recovery can read is \"" LAST_WAL "\", stored at 2026-11-25T19:11:52Z");
 	has(err.detail, "PostgreSQL 11 replays to the end of the archive and promotes");
 	has(err.hint, "committed before 2026-11-25T19:11:52Z");
-	assert_int_equal(decide(96, TARGET_NAME, "before-upgrade", 0, &err), 1);
+	assert_int_equal(decide(PG_MAJOR_9_6, TARGET_NAME, "before-upgrade", 0, &err), 1);
 	has(err.msg, "restore point \"before-upgrade\"");
 	has(err.detail, "PostgreSQL 9.6");
 }
@@ -92,14 +93,14 @@ static void test_nothing_to_say_on_13_and_later_or_for_other_targets(void **stat
 	(void)state;
 	WsError err;
 	for (int v = 13; v <= 17; v++) {
-		assert_int_equal(decide(v, TARGET_TIME, "x", T0 + 86400, &err), 0);
-		assert_int_equal(decide(v, TARGET_XID, "1234", 0, &err), 0);
-		assert_int_equal(decide(v, TARGET_NAME, "p", 0, &err), 0);
+		assert_int_equal(decide(PG_MAJOR(v), TARGET_TIME, "x", T0 + 86400, &err), 0);
+		assert_int_equal(decide(PG_MAJOR(v), TARGET_XID, "1234", 0, &err), 0);
+		assert_int_equal(decide(PG_MAJOR(v), TARGET_NAME, "p", 0, &err), 0);
 	}
 	/* LSN targets are checked against the archive for every version; the others need no check. */
 	const RecoveryTargetKind others[] = {TARGET_LSN, TARGET_IMMEDIATE, TARGET_LATEST};
 	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
-		assert_int_equal(decide(12, others[i], "x", T0 + 86400, &err), 0);
+		assert_int_equal(decide(PG_MAJOR(12), others[i], "x", T0 + 86400, &err), 0);
 	assert_int_equal(err.cls, WS_OK);
 }
 

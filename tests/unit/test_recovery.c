@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "pg/recovery.h"
+#include "pg/pgmajor.h"
 
 static const char *const scratch_files[] = {"recovery.conf", "standby.signal", "recovery.signal"};
 
@@ -101,7 +102,7 @@ static void test_pg11_standby_mode_on_in_every_spelling(void **state)
 		"recovery_target_timeline = 'latest'\n",
 	};
 	for (size_t i = 0; i < sizeof(confs) / sizeof(confs[0]); i++) {
-		FetchMode m = with_conf(dir, 11, confs[i]);
+		FetchMode m = with_conf(dir, PG_MAJOR(11), confs[i]);
 		if (m != FETCH_MODE_STANDBY)
 			fail_msg("recovery.conf \"%s\" read as %s", confs[i], fetch_mode_str(m));
 	}
@@ -133,7 +134,7 @@ static void test_pg11_standby_mode_off_or_invalid_is_recovery(void **state)
 		"",
 	};
 	for (size_t i = 0; i < sizeof(confs) / sizeof(confs[0]); i++) {
-		FetchMode m = with_conf(dir, 11, confs[i]);
+		FetchMode m = with_conf(dir, PG_MAJOR(11), confs[i]);
 		if (m != FETCH_MODE_RECOVERY)
 			fail_msg("recovery.conf \"%s\" read as %s", confs[i], fetch_mode_str(m));
 	}
@@ -142,11 +143,13 @@ static void test_pg11_standby_mode_off_or_invalid_is_recovery(void **state)
 static void test_pg11_last_standby_mode_wins(void **state)
 {
 	const char *dir = *state;
-	assert_int_equal(with_conf(dir, 11, "standby_mode = on\nstandby_mode = off\n"), FETCH_MODE_RECOVERY);
-	assert_int_equal(with_conf(dir, 11, "standby_mode = off\nstandby_mode = 'on'\n"), FETCH_MODE_STANDBY);
-	assert_int_equal(with_conf(dir, 11, "standby_mode = off\n# standby_mode = on\n"),
+	assert_int_equal(with_conf(dir, PG_MAJOR(11), "standby_mode = on\nstandby_mode = off\n"),
 			 FETCH_MODE_RECOVERY);
-	assert_int_equal(with_conf(dir, 11, "standby_mode = on\nstandby_mode = bogus\n"),
+	assert_int_equal(with_conf(dir, PG_MAJOR(11), "standby_mode = off\nstandby_mode = 'on'\n"),
+			 FETCH_MODE_STANDBY);
+	assert_int_equal(with_conf(dir, PG_MAJOR(11), "standby_mode = off\n# standby_mode = on\n"),
+			 FETCH_MODE_RECOVERY);
+	assert_int_equal(with_conf(dir, PG_MAJOR(11), "standby_mode = on\nstandby_mode = bogus\n"),
 			 FETCH_MODE_RECOVERY);
 }
 
@@ -154,26 +157,27 @@ static void test_pg11_without_recovery_conf_is_recovery(void **state)
 {
 	const char *dir = *state;
 	clear_dir(dir);
-	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, 11, XLOG), FETCH_MODE_RECOVERY);
+	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, PG_MAJOR(11), XLOG), FETCH_MODE_RECOVERY);
 	/* Signal files mean nothing before 12. */
 	put_file(dir, "standby.signal", "");
-	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, 11, XLOG), FETCH_MODE_RECOVERY);
-	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, 10, XLOG), FETCH_MODE_RECOVERY);
-	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, 96, XLOG), FETCH_MODE_RECOVERY);
+	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, PG_MAJOR(11), XLOG), FETCH_MODE_RECOVERY);
+	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, PG_MAJOR(10), XLOG), FETCH_MODE_RECOVERY);
+	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, PG_MAJOR_9_6, XLOG), FETCH_MODE_RECOVERY);
 }
 
 static void test_pg96_and_10_read_recovery_conf(void **state)
 {
 	const char *dir = *state;
-	assert_int_equal(with_conf(dir, 96, "standby_mode = 'on'\n"), FETCH_MODE_STANDBY);
-	assert_int_equal(with_conf(dir, 96, "standby_mode = 'off'\n"), FETCH_MODE_RECOVERY);
-	assert_int_equal(with_conf(dir, 10, "standby_mode = yes\n"), FETCH_MODE_STANDBY);
+	assert_int_equal(with_conf(dir, PG_MAJOR_9_6, "standby_mode = 'on'\n"), FETCH_MODE_STANDBY);
+	assert_int_equal(with_conf(dir, PG_MAJOR_9_6, "standby_mode = 'off'\n"), FETCH_MODE_RECOVERY);
+	assert_int_equal(with_conf(dir, PG_MAJOR(10), "standby_mode = yes\n"), FETCH_MODE_STANDBY);
 }
 
 static void test_pg12_and_later_use_signal_files(void **state)
 {
 	const char *dir = *state;
-	const int majors[] = {12, 13, 14, 15, 16, 17};
+	const int majors[] = {PG_MAJOR(12), PG_MAJOR(13), PG_MAJOR(14),
+			      PG_MAJOR(15), PG_MAJOR(16), PG_MAJOR(17)};
 
 	for (size_t i = 0; i < sizeof(majors) / sizeof(majors[0]); i++) {
 		int v = majors[i];
@@ -199,13 +203,14 @@ static void test_history_target_is_not_frontend(void **state)
 	const char *dir = *state;
 	clear_dir(dir);
 	put_file(dir, "standby.signal", "");
-	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, 15, "pg_wal/RECOVERYHISTORY"),
+	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, PG_MAJOR(15), "pg_wal/RECOVERYHISTORY"),
 			 FETCH_MODE_STANDBY);
-	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, 15, "RECOVERYHISTORY"), FETCH_MODE_STANDBY);
-	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, 15, "/data/pg_wal/RECOVERYXLOG"),
+	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, PG_MAJOR(15), "RECOVERYHISTORY"),
+			 FETCH_MODE_STANDBY);
+	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, PG_MAJOR(15), "/data/pg_wal/RECOVERYXLOG"),
 			 FETCH_MODE_STANDBY);
 	drop_file(dir, "standby.signal");
-	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, 15, "pg_wal/RECOVERYHISTORY"),
+	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, PG_MAJOR(15), "pg_wal/RECOVERYHISTORY"),
 			 FETCH_MODE_RECOVERY);
 }
 
@@ -216,15 +221,17 @@ static void test_pg_rewind_target_is_frontend_whatever_was_asked(void **state)
 	clear_dir(dir);
 	put_file(dir, "standby.signal", "");
 
-	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, 15, target), FETCH_MODE_FRONTEND);
-	assert_int_equal(fetch_mode_detect(FETCH_MODE_RECOVERY, dir, 15, target), FETCH_MODE_FRONTEND);
-	assert_int_equal(fetch_mode_detect(FETCH_MODE_STANDBY, dir, 15, target), FETCH_MODE_FRONTEND);
-	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, 11, target), FETCH_MODE_FRONTEND);
-	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, 15, "00000002.history"),
+	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, PG_MAJOR(15), target), FETCH_MODE_FRONTEND);
+	assert_int_equal(fetch_mode_detect(FETCH_MODE_RECOVERY, dir, PG_MAJOR(15), target),
 			 FETCH_MODE_FRONTEND);
-	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, 15, "pg_wal/RECOVERYXLOG.tmp"),
+	assert_int_equal(fetch_mode_detect(FETCH_MODE_STANDBY, dir, PG_MAJOR(15), target),
 			 FETCH_MODE_FRONTEND);
-	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, 15, "pg_wal/recoveryxlog"),
+	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, PG_MAJOR(11), target), FETCH_MODE_FRONTEND);
+	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, PG_MAJOR(15), "00000002.history"),
+			 FETCH_MODE_FRONTEND);
+	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, PG_MAJOR(15), "pg_wal/RECOVERYXLOG.tmp"),
+			 FETCH_MODE_FRONTEND);
+	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, dir, PG_MAJOR(15), "pg_wal/recoveryxlog"),
 			 FETCH_MODE_FRONTEND);
 }
 
@@ -232,19 +239,21 @@ static void test_explicit_mode_is_kept(void **state)
 {
 	const char *dir = *state;
 	clear_dir(dir);
-	assert_int_equal(fetch_mode_detect(FETCH_MODE_STANDBY, dir, 15, XLOG), FETCH_MODE_STANDBY);
+	assert_int_equal(fetch_mode_detect(FETCH_MODE_STANDBY, dir, PG_MAJOR(15), XLOG), FETCH_MODE_STANDBY);
 	put_file(dir, "standby.signal", "");
-	assert_int_equal(fetch_mode_detect(FETCH_MODE_RECOVERY, dir, 15, XLOG), FETCH_MODE_RECOVERY);
+	assert_int_equal(fetch_mode_detect(FETCH_MODE_RECOVERY, dir, PG_MAJOR(15), XLOG),
+			 FETCH_MODE_RECOVERY);
 	put_file(dir, "recovery.conf", "standby_mode = on\n");
-	assert_int_equal(fetch_mode_detect(FETCH_MODE_RECOVERY, dir, 11, XLOG), FETCH_MODE_RECOVERY);
+	assert_int_equal(fetch_mode_detect(FETCH_MODE_RECOVERY, dir, PG_MAJOR(11), XLOG),
+			 FETCH_MODE_RECOVERY);
 }
 
 static void test_missing_data_directory_is_recovery(void **state)
 {
 	(void)state;
-	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, "/nonexistent/walship/dir", 15, XLOG),
+	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, "/nonexistent/walship/dir", PG_MAJOR(15), XLOG),
 			 FETCH_MODE_RECOVERY);
-	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, "/nonexistent/walship/dir", 11, XLOG),
+	assert_int_equal(fetch_mode_detect(FETCH_MODE_AUTO, "/nonexistent/walship/dir", PG_MAJOR(11), XLOG),
 			 FETCH_MODE_RECOVERY);
 }
 

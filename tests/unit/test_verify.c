@@ -20,6 +20,7 @@
 #include "util/mem.h"
 
 #include "backup_testutil.h"
+#include "pg/pgmajor.h"
 
 #define SEG16  (16u * 1024 * 1024)
 #define SYSID  TEST_SYSID
@@ -64,7 +65,7 @@ static int run_verify_wal(BackupMeta **b, int nb, const CatalogTimeline *tls, in
 	memset(&ep, 0, sizeof(ep));
 	snprintf(ep.id, sizeof(ep.id), "15-1");
 	ep.sysid = SYSID;
-	ep.pg_major = 15;
+	ep.pg_major = PG_MAJOR(15);
 	ep.seg_size = SEG16;
 	memset(f, 0, sizeof(*f));
 	assert_int_equal(catalog_windows((const BackupMeta *const *)b, nb, tls, ntl, SEG16, &w, &nw, &err),
@@ -251,7 +252,7 @@ static void test_timeline_in_use_without_history_file(void **state)
 static void test_key_kinds(void **state)
 {
 	(void)state;
-	RepoMeta *meta = repo_meta_new(SYSID, 15, SEG16);
+	RepoMeta *meta = repo_meta_new(SYSID, PG_MAJOR(15), SEG16);
 	VerifyKey k;
 
 	assert_string_equal(meta->epochs[0].id, "15-1");

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "pg/walpage.h"
+#include "pg/pgmajor.h"
 
 #define MB    (1024u * 1024u)
 #define SYSID UINT64_C(7300000000000000001)
@@ -58,24 +59,25 @@ static void build(unsigned char *buf, size_t len, uint16_t magic, uint64_t sysid
 static void test_magic_of_each_supported_major(void **state)
 {
 	(void)state;
-	assert_int_equal(wal_page_magic(96), 0xD093);
-	assert_int_equal(wal_page_magic(10), 0xD097);
-	assert_int_equal(wal_page_magic(11), 0xD098);
-	assert_int_equal(wal_page_magic(12), 0xD101);
-	assert_int_equal(wal_page_magic(13), 0xD106);
-	assert_int_equal(wal_page_magic(14), 0xD10D);
-	assert_int_equal(wal_page_magic(15), 0xD110);
-	assert_int_equal(wal_page_magic(16), 0xD113);
-	assert_int_equal(wal_page_magic(17), 0xD116);
-	assert_int_equal(wal_page_magic(9), 0);
-	assert_int_equal(wal_page_magic(95), 0);
-	assert_int_equal(wal_page_magic(18), 0);
+	assert_int_equal(wal_page_magic(PG_MAJOR_9_6), 0xD093);
+	assert_int_equal(wal_page_magic(PG_MAJOR(10)), 0xD097);
+	assert_int_equal(wal_page_magic(PG_MAJOR(11)), 0xD098);
+	assert_int_equal(wal_page_magic(PG_MAJOR(12)), 0xD101);
+	assert_int_equal(wal_page_magic(PG_MAJOR(13)), 0xD106);
+	assert_int_equal(wal_page_magic(PG_MAJOR(14)), 0xD10D);
+	assert_int_equal(wal_page_magic(PG_MAJOR(15)), 0xD110);
+	assert_int_equal(wal_page_magic(PG_MAJOR(16)), 0xD113);
+	assert_int_equal(wal_page_magic(PG_MAJOR(17)), 0xD116);
+	assert_int_equal(wal_page_magic(90000), 0);
+	assert_int_equal(wal_page_magic(90500), 0);
+	assert_int_equal(wal_page_magic(PG_MAJOR(18)), 0);
 }
 
 static void test_valid_header_passes_for_each_major(void **state)
 {
 	(void)state;
-	const int majors[] = {96, 10, 11, 12, 13, 14, 15, 16, 17};
+	const int majors[] = {PG_MAJOR_9_6, PG_MAJOR(10), PG_MAJOR(11), PG_MAJOR(12), PG_MAJOR(13),
+			      PG_MAJOR(14), PG_MAJOR(15), PG_MAJOR(16), PG_MAJOR(17)};
 	unsigned char buf[8192];
 	WsError err;
 
@@ -119,20 +121,22 @@ static void test_magic_of_another_version_names_that_version(void **state)
 	WsError err;
 
 	build(buf, sizeof(buf), 0xD10D, SYSID, 16 * MB, 1);
-	assert_int_equal(
-		wal_page_check(buf, sizeof(buf), 15, SYSID, 16 * MB, 1, "000000010000000000000001", &err),
-		WS_CORRUPT);
+	assert_int_equal(wal_page_check(buf, sizeof(buf), PG_MAJOR(15), SYSID, 16 * MB, 1,
+					"000000010000000000000001", &err),
+			 WS_CORRUPT);
 	assert_int_equal(err.cls, WS_CORRUPT);
 	assert_string_equal(err.msg,
 			    "WAL file \"000000010000000000000001\" was written by PostgreSQL 14, not 15");
 	assert_string_equal(err.detail, "Its page magic is 0xD10D, PostgreSQL 15 writes 0xD110.");
 
 	build(buf, sizeof(buf), 0xD093, SYSID, 16 * MB, 1);
-	assert_int_equal(wal_page_check(buf, sizeof(buf), 17, SYSID, 16 * MB, 1, "F", &err), WS_CORRUPT);
+	assert_int_equal(wal_page_check(buf, sizeof(buf), PG_MAJOR(17), SYSID, 16 * MB, 1, "F", &err),
+			 WS_CORRUPT);
 	assert_string_equal(err.msg, "WAL file \"F\" was written by PostgreSQL 9.6, not 17");
 
 	build(buf, sizeof(buf), 0xD116, SYSID, 16 * MB, 1);
-	assert_int_equal(wal_page_check(buf, sizeof(buf), 96, SYSID, 16 * MB, 1, "F", &err), WS_CORRUPT);
+	assert_int_equal(wal_page_check(buf, sizeof(buf), PG_MAJOR_9_6, SYSID, 16 * MB, 1, "F", &err),
+			 WS_CORRUPT);
 	assert_string_equal(err.msg, "WAL file \"F\" was written by PostgreSQL 17, not 9.6");
 }
 
@@ -143,12 +147,14 @@ static void test_unknown_magic_is_an_invalid_header(void **state)
 	WsError err;
 
 	build(buf, sizeof(buf), 0x1234, SYSID, 16 * MB, 1);
-	assert_int_equal(wal_page_check(buf, sizeof(buf), 15, SYSID, 16 * MB, 1, "F", &err), WS_CORRUPT);
+	assert_int_equal(wal_page_check(buf, sizeof(buf), PG_MAJOR(15), SYSID, 16 * MB, 1, "F", &err),
+			 WS_CORRUPT);
 	assert_string_equal(err.msg, "WAL file \"F\" has an invalid page header");
 	assert_string_equal(err.detail, "Its page magic is 0x1234, PostgreSQL 15 writes 0xD110.");
 
 	memset(buf, 0, sizeof(buf)); /* a zero-filled (preallocated, never written) file */
-	assert_int_equal(wal_page_check(buf, sizeof(buf), 15, SYSID, 16 * MB, 1, "F", &err), WS_CORRUPT);
+	assert_int_equal(wal_page_check(buf, sizeof(buf), PG_MAJOR(15), SYSID, 16 * MB, 1, "F", &err),
+			 WS_CORRUPT);
 	assert_string_equal(err.msg, "WAL file \"F\" has an invalid page header");
 }
 
@@ -160,13 +166,14 @@ static void test_missing_long_header_flag(void **state)
 
 	build(buf, sizeof(buf), 0xD110, SYSID, 16 * MB, 1);
 	put16(buf + 2, 0x0001);
-	assert_int_equal(wal_page_check(buf, sizeof(buf), 15, SYSID, 16 * MB, 1, "F", &err), WS_CORRUPT);
+	assert_int_equal(wal_page_check(buf, sizeof(buf), PG_MAJOR(15), SYSID, 16 * MB, 1, "F", &err),
+			 WS_CORRUPT);
 	assert_string_equal(err.msg, "WAL file \"F\" does not start with a long page header");
 	assert_non_null(strstr(err.detail, "0x0001"));
 
 	/* Other flag bits beside it are fine. */
 	put16(buf + 2, 0x0007);
-	assert_int_equal(wal_page_check(buf, sizeof(buf), 15, SYSID, 16 * MB, 1, "F", &err), 0);
+	assert_int_equal(wal_page_check(buf, sizeof(buf), PG_MAJOR(15), SYSID, 16 * MB, 1, "F", &err), 0);
 }
 
 static void test_other_cluster_is_refused(void **state)
@@ -176,9 +183,9 @@ static void test_other_cluster_is_refused(void **state)
 	WsError err;
 
 	build(buf, sizeof(buf), 0xD110, UINT64_C(7000000000000000002), 16 * MB, 1);
-	assert_int_equal(
-		wal_page_check(buf, sizeof(buf), 15, SYSID, 16 * MB, 1, "000000010000000000000001", &err),
-		WS_CORRUPT);
+	assert_int_equal(wal_page_check(buf, sizeof(buf), PG_MAJOR(15), SYSID, 16 * MB, 1,
+					"000000010000000000000001", &err),
+			 WS_CORRUPT);
 	assert_string_equal(err.msg, "WAL file \"000000010000000000000001\" belongs to another cluster");
 	assert_string_equal(err.detail,
 			    "Its system identifier is 7000000000000000002, the data directory's is "
@@ -192,7 +199,8 @@ static void test_wrong_segment_size_is_refused(void **state)
 	WsError err;
 
 	build(buf, sizeof(buf), 0xD110, SYSID, 1 * MB, 16);
-	assert_int_equal(wal_page_check(buf, sizeof(buf), 15, SYSID, 16 * MB, 1, "F", &err), WS_CORRUPT);
+	assert_int_equal(wal_page_check(buf, sizeof(buf), PG_MAJOR(15), SYSID, 16 * MB, 1, "F", &err),
+			 WS_CORRUPT);
 	assert_string_equal(err.msg, "WAL file \"F\" has segment size 1048576, expected 16777216");
 }
 
@@ -203,22 +211,24 @@ static void test_page_address_must_match_the_name(void **state)
 	WsError err;
 
 	build(buf, sizeof(buf), 0xD110, SYSID, 16 * MB, 3);
-	assert_int_equal(
-		wal_page_check(buf, sizeof(buf), 15, SYSID, 16 * MB, 4, "000000010000000000000004", &err),
-		WS_CORRUPT);
+	assert_int_equal(wal_page_check(buf, sizeof(buf), PG_MAJOR(15), SYSID, 16 * MB, 4,
+					"000000010000000000000004", &err),
+			 WS_CORRUPT);
 	assert_string_equal(err.msg,
 			    "WAL file \"000000010000000000000004\" has page address 0/3000000, expected "
 			    "0/4000000 (is it another segment's content?)");
 
 	/* Above 4 GB the LSN's high half shows: segment 3/05 with 16 MB segments. */
 	build(buf, sizeof(buf), 0xD110, SYSID, 16 * MB, 3 * 256 + 6);
-	assert_int_equal(wal_page_check(buf, sizeof(buf), 15, SYSID, 16 * MB, 3 * 256 + 5, "F", &err),
-			 WS_CORRUPT);
+	assert_int_equal(
+		wal_page_check(buf, sizeof(buf), PG_MAJOR(15), SYSID, 16 * MB, 3 * 256 + 5, "F", &err),
+		WS_CORRUPT);
 	assert_string_equal(err.msg, "WAL file \"F\" has page address 3/6000000, expected 3/5000000 (is it "
 				     "another segment's content?)");
 
 	build(buf, sizeof(buf), 0xD110, SYSID, 16 * MB, 3 * 256 + 5);
-	assert_int_equal(wal_page_check(buf, sizeof(buf), 15, SYSID, 16 * MB, 3 * 256 + 5, "F", &err), 0);
+	assert_int_equal(
+		wal_page_check(buf, sizeof(buf), PG_MAJOR(15), SYSID, 16 * MB, 3 * 256 + 5, "F", &err), 0);
 }
 
 static void test_wal_block_size_must_be_a_power_of_two(void **state)
@@ -232,14 +242,15 @@ static void test_wal_block_size_must_be_a_power_of_two(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		build(buf, sizeof(buf), 0xD110, SYSID, 16 * MB, 1);
 		put32(buf + 36, bad[i]);
-		assert_int_equal(wal_page_check(buf, sizeof(buf), 15, SYSID, 16 * MB, 1, "F", &err),
+		assert_int_equal(wal_page_check(buf, sizeof(buf), PG_MAJOR(15), SYSID, 16 * MB, 1, "F", &err),
 				 WS_CORRUPT);
 		assert_non_null(strstr(err.msg, "has an invalid WAL block size"));
 	}
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		build(buf, sizeof(buf), 0xD110, SYSID, 16 * MB, 1);
 		put32(buf + 36, good[i]);
-		assert_int_equal(wal_page_check(buf, sizeof(buf), 15, SYSID, 16 * MB, 1, "F", &err), 0);
+		assert_int_equal(wal_page_check(buf, sizeof(buf), PG_MAJOR(15), SYSID, 16 * MB, 1, "F", &err),
+				 0);
 	}
 }
 
@@ -250,10 +261,11 @@ static void test_short_buffer_is_corrupt(void **state)
 	WsError err;
 
 	build(buf, sizeof(buf), 0xD110, SYSID, 16 * MB, 1);
-	assert_int_equal(wal_page_check(buf, WAL_LONG_HEADER_SIZE - 1, 15, SYSID, 16 * MB, 1, "F", &err),
-			 WS_CORRUPT);
+	assert_int_equal(
+		wal_page_check(buf, WAL_LONG_HEADER_SIZE - 1, PG_MAJOR(15), SYSID, 16 * MB, 1, "F", &err),
+		WS_CORRUPT);
 	assert_string_equal(err.msg, "WAL file \"F\" is too short");
-	assert_int_equal(wal_page_check(buf, 0, 15, SYSID, 16 * MB, 1, "F", &err), WS_CORRUPT);
+	assert_int_equal(wal_page_check(buf, 0, PG_MAJOR(15), SYSID, 16 * MB, 1, "F", &err), WS_CORRUPT);
 	assert_string_equal(err.msg, "WAL file \"F\" is too short");
 }
 
@@ -264,7 +276,8 @@ static void test_unsupported_major_is_not_blamed_on_the_file(void **state)
 	WsError err;
 
 	build(buf, sizeof(buf), 0xD110, SYSID, 16 * MB, 1);
-	assert_int_equal(wal_page_check(buf, sizeof(buf), 18, SYSID, 16 * MB, 1, "F", &err), WS_FATAL);
+	assert_int_equal(wal_page_check(buf, sizeof(buf), PG_MAJOR(18), SYSID, 16 * MB, 1, "F", &err),
+			 WS_FATAL);
 }
 
 static unsigned char *read_real_page(size_t *len)
@@ -301,16 +314,17 @@ static void test_real_postgresql_15_segment_passes(void **state)
 	assert_true(h.pageaddr == UINT64_C(0x1000000));
 
 	ws_error_clear(&err);
-	if (wal_page_check(buf, len, 15, REAL15_SYSID, REAL15_SEGSIZE, 1, "000000010000000000000001", &err) !=
-	    0)
+	if (wal_page_check(buf, len, PG_MAJOR(15), REAL15_SYSID, REAL15_SEGSIZE, 1,
+			   "000000010000000000000001", &err) != 0)
 		fail_msg("%s (%s)", err.msg, err.detail);
 
 	/* The same bytes under another name, cluster or version are refused. */
-	assert_int_equal(wal_page_check(buf, len, 15, REAL15_SYSID, REAL15_SEGSIZE, 2, "F", &err),
+	assert_int_equal(wal_page_check(buf, len, PG_MAJOR(15), REAL15_SYSID, REAL15_SEGSIZE, 2, "F", &err),
 			 WS_CORRUPT);
-	assert_int_equal(wal_page_check(buf, len, 15, REAL15_SYSID + 1, REAL15_SEGSIZE, 1, "F", &err),
-			 WS_CORRUPT);
-	assert_int_equal(wal_page_check(buf, len, 16, REAL15_SYSID, REAL15_SEGSIZE, 1, "F", &err),
+	assert_int_equal(
+		wal_page_check(buf, len, PG_MAJOR(15), REAL15_SYSID + 1, REAL15_SEGSIZE, 1, "F", &err),
+		WS_CORRUPT);
+	assert_int_equal(wal_page_check(buf, len, PG_MAJOR(16), REAL15_SYSID, REAL15_SEGSIZE, 1, "F", &err),
 			 WS_CORRUPT);
 	assert_string_equal(err.msg, "WAL file \"F\" was written by PostgreSQL 15, not 16");
 	free(buf);
