@@ -99,6 +99,60 @@ int fetch_exit_code(int rc, FetchMode mode)
 	return mode == FETCH_MODE_STANDBY ? 1 : FETCH_EXIT_ABORT;
 }
 
+/*
+ * Fetches key (WAL file name of this cluster, epoch) from the repository into a
+ * temp file beside path, checks a segment's size and page header, and installs
+ * it.  *absent is set when the repository answered "no such object".
+ */
+static int fetch_from_repo(Repo *repo, const RepoEpoch *epoch, const ClusterInfo *ci, const WalName *name,
+			   const char *key, const char *path, bool *absent, WsError *err)
+{
+	WalTemp tmp = WAL_TEMP_NONE;
+	char what[WAL_NAME_MAX + 32];
+	int rc;
+
+	if ((rc = wal_temp_open(&tmp, path, err)) != 0)
+		return rc;
+	snprintf(what, sizeof(what), "\"%s\"", tmp.path);
+
+	bool segment_like = name->kind == WAL_SEGMENT || name->kind == WAL_PARTIAL;
+	WalSink sink = {.fd = tmp.fd, .what = what};
+	ObjInfo info;
+	rc = repo_get_object(repo, key, segment_like ? epoch->seg_size : WAL_SMALL_FILE_MAX, wal_sink_write,
+			     &sink, &info, err);
+	if (rc == WS_NOT_FOUND) {
+		/* walship.json was read and matched this cluster: a true "not found". */
+		log_debug("WAL file \"%s\" is not in repository \"%s\"", name->name, repo_display(repo));
+		*absent = true;
+		goto done;
+	}
+	if (rc != 0) {
+		ws_error_prefix(err, "could not restore WAL file \"%s\"", name->name);
+		goto done;
+	}
+	if (segment_like) {
+		if (sink.written != epoch->seg_size) {
+			rc = ws_error(err, WS_CORRUPT,
+				      "stored WAL file \"%s\" has %" PRIu64 " bytes, expected %" PRIu32,
+				      name->name, sink.written, epoch->seg_size);
+			goto done;
+		}
+		rc = wal_page_check(sink.head, sizeof(sink.head), ci->pg_major, ci->control.sysid,
+				    epoch->seg_size, walname_segno(name, epoch->seg_size), name->name, err);
+		if (rc != 0) {
+			ws_error_prefix(err, "stored object \"%s\" in repository \"%s\" is not this WAL file",
+					key, repo_display(repo));
+			goto done;
+		}
+	}
+	if ((rc = wal_temp_install(&tmp, path, err)) != 0)
+		goto done;
+	log_info("restored \"%s\" (%" PRIu64 " bytes) to \"%s\"", name->name, info.content_size, path);
+done:
+	wal_temp_close(&tmp);
+	return rc;
+}
+
 int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsError *err)
 {
 	WalName name;
@@ -107,9 +161,7 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 	Prefetch *pf = NULL;
 	const RepoEpoch *epoch;
 	char key[STORE_KEY_MAX];
-	WalTemp tmp = WAL_TEMP_NONE;
 	char *pgdata = NULL;
-	char what[WAL_NAME_MAX + 32];
 	int rc;
 	bool spool_tried = false, absent = false;
 
@@ -181,43 +233,7 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 		rc = 0;
 	}
 
-	if ((rc = wal_temp_open(&tmp, req->path, err)) != 0)
-		goto done;
-	snprintf(what, sizeof(what), "\"%s\"", tmp.path);
-
-	bool segment_like = name.kind == WAL_SEGMENT || name.kind == WAL_PARTIAL;
-	WalSink sink = {.fd = tmp.fd, .what = what};
-	ObjInfo info;
-	rc = repo_get_object(repo, key, segment_like ? epoch->seg_size : WAL_SMALL_FILE_MAX, wal_sink_write,
-			     &sink, &info, err);
-	if (rc == WS_NOT_FOUND) {
-		/* walship.json was read and matched this cluster: a true "not found". */
-		log_debug("WAL file \"%s\" is not in repository \"%s\"", name.name, repo_display(repo));
-		absent = true;
-		goto done;
-	}
-	if (rc != 0) {
-		ws_error_prefix(err, "could not restore WAL file \"%s\"", name.name);
-		goto done;
-	}
-	if (segment_like) {
-		if (sink.written != epoch->seg_size) {
-			rc = ws_error(err, WS_CORRUPT,
-				      "stored WAL file \"%s\" has %" PRIu64 " bytes, expected %" PRIu32,
-				      name.name, sink.written, epoch->seg_size);
-			goto done;
-		}
-		rc = wal_page_check(sink.head, sizeof(sink.head), ci.pg_major, ci.control.sysid,
-				    epoch->seg_size, walname_segno(&name, epoch->seg_size), name.name, err);
-		if (rc != 0) {
-			ws_error_prefix(err, "stored object \"%s\" in repository \"%s\" is not this WAL file",
-					key, repo_display(repo));
-			goto done;
-		}
-	}
-	if ((rc = wal_temp_install(&tmp, req->path, err)) != 0)
-		goto done;
-	log_info("restored \"%s\" (%" PRIu64 " bytes) to \"%s\"", name.name, info.content_size, req->path);
+	rc = fetch_from_repo(repo, epoch, &ci, &name, key, req->path, &absent, err);
 done:
 	/*
 	 * "Not found" has one source: the repository's answer above.  Any other
@@ -228,7 +244,6 @@ done:
 		err->cls = WS_FATAL;
 		rc = WS_FATAL;
 	}
-	wal_temp_close(&tmp);
 	free(pgdata);
 	prefetch_free(pf);
 	repo_free(repo);
