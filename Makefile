@@ -123,10 +123,13 @@ objects: $(LIB_OBJ) $(PROGRAMS:%=$(BUILD)/src/bin/%.o) $(TEST_OBJ) $(PROGRAMS:%=
 # Unit tests first (fast, no services), the fuzz corpora replayed, then the integration tests
 # that start a real PostgreSQL as an unprivileged user: one after the other also under make -j
 # (prerequisites would run side by side), each built with the jobs it is given.
+# make test is the developers' and CI's target, so warnings are errors there unless WERROR is given
+# (packagers run make and make unit).
+TEST_WERROR = $(if $(filter command line environment,$(origin WERROR)),$(WERROR),1)
 test:
-	$(MAKE) unit
-	$(MAKE) fuzz-replay
-	$(MAKE) integration
+	$(MAKE) WERROR=$(TEST_WERROR) unit
+	$(MAKE) WERROR=$(TEST_WERROR) fuzz-replay
+	$(MAKE) WERROR=$(TEST_WERROR) integration
 
 unit: $(UNITS) $(TEST_BINS)
 	@set -e; for t in $(UNITS); do echo "== $$t"; WALSHIP_BIN=$(abspath $(TEST_BUILD)/bin) $$t; done
