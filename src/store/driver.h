@@ -6,6 +6,7 @@
 #define WALSHIP_STORE_DRIVER_H
 
 #include "store/store.h"
+#include "util/dirwalk.h"
 
 typedef struct StoreDriver {
 	const char *name;
@@ -38,27 +39,22 @@ bool store_name_ok(const char *name);
 void store_random_name(char *out, size_t len);
 
 /*
- * One directory's entries while a file-based driver lists it: a directory is
- * named "name/", so that after store_dir_sort the entries are in the keys'
- * bytewise order and can be visited (recursing into directories) as they come.
- * The list owns its entries' names (store_dir_add copies; store_dir_free).
+ * A file-based driver's list (local, SFTP): store_list_in_temp says whether
+ * prefix lies inside a temp name (a directory component starting with "."),
+ * where nothing is listed; store_list_walk walks the directories under
+ * prefix with dir_walk (util/dirwalk.h) in bytewise key order, read_fn
+ * reading one directory, and gives fn each object.  read_fn's ctx is the
+ * walk's StoreWalk: its driver is the one given here.
  */
-typedef struct StoreDirEntry {
-	char *name;
-	size_t len; /* of name */
-	bool dir;
-	StoreStat st;
-} StoreDirEntry;
+typedef struct StoreWalk {
+	void *driver;
+	StoreListFn fn;
+	void *ctx;
+} StoreWalk;
 
-typedef struct StoreDirList {
-	StoreDirEntry *v;
-	size_t n;
-	size_t cap;
-} StoreDirList;
-
-void store_dir_add(StoreDirList *l, const char *name, bool dir, uint64_t size, int64_t mtime);
-void store_dir_sort(StoreDirList *l);
-void store_dir_free(StoreDirList *l);
+bool store_list_in_temp(const char *prefix);
+int store_list_walk(const char *prefix, DirReadFn read_fn, void *driver, StoreListFn fn, void *ctx,
+		    WsError *err);
 
 /*
  * Proving an absence, for drivers that keep objects as files (local, SFTP):

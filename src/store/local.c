@@ -569,17 +569,10 @@ static int local_stat(Store *s, const char *key, StoreStat *out, WsError *err)
 	return rc;
 }
 
-/* What local_list's walk carries: the store and the caller's callback. */
-typedef struct LocalWalk {
-	const LocalStore *ls;
-	StoreListFn fn;
-	void *ctx;
-} LocalWalk;
-
 /* dir_walk's reader: the entries of one directory that can be keys (DirReadFn). */
 static int list_dir(void *ctx, const char *key, size_t keylen, const char *filter, DirList *l, WsError *err)
 {
-	const LocalStore *ls = ((const LocalWalk *)ctx)->ls;
+	const LocalStore *ls = ((const StoreWalk *)ctx)->driver;
 	size_t flen = filter ? strlen(filter) : 0;
 	DIR *d = NULL;
 	int rc = 0;
@@ -636,32 +629,14 @@ done:
 	return rc;
 }
 
-/* dir_walk's visitor: one object (DirFileFn). */
-static int list_file(void *ctx, const char *key, uint64_t size, int64_t mtime, WsError *err)
-{
-	const LocalWalk *w = ctx;
-	StoreStat st = {.size = size, .mtime = mtime};
-	return w->fn(w->ctx, key, &st, err);
-}
-
 static int local_list(Store *s, const char *prefix, StoreListFn fn, void *ctx, WsError *err)
 {
 	LocalStore *ls = (LocalStore *)s;
-	char key[STORE_KEY_MAX];
-	const char *slash = strrchr(prefix, '/');
-	size_t dirlen = slash ? (size_t)(slash - prefix) + 1 : 0;
 
 	/* Nothing is listed inside temp names. */
-	for (size_t i = 0; i < dirlen; i++) {
-		if (prefix[i] == '.' && (i == 0 || prefix[i - 1] == '/'))
-			return check_root(ls->root, err);
-	}
-	/* store_list checked the length: dirlen < STORE_KEY_MAX. */
-	memcpy(key, prefix, dirlen);
-	key[dirlen] = '\0';
-	const char *filter = prefix[dirlen] ? prefix + dirlen : NULL;
-	LocalWalk w = {ls, fn, ctx};
-	return dir_walk(key, dirlen, filter, list_dir, list_file, &w, err);
+	if (store_list_in_temp(prefix))
+		return check_root(ls->root, err);
+	return store_list_walk(prefix, list_dir, ls, fn, ctx, err);
 }
 
 static int local_remove(Store *s, const char *key, WsError *err)

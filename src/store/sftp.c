@@ -483,15 +483,10 @@ static int sftp_stat(Store *s, const char *key, StoreStat *out, WsError *err)
 	return rc;
 }
 
-/*
- * List the directory whose key prefix is key[0..keylen) ("" or ending in '/'),
- * only names starting with filter at this level (NULL: all), depth-first in
- * bytewise key order.  key is a STORE_KEY_MAX buffer extended in place.
- */
-static int list_dir(SftpStore *ss, char *key, size_t keylen, const char *filter, StoreListFn fn, void *ctx,
-		    WsError *err)
+/* dir_walk's reader: the entries of one remote directory that can be keys (DirReadFn). */
+static int list_dir(void *ctx, const char *key, size_t keylen, const char *filter, DirList *l, WsError *err)
 {
-	StoreDirList l = {0};
+	SftpStore *ss = ((StoreWalk *)ctx)->driver;
 	size_t flen = filter ? strlen(filter) : 0;
 	char *name = xmalloc(SFTP_NAME_MAX);
 	int rc = 0;
@@ -529,27 +524,13 @@ static int list_dir(SftpStore *ss, char *key, size_t keylen, const char *filter,
 		bool d = LIBSSH2_SFTP_S_ISDIR(a.permissions);
 		if ((!LIBSSH2_SFTP_S_ISREG(a.permissions) && !d) || keylen + nlen + d >= STORE_KEY_MAX)
 			continue;
-		store_dir_add(&l, name, d, (a.flags & LIBSSH2_SFTP_ATTR_SIZE) ? a.filesize : 0,
-			      (a.flags & LIBSSH2_SFTP_ATTR_ACMODTIME) ? (int64_t)a.mtime : 0);
+		dir_list_add(l, name, d, (a.flags & LIBSSH2_SFTP_ATTR_SIZE) ? a.filesize : 0,
+			     (a.flags & LIBSSH2_SFTP_ATTR_ACMODTIME) ? (int64_t)a.mtime : 0);
 	}
-	libssh2_sftp_close_handle(h);
-	h = NULL;
-
-	store_dir_sort(&l);
-	for (size_t i = 0; i < l.n && rc == 0; i++) {
-		const StoreDirEntry *e = &l.v[i];
-		memcpy(key + keylen, e->name, e->len + 1);
-		if (e->dir)
-			rc = list_dir(ss, key, keylen + e->len, NULL, fn, ctx, err);
-		else
-			rc = fn(ctx, key, &e->st, err);
-	}
-	key[keylen] = '\0';
 
 done:
 	if (h != NULL && ss->session != NULL)
 		libssh2_sftp_close_handle(h);
-	store_dir_free(&l);
 	free(name);
 	free(path);
 	return rc;
@@ -558,22 +539,14 @@ done:
 static int sftp_list(Store *s, const char *prefix, StoreListFn fn, void *ctx, WsError *err)
 {
 	SftpStore *ss = (SftpStore *)s;
-	char key[STORE_KEY_MAX];
-	const char *slash = strrchr(prefix, '/');
-	size_t dirlen = slash ? (size_t)(slash - prefix) + 1 : 0;
 	int rc = sftp_conn_ensure(ss, err);
 	if (rc != 0)
 		return rc;
 
 	/* Nothing is listed inside temp names. */
-	for (size_t i = 0; i < dirlen; i++) {
-		if (prefix[i] == '.' && (i == 0 || prefix[i - 1] == '/'))
-			return check_root(ss, err);
-	}
-	memcpy(key, prefix, dirlen);
-	key[dirlen] = '\0';
-	const char *filter = prefix[dirlen] ? prefix + dirlen : NULL;
-	return list_dir(ss, key, dirlen, filter, fn, ctx, err);
+	if (store_list_in_temp(prefix))
+		return check_root(ss, err);
+	return store_list_walk(prefix, list_dir, ss, fn, ctx, err);
 }
 
 static int sftp_remove(Store *s, const char *key, WsError *err)

@@ -128,38 +128,38 @@ void store_random_name(char *out, size_t len)
 	out[len] = '\0';
 }
 
-void store_dir_add(StoreDirList *l, const char *name, bool dir, uint64_t size, int64_t mtime)
+bool store_list_in_temp(const char *prefix)
 {
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 64;
-		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+	const char *slash = strrchr(prefix, '/');
+	size_t dirlen = slash ? (size_t)(slash - prefix) + 1 : 0;
+	for (size_t i = 0; i < dirlen; i++) {
+		if (prefix[i] == '.' && (i == 0 || prefix[i - 1] == '/'))
+			return true;
 	}
-	StoreDirEntry *e = &l->v[l->n++];
-	e->dir = dir;
-	e->name = dir ? xasprintf("%s/", name) : xstrdup(name);
-	e->len = strlen(e->name);
-	e->st.size = size;
-	e->st.mtime = mtime;
+	return false;
 }
 
-static int dir_entry_cmp(const void *a, const void *b)
+/* dir_walk's visitor: one object for the caller of store_list (DirFileFn). */
+static int walk_file(void *ctx, const char *key, uint64_t size, int64_t mtime, WsError *err)
 {
-	return strcmp(((const StoreDirEntry *)a)->name, ((const StoreDirEntry *)b)->name);
+	const StoreWalk *w = ctx;
+	StoreStat st = {.size = size, .mtime = mtime};
+	return w->fn(w->ctx, key, &st, err);
 }
 
-void store_dir_sort(StoreDirList *l)
+int store_list_walk(const char *prefix, DirReadFn read_fn, void *driver, StoreListFn fn, void *ctx,
+		    WsError *err)
 {
-	if (l->n > 0)
-		qsort(l->v, l->n, sizeof(*l->v), dir_entry_cmp);
-}
+	char key[STORE_KEY_MAX];
+	const char *slash = strrchr(prefix, '/');
+	size_t dirlen = slash ? (size_t)(slash - prefix) + 1 : 0;
 
-void store_dir_free(StoreDirList *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i].name);
-	free(l->v);
-	l->v = NULL;
-	l->n = l->cap = 0;
+	/* store_list checked the length: dirlen < STORE_KEY_MAX. */
+	memcpy(key, prefix, dirlen);
+	key[dirlen] = '\0';
+	const char *filter = prefix[dirlen] ? prefix + dirlen : NULL;
+	StoreWalk w = {driver, fn, ctx};
+	return dir_walk(key, dirlen, filter, read_fn, walk_file, &w, err);
 }
 
 int store_dir_at_key(const char *key, const char *display, WsError *err)
