@@ -20,6 +20,15 @@
 
 #define TEST_SYSID 7301234567890123456ull
 
+/* The names the list, catalogue and verify tests share: segment size, system identifier, three
+ * backups in time order, and the history file of timeline 2. */
+#define SEG16  (16u * 1024 * 1024)
+#define SYSID  TEST_SYSID
+#define ID_A   "20261125T190001Z"
+#define ID_B   "20261126T080000Z"
+#define ID_C   "20261126T090000Z"
+#define HIST_2 "1\t0/5000100\tno recovery target specified\n"
+
 /* Start and stop share the stop time's minute (the start at second 00). */
 static inline BackupMeta *test_backup_meta(const char *id, uint32_t tli, uint64_t start, uint64_t stop,
 					   const char *stop_time)

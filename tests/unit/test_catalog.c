@@ -20,13 +20,6 @@
 
 #include "backup_testutil.h"
 
-#define SEG16  (16u * 1024 * 1024)
-#define SYSID  TEST_SYSID
-#define ID_A   "20261125T190001Z"
-#define ID_B   "20261126T080000Z"
-#define ID_C   "20261126T090000Z"
-#define HIST_2 "1\t0/5000100\tno recovery target specified\n"
-
 /* Segment numbers first..last, for CatalogTimeline.segs. */
 static CatalogWindow *windows(BackupMeta **b, int nb, const CatalogTimeline *tls, int ntl, int *nw)
 {

@@ -26,12 +26,6 @@
 
 #include "backup_testutil.h"
 #include "pg/pgmajor.h"
-#define SEG16  (16u * 1024 * 1024)
-#define SYSID  TEST_SYSID
-#define ID_A   "20261125T190001Z"
-#define ID_B   "20261126T080000Z"
-#define ID_C   "20261126T090000Z"
-#define HIST_2 "1\t0/5000100\tno recovery target specified\n"
 
 static void test_size_str(void **state)
 {
