@@ -33,6 +33,7 @@
 #include "repo/catalog.h"
 #include "repo/lock.h"
 #include "repo/repo.h"
+#include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -371,7 +372,7 @@ static int keep_lease(Rebuild *r, WsError *err)
  */
 static void finish_lease(Rebuild *r, bool ended)
 {
-	char until[32];
+	char until[CLOCK_ISO_MAX];
 	if (r->lease == NULL)
 		return;
 	if (!r->complete || ended) {
@@ -386,7 +387,7 @@ static void finish_lease(Rebuild *r, bool ended)
 	ws_error_clear(&e);
 	if (repo_lease_keep_until(r->lease, (int64_t)time(NULL) + r->o->lease, &e) != 0)
 		log_report_warning(&e);
-	repo_lock_time_str((int64_t)time(NULL) + r->o->lease, until);
+	clock_utc_iso((int64_t)time(NULL) + r->o->lease, until);
 	printf("lease %s keeps backup \"%s\" and its WAL from walship prune until %s (--lease)\n",
 	       repo_lease_id(r->lease), r->pl.b->id, until);
 	repo_lease_leave(r->lease);

@@ -19,8 +19,8 @@
 #include "pg/pgmajor.h"
 #include "pg/walname.h"
 #include "repo/keys.h"
-#include "repo/lock.h"
 #include "repo/retention.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 /* ---- target times ---- */
@@ -569,11 +569,11 @@ bool rebuild_promotes_at_end_of_wal(int pg_major)
 int rebuild_target_end_check(int pg_major, RecoveryTargetKind target, const char *target_text,
 			     int64_t target_secs, const char *last_wal, int64_t last_stored, WsError *err)
 {
-	char v[16], stored[32];
+	char v[16], stored[CLOCK_ISO_MAX];
 	if (!rebuild_promotes_at_end_of_wal(pg_major))
 		return 0;
 	pg_major_str(pg_major, v, sizeof(v));
-	repo_lock_time_str(last_stored, stored);
+	clock_utc_iso(last_stored, stored);
 	if (target == TARGET_TIME) {
 		/* Whole seconds: a commit stored in second S happened before S + 1. */
 		if (target_secs <= last_stored)

@@ -83,11 +83,6 @@ long repo_lock_expiry(void)
 	return REPO_LOCK_EXPIRY;
 }
 
-void repo_lock_time_str(int64_t t, char out[32])
-{
-	clock_utc_iso(t, out);
-}
-
 /* This boot of this machine: with the host name, it tells whether a pid is one we can probe. */
 static void read_boot_id(char out[40])
 {
@@ -103,8 +98,8 @@ static void read_boot_id(char out[40])
 
 static void set_time(json_t *o, const char *key, const char *key_at, int64_t t)
 {
-	char iso[32];
-	repo_lock_time_str(t, iso);
+	char iso[CLOCK_ISO_MAX];
+	clock_utc_iso(t, iso);
 	json_object_set_new(o, key, json_integer((json_int_t)t));
 	json_object_set_new(o, key_at, json_string(iso));
 }
@@ -835,8 +830,8 @@ int repo_lease_remove(Repo *repo, const RepoLeaseInfo *l, WsError *err)
 
 void repo_lease_describe(const RepoLeaseInfo *l, char *buf, size_t size)
 {
-	char until[32];
-	repo_lock_time_str(l->owner.expires, until);
+	char until[CLOCK_ISO_MAX];
+	clock_utc_iso(l->owner.expires, until);
 	if (!l->parsed) {
 		snprintf(buf, size, "\"%s\", which cannot be read as a walship lease, until %s", l->key,
 			 until);
@@ -848,9 +843,9 @@ void repo_lease_describe(const RepoLeaseInfo *l, char *buf, size_t size)
 
 json_t *repo_lease_json(const RepoLeaseInfo *l, int64_t now)
 {
-	char until[32];
+	char until[CLOCK_ISO_MAX];
 	json_t *o = json_object();
-	repo_lock_time_str(l->owner.expires, until);
+	clock_utc_iso(l->owner.expires, until);
 	json_object_set_new(o, "id", json_string(l->id));
 	json_object_set_new(o, "readable", json_boolean(l->parsed));
 	json_object_set_new(o, "purpose", json_string(l->owner.purpose));

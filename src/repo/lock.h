@@ -34,9 +34,6 @@ typedef struct RepoLock RepoLock;
  */
 int repo_lock_acquire(Repo *repo, const Config *cfg, const char *purpose, RepoLock **out, WsError *err);
 
-/* t (seconds since 1970) as "YYYY-MM-DDTHH:MM:SSZ", as locks and leases show times. */
-void repo_lock_time_str(int64_t t, char out[32]);
-
 /* REPO_LOCK_EXPIRY, or the test-only override. */
 long repo_lock_expiry(void);
 
