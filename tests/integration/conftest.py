@@ -21,6 +21,9 @@ from pgcluster import (
     PG_BIN,
     PG_USER,
     ClusterFactory,
+    DebianClusterFactory,
+    debian_tools_problem,
+    drop_stale_debian_clusters,
     check_run,
     chown_pg,
     make_pg_dir,
@@ -229,6 +232,18 @@ def ws(work):
 @pytest.fixture
 def clusters(tmp):
     factory = ClusterFactory(tmp)
+    yield factory
+    factory.cleanup()
+
+
+@pytest.fixture
+def debian_clusters():
+    """Clusters made with pg_createcluster (postgresql-common), dropped afterwards."""
+    problem = debian_tools_problem()
+    if problem:
+        pytest.fail(f"Debian cluster tests cannot run: {problem}")
+    drop_stale_debian_clusters()
+    factory = DebianClusterFactory()
     yield factory
     factory.cleanup()
 

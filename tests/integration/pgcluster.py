@@ -525,3 +525,140 @@ def has_phrase(text, *phrases):
     """True if text contains any of phrases (case-insensitive)."""
     low = text.lower()
     return any(p.lower() in low for p in phrases)
+
+
+# --------------------------------------------------------------------------
+# Debian clusters (postgresql-common): what most DBAs run
+
+DEBIAN_VERSION = "15"
+DEBIAN_PREFIX = "walship-it-"
+DEBIAN_SOCKET_DIR = Path("/var/run/postgresql")
+
+
+def debian_tools_problem():
+    """Why postgresql-common's tools cannot be used here, or None."""
+    for tool in ("pg_createcluster", "pg_ctlcluster", "pg_dropcluster", "pg_lsclusters"):
+        if shutil.which(tool, path="/usr/bin:/usr/sbin") is None:
+            return f"{tool} is missing (apt-get install postgresql-common)"
+    if not _am_root():
+        return "pg_createcluster needs root"
+    return None
+
+
+def drop_stale_debian_clusters():
+    """Drop walship-it-PID-* clusters whose test session (PID) is gone: a killed run leaves them
+    in /etc/postgresql, and their ports would be taken."""
+    etc = Path("/etc/postgresql") / DEBIAN_VERSION
+    if not etc.is_dir():
+        return
+    for d in etc.glob(DEBIAN_PREFIX + "*"):
+        try:
+            pid = int(d.name[len(DEBIAN_PREFIX):].split("-")[0])
+        except ValueError:
+            continue
+        try:
+            os.kill(pid, 0)
+            continue
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        subprocess.run(["pg_dropcluster", "--stop", DEBIAN_VERSION, d.name], capture_output=True, timeout=120)
+
+
+class DebianCluster(Cluster):
+    """A cluster made the way Debian and Ubuntu users have them: pg_createcluster 15 NAME, its
+    configuration in /etc/postgresql/15/NAME (postgresql.conf with include_dir 'conf.d',
+    pg_hba.conf, pg_ident.conf), data in /var/lib/postgresql/15/NAME, the socket in
+    /var/run/postgresql, the log in /var/log/postgresql, started and stopped with pg_ctlcluster.
+    The test's settings go in conf.d/walship-tests.conf. Always dropped with pg_dropcluster."""
+
+    def __init__(self, tag):
+        self.version = DEBIAN_VERSION
+        self.name = f"{DEBIAN_PREFIX}{os.getpid()}-{tag}-{os.urandom(2).hex()}"
+        self.etc = Path("/etc/postgresql") / self.version / self.name
+        self.data = Path("/var/lib/postgresql") / self.version / self.name
+        self.dir = DEBIAN_SOCKET_DIR
+        self.log = Path("/var/log/postgresql") / f"postgresql-{self.version}-{self.name}.log"
+        self.port = free_port()
+        self.started = False
+        self.created = False
+
+    @property
+    def spec(self):
+        return f"{self.version}/{self.name}"
+
+    @property
+    def conf(self):
+        return self.etc / "postgresql.conf"
+
+    @property
+    def test_conf(self):
+        return self.etc / "conf.d" / "walship-tests.conf"
+
+    def create(self):
+        check_run(["pg_createcluster", self.version, self.name, "-p", str(self.port), "--locale=C.UTF-8",
+                   "-e", "UTF8", "--", "--auth-local=trust", "--auth-host=trust", "--no-sync"],
+                  user=None, timeout=300)
+        self.created = True
+        self.configure(
+            listen_addresses="",
+            shared_buffers="32MB",
+            max_wal_senders=4,
+            wal_level="replica",
+            ssl=False,
+        )
+        return self
+
+    def configure(self, **settings):
+        """Append settings to conf.d/walship-tests.conf (later lines win)."""
+        with open(self.test_conf, "a") as f:
+            for k, v in settings.items():
+                f.write(f"{k} = {_conf_value(v)}\n")
+        os.chown(self.test_conf, *_user_ids(PG_USER))
+
+    def ctl(self, action, *extra, timeout=120):
+        return run(["pg_ctlcluster", self.version, self.name, action, *extra], user=None, timeout=timeout)
+
+    def start(self, timeout=120):
+        rc, out, err = self.ctl("start", timeout=timeout + 30)
+        if rc != 0:
+            raise AssertionError(f"cluster {self.spec} did not start (pg_ctlcluster exit {rc})\n{out}\n{err}\n"
+                                 f"server log:\n{self.log_tail()}")
+        self.started = True
+        return self
+
+    def stop(self, mode="fast"):
+        if not (self.data / "postmaster.pid").exists():
+            self.started = False
+            return
+        self.ctl("stop", "-m", mode, timeout=90)
+        self.started = False
+
+    def promote(self, timeout=60):
+        rc, out, err = self.ctl("promote", timeout=timeout + 30)
+        assert rc == 0, f"pg_ctlcluster promote failed: {out}\n{err}\nserver log:\n{self.log_tail()}"
+
+    def drop(self):
+        if self.created:
+            subprocess.run(["pg_dropcluster", "--stop", self.version, self.name], capture_output=True, timeout=120)
+            self.created = False
+
+
+class DebianClusterFactory:
+    """Creates Debian clusters and drops every one of them at teardown."""
+
+    def __init__(self):
+        self.clusters = []
+
+    def new(self, tag="c"):
+        c = DebianCluster(tag)
+        self.clusters.append(c)
+        return c.create()
+
+    def cleanup(self):
+        for c in reversed(self.clusters):
+            try:
+                c.drop()
+            except Exception:
+                pass
