@@ -18,6 +18,7 @@
 #include "cmd/list.h"
 #include "cmd/prune.h"
 #include "cmd/rebuild.h"
+#include "pg/pgcommon.h"
 #include "cmd/upgrade.h"
 #include "cmd/verify.h"
 #include "util/cleanup.h"
@@ -190,6 +191,7 @@ static const CliCommand list_command = {
 
 typedef struct RebuildArgs {
 	RebuildOptions opt;
+	const char *cluster;
 	const char *tablespace_map[MAX_TABLESPACE_MAP];
 } RebuildArgs;
 
@@ -313,21 +315,56 @@ static const CliOption rebuild_options[] = {
 	{.name = "dry-run",
 	 CLI_FLAG(RebuildArgs, opt.dry_run),
 	 .help = "show the plan and stop before writing anything"},
+	{.name = "cluster",
+	 .value = "VERSION/NAME",
+	 CLI_STRING(RebuildArgs, cluster),
+	 .help = "the Debian cluster (pg_lsclusters: 15/main) whose data\n"
+		 "directory to rebuild, instead of --pgdata"},
+	{.name = "recovery-ended",
+	 CLI_FLAG(RebuildArgs, opt.recovery_ended),
+	 .help = "only remove the recovery targets from\n"
+		 "postgresql.auto.conf (the recovery_end_command\n"
+		 "rebuild writes; needs no repository)"},
 	{0},
 };
+
+/* --cluster=15/main names the data directory of that Debian cluster; with --pgdata, the same one. */
+static int cluster_pgdata(Cli *cli, const RebuildArgs *a, WsError *err)
+{
+	PgCommonCluster c;
+	int rc;
+	if (a->cluster == NULL)
+		return 0;
+	if ((rc = pgcommon_cluster_named(PGCOMMON_ETC, a->cluster, &c, err)) != 0)
+		return rc;
+	static char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", c.data_dir);
+	pgcommon_cluster_free(&c);
+	if (cli->pgdata != NULL && strcmp(cli->pgdata, dir) != 0) {
+		ws_error(err, WS_USAGE, "--pgdata=%s is not the data directory of cluster %s (\"%s\")",
+			 cli->pgdata, a->cluster, dir);
+		ws_error_hint(err, "Give one of them.");
+		return WS_USAGE;
+	}
+	cli->pgdata = dir;
+	return 0;
+}
 
 static int run_rebuild(Cli *cli, WsError *err)
 {
 	RebuildArgs a = {.opt = {.lease = REBUILD_LEASE_DEFAULT}};
 	RebuildOptions *r = &a.opt;
 	int rc;
-	if ((rc = need_pgdata(cli, "Run walship rebuild --repo=URL --pgdata=DIR.", err)) != 0 ||
-	    (rc = cli_apply(cli, &a, err)) != 0)
+	if ((rc = cli_apply(cli, &a, err)) != 0 || (rc = cluster_pgdata(cli, &a, err)) != 0 ||
+	    (rc = need_pgdata(cli, "Run walship rebuild --repo=URL --pgdata=DIR (or --cluster=15/main).",
+			      err)) != 0)
 		return rc;
 	if (cli->pgdata[0] != '/')
 		return ws_error(err, WS_USAGE, "the data directory \"%s\" must be an absolute path",
 				cli->pgdata);
 	r->pgdata = cli->pgdata;
+	if (r->recovery_ended)
+		return cmd_rebuild_recovery_ended(r->pgdata, err);
 	/*
 	 * The configuration file restore_command must name: --config's value, else
 	 * $WALSHIP_CONFIG (the server does not have our environment), made absolute:

@@ -26,6 +26,7 @@
 #include "cmd/rebuild_plan.h"
 #include "cmd/rebuild_server.h"
 #include "pg/lsn.h"
+#include "pg/pgcommon.h"
 #include "pg/pgcontrol.h"
 #include "pg/pgmajor.h"
 #include "pg/walname.h"
@@ -68,13 +69,13 @@ static void scan_problem(void *ctx, const CatalogProblem *p, WsError *e)
  * is over (the server was promoted: it will fetch nothing more).
  */
 static int start_and_wait(const char *pgdata, int pg_major, const RebuildOptions *o, const RebuildPlan *pl,
-			  const RebuildOwner *ow, bool *ended, WsError *err)
+			  const PgCommonCluster *deb, const RebuildOwner *ow, bool *ended, WsError *err)
 {
 	RebuildWant want = rebuild_want(o);
 	RebuildServer *s = NULL;
 	int rc;
 
-	if ((rc = rebuild_server_start(pgdata, pg_major, o->port, ow, &s, err)) != 0)
+	if ((rc = rebuild_server_start(pgdata, pg_major, o->port, deb, ow, &s, err)) != 0)
 		goto done;
 	log_info("server started, log in \"%s\"; waiting for recovery", rebuild_server_log(s));
 	RebuildOutcome out = rebuild_server_wait(s, want);
@@ -106,7 +107,13 @@ typedef struct Rebuild {
 	bool exists, empty;
 	RebuildOwner ow;
 	RepoLock *lease;
-	bool complete; /* the data directory can be started: its lease outlives this process */
+	bool complete;       /* the data directory can be started: its lease outlives this process */
+	PgCommonCluster deb; /* the Debian cluster whose data directory this is (deb.name NULL: none) */
+	bool in_place;    /* the data directory of the backup's own cluster: archiving stays as configured */
+	bool archive_off; /* archive_mode = off is written */
+	uint64_t old_sysid;         /* the system identifier of what the directory held (0: none) */
+	char *stop_cmd, *start_cmd; /* what stops and starts this data directory's server */
+	char *end_cmd;              /* recovery_end_command, or NULL */
 } Rebuild;
 
 /*
@@ -163,6 +170,61 @@ static int read_plan(Rebuild *r, WsError *err)
 	return repo_lease_hold(r->lease, r->scan.epoch->id, b->id, r->pl.tli, start_wal, err);
 }
 
+/* How this data directory's server is stopped and started: pg_ctlcluster for a Debian cluster. */
+static void find_cluster(Rebuild *r)
+{
+	if (pgcommon_cluster_of(PGCOMMON_ETC, r->o->pgdata, &r->deb) == 1) {
+		r->stop_cmd = xasprintf("pg_ctlcluster %s %s stop", r->deb.version, r->deb.name);
+		r->start_cmd = xasprintf("pg_ctlcluster %s %s start", r->deb.version, r->deb.name);
+		printf("\"%s\" is the data directory of Debian cluster %s/%s (configuration in \"%s\")\n",
+		       r->o->pgdata, r->deb.version, r->deb.name, r->deb.conf_dir);
+	} else {
+		r->stop_cmd = xasprintf("pg_ctl -D %s stop", r->o->pgdata);
+		r->start_cmd = xasprintf("pg_ctl -D %s start", r->o->pgdata);
+	}
+}
+
+/*
+ * In place or a copy: over the data directory of the backup's own cluster
+ * (the same system identifier in the old pg_control, or a Debian cluster's
+ * directory with no pg_control left) archiving stays as configured, so that
+ * the new timeline reaches the repository; a copy gets archive_mode = off,
+ * so that it never archives into the repository of the cluster it copies.
+ */
+static void decide_in_place(Rebuild *r)
+{
+	const RebuildOptions *o = r->o;
+	r->in_place = r->old_sysid != 0 ? r->old_sysid == r->scan.epoch->sysid : r->deb.name != NULL;
+	r->archive_off = o->archive ? strcmp(o->archive, "off") == 0 : !o->standby && !r->in_place;
+}
+
+/* The one line that says in place or copy, and what became of archive_mode. */
+static void print_in_place(const Rebuild *r)
+{
+	const RebuildOptions *o = r->o;
+	char what[160];
+	if (r->in_place)
+		snprintf(what, sizeof(what),
+			 "in-place restore of this cluster (system identifier %" PRIu64 ")",
+			 r->scan.epoch->sysid);
+	else if (o->standby)
+		snprintf(what, sizeof(what), "a standby");
+	else
+		snprintf(what, sizeof(what), "a copy%s",
+			 r->old_sysid != 0 ? " (the directory held another cluster)" : "");
+	if (o->archive != NULL)
+		printf("%s: archive_mode %s (--archive=%s)\n", what,
+		       r->archive_off ? "= off is written" : "is left as configured", o->archive);
+	else if (r->archive_off)
+		printf("%s: archive_mode = off is written, so it does not archive into the repository "
+		       "(--archive=keep to keep the backup's setting)\n",
+		       what);
+	else
+		printf("%s: archive_mode is left as configured, so %s is archived (--archive=off to turn it "
+		       "off)\n",
+		       what, o->standby ? "what it writes once promoted" : "the new timeline");
+}
+
 /* The data directory: absent, empty, or (--force) not in use; and what it will be given. */
 static int check_datadir(Rebuild *r, WsError *err)
 {
@@ -178,8 +240,13 @@ static int check_datadir(Rebuild *r, WsError *err)
 	if (r->exists) {
 		if (stat(pgdata, &st) != 0 || !S_ISDIR(st.st_mode))
 			return ws_error(err, WS_FATAL, "\"%s\" exists and is not a directory", pgdata);
-		if ((rc = rebuild_check_postmaster(pgdata, err)) != 0)
+		if ((rc = rebuild_check_postmaster(pgdata, r->stop_cmd, err)) != 0)
 			return rc;
+		PgControl old;
+		WsError ignored;
+		ws_error_clear(&ignored);
+		if (pg_control_read(pgdata, &old, &ignored) == 0)
+			r->old_sysid = old.sysid;
 		int e = fs_dir_is_empty(pgdata);
 		if (e < 0)
 			return ws_error_errno(err, WS_FATAL, errno, "could not read directory \"%s\"",
@@ -198,6 +265,7 @@ static int check_datadir(Rebuild *r, WsError *err)
 	if (o->config_from != NULL && access(o->config_from, R_OK) != 0)
 		return ws_error_errno(err, WS_USAGE, errno, "cannot read --config-from file \"%s\"",
 				      o->config_from);
+	decide_in_place(r);
 	return 0;
 }
 
@@ -299,6 +367,9 @@ static int write_settings(Rebuild *r, WsError *err)
 	char *conf = xasprintf("%s/postgresql.conf", pgdata);
 	bool has_conf = access(conf, F_OK) == 0;
 	free(conf);
+	/* A Debian cluster's configuration is in /etc: one written here would never be read. */
+	if (!has_conf && r->deb.name != NULL && o->config_from == NULL)
+		has_conf = true;
 	if (!has_conf && (rc = rebuild_copy_config(o->config_from, pgdata, ow->uid, ow->gid, err)) != 0)
 		return rc;
 	if (has_conf && o->config_from != NULL)
@@ -318,7 +389,12 @@ static int write_settings(Rebuild *r, WsError *err)
 	rs.target_action = o->target_action;
 	rs.standby = o->standby;
 	rs.primary_conninfo = o->primary_conninfo;
-	rs.archive_off = o->archive ? strcmp(o->archive, "off") == 0 : !o->standby;
+	rs.archive_off = r->archive_off;
+	/* The targets must go once recovery has ended, whoever starts the server. */
+	if (!o->standby && !pg_has_recovery_conf(major) &&
+	    (rc = rebuild_end_command(o, &r->end_cmd, err)) != 0)
+		return rc;
+	rs.end_command = r->end_cmd;
 	if ((rc = recovery_settings_write(pgdata, major, &rs, err)) != 0)
 		return rc;
 	if ((rc = tarx_finish(r->base, err)) != 0) {
@@ -406,12 +482,15 @@ int cmd_rebuild(const Config *cfg, const RebuildOptions *o, WsError *err)
 		goto done;
 	/* Usage errors before anything is written to the repository (the lease). */
 	const RepoMeta *meta = repo_meta(r.repo);
-	if ((rc = rebuild_plan_check_target(o, meta->epochs[meta->n_epochs - 1].pg_major, &r.pl, err)) != 0 ||
-	    (rc = take_lease(&r, err)) != 0 || (rc = read_plan(&r, err)) != 0 ||
+	if ((rc = rebuild_plan_check_target(o, meta->epochs[meta->n_epochs - 1].pg_major, &r.pl, err)) != 0)
+		goto done;
+	find_cluster(&r);
+	if ((rc = take_lease(&r, err)) != 0 || (rc = read_plan(&r, err)) != 0 ||
 	    (rc = check_datadir(&r, err)) != 0)
 		goto done;
 
 	rebuild_plan_print(&r.scan, o, &r.pl);
+	print_in_place(&r);
 	if (o->dry_run) {
 		printf("data directory: \"%s\" %s\n", o->pgdata,
 		       !r.exists ? "would be created"
@@ -427,18 +506,40 @@ int cmd_rebuild(const Config *cfg, const RebuildOptions *o, WsError *err)
 	       pg_has_recovery_conf(r.scan.epoch->pg_major) ? "recovery.conf"
 	       : o->standby                                 ? "standby.signal"
 							    : "recovery.signal");
+	if (r.end_cmd != NULL)
+		printf("the recovery settings in postgresql.auto.conf are removed when recovery ends "
+		       "(recovery_end_command)\n");
 	if (!o->start) {
-		printf("start it with: pg_ctl -D %s start\n", o->pgdata);
+		printf("start it with: %s\n", r.start_cmd);
 		goto done;
 	}
-	rc = start_and_wait(o->pgdata, r.scan.epoch->pg_major, o, &r.pl, &r.ow, &ended, err);
+	rc = start_and_wait(o->pgdata, r.scan.epoch->pg_major, o, &r.pl, r.deb.name ? &r.deb : NULL, &r.ow,
+			    &ended, err);
 done:
 	finish_lease(&r, ended);
 	fflush(stdout);
 	tarx_free(r.base);
+	free(r.end_cmd);
+	free(r.stop_cmd);
+	free(r.start_cmd);
+	pgcommon_cluster_free(&r.deb);
 	free(r.restore);
 	free(r.ts);
 	catalog_epoch_free(&r.scan);
 	repo_free(r.repo);
 	return rc;
+}
+
+int cmd_rebuild_recovery_ended(const char *pgdata, WsError *err)
+{
+	PgControl pc;
+	int major, rc;
+	if ((rc = pg_control_read(pgdata, &pc, err)) != 0 ||
+	    (rc = pg_version_read(pgdata, &major, err)) != 0 ||
+	    (rc = recovery_targets_clear(pgdata, major, err)) != 0)
+		return rc;
+	printf("recovery has ended: the recovery target settings walship rebuild wrote are removed from "
+	       "\"%s/postgresql.auto.conf\"\n",
+	       pgdata);
+	return 0;
 }

@@ -30,4 +30,13 @@
  */
 int cmd_rebuild(const Config *cfg, const RebuildOptions *opt, WsError *err);
 
+/*
+ * walship rebuild --recovery-ended --pgdata=DIR, the recovery_end_command a
+ * point-in-time rebuild writes (PostgreSQL 12 and later): the server has
+ * ended recovery, so the recovery targets leave postgresql.auto.conf
+ * (recovery_targets_clear), and a later start or rebuild does not meet them.
+ * Reads no repository.
+ */
+int cmd_rebuild_recovery_ended(const char *pgdata, WsError *err);
+
 #endif

@@ -25,7 +25,7 @@
 /* ---- the data directory ---- */
 
 /* Refuse while postmaster.pid names a running process (or one we may not signal: someone else's). */
-int rebuild_check_postmaster(const char *pgdata, WsError *err)
+int rebuild_check_postmaster(const char *pgdata, const char *stop_cmd, WsError *err)
 {
 	char *path = xasprintf("%s/postmaster.pid", pgdata);
 	char *text = NULL;
@@ -39,7 +39,7 @@ int rebuild_check_postmaster(const char *pgdata, WsError *err)
 		if (pid > 0 && pid <= INT32_MAX && (kill((pid_t)pid, 0) == 0 || errno == EPERM)) {
 			ws_error(err, WS_FATAL, "a server is running in data directory \"%s\"", pgdata);
 			ws_error_detail(err, "\"%s\" names process %ld, which is alive.", path, pid);
-			ws_error_hint(err, "Stop it first (pg_ctl stop); --force does not override this.");
+			ws_error_hint(err, "Stop it first (%s); --force does not override this.", stop_cmd);
 			rc = WS_FATAL;
 		}
 	}
@@ -248,42 +248,70 @@ static char *cmd_word(const char *s)
 	return out;
 }
 
+/* name beside this program, made one shell word; NULL with err filled when it is not there. */
+static char *program_word(const char *name, WsError *err)
+{
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0 || (size_t)n >= sizeof(exe) - 1) {
+		ws_error_errno(err, WS_FATAL, errno, "could not find where this program is installed");
+		return NULL;
+	}
+	exe[n] = '\0';
+	char *dir = fs_dirname(exe);
+	char *path = xasprintf("%s/%s", dir, name);
+	free(dir);
+	char *word = NULL;
+	if (access(path, X_OK) != 0) {
+		ws_error_errno(err, WS_FATAL, errno, "cannot use \"%s\" in the recovery settings", path);
+		ws_error_hint(err, "Install %s in the same directory as walship.", name);
+	} else {
+		word = cmd_word(path);
+	}
+	free(path);
+	return word;
+}
+
+/* "--name=value" as one shell word. */
+static char *option_word(const char *name, const char *value)
+{
+	char *opt = xasprintf("--%s=%s", name, value);
+	char *w = cmd_word(opt);
+	free(opt);
+	return w;
+}
+
 /* walship-fetch beside this program, with the same repository and configuration file. */
 int rebuild_restore_command(const Config *cfg, const RebuildOptions *o, const char *epoch, char **out,
 			    WsError *err)
 {
-	char exe[4096];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0 || (size_t)n >= sizeof(exe) - 1)
-		return ws_error_errno(err, WS_FATAL, errno, "could not find where this program is installed");
-	exe[n] = '\0';
-	char *dir = fs_dirname(exe);
-	char *fetch = xasprintf("%s/walship-fetch", dir);
-	free(dir);
-	if (access(fetch, X_OK) != 0) {
-		int e = errno;
-		ws_error_errno(err, WS_FATAL, e, "cannot use \"%s\" in restore_command", fetch);
-		ws_error_hint(err, "Install walship-fetch in the same directory as walship.");
-		free(fetch);
+	char *w_fetch = program_word("walship-fetch", err);
+	if (w_fetch == NULL)
 		return WS_FATAL;
-	}
-	char *w_fetch = cmd_word(fetch);
-	char *repo_opt = xasprintf("--repo=%s", config_get(cfg, "repo"));
-	char *w_repo = cmd_word(repo_opt);
-	char *conf_opt = o->config_path ? xasprintf("--config=%s", o->config_path) : NULL;
-	char *w_conf = conf_opt ? cmd_word(conf_opt) : NULL;
-	char *epoch_opt = xasprintf("--epoch=%s", epoch);
-	char *w_epoch = cmd_word(epoch_opt);
+	char *w_repo = option_word("repo", config_get(cfg, "repo"));
+	char *w_conf = o->config_path ? option_word("config", o->config_path) : NULL;
+	char *w_epoch = option_word("epoch", epoch);
 	*out = xasprintf("%s %s%s%s %s --mode=%s %%f %%p", w_fetch, w_conf ? w_conf : "", w_conf ? " " : "",
 			 w_repo, w_epoch, o->standby ? "standby" : "recovery");
 	free(w_epoch);
-	free(epoch_opt);
 	free(w_conf);
-	free(conf_opt);
 	free(w_repo);
-	free(repo_opt);
 	free(w_fetch);
-	free(fetch);
+	return 0;
+}
+
+int rebuild_end_command(const RebuildOptions *o, char **out, WsError *err)
+{
+	char *w_walship = program_word("walship", err);
+	if (w_walship == NULL)
+		return WS_FATAL;
+	char *w_conf = o->config_path ? option_word("config", o->config_path) : NULL;
+	char *w_pgdata = option_word("pgdata", o->pgdata);
+	*out = xasprintf("%s %s%srebuild --recovery-ended %s", w_walship, w_conf ? w_conf : "",
+			 w_conf ? " " : "", w_pgdata);
+	free(w_pgdata);
+	free(w_conf);
+	free(w_walship);
 	return 0;
 }
 

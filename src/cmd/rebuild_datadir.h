@@ -38,7 +38,7 @@ typedef struct RebuildProgress {
 } RebuildProgress;
 
 /* Refuse (WS_FATAL) while pgdata's postmaster.pid names a live process (or one we may not signal). */
-int rebuild_check_postmaster(const char *pgdata, WsError *err);
+int rebuild_check_postmaster(const char *pgdata, const char *stop_cmd, WsError *err);
 
 /*
  * The owner of what rebuild creates: the current user; when root, the data
@@ -78,6 +78,15 @@ int rebuild_restore_command(const Config *cfg, const RebuildOptions *o, const ch
 			    WsError *err);
 
 /* pgdata/postgresql.conf: a copy of from, or (from NULL) a commented empty file. */
+/*
+ * recovery_end_command for a point-in-time rebuild of pgdata on PostgreSQL 12
+ * and later: "walship rebuild --recovery-ended --pgdata=DIR" with this
+ * program's path and --config, so that the recovery targets leave
+ * postgresql.auto.conf once recovery has ended, also when walship rebuild
+ * did not start the server.  WS_FATAL when walship cannot be found.
+ */
+int rebuild_end_command(const RebuildOptions *o, char **out, WsError *err);
+
 int rebuild_copy_config(const char *from, const char *pgdata, uid_t uid, gid_t gid, WsError *err);
 
 /* pgdata/tablespace_map for the n destinations d. */

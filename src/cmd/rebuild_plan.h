@@ -29,7 +29,7 @@ typedef struct RebuildOptions {
 	const char *target_action;   /* NULL: PostgreSQL's default (pause) */
 	bool standby;
 	const char *primary_conninfo;
-	const char *archive;               /* NULL, "off" or "keep" */
+	const char *archive; /* NULL (off for a copy, kept in place or for a standby), "off", "keep" */
 	const char *const *tablespace_map; /* "OID=DIR" entries */
 	int n_tablespace_map;
 	const char *config_from; /* postgresql.conf to copy when the backup has none */
@@ -39,6 +39,7 @@ typedef struct RebuildOptions {
 	bool force;
 	bool dry_run;
 	int64_t lease; /* seconds the lease outlives walship rebuild (REBUILD_LEASE_DEFAULT); 0: no lease */
+	bool recovery_ended; /* --recovery-ended: only remove the recovery targets (recovery_end_command) */
 } RebuildOptions;
 
 /*

@@ -21,6 +21,7 @@
 #include "pg/history.h"
 #include "pg/lsn.h"
 #include "pg/pgcontrol.h"
+#include "pg/pgcommon.h"
 #include "pg/pqconn.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
@@ -43,6 +44,7 @@ typedef struct PidFile {
 struct RebuildServer {
 	char *pgdata;
 	char *logf;
+	off_t log_from; /* where this start's lines begin in logf (a Debian cluster's log is appended to) */
 	RebuildOwner ow;
 	PqConn *conn; /* once the server accepts connections (not while it shuts down at the target) */
 	PidFile pf;
@@ -79,7 +81,7 @@ static char *find_pg_ctl(int pg_major)
 	return NULL;
 }
 
-/* Run argv as the owner and wait for it; its exit status, or -1 with err filled. */
+/* Run argv as the owner (NULL: as this process) and wait for it; its exit status, or -1 with err filled. */
 static int run_as(const RebuildOwner *ow, char *const argv[], WsError *err)
 {
 	pid_t pid = fork();
@@ -93,7 +95,7 @@ static int run_as(const RebuildOwner *ow, char *const argv[], WsError *err)
 		fd = open("/dev/null", O_WRONLY);
 		if (fd >= 0)
 			dup2(fd, STDOUT_FILENO);
-		if (geteuid() == 0 &&
+		if (ow != NULL && geteuid() == 0 &&
 		    (initgroups(ow->name, ow->gid) != 0 || setgid(ow->gid) != 0 || setuid(ow->uid) != 0)) {
 			fprintf(stderr, "%s: error: could not switch to user \"%s\": %s\n", log_progname(),
 				ow->name, strerror(errno));
@@ -139,25 +141,29 @@ static bool read_pidfile(const char *pgdata, PidFile *pf)
 	return ok;
 }
 
-/* The last part (up to 256 KiB) of the server log, NUL-terminated; "" if unreadable. */
-static char *log_tail_text(const char *path)
+/* The last part (up to 256 KiB) of this start's lines in the server log, NUL-terminated; "" if unreadable. */
+static char *log_tail_text(const RebuildServer *s)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(s->logf, O_RDONLY | O_CLOEXEC);
+	off_t log_from = s->log_from;
 	struct stat st;
 	char *buf = xcalloc(1, 256 * 1024 + 1);
 	if (fd < 0)
 		return buf;
-	if (fstat(fd, &st) == 0 && st.st_size > 256 * 1024)
-		(void)lseek(fd, st.st_size - 256 * 1024, SEEK_SET);
+	if (fstat(fd, &st) == 0) {
+		off_t from = st.st_size > 256 * 1024 ? st.st_size - 256 * 1024 : 0;
+		(void)lseek(fd, from > log_from ? from : log_from, SEEK_SET);
+	}
 	ssize_t n = fs_read_full(fd, buf, 256 * 1024);
 	buf[n > 0 ? n : 0] = '\0';
 	close(fd);
 	return buf;
 }
 
-static void print_log_tail(const char *path)
+static void print_log_tail(const RebuildServer *s)
 {
-	char *t = log_tail_text(path);
+	const char *path = s->logf;
+	char *t = log_tail_text(s);
 	const char *p = t + strlen(t);
 	int lines = 0;
 	while (p > t && lines <= LOG_TAIL_LINES)
@@ -177,9 +183,9 @@ static void print_log_tail(const char *path)
 }
 
 /* The log's last non-empty line into buf ("" when there is none). */
-static void log_last_line(const char *path, char *buf, size_t size)
+static void log_last_line(const RebuildServer *s, char *buf, size_t size)
 {
-	char *t = log_tail_text(path);
+	char *t = log_tail_text(s);
 	size_t n = strlen(t);
 	while (n > 0 && t[n - 1] == '\n')
 		n--;
@@ -191,9 +197,9 @@ static void log_last_line(const char *path, char *buf, size_t size)
 }
 
 /* The last line of the log containing what, into buf; false if none. */
-static bool log_find(const char *path, const char *what, char *buf, size_t size)
+static bool log_find(const RebuildServer *s, const char *what, char *buf, size_t size)
 {
-	char *t = log_tail_text(path);
+	char *t = log_tail_text(s);
 	char *hit = NULL;
 	for (char *p = strstr(t, what); p; p = strstr(p + 1, what))
 		hit = p;
@@ -245,10 +251,9 @@ static bool query_row(PqConn *c, const char *sql, int n, char vals[][64])
 	return ok;
 }
 
-int rebuild_server_start(const char *pgdata, int pg_major, int port, const RebuildOwner *ow,
-			 RebuildServer **out, WsError *err)
+/* pg_ctl -D pgdata -l walship-rebuild.log -o "-c lc_messages=C [-p port]" -W start, as the owner. */
+static int start_pg_ctl(RebuildServer *s, int pg_major, int port, WsError *err)
 {
-	RebuildServer *s = xcalloc(1, sizeof(*s));
 	char *pg_ctl = find_pg_ctl(pg_major);
 	/* The outcome is read from the log by PostgreSQL's English messages, whatever postgresql.conf says.
 	 */
@@ -256,20 +261,12 @@ int rebuild_server_start(const char *pgdata, int pg_major, int port, const Rebui
 	char *argv[12];
 	int n = 0, rc = 0;
 
-	*out = s;
-	s->pgdata = xstrdup(pgdata);
-	s->logf = xasprintf("%s/%s", pgdata, LOG_NAME);
-	s->ow = *ow;
+	s->logf = xasprintf("%s/%s", s->pgdata, LOG_NAME);
 	if (pg_ctl == NULL) {
 		char v[16];
 		rc = ws_error(err, WS_FATAL, "pg_ctl of PostgreSQL %s not found",
 			      pg_major_str(pg_major, v, sizeof(v)));
 		ws_error_hint(err, "Install it, or start the server yourself: the data directory is ready.");
-		goto done;
-	}
-	if (ow->uid == 0) {
-		rc = ws_error(err, WS_FATAL,
-			      "the data directory is owned by root: PostgreSQL will not run as root");
 		goto done;
 	}
 	/* A log copied in with the backup (of a server rebuilt earlier) would answer for this run. */
@@ -279,7 +276,7 @@ int rebuild_server_start(const char *pgdata, int pg_major, int port, const Rebui
 	}
 	argv[n++] = pg_ctl;
 	argv[n++] = (char *)"-D";
-	argv[n++] = (char *)pgdata;
+	argv[n++] = s->pgdata;
 	argv[n++] = (char *)"-l";
 	argv[n++] = s->logf;
 	argv[n++] = (char *)"-o";
@@ -288,17 +285,70 @@ int rebuild_server_start(const char *pgdata, int pg_major, int port, const Rebui
 	argv[n++] = (char *)"start";
 	argv[n] = NULL;
 	fflush(stdout);
-	int st = run_as(ow, argv, err);
+	int st = run_as(&s->ow, argv, err);
 	if (st < 0) {
 		rc = st;
 	} else if (st != 0) {
-		print_log_tail(s->logf);
+		print_log_tail(s);
 		rc = ws_error(err, WS_FATAL, "pg_ctl start failed with exit code %d", st);
 	}
 done:
 	free(popt);
 	free(pg_ctl);
 	return rc;
+}
+
+/*
+ * pg_ctlcluster VERSION NAME start, as this process (as root it goes through
+ * systemd where systemd runs the clusters): the cluster's own configuration
+ * in /etc and its own log, read from where it ends now.  A server that stops
+ * at once makes pg_ctlcluster fail; the wait that follows says why.
+ */
+static int start_pg_ctlcluster(RebuildServer *s, const PgCommonCluster *deb, int port, WsError *err)
+{
+	char *popt = port > 0 ? xasprintf("-c port=%d", port) : NULL;
+	char *argv[8];
+	int n = 0;
+	struct stat st;
+
+	s->logf = xstrdup(deb->log_file);
+	s->log_from = stat(s->logf, &st) == 0 ? st.st_size : 0;
+	argv[n++] = (char *)"/usr/bin/pg_ctlcluster";
+	if (popt != NULL) {
+		argv[n++] = (char *)"-o";
+		argv[n++] = popt;
+	}
+	argv[n++] = deb->version;
+	argv[n++] = deb->name;
+	argv[n++] = (char *)"start";
+	argv[n] = NULL;
+	printf("starting the cluster with: pg_ctlcluster %s %s start%s%s\n", deb->version, deb->name,
+	       popt ? " -o " : "", popt ? popt : "");
+	fflush(stdout);
+	int rc = run_as(NULL, argv, err);
+	free(popt);
+	if (rc < 0)
+		return rc;
+	if (rc != 0)
+		log_warning("pg_ctlcluster %s %s start failed with exit code %d", deb->version, deb->name,
+			    rc);
+	return 0;
+}
+
+int rebuild_server_start(const char *pgdata, int pg_major, int port, const PgCommonCluster *deb,
+			 const RebuildOwner *ow, RebuildServer **out, WsError *err)
+{
+	RebuildServer *s = xcalloc(1, sizeof(*s));
+
+	*out = s;
+	s->pgdata = xstrdup(pgdata);
+	s->ow = *ow;
+	if (ow->uid == 0) {
+		s->logf = xstrdup("(none)");
+		return ws_error(err, WS_FATAL,
+				"the data directory is owned by root: PostgreSQL will not run as root");
+	}
+	return deb != NULL ? start_pg_ctlcluster(s, deb, port, err) : start_pg_ctl(s, pg_major, port, err);
 }
 
 const char *rebuild_server_log(const RebuildServer *s)
@@ -317,9 +367,8 @@ static bool server_gone(const RebuildServer *s, bool seen, bool have)
 	 * ever seen: an invalid setting (two recovery targets, say) ends the
 	 * postmaster with FATAL before it writes one.
 	 */
-	return log_find(s->logf, "database system is shut down", line, sizeof(line)) ||
-	       log_find(s->logf, "FATAL:", line, sizeof(line)) ||
-	       log_find(s->logf, "PANIC:", line, sizeof(line));
+	return log_find(s, "database system is shut down", line, sizeof(line)) ||
+	       log_find(s, "FATAL:", line, sizeof(line)) || log_find(s, "PANIC:", line, sizeof(line));
 }
 
 /* Why the server is gone: shut down at its target as asked, or recovery failed. */
@@ -327,10 +376,9 @@ static RebuildOutcome gone_outcome(const RebuildServer *s, RebuildWant want)
 {
 	char line[1024];
 	if ((want == REBUILD_WANT_SHUTDOWN || want == REBUILD_WANT_PAUSED) &&
-	    log_find(s->logf, "shutdown at recovery target", line, sizeof(line)))
+	    log_find(s, "shutdown at recovery target", line, sizeof(line)))
 		return REBUILD_SHUT_DOWN;
-	if (log_find(s->logf, "recovery ended before configured recovery target was reached", line,
-		     sizeof(line)))
+	if (log_find(s, "recovery ended before configured recovery target was reached", line, sizeof(line)))
 		return REBUILD_ENDED_EARLY;
 	return REBUILD_STOPPED;
 }
@@ -353,7 +401,7 @@ RebuildOutcome rebuild_server_wait(RebuildServer *s, RebuildWant want)
 		/* Recovery may rightly take hours; never silently. */
 		if (clock_now() - noted >= WAIT_NOTE_SECONDS) {
 			noted = clock_now();
-			log_last_line(s->logf, line, sizeof(line));
+			log_last_line(s, line, sizeof(line));
 			printf("still waiting for the server after %.0f s; its log's last line: %s\n",
 			       noted - t0, line[0] ? line : "(none yet)");
 			fflush(stdout);
@@ -384,9 +432,10 @@ RebuildOutcome rebuild_server_wait(RebuildServer *s, RebuildWant want)
 }
 
 /* Where recovery ended (or where the standby is) and where the server listens. */
-static void print_outcome(PqConn *c, RebuildWant want, const RebuildOptions *o, const RebuildPlan *pl,
-			  const char *logf, const PidFile *pf, const char *pgdata)
+static void print_outcome(const RebuildServer *s, RebuildWant want, const RebuildOptions *o,
+			  const RebuildPlan *pl)
 {
+	PqConn *c = s->conn;
 	char v[3][64], line[1024];
 	if (want == REBUILD_WANT_PROMOTED &&
 	    query_row(c,
@@ -395,7 +444,7 @@ static void print_outcome(PqConn *c, RebuildWant want, const RebuildOptions *o, 
 		      3, v)) {
 		char tli_hex[9];
 		snprintf(tli_hex, sizeof(tli_hex), "%.8s", v[1]);
-		if (o->target != TARGET_LATEST && log_find(logf, "recovery stopping", line, sizeof(line)))
+		if (o->target != TARGET_LATEST && log_find(s, "recovery stopping", line, sizeof(line)))
 			printf("%s\n", line);
 		printf("recovery ended and the server was promoted: at %s on timeline %" PRIu32
 		       ", last replayed transaction at %s\n",
@@ -405,15 +454,15 @@ static void print_outcome(PqConn *c, RebuildWant want, const RebuildOptions *o, 
 			     2, v)) {
 		uint64_t l = 0;
 		(void)lsn_parse(v[0], &l, NULL);
-		if (want == REBUILD_WANT_PAUSED && log_find(logf, "recovery stopping", line, sizeof(line)))
+		if (want == REBUILD_WANT_PAUSED && log_find(s, "recovery stopping", line, sizeof(line)))
 			printf("%s\n", line);
 		printf("%s %s on timeline %" PRIu32 ", last replayed transaction at %s\n",
 		       want == REBUILD_WANT_PAUSED ? "recovery reached its target and is paused at"
 						   : "the standby is running; replayed up to",
 		       v[0], pl->path ? history_tli_of_lsn(pl->path, l) : pl->tli, v[1][0] ? v[1] : "(none)");
 	}
-	printf("server running: port %d, socket directory \"%s\", data directory \"%s\"\n", pf->port,
-	       pf->sockdir, pgdata);
+	printf("server running: port %d, socket directory \"%s\", data directory \"%s\"\n", s->pf.port,
+	       s->pf.sockdir, s->pgdata);
 }
 
 int rebuild_server_report(RebuildServer *s, RebuildWant want, RebuildOutcome out, const RebuildOptions *o,
@@ -424,24 +473,24 @@ int rebuild_server_report(RebuildServer *s, RebuildWant want, RebuildOutcome out
 	case REBUILD_REACHED:
 		break;
 	case REBUILD_SHUT_DOWN:
-		if (log_find(s->logf, "recovery stopping", line, sizeof(line)))
+		if (log_find(s, "recovery stopping", line, sizeof(line)))
 			printf("%s\n", line);
 		printf("recovery reached its target; the server shut down as asked\n");
 		break;
 	case REBUILD_ENDED_EARLY:
-		print_log_tail(s->logf);
+		print_log_tail(s);
 		ws_error(err, WS_FATAL, "recovery ended before the target was reached");
 		ws_error_detail(err, "The WAL in the repository ends before \"%s\".",
 				o->target_value ? o->target_value : "the target");
 		ws_error_hint(err, "The server log is \"%s\".", s->logf);
 		return WS_FATAL;
 	case REBUILD_STOPPED:
-		print_log_tail(s->logf);
+		print_log_tail(s);
 		ws_error(err, WS_FATAL, "the server stopped during recovery");
 		ws_error_hint(err, "The server log is \"%s\".", s->logf);
 		return WS_FATAL;
 	case REBUILD_NOT_STARTED:
-		print_log_tail(s->logf);
+		print_log_tail(s);
 		return ws_error(err, WS_FATAL, "the server did not start within 60 seconds");
 	case REBUILD_PROMOTED_INSTEAD:
 		return ws_error(err, WS_FATAL, "recovery ended and the server was promoted instead of %s",
@@ -450,7 +499,7 @@ int rebuild_server_report(RebuildServer *s, RebuildWant want, RebuildOutcome out
 	}
 	/* Shut down at the target while pausing, a connection made before is to a server gone: as before. */
 	if (s->conn != NULL)
-		print_outcome(s->conn, want, o, pl, s->logf, &s->pf, s->pgdata);
+		print_outcome(s, want, o, pl);
 	return 0;
 }
 

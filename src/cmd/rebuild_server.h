@@ -5,7 +5,9 @@
  *
  * The outcome is read from the server's log (walship-rebuild.log in the data
  * directory) by PostgreSQL's English messages, so the server is started with
- * lc_messages=C whatever postgresql.conf says.
+ * lc_messages=C whatever postgresql.conf says; a Debian cluster started with
+ * pg_ctlcluster logs where its configuration says, in its own lc_messages, and
+ * is watched mostly through its connection.
  */
 #ifndef WALSHIP_CMD_REBUILD_SERVER_H
 #define WALSHIP_CMD_REBUILD_SERVER_H
@@ -14,6 +16,7 @@
 #include <sys/types.h>
 
 #include "cmd/rebuild_plan.h"
+#include "pg/pgcommon.h"
 #include "util/error.h"
 
 /* The user the server runs as: the data directory's owner. */
@@ -49,10 +52,14 @@ typedef struct RebuildServer RebuildServer;
 /*
  * Start the server of pgdata (pg_ctl -W start of PostgreSQL pg_major, as
  * ow, port unless 0, lc_messages=C), its log in pgdata/walship-rebuild.log
- * (an old one removed first).  *out, also after a failure: rebuild_server_free.
+ * (an old one removed first).  With deb (pgdata is that Debian cluster's data
+ * directory): pg_ctlcluster VERSION NAME start instead, so that its
+ * configuration in /etc is used (and systemd knows the service where it runs
+ * the clusters), its log read from where it ended before the start.  *out,
+ * also after a failure: rebuild_server_free.
  */
-int rebuild_server_start(const char *pgdata, int pg_major, int port, const RebuildOwner *ow,
-			 RebuildServer **out, WsError *err);
+int rebuild_server_start(const char *pgdata, int pg_major, int port, const PgCommonCluster *deb,
+			 const RebuildOwner *ow, RebuildServer **out, WsError *err);
 
 /* The server's log file; borrowed from s. */
 const char *rebuild_server_log(const RebuildServer *s);

@@ -53,6 +53,7 @@ enum {
 	DROP_ARCHIVE_MODE = 1 << 5,    /* archive_mode */
 	DROP_MARKS = 1 << 6,           /* walship's own comment lines */
 	DROP_CLEARED_MARK = 1 << 7,    /* only the note recovery_targets_clear leaves */
+	DROP_END_COMMAND = 1 << 8,     /* recovery_end_command */
 };
 
 /* A growing text buffer. */
@@ -201,7 +202,8 @@ static int settings_check(int pg_major, const RecoverySettings *s, WsError *err)
 	    (rc = check_text("recovery target", s->target_value, err)) != 0 ||
 	    (rc = check_text("recovery_target_timeline", s->target_timeline, err)) != 0 ||
 	    (rc = check_text("recovery_target_action", s->target_action, err)) != 0 ||
-	    (rc = check_text("primary_conninfo", s->primary_conninfo, err)) != 0)
+	    (rc = check_text("primary_conninfo", s->primary_conninfo, err)) != 0 ||
+	    (rc = check_text("recovery_end_command", s->end_command, err)) != 0)
 		return rc;
 
 	if (s->restore_command == NULL || s->restore_command[0] == '\0')
@@ -400,6 +402,8 @@ static int line_class(const char *line, size_t len, unsigned drop)
 	    (name_equal(tok, tlen, "primary_conninfo") || name_equal(tok, tlen, "primary_slot_name")))
 		return LINE_SETTING;
 	if ((drop & DROP_ARCHIVE_MODE) && name_equal(tok, tlen, "archive_mode"))
+		return LINE_SETTING;
+	if ((drop & DROP_END_COMMAND) && name_equal(tok, tlen, "recovery_end_command"))
 		return LINE_SETTING;
 	return LINE_KEPT;
 }
@@ -636,8 +640,12 @@ static int write_v12(const char *pgdata, const struct stat *dir_st, int pg_major
 		drop |= DROP_PRIMARY;
 	if (s->archive_off)
 		drop |= DROP_ARCHIVE_MODE;
+	if (s->end_command != NULL)
+		drop |= DROP_END_COMMAND;
 	text_str(&add, ADDED_MARK "\n");
 	common_settings(&add, pg_major, s);
+	if (s->end_command != NULL)
+		text_setting(&add, "recovery_end_command", s->end_command);
 	if (s->standby && s->primary_conninfo != NULL)
 		text_setting(&add, "primary_conninfo", s->primary_conninfo);
 	if (s->archive_off)
@@ -745,7 +753,7 @@ int recovery_targets_clear(const char *pgdata, int pg_major, WsError *err)
 		return rc;
 	if (!pg_has_recovery_conf(pg_major)) {
 		name = AUTO_CONF;
-		drop = DROP_TARGETS;
+		drop = DROP_TARGETS | DROP_END_COMMAND;
 	} else {
 		name = RECOVERY_CONF;
 		drop = DROP_TARGETS_KEEP_TL;

@@ -47,6 +47,12 @@ typedef struct RecoverySettings {
 	bool standby;                 /* standby.signal / standby_mode = on */
 	const char *primary_conninfo; /* standby only, may be NULL (not written) */
 	bool archive_off;             /* write archive_mode = off */
+	/*
+	 * 12 and later, may be NULL: recovery_end_command, the command the server
+	 * runs once recovery has ended (walship rebuild --recovery-ended, which
+	 * calls recovery_targets_clear).  Checked like the other values.
+	 */
+	const char *end_command;
 } RecoverySettings;
 
 /*
@@ -64,13 +70,12 @@ typedef struct RecoverySettings {
  * line except those setting restore_command, recovery_target and
  * recovery_target_* (any), standby_mode, primary_conninfo and
  * primary_slot_name (only when s->standby), archive_mode (only when
- * s->archive_off), matched by name in any case and spacing as PostgreSQL
- * reads them (commented-out lines are kept), and walship's own comment lines
- * from earlier runs.  Then it appends "# Added by walship rebuild" and:
- * restore_command,
- * recovery_target_timeline, the target line, recovery_target_inclusive
- * (when exclusive), recovery_target_action (when given), primary_conninfo
- * (standby, when given), archive_mode = 'off' (when archive_off).  A new
+ * s->archive_off), recovery_end_command (only when s->end_command), matched by name in any case and spacing
+ * as PostgreSQL reads them (commented-out lines are kept), and walship's own comment lines from earlier runs.
+ * Then it appends "# Added by walship rebuild" and: restore_command, recovery_target_timeline, the target
+ * line, recovery_target_inclusive (when exclusive), recovery_target_action (when given), primary_conninfo
+ * (standby, when given), archive_mode = 'off' (when archive_off),
+ * recovery_end_command (when given).  A new
  * postgresql.auto.conf starts with the two comment lines PostgreSQL's ALTER
  * SYSTEM writes.  recovery.signal and standby.signal are removed, then
  * exactly one is created, empty and mode 0600: standby.signal for a standby,
@@ -96,7 +101,8 @@ int recovery_settings_write(const char *pgdata, int pg_major, const RecoverySett
  *
  * 12 and later: postgresql.auto.conf loses every recovery_target and
  * recovery_target_* line (timeline and action included: the defaults are
- * right for a running cluster) and gets a comment saying so.
+ * right for a running cluster) and recovery_end_command line (the one
+ * recovery_settings_write added runs this), and gets a comment saying so.
  * 9.6 to 11: PostgreSQL renames recovery.conf to recovery.done when recovery
  * ends, so this does nothing unless recovery.conf still exists (a standby);
  * then recovery_target, _name, _time, _xid, _lsn, _inclusive and _action

@@ -671,6 +671,40 @@ static void test_pg15_clear_removes_every_recovery_target_line(void **state)
 	free(first);
 }
 
+/* recovery_end_command replaces an older one, and the clear it runs removes it with the targets. */
+static void test_pg12_end_command_written_then_cleared_with_the_targets(void **state)
+{
+	const char *dir = *state;
+	RecoverySettings s = base_settings();
+	WsError err;
+
+	s.target = TARGET_TIME;
+	s.target_value = "2024-05-01 12:00:00+00";
+	s.target_action = "promote";
+	s.end_command = "/usr/bin/walship rebuild --recovery-ended --pgdata=/srv/it's";
+	put_file(dir, "postgresql.auto.conf", PG_HEAD "recovery_end_command = 'old'\nwork_mem = '4MB'\n", 0600);
+	write_ok(dir, PG_MAJOR(15), &s);
+	char *conf = slurp(dir, "postgresql.auto.conf");
+	assert_int_equal(lines_setting(conf, "recovery_end_command"), 1);
+	assert_non_null(strstr(conf, "recovery_end_command = '/usr/bin/walship rebuild --recovery-ended "
+				     "--pgdata=/srv/it''s'\n"));
+	free(conf);
+
+	ws_error_clear(&err);
+	assert_int_equal(recovery_targets_clear(dir, PG_MAJOR(15), &err), 0);
+	assert_file(dir, "postgresql.auto.conf",
+		    PG_HEAD "work_mem = '4MB'\n"
+			    "# Added by walship rebuild\n"
+			    "restore_command = '" FETCH "'\n"
+			    "# recovery target settings removed by walship after recovery\n");
+
+	/* a line break cannot be written */
+	s.end_command = "a\nb";
+	ws_error_clear(&err);
+	assert_int_equal(recovery_settings_write(dir, PG_MAJOR(15), &s, &err), WS_USAGE);
+	assert_non_null(strstr(err.msg, "recovery_end_command"));
+}
+
 static void test_pg12_clear_without_auto_conf_creates_nothing(void **state)
 {
 	const char *dir = *state;
@@ -1150,6 +1184,7 @@ int main(void)
 		T(test_writing_twice_gives_the_same_files),
 		T(test_pg15_standby_then_recovery_swaps_signal_file),
 		T(test_pg15_clear_removes_every_recovery_target_line),
+		T(test_pg12_end_command_written_then_cleared_with_the_targets),
 		T(test_pg12_clear_without_auto_conf_creates_nothing),
 		T(test_pg11_clear_standby_recovery_conf_keeps_timeline),
 		T(test_pg96_clear_after_recovery_done_does_nothing),

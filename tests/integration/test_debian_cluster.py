@@ -1,0 +1,135 @@
+"""Debian and Ubuntu clusters (postgresql-common: pg_createcluster, pg_ctlcluster, the configuration
+in /etc/postgresql/15/NAME): an in-place point-in-time recovery keeps archiving on and archives the
+new timeline, the recovery targets leave postgresql.auto.conf once recovery has ended whoever
+started the server, --cluster=15/NAME names the data directory, and the hints name pg_ctlcluster."""
+
+import re
+import time
+
+from pgcluster import describe, run, tree_listing
+from test_backup import backup
+from test_rebuild import rebuild
+
+
+def archiving_debian(ws, work, debian_clusters, tag):
+    dc = debian_clusters.new(tag)
+    repo = ws.init(work / "repo", dc.data)
+    dc.configure(archive_mode=True, archive_command=ws.archive_command(repo.root))
+    dc.start()
+    assert dc.scalar("SHOW archive_mode") == "on"
+    return dc, repo
+
+
+def rows_before_and_after(dc):
+    """100 rows committed before the returned server time, 100 more after it, all archived."""
+    dc.sql("CREATE TABLE kept (id int PRIMARY KEY)")
+    dc.sql("INSERT INTO kept SELECT generate_series(1, 100)")
+    time.sleep(1.2)
+    target = dc.scalar("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
+    time.sleep(1.2)
+    dc.sql("INSERT INTO kept SELECT generate_series(101, 200)")
+    last = dc.switch_wal()
+    dc.wait_archived(last)
+    return target
+
+
+def auto_conf(dc):
+    return (dc.data / "postgresql.auto.conf").read_text()
+
+
+def wait_promoted(dc, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if dc.scalar("SELECT pg_is_in_recovery()") is False:
+                return
+        except Exception:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"cluster {dc.spec} was not promoted within {timeout} s\n{dc.log_tail()}")
+
+
+def walship(ws, *args, timeout=120):
+    return run([ws.walship, f"--config={ws.config}", *args], cwd=ws.work, timeout=timeout)
+
+
+def assert_archiving_after_restore(ws, repo, dc):
+    """archive_mode still on, the new timeline's history and WAL in the repository, check clean."""
+    assert dc.scalar("SHOW archive_mode") == "on", auto_conf(dc)
+    last = dc.switch_wal()
+    assert last.startswith("00000002"), last
+    dc.wait_archived(last)
+    stored = {f.rsplit("/", 1)[-1] for f in repo.files()}
+    assert "00000002.history" in stored, sorted(stored)
+    assert any(n.startswith(last) for n in stored), (last, sorted(stored))
+    rc, out, err = walship(ws, "check", f"--repo={repo.root}", "-d",
+                           f"host={dc.dir} port={dc.port} user=postgres dbname=postgres")
+    assert rc == 0, describe(rc, out, err)
+
+
+def test_in_place_pitr_of_a_debian_cluster_keeps_archiving(ws, work, debian_clusters):
+    dc, repo = archiving_debian(ws, work, debian_clusters, "inplace")
+    rc, out, err = backup(ws, repo.root, dc)
+    assert rc == 0, describe(rc, out, err)
+    target = rows_before_and_after(dc)
+    etc_before = tree_listing(dc.etc)
+
+    dc.stop()
+    rc, out, err = rebuild(ws, repo, dc.data, "--force", f"--target-time={target}", "--target-action=promote")
+    assert rc == 0, describe(rc, out, err)
+    assert f"is the data directory of Debian cluster {dc.spec}" in out, out
+    assert "in-place restore of this cluster" in out and "archive_mode is left as configured" in out, out
+    assert f"start it with: pg_ctlcluster 15 {dc.name} start" in out, out
+    assert "pg_ctl -D" not in out + err, out + err
+    # The configuration is in /etc: nothing written in the data directory would be read.
+    assert not (dc.data / "postgresql.conf").exists()
+    assert "archive_mode" not in auto_conf(dc), auto_conf(dc)
+    assert "recovery_target_time" in auto_conf(dc)
+
+    dc.start()  # pg_ctlcluster, as the DBA does
+    wait_promoted(dc)
+    assert dc.scalar("SELECT count(*) FROM kept") == 100
+    # recovery_end_command removed the targets: the next start or rebuild does not meet them.
+    text = auto_conf(dc)
+    assert not re.search(r"^\s*recovery_target", text, re.M), text
+    assert not re.search(r"^\s*recovery_end_command", text, re.M), text
+    assert tree_listing(dc.etc) == etc_before
+    assert_archiving_after_restore(ws, repo, dc)
+
+
+def test_in_place_rebuild_with_start_uses_pg_ctlcluster_and_cluster_names_it(ws, work, debian_clusters):
+    dc, repo = archiving_debian(ws, work, debian_clusters, "start")
+    rc, out, err = backup(ws, repo.root, dc)
+    assert rc == 0, describe(rc, out, err)
+    target = rows_before_and_after(dc)
+
+    # Running: refused, with the command that stops a Debian cluster.
+    rc, out, err = run([ws.walship, f"--config={ws.config}", "rebuild", f"--repo={repo.root}",
+                        f"--cluster=15/{dc.name}", "--force", "--dry-run"], cwd=ws.work, user=None)
+    assert rc == 1, describe(rc, out, err)
+    assert f"pg_ctlcluster 15 {dc.name} stop" in err, err
+
+    dc.stop()
+    rc, out, err = run([ws.walship, f"--config={ws.config}", "rebuild", f"--repo={repo.root}",
+                        f"--cluster=15/{dc.name}", "--force", f"--target-time={target}",
+                        "--target-action=promote", "--start"], cwd=ws.work, user=None, timeout=300)
+    assert rc == 0, describe(rc, out, err)
+    assert f"starting the cluster with: pg_ctlcluster 15 {dc.name} start" in out, out
+    assert "recovery ended and the server was promoted" in out, out
+    assert dc.scalar("SELECT count(*) FROM kept") == 100
+    text = auto_conf(dc)
+    assert not re.search(r"^\s*recovery_target", text, re.M), text
+    dc.started = True
+    assert_archiving_after_restore(ws, repo, dc)
+
+
+def test_cluster_option_errors(ws, work, debian_clusters):
+    rc, out, err = walship(ws, "rebuild", f"--repo={work / 'none'}", "--cluster=15/walship-no-such")
+    assert rc == 2, describe(rc, out, err)
+    assert "no cluster 15/walship-no-such" in err and "pg_lsclusters" in err, err
+    rc, out, err = walship(ws, "rebuild", f"--repo={work / 'none'}", "--cluster=main")
+    assert rc == 2 and "VERSION/NAME" in err, describe(rc, out, err)
+    dc = debian_clusters.new("named")
+    rc, out, err = walship(ws, "rebuild", f"--repo={work / 'none'}", f"--cluster={dc.spec}",
+                           f"--pgdata={work / 'elsewhere'}")
+    assert rc == 2 and "is not the data directory of cluster" in err, describe(rc, out, err)
