@@ -7,7 +7,7 @@ import re
 import time
 
 from pgcluster import describe, run, tree_listing
-from test_backup import backup
+from test_backup import archiving_cluster, backup
 from test_rebuild import rebuild
 
 
@@ -95,6 +95,40 @@ def test_in_place_pitr_of_a_debian_cluster_keeps_archiving(ws, work, debian_clus
     assert not re.search(r"^\s*recovery_end_command", text, re.M), text
     assert tree_listing(dc.etc) == etc_before
     assert_archiving_after_restore(ws, repo, dc)
+    # The next rebuild follows the new timeline: its history is in the repository.
+    rc, out, err = rebuild(ws, repo, work / "next", "--dry-run")
+    assert rc == 0, describe(rc, out, err)
+    assert "timeline: 2 (latest)" in out, out
+
+
+def test_in_place_rebuild_of_an_initdb_cluster_keeps_archiving(ws, work, clusters):
+    """The RHEL/PGDG layout (configuration in the data directory): the same system identifier in
+    the old pg_control makes it in place."""
+    pg, repo = archiving_cluster(ws, work, clusters)
+    rc, out, err = backup(ws, repo.root, pg)
+    assert rc == 0, describe(rc, out, err)
+    pg.sql("CREATE TABLE kept AS SELECT generate_series(1, 50) AS id")
+    pg.wait_archived(pg.switch_wal())
+    pg.stop()
+    rc, out, err = rebuild(ws, repo, pg.data, "--force", "--start")
+    assert rc == 0, describe(rc, out, err)
+    assert "in-place restore of this cluster" in out, out
+    pg.started = True
+    assert pg.scalar("SELECT count(*) FROM kept") == 50
+    assert pg.scalar("SHOW archive_mode") == "on"
+    last = pg.switch_wal()
+    pg.wait_archived(last)
+    assert "00000002.history" in {f.rsplit("/", 1)[-1] for f in repo.files()}
+
+
+def test_a_copy_over_another_clusters_directory_is_a_copy(ws, work, clusters, foreign_datadir):
+    pg, repo = archiving_cluster(ws, work, clusters)
+    rc, out, err = backup(ws, repo.root, pg)
+    assert rc == 0, describe(rc, out, err)
+    pg.wait_archived(pg.switch_wal())
+    rc, out, err = rebuild(ws, repo, foreign_datadir, "--force", "--dry-run")
+    assert rc == 0, describe(rc, out, err)
+    assert "a copy (the directory held another cluster): archive_mode = off is written" in out, out
 
 
 def test_in_place_rebuild_with_start_uses_pg_ctlcluster_and_cluster_names_it(ws, work, debian_clusters):
