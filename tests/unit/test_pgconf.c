@@ -88,8 +88,8 @@ static void test_clusters_found_by_data_directory_and_by_name(void **state)
 	assert_int_equal(mkdir(data, 0700), 0);
 	snprintf(path, sizeof(path), "%s/15/main/postgresql.conf", root);
 	char conf[1024];
-	snprintf(conf, sizeof(conf), "#data_directory = '/nowhere'\ndata_directory = '%s'\t# here\nport = 5432\n",
-		 data);
+	snprintf(conf, sizeof(conf),
+		 "#data_directory = '/nowhere'\ndata_directory = '%s'\t# here\nport = 5432\n", data);
 	put(path, conf);
 	/* a cluster named by its pgdata link, and a directory that is no cluster */
 	snprintf(path, sizeof(path), "%s/15/linked", root);

@@ -682,7 +682,8 @@ static void test_pg12_end_command_written_then_cleared_with_the_targets(void **s
 	s.target_value = "2024-05-01 12:00:00+00";
 	s.target_action = "promote";
 	s.end_command = "/usr/bin/walship rebuild --recovery-ended --pgdata=/srv/it's";
-	put_file(dir, "postgresql.auto.conf", PG_HEAD "recovery_end_command = 'old'\nwork_mem = '4MB'\n", 0600);
+	put_file(dir, "postgresql.auto.conf", PG_HEAD "recovery_end_command = 'old'\nwork_mem = '4MB'\n",
+		 0600);
 	write_ok(dir, PG_MAJOR(15), &s);
 	char *conf = slurp(dir, "postgresql.auto.conf");
 	assert_int_equal(lines_setting(conf, "recovery_end_command"), 1);
