@@ -6,9 +6,9 @@ started the server, --cluster=15/NAME names the data directory, and the hints na
 import re
 import time
 
-from pgcluster import describe, run, tree_listing
+from pgcluster import PG_BIN, describe, free_port, make_pg_dir, run, tree_listing, wait_for
 from test_backup import archiving_cluster, backup
-from test_rebuild import rebuild
+from test_rebuild import rebuild, rows, stop_server
 
 
 def archiving_debian(ws, work, debian_clusters, tag):
@@ -167,3 +167,40 @@ def test_cluster_option_errors(ws, work, debian_clusters):
     rc, out, err = walship(ws, "rebuild", f"--repo={work / 'none'}", f"--cluster={dc.spec}",
                            f"--pgdata={work / 'elsewhere'}")
     assert rc == 2 and "is not the data directory of cluster" in err, describe(rc, out, err)
+
+
+def test_standby_of_a_debian_primary_streams_and_archives_once_promoted(ws, work, tmp, debian_clusters):
+    """A standby rebuilt into a new directory from a backup of a Debian primary: the backup carries
+    the configuration from /etc (archive settings, pg_hba.conf), so the standby starts, streams, and
+    once promoted archives its new timeline into the repository."""
+    dc, repo = archiving_debian(ws, work, debian_clusters, "primary")
+    rc, out, err = backup(ws, repo.root, dc)
+    assert rc == 0, describe(rc, out, err)
+    dc.sql("CREATE TABLE marker (id int)")
+    dc.sql("INSERT INTO marker VALUES (1)")
+    dc.wait_archived(dc.switch_wal())
+
+    standby = make_pg_dir(tmp / "standby", 0o700)
+    port = free_port()
+    conninfo = f"host={dc.dir} port={dc.port} user=postgres application_name=walship_standby"
+    try:
+        rc, out, err = rebuild(ws, repo, standby, "--standby", f"--primary-conninfo={conninfo}", "--start",
+                               f"--port={port}", timeout=300)
+        assert rc == 0 and "the standby is running" in out, describe(rc, out, err)
+        dc.sql("INSERT INTO marker VALUES (2)")
+        wait_for(lambda: rows(dc.dir, port, "SELECT count(*) FROM marker")[0][0] == 2, 60,
+                 "row 2 did not stream to the standby")
+        assert rows(dc.dir, port, "SELECT status FROM pg_stat_wal_receiver") == [("streaming",)]
+        assert rows(dc.dir, port, "SHOW archive_mode") == [("on",)]
+
+        rc, out, err = run([PG_BIN / "pg_ctl", "-D", standby, "-w", "-t", "60", "promote"], timeout=90)
+        assert rc == 0, describe(rc, out, err)
+        wait_for(lambda: rows(dc.dir, port, "SELECT pg_is_in_recovery()")[0][0] is False, 60, "promotion")
+        rows(dc.dir, port, "CREATE TABLE after_promotion (x int)")
+        last = rows(dc.dir, port, "SELECT pg_walfile_name(pg_switch_wal())")[0][0]
+        assert last.startswith("00000002"), last
+        wait_for(lambda: any(f.rsplit("/", 1)[-1].startswith(last) for f in repo.files()), 60,
+                 f"{last} of the promoted standby was not archived")
+        assert "00000002.history" in {f.rsplit("/", 1)[-1] for f in repo.files()}
+    finally:
+        stop_server(standby)
