@@ -640,7 +640,7 @@ static int perform(S3Store *s, S3Req *r, S3Verdict *verdict_out, WsError *err)
 	double start = clock_now();
 	double deadline = start + (double)s->io_timeout;
 	S3Verdict v = S3_FATAL;
-	StoreRetry retry;
+	StoreRetry retry = {0};
 	char w[STORE_KEY_MAX + 600], what[STORE_KEY_MAX + 900], at[300];
 
 	snprintf(at, sizeof(at), "S3 at \"%s\"", s->endpoint);

@@ -98,7 +98,7 @@ static int tcp_connect(SftpStore *ss, WsError *err)
 		ws_error_hint(err, "Check the host name in the repository URL and the resolver.");
 		return g == EAI_AGAIN ? WS_TRANSIENT : WS_FATAL;
 	}
-	StoreRetry retry;
+	StoreRetry retry = {0};
 	char what[400], at[400];
 	str_format(what, sizeof(what), "connect to SSH server \"%s\"", ss->server);
 	str_format(at, sizeof(at), "SSH server \"%s\"", ss->server);
