@@ -2,7 +2,10 @@
 archived segment comes back byte for byte, through walship-fetch and through
 plain `zstd -d`."""
 
-from pgcluster import describe, make_pg_dir, sha256_file, zstd_sha256
+import os
+import pwd
+
+from pgcluster import FIRST_SEGMENT, describe, make_pg_dir, run, sha256_file, zstd_sha256
 
 
 def test_archive_under_pgbench_load(ws, work, clusters):
@@ -50,11 +53,6 @@ def test_init_as_root_gives_the_repository_to_the_data_directory_owner(ws, work,
     """root runs walship init for postgres's cluster: the directories init makes and walship.json go to
     postgres, init says so, and walship-push run as postgres stores into it.  A repository directory that
     already existed, owned by root, is left as it is with a warning saying how to fix it."""
-    import os
-    import pwd
-
-    from pgcluster import FIRST_SEGMENT, run
-
     pg_uid = pwd.getpwnam("postgres").pw_uid
     top = tmp / "made-by-root"
     target = top / "sub" / "repo"

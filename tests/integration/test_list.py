@@ -3,6 +3,10 @@ backup wrote, and the window each timeline can be rebuilt to, which shrinks
 to the first missing WAL file when one is removed."""
 
 import json
+import os
+import re
+import time
+from datetime import datetime, timezone
 
 from pgcluster import describe, has_phrase, run
 from test_backup import archiving_cluster, backup, lsn
@@ -71,11 +75,6 @@ def test_list_reports_a_damaged_manifest_and_fails(ws, work, clusters):
 def test_list_gives_the_recoverable_end_as_a_time(ws, work, clusters):
     """Each range ends with when its last WAL file was archived, in text and JSON: the time the
     repository stored that file."""
-    import os
-    import re
-    import time
-    from datetime import datetime, timezone
-
     pg, repo = archiving_cluster(ws, work, clusters)
     rc, out, err = backup(ws, repo.root, pg)
     assert rc == 0, describe(rc, out, err)

@@ -8,9 +8,20 @@ plain http:// to a host that is not loopback."""
 
 import json
 import os
+import re
 import subprocess
 
-from pgcluster import FIRST_SEGMENT, describe, has_phrase, make_pg_dir, pg_copy, run, sha256_file, write_pg_file
+from pgcluster import (
+    FIRST_SEGMENT,
+    describe,
+    free_port,
+    has_phrase,
+    make_pg_dir,
+    pg_copy,
+    run,
+    sha256_file,
+    write_pg_file,
+)
 
 PREFIX = "cluster/a"
 TIME = "/usr/bin/time"
@@ -368,10 +379,6 @@ def test_server_killed_mid_upload(ws, datadir64, s3server, s3bucket):
 def test_retries_are_reported_while_s3_is_down(ws, datadir, s3server, s3bucket):
     """An outage is said at the first retry, every 10 s while retried and when given up; a push that
     needed retries says so when it gets through."""
-    import re
-
-    from pgcluster import free_port
-
     cfg = s3_config(ws, s3server)
     url = s3server.url(s3bucket, PREFIX)
     ws.init(url, datadir, config=cfg)

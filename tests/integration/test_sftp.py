@@ -6,6 +6,7 @@ the exit codes PostgreSQL needs and leave no partial object; the directory
 sync runs on the server (and can be turned off)."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -399,8 +400,6 @@ def test_server_killed_mid_upload(ws, own_sshd, work, datadir64):  # noqa: F811
 def test_retries_are_reported_while_sshd_is_down(ws, own_sshd, work, datadir):  # noqa: F811
     """sshd down: the push says at the first retry that it retries until io-timeout, every 10 s that
     it still does, and when it gives up; started again meanwhile, the push gets through and says so."""
-    import re
-
     server = own_sshd
     cfg = write_config(work, "c.conf", server.config_text() + "io-timeout = 15\n")
     url, view = init_repo(ws, server, work, datadir, cfg)
