@@ -165,8 +165,12 @@ int cmd_fetch(const Config *cfg, const FetchRequest *req, FetchMode *mode, WsErr
 	int rc;
 	bool spool_tried = false, absent = false;
 
-	if ((rc = walname_parse(req->name, &name, err)) != 0)
+	if ((rc = walname_parse(req->name, &name, err)) != 0) {
+		if (walname_args_swapped(req->path, req->name))
+			ws_error_hint(err, "The arguments look swapped: restore_command takes %%f %%p "
+					   "(walship-fetch %%f %%p).");
 		return rc;
+	}
 	if (req->path[0] == '\0')
 		return ws_error(err, WS_USAGE, "the target path (%%p) is empty");
 

@@ -19,6 +19,7 @@
 #include "repo/jsonfile.h"
 #include "repo/lock.h"
 #include "repo/repo.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -45,8 +46,14 @@ static void print_range(FILE *f, const CatalogRange *r, uint32_t seg_size)
 	lsn_format(r->from_lsn, from);
 	lsn_format(r->to_lsn, to);
 	wal_segment_name(r->to_tli, r->to_segno, seg_size, name);
-	fprintf(f, "from %s (backup %s, %s) to %s (end of %s)", from, r->from_backup->id,
+	fprintf(f, "from %s (backup %s, %s) to %s (end of %s", from, r->from_backup->id,
 		show_time(r->from_backup->stop_time, t), to, name);
+	if (r->to_time > 0) {
+		char iso[CLOCK_ISO_MAX];
+		clock_utc_iso(r->to_time, iso);
+		fprintf(f, ", archived %s", show_time(iso, t));
+	}
+	fputc(')', f);
 }
 
 void list_print_window(FILE *f, const CatalogWindow *w, uint32_t seg_size)
@@ -296,6 +303,10 @@ static void range_end_json(json_t *o, const CatalogRange *r, uint32_t seg_size)
 {
 	json_object_set_new(o, "to_lsn", r ? lsn_json(r->to_lsn) : json_null());
 	json_object_set_new(o, "to_wal", r ? seg_json(r->to_tli, r->to_segno, seg_size) : json_null());
+	char iso[CLOCK_ISO_MAX];
+	if (r && r->to_time > 0)
+		clock_utc_iso(r->to_time, iso);
+	json_object_set_new(o, "to_archived_time", r && r->to_time > 0 ? json_string(iso) : json_null());
 }
 
 static json_t *window_json(const CatalogWindow *w, uint32_t seg_size)

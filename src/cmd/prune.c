@@ -661,6 +661,23 @@ static void print_json(const Plan *p, const PruneOptions *opt, uint64_t bytes, s
 	json_decref(o);
 }
 
+/* --dry-run -v: every object the prune would remove, one a line, in the order it removes them. */
+static void print_victims(const Plan *p)
+{
+	char size[32];
+	for (int i = 0; i < p->ndirs; i++)
+		for (size_t k = 0; k < p->dirs[i].objs.n; k++)
+			printf("would remove %s (%s)\n", p->dirs[i].objs.v[k].key,
+			       fmt_size(p->dirs[i].objs.v[k].size, size, sizeof(size)));
+	for (int i = 0; i < p->nep; i++)
+		for (size_t k = 0; k < p->ep[i].wal.n; k++)
+			printf("would remove %s (%s)\n", p->ep[i].wal.v[k].key,
+			       fmt_size(p->ep[i].wal.v[k].size, size, sizeof(size)));
+	for (int i = 0; i < p->nleases; i++)
+		if (p->holds[i].expired)
+			printf("would remove %s (expired lease)\n", p->holds[i].l->key);
+}
+
 static void print_text(const Plan *p, const PruneOptions *opt, uint64_t bytes, size_t wal)
 {
 	char size[32];
@@ -671,6 +688,8 @@ static void print_text(const Plan *p, const PruneOptions *opt, uint64_t bytes, s
 		else
 			ni++;
 	}
+	if (opt->dry_run && log_get_level() >= LOG_LEVEL_INFO)
+		print_victims(p);
 	printf("%s %d backup%s", opt->dry_run ? "would remove" : "removed", nb, nb == 1 ? "" : "s");
 	if (nb > 0) {
 		const char *sep = " (";

@@ -214,8 +214,12 @@ int cmd_push(const Config *cfg, const char *pgdata, const char *path, const char
 	long parallel = 1;
 	int rc;
 
-	if ((rc = push_file_init(&f, path, name, err)) != 0)
+	if ((rc = push_file_init(&f, path, name, err)) != 0) {
+		if (rc == WS_USAGE && walname_args_swapped(path, name))
+			ws_error_hint(err, "The arguments look swapped: archive_command takes %%p %%f "
+					   "(walship-push %%p %%f).");
 		return rc;
+	}
 	if ((rc = config_get_int(cfg, "push-parallel", 1, PUSH_PARALLEL_MAX, &parallel, err)) != 0)
 		goto done;
 	if ((rc = cluster_read(pgdata, &ci, err)) != 0)

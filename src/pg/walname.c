@@ -77,6 +77,17 @@ static int not_a_name(const char *name, WsError *err, const char *detail)
 	return WS_USAGE;
 }
 
+bool walname_args_swapped(const char *bare, const char *pathlike)
+{
+	WalName n;
+	if (bare == NULL || pathlike == NULL || strchr(bare, '/') != NULL ||
+	    walname_parse(bare, &n, NULL) != 0)
+		return false;
+	const char *base = strrchr(pathlike, '/');
+	base = base ? base + 1 : pathlike;
+	return base != pathlike || strcmp(base, "RECOVERYXLOG") == 0 || strcmp(base, "RECOVERYHISTORY") == 0;
+}
+
 int walname_parse(const char *name, WalName *out, WsError *err)
 {
 	WalName n;

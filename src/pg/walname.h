@@ -47,6 +47,14 @@ typedef struct WalName {
  */
 int walname_parse(const char *name, WalName *out, WsError *err);
 
+/*
+ * For a name that failed walname_parse: whether a hook's two arguments look
+ * given in the wrong order, that is, the one that should be the path is a bare
+ * WAL file name and the one that should be the name is a path (has a '/', or
+ * is RECOVERYXLOG / RECOVERYHISTORY, the names restore_command's %p ends in).
+ */
+bool walname_args_swapped(const char *bare, const char *pathlike);
+
 /* Name of the file kind: "segment", "history file", "backup history file", "partial segment". */
 const char *walname_kind_str(WalKind kind);
 

@@ -185,6 +185,7 @@ static void window_of(CatalogWindow *w, const CatalogTimeline *lt, const BackupM
 		x->r.to_lsn = seg_end_lsn(end->segno, seg_size);
 		x->r.to_tli = end->tli;
 		x->r.to_segno = end->segno;
+		x->r.to_time = 0;
 	}
 
 	/* Windows that touch or overlap are one range, starting at the earliest consistent point. */
@@ -317,7 +318,7 @@ static int wal_key(void *ctx, const char *key, const StoreStat *st, WsError *err
 	const char *slash = strchr(rel, '/');
 	WalName n;
 
-	(void)st, (void)err;
+	(void)err;
 	if (strchr(rel, '@') != NULL) {
 		/* A differing .partial/.backup kept beside the first: recovery never reads it. */
 		s->n_variants++;
@@ -346,7 +347,9 @@ static int wal_key(void *ctx, const char *key, const StoreStat *st, WsError *err
 		if (t->nsegs == t->cap) {
 			t->cap = t->cap ? t->cap * 2 : 256;
 			t->segs = xrealloc(t->segs, t->cap * sizeof(*t->segs));
+			t->mtimes = xrealloc(t->mtimes, t->cap * sizeof(*t->mtimes));
 		}
+		t->mtimes[t->nsegs] = st->mtime;
 		t->segs[t->nsegs++] = walname_segno(&n, s->epoch->seg_size);
 		break;
 	}
@@ -426,10 +429,66 @@ static int dir_cmp(const void *a, const void *b)
 	return id_cmp(((const CatalogBackupDir *)a)->id, ((const CatalogBackupDir *)b)->id);
 }
 
-static int u64_cmp(const void *a, const void *b)
+static int u64_find(const void *key, const void *elem)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	uint64_t x = *(const uint64_t *)key, y = *(const uint64_t *)elem;
 	return x < y ? -1 : x > y;
+}
+
+typedef struct SegStamp {
+	uint64_t segno;
+	int64_t mtime;
+} SegStamp;
+
+static int stamp_cmp(const void *a, const void *b)
+{
+	const SegStamp *x = a, *y = b;
+	return x->segno < y->segno ? -1 : x->segno > y->segno;
+}
+
+/* t's segments ascending and unique, each with its time; a store lists them in that order already. */
+static void sort_segs(CatalogEpochTimeline *t)
+{
+	bool ordered = true;
+	for (size_t j = 1; j < t->nsegs && ordered; j++)
+		ordered = t->segs[j] > t->segs[j - 1];
+	if (ordered)
+		return;
+	SegStamp *v = xmalloc(t->nsegs * sizeof(*v));
+	for (size_t j = 0; j < t->nsegs; j++)
+		v[j] = (SegStamp){t->segs[j], t->mtimes[j]};
+	qsort(v, t->nsegs, sizeof(*v), stamp_cmp);
+	size_t k = 0;
+	for (size_t j = 0; j < t->nsegs; j++) {
+		if (k > 0 && v[j].segno == t->segs[k - 1]) {
+			if (v[j].mtime > t->mtimes[k - 1])
+				t->mtimes[k - 1] = v[j].mtime;
+			continue;
+		}
+		t->segs[k] = v[j].segno;
+		t->mtimes[k++] = v[j].mtime;
+	}
+	t->nsegs = k;
+	free(v);
+}
+
+/* Each range's to_time: the stored time of its last segment. */
+static void stamp_ranges(CatalogEpoch *s)
+{
+	for (int i = 0; i < s->nw; i++) {
+		for (int r = 0; r < s->w[i].nranges; r++) {
+			CatalogRange *x = &s->w[i].ranges[r];
+			for (int k = 0; k < s->ntl; k++) {
+				const CatalogEpochTimeline *t = &s->tls[k];
+				if (t->tli != x->to_tli)
+					continue;
+				const uint64_t *hit =
+					bsearch(&x->to_segno, t->segs, t->nsegs, sizeof(*t->segs), u64_find);
+				if (hit != NULL)
+					x->to_time = t->mtimes[hit - t->segs];
+			}
+		}
+	}
 }
 
 static int tlacc_cmp(const void *a, const void *b)
@@ -446,6 +505,7 @@ void catalog_epoch_free(CatalogEpoch *s)
 	free(s->lts);
 	for (int i = 0; i < s->ntl; i++) {
 		free(s->tls[i].segs);
+		free(s->tls[i].mtimes);
 		history_free(s->tls[i].path);
 	}
 	free(s->tls);
@@ -576,14 +636,7 @@ int catalog_scan_epoch(Repo *repo, const RepoEpoch *ep, CatalogProblemFn problem
 	s->lts = xcalloc((size_t)(s->ntl > 0 ? s->ntl : 1), sizeof(*s->lts));
 	for (int i = 0; i < s->ntl; i++) {
 		CatalogEpochTimeline *t = &s->tls[i];
-		if (t->nsegs > 1) {
-			size_t k = 0;
-			qsort(t->segs, t->nsegs, sizeof(*t->segs), u64_cmp);
-			for (size_t j = 0; j < t->nsegs; j++)
-				if (k == 0 || t->segs[j] != t->segs[k - 1])
-					t->segs[k++] = t->segs[j];
-			t->nsegs = k;
-		}
+		sort_segs(t);
 		if (t->has_history)
 			read_history(repo, s, t, problem, ctx);
 		else
@@ -594,6 +647,9 @@ int catalog_scan_epoch(Repo *repo, const RepoEpoch *ep, CatalogProblemFn problem
 		s->lts[i].segs = t->segs;
 		s->lts[i].nsegs = t->nsegs;
 	}
-	return catalog_windows((const BackupMeta *const *)s->backups, s->nbackups, s->lts, s->ntl,
-			       ep->seg_size, &s->w, &s->nw, err);
+	rc = catalog_windows((const BackupMeta *const *)s->backups, s->nbackups, s->lts, s->ntl, ep->seg_size,
+			     &s->w, &s->nw, err);
+	if (rc == 0)
+		stamp_ranges(s);
+	return rc;
 }

@@ -34,6 +34,8 @@ typedef struct CatalogRange {
 	uint64_t to_lsn;               /* end of the last segment of the run (start of the next) */
 	uint32_t to_tli;               /* the last segment of the run: its timeline and number */
 	uint64_t to_segno;
+	int64_t to_time; /* when the repository stored that segment (seconds since 1970), 0: unknown;
+			    filled by catalog_scan_epoch */
 } CatalogRange;
 
 /* Segments missing from the repository with WAL present after them. */
@@ -82,7 +84,8 @@ void catalog_windows_free(CatalogWindow *w, int n);
 /* What the repository holds for one timeline of an epoch. */
 typedef struct CatalogEpochTimeline {
 	uint32_t tli;
-	uint64_t *segs; /* segment numbers present, ascending, unique */
+	uint64_t *segs;  /* segment numbers present, ascending, unique */
+	int64_t *mtimes; /* the stored time of each (the store's mtime), beside segs */
 	size_t nsegs;
 	size_t cap;
 	bool has_history;

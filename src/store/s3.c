@@ -32,6 +32,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include "store/retry.h"
 #include "store/s3_lib.h"
 #include "store/s3_util.h"
 #include "util/cleanup.h"
@@ -639,6 +640,12 @@ static int perform(S3Store *s, S3Req *r, S3Verdict *verdict_out, WsError *err)
 	double start = clock_now();
 	double deadline = start + (double)s->io_timeout;
 	S3Verdict v = S3_FATAL;
+	StoreRetry retry = {0};
+	char w[STORE_KEY_MAX + 600], what[STORE_KEY_MAX + 900], at[300];
+
+	snprintf(at, sizeof(at), "S3 at \"%s\"", s->endpoint);
+	snprintf(what, sizeof(what), "%s %s (%s)", r->action, where(s, r, w, sizeof(w)), at);
+	store_retry_start(&retry, what, at, s->io_timeout);
 
 	if (r->body != NULL && r->body_len > 0) {
 		sha256_hex(r->body, r->body_len, body_sha);
@@ -649,8 +656,10 @@ static int perform(S3Store *s, S3Req *r, S3Verdict *verdict_out, WsError *err)
 
 	for (r->attempts = 1;; r->attempts++) {
 		AttemptResult ar = attempt(s, r, sha, err);
-		if (ar == ATTEMPT_FAIL)
+		if (ar == ATTEMPT_FAIL) {
+			store_retry_done(&retry, false, err ? err->msg : "failed");
 			return err ? err->cls : WS_FATAL;
+		}
 		if (ar == ATTEMPT_RETRY) {
 			v = S3_RETRY;
 		} else {
@@ -665,16 +674,23 @@ static int perform(S3Store *s, S3Req *r, S3Verdict *verdict_out, WsError *err)
 			*verdict_out = v;
 		if (v == S3_OK && r->sink && r->delivered == 0 && r->get_etag[0] == '\0')
 			snprintf(r->get_etag, sizeof(r->get_etag), "%s", r->etag);
-		if (v == S3_OK || v == S3_RANGE)
+		if (v == S3_OK || v == S3_RANGE) {
+			store_retry_done(&retry, true, NULL);
 			return 0;
-		if (v != S3_RETRY || r->one_attempt)
-			return verdict_error(s, r, v, err);
+		}
+		if (v != S3_RETRY || r->one_attempt) {
+			int rc = verdict_error(s, r, v, err);
+			store_retry_done(&retry, false, err ? err->msg : r->last);
+			return rc;
+		}
 
 		/* A resumed GET keeps what reached the sink; remember the object it came from. */
 		if (r->sink && r->delivered > 0 && r->get_etag[0] == '\0')
 			snprintf(r->get_etag, sizeof(r->get_etag), "%s", r->etag);
-		if (r->sink && r->length != STORE_TO_END && r->delivered >= r->length)
+		if (r->sink && r->length != STORE_TO_END && r->delivered >= r->length) {
+			store_retry_done(&retry, true, NULL);
 			return 0;
+		}
 
 		double ceiling = S3_BACKOFF_BASE * (double)(1u << (r->attempts < 16 ? r->attempts : 16));
 		if (ceiling > S3_BACKOFF_CAP)
@@ -684,12 +700,13 @@ static int perform(S3Store *s, S3Req *r, S3Verdict *verdict_out, WsError *err)
 		if (now + pause >= deadline)
 			break;
 		log_debug("S3 %s %s: %s, retrying in %.2f s", r->method, r->path, r->last, pause);
+		store_retry_note(&retry, r->last);
 		if (clock_sleep_interruptible(pause) != 0)
 			return ws_error(err, WS_INTERRUPTED, "interrupted while talking to S3 at \"%s\"",
 					s->endpoint);
 	}
 
-	char w[STORE_KEY_MAX + 600];
+	store_retry_done(&retry, false, r->last);
 	ws_error(err, WS_TRANSIENT, "could not %s %s: S3 at \"%s\" failed: %s", r->action,
 		 where(s, r, w, sizeof(w)), s->endpoint, r->last);
 	ws_error_detail(err, "Tried %d time%s over %.0f seconds (io-timeout is %ld seconds).", r->attempts,

@@ -8,15 +8,27 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "store/sftp_auth.h"
+#include "store/retry.h"
 #include "store/sftp_hostkey.h"
+#include "util/clock.h"
 #include "util/mem.h"
 
-#define SFTP_CONNECT_TRIES 3
+/*
+ * A server being restarted, or one that is down, refuses: connecting is tried
+ * again with a growing pause (SFTP_CONNECT_PAUSE_MS times the attempt, at most
+ * SFTP_CONNECT_PAUSE_MAX_MS) until io-timeout runs out, as S3 requests are.
+ * One connect waits at most SFTP_CONNECT_SLICE_MS for an answer, so that a
+ * silent host is reported while it is retried.
+ */
+#define SFTP_CONNECT_PAUSE_MS     250LL
+#define SFTP_CONNECT_PAUSE_MAX_MS 2000LL
+#define SFTP_CONNECT_SLICE_MS     ((long long)(STORE_RETRY_REPORT_EVERY * 1000))
 
 static long long now_ms(void)
 {
@@ -86,33 +98,40 @@ static int tcp_connect(SftpStore *ss, WsError *err)
 		ws_error_hint(err, "Check the host name in the repository URL and the resolver.");
 		return g == EAI_AGAIN ? WS_TRANSIENT : WS_FATAL;
 	}
-	/* A server being restarted refuses for a moment: a few quick tries, all within io-timeout. */
-	for (int attempt = 0; attempt < SFTP_CONNECT_TRIES; attempt++) {
-		if (attempt > 0) {
-			long long pause = 250LL * attempt;
-			if (now_ms() + pause >= deadline)
-				break;
-			struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)pause * 1000000L};
-			nanosleep(&ts, NULL);
-		}
+	StoreRetry retry = {0};
+	char what[400], at[400];
+	str_format(what, sizeof(what), "connect to SSH server \"%s\"", ss->server);
+	str_format(at, sizeof(at), "SSH server \"%s\"", ss->server);
+	store_retry_start(&retry, what, at, ss->timeout_s);
+	for (long long attempt = 1;; attempt++) {
 		for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
 			int fd = -1;
-			e = connect_one(ai, deadline, &fd);
+			long long slice = now_ms() + SFTP_CONNECT_SLICE_MS;
+			e = connect_one(ai, slice < deadline ? slice : deadline, &fd);
 			if (e == 0) {
+				store_retry_done(&retry, true, NULL);
 				ss->sock = fd;
 				freeaddrinfo(res);
 				return 0;
 			}
-			if (e == ETIMEDOUT)
-				break;
 		}
-		if (e == ETIMEDOUT)
+		long long pause = SFTP_CONNECT_PAUSE_MS * attempt;
+		if (pause > SFTP_CONNECT_PAUSE_MAX_MS)
+			pause = SFTP_CONNECT_PAUSE_MAX_MS;
+		if (now_ms() + pause >= deadline)
 			break;
+		store_retry_note(&retry, strerror(e));
+		if (clock_sleep_interruptible((double)pause / 1000.0) != 0) {
+			freeaddrinfo(res);
+			return ws_error(err, WS_INTERRUPTED, "interrupted while connecting to \"%s\"",
+					ss->server);
+		}
 	}
+	store_retry_done(&retry, false, strerror(e));
 	freeaddrinfo(res);
 	ws_error_errno(err, WS_TRANSIENT, e, "could not connect to \"%s\"", ss->server);
-	if (e == ETIMEDOUT)
-		ws_error_detail(err, "No answer within io-timeout (%ld s).", ss->timeout_s);
+	ws_error_detail(err, "Tried %d time%s until io-timeout (%ld s) ran out.", retry.retries + 1,
+			retry.retries == 0 ? "" : "s", ss->timeout_s);
 	ws_error_hint(err, "Check that the SSH server is running and reachable (host, port, firewall).  The "
 			   "operation can be tried again.");
 	return WS_TRANSIENT;

@@ -1,6 +1,6 @@
 /*
- * sftp_conn.h - connecting an SFTP handle: TCP within io-timeout (a few
- * quick tries while a restarting server refuses), the SSH handshake with the
+ * sftp_conn.h - connecting an SFTP handle: TCP, tried again while the server
+ * refuses or is silent until io-timeout runs out (reported, store/retry.h), the SSH handshake with the
  * host key checked (sftp_hostkey.h), the login (sftp_auth.h), the SFTP
  * subsystem.  Every libssh2 wait is limited to io-timeout: the socket stays
  * non-blocking so that libssh2 waits in poll().

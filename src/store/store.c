@@ -272,6 +272,13 @@ bool store_url_overlaps(const char *url)
 	return url != NULL && strncmp(url, "s3://", 5) == 0;
 }
 
+const char *store_url_local_path(const char *url)
+{
+	if (url != NULL && strncmp(url, "file://", 7) == 0)
+		return url + 7;
+	return url != NULL && url[0] == '/' ? url : NULL;
+}
+
 int store_open(const char *url, const Config *cfg, int flags, Store **out, WsError *err)
 {
 	*out = NULL;
@@ -281,12 +288,7 @@ int store_open(const char *url, const Config *cfg, int flags, Store **out, WsErr
 		return WS_USAGE;
 	}
 
-	const char *path = NULL;
-	if (strncmp(url, "file://", 7) == 0)
-		path = url + 7;
-	else if (url[0] == '/')
-		path = url;
-
+	const char *path = store_url_local_path(url);
 	if (path != NULL) {
 		if (path[0] != '/') {
 			ws_error(err, WS_USAGE, "repository path must be absolute");

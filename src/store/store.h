@@ -69,6 +69,10 @@ void store_free(Store *s);
  */
 bool store_url_overlaps(const char *url);
 
+/* The directory a local-disk URL names ("/abs/path", "file:///abs/path": borrowed from url), NULL for the
+ * others. */
+const char *store_url_local_path(const char *url);
+
 /* The repository as shown to users ("/var/lib/walship" or "sftp://..."). */
 const char *store_display(const Store *s);
 

@@ -283,3 +283,41 @@ bool fs_path_within(const char *path, const char *dir)
 		return true;
 	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
+
+char *fs_first_missing(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) == 0)
+		return NULL;
+	char *p = xstrdup(path);
+	for (char *slash = strchr(p + 1, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		if (lstat(p, &st) != 0)
+			return p;
+		*slash = '/';
+	}
+	return p;
+}
+
+int fs_chown_tree(const char *path, uid_t uid, gid_t gid, WsError *err)
+{
+	struct stat st;
+	if (lstat(path, &st) != 0 || lchown(path, uid, gid) != 0)
+		return ws_error_errno(err, WS_FATAL, errno, "could not change the owner of \"%s\"", path);
+	if (!S_ISDIR(st.st_mode))
+		return 0;
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return ws_error_errno(err, WS_FATAL, errno, "could not open directory \"%s\"", path);
+	int rc = 0;
+	struct dirent *e;
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		char *child = xasprintf("%s/%s", path, e->d_name);
+		rc = fs_chown_tree(child, uid, gid, err);
+		free(child);
+	}
+	closedir(d);
+	return rc;
+}

@@ -30,6 +30,16 @@ int fs_fsync_dir(const char *path, WsError *err);
  */
 int fs_mkdir_durable(const char *path, mode_t mode, bool *created, WsError *err);
 
+/*
+ * The first component of absolute path that does not exist ("/a/b" when /a is
+ * there and /a/b is not), or NULL when path exists: what fs_mkdir_durable
+ * would create.
+ */
+char *fs_first_missing(const char *path);
+
+/* lchown path and, if it is a directory, everything under it (symbolic links are not followed). */
+int fs_chown_tree(const char *path, uid_t uid, gid_t gid, WsError *err);
+
 /* Read a small file (< max bytes) into a NUL-terminated buffer. */
 int fs_read_small(const char *path, size_t max, char **out, size_t *len, WsError *err);
 

@@ -2,7 +2,10 @@
 archived segment comes back byte for byte, through walship-fetch and through
 plain `zstd -d`."""
 
-from pgcluster import describe, make_pg_dir, sha256_file, zstd_sha256
+import os
+import pwd
+
+from pgcluster import FIRST_SEGMENT, describe, make_pg_dir, run, sha256_file, zstd_sha256
 
 
 def test_archive_under_pgbench_load(ws, work, clusters):
@@ -44,3 +47,33 @@ def test_archive_under_pgbench_load(ws, work, clusters):
         target.unlink()
 
     assert "walship-push: error" not in pg.log_text(), f"walship-push logged errors:\n{pg.log_tail()}"
+
+
+def test_init_as_root_gives_the_repository_to_the_data_directory_owner(ws, work, tmp, datadir):
+    """root runs walship init for postgres's cluster: the directories init makes and walship.json go to
+    postgres, init says so, and walship-push run as postgres stores into it.  A repository directory that
+    already existed, owned by root, is left as it is with a warning saying how to fix it."""
+    pg_uid = pwd.getpwnam("postgres").pw_uid
+    top = tmp / "made-by-root"
+    target = top / "sub" / "repo"
+    cmd = [ws.walship, f"--config={ws.config}", "init", f"--repo={target}", f"--pgdata={datadir}"]
+    rc, out, err = run(cmd, cwd=work, user=None)
+    assert rc == 0, describe(rc, out, err)
+    assert f'repository "{target}" belongs to postgres, the owner of the data directory' in out, out
+    for p in (top, top / "sub", target, target / "walship.json"):
+        assert os.lstat(p).st_uid == pg_uid, f"{p} is owned by uid {os.lstat(p).st_uid}, not postgres"
+    assert os.lstat(tmp).st_uid == 0, "init changed the owner of a directory it did not make"
+    rc, out, err = ws.push(target, f"pg_wal/{FIRST_SEGMENT}", FIRST_SEGMENT, datadir)
+    assert rc == 0, "walship-push as postgres into the repository root made\n" + describe(rc, out, err)
+
+    existing = tmp / "root-owned"
+    existing.mkdir(mode=0o755)
+    cmd = [ws.walship, f"--config={ws.config}", "init", f"--repo={existing}", f"--pgdata={datadir}"]
+    rc, out, err = run(cmd, cwd=work, user=None)
+    assert rc == 0, describe(rc, out, err)
+    assert (f'warning: repository directory "{existing}" belongs to root, not to postgres, the owner of data '
+            f'directory "{datadir}"') in err, err
+    assert f"hint: Give it to postgres: chown -R postgres: {existing}" in err, err
+    assert os.lstat(existing).st_uid == 0
+    rc, out, err = ws.push(existing, f"pg_wal/{FIRST_SEGMENT}", FIRST_SEGMENT, datadir)
+    assert rc == 1, "the warning said postgres cannot write it\n" + describe(rc, out, err)

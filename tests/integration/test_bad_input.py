@@ -95,6 +95,39 @@ def test_push_refuses_non_wal_names(ws, repo, datadir, name):
     assert_nothing_written(repo.root, before, f"name {name!r}")
 
 
+def test_push_swapped_arguments_get_a_hint(ws, repo, datadir):
+    """archive_command = 'walship-push %f %p': the error says the order is wrong and which it is."""
+    before = tree_listing(repo.root)
+    rc, out, err = ws.push(repo.root, FIRST_SEGMENT, SEG, datadir)
+    assert rc == 1, "walship-push %f %p must exit 1 (a usage error)\n" + describe(rc, out, err)
+    assert has_phrase(err, "is not a WAL file name"), describe(rc, out, err)
+    assert "hint: The arguments look swapped: archive_command takes %p %f (walship-push %p %f)." in err, describe(
+        rc, out, err
+    )
+    assert_nothing_written(repo.root, before, "swapped arguments")
+
+
+def test_push_plain_bad_name_gets_no_swap_hint(ws, repo, datadir):
+    rc, out, err = ws.push(repo.root, SEG, "pg_wal/000000010000000000000001", datadir)
+    assert rc == 1, describe(rc, out, err)
+    assert "swapped" not in err, "a path given twice is not a swap\n" + describe(rc, out, err)
+
+
+@pytest.mark.parametrize("path", ["pg_wal/RECOVERYXLOG", "/tmp/restore-target/000000010000000000000001"])
+def test_fetch_swapped_arguments_get_a_hint(ws, repo, datadir, path):
+    """restore_command = 'walship-fetch %p %f': exit 200 (usage error), the hint, nothing written."""
+    listing = sorted(os.listdir(datadir)) + sorted(os.listdir(datadir / "pg_wal"))
+    before = tree_listing(repo.root)
+    rc, out, err = ws.fetch(repo.root, path, FIRST_SEGMENT, datadir, "--mode=recovery")
+    assert rc == 200, "walship-fetch %p %f is a usage error: exit 200\n" + describe(rc, out, err)
+    assert "hint: The arguments look swapped: restore_command takes %f %p (walship-fetch %f %p)." in err, describe(
+        rc, out, err
+    )
+    assert sorted(os.listdir(datadir)) + sorted(os.listdir(datadir / "pg_wal")) == listing, "fetch wrote a file"
+    assert not os.path.exists(path), "fetch wrote a file"
+    assert_nothing_written(repo.root, before, "swapped fetch arguments")
+
+
 def test_push_refuses_timeline_zero(ws, repo, datadir):
     before = tree_listing(repo.root)
     rc, out, err = ws.push(repo.root, SEG, "000000000000000000000001", datadir)

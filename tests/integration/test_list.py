@@ -3,6 +3,10 @@ backup wrote, and the window each timeline can be rebuilt to, which shrinks
 to the first missing WAL file when one is removed."""
 
 import json
+import os
+import re
+import time
+from datetime import datetime, timezone
 
 from pgcluster import describe, has_phrase, run
 from test_backup import archiving_cluster, backup, lsn
@@ -66,3 +70,28 @@ def test_list_reports_a_damaged_manifest_and_fails(ws, work, clusters):
     rc, out, err = walship_list(ws, repo)
     assert rc == 1, describe(rc, out, err)
     assert has_phrase(err, "manifest.json") and has_phrase(err, "problem"), describe(rc, out, err)
+
+
+def test_list_gives_the_recoverable_end_as_a_time(ws, work, clusters):
+    """Each range ends with when its last WAL file was archived, in text and JSON: the time the
+    repository stored that file."""
+    pg, repo = archiving_cluster(ws, work, clusters)
+    rc, out, err = backup(ws, repo.root, pg)
+    assert rc == 0, describe(rc, out, err)
+    pg.sql("CREATE TABLE t AS SELECT g FROM generate_series(1, 1000) g")
+    time.sleep(1.1)  # the end's time differs from the backup's
+    last = pg.switch_wal()
+    pg.wait_archived(last)
+    stored = datetime.fromtimestamp(int(os.stat(repo.key_path(last)).st_mtime), timezone.utc)
+
+    rc, out, err = walship_list(ws, repo, "--json")
+    assert rc == 0, describe(rc, out, err)
+    tl1 = [t for t in json.loads(out)["epochs"][0]["timelines"] if t["timeline"] == 1][0]
+    assert tl1["to_wal"] == last, tl1
+    assert tl1["to_archived_time"] == stored.strftime("%Y-%m-%dT%H:%M:%SZ"), tl1
+    assert tl1["ranges"][-1]["to_archived_time"] == tl1["to_archived_time"], tl1
+
+    rc, out, err = walship_list(ws, repo)
+    assert rc == 0, describe(rc, out, err)
+    shown = stored.strftime("%Y-%m-%d %H:%M:%S")
+    assert re.search(rf"^  timeline 1: from .* to {tl1['to_lsn']} \(end of {last}, archived {shown}\)$", out, re.M), out

@@ -459,3 +459,35 @@ def test_prune_on_s3(ws, work, clusters, tmp, s3server, s3bucket):
         assert rows_at(pg.dir, port) == want
     finally:
         stop_server(dest)
+
+
+def test_prune_dry_run_verbose_lists_exactly_what_prune_removes(ws, work, clusters):
+    """--dry-run -v names every object, one a line, with the totals; a real prune then removes exactly those."""
+    pg, repo = archiving_cluster(ws, work, clusters)
+    pg.sql("CREATE TABLE ev (src text, id int, PRIMARY KEY (src, id))")
+    pg.sql("INSERT INTO ev SELECT 'p', g FROM generate_series(1, 10) g")
+    pg.switch_wal()
+    b1 = take_backup(ws, repo.root, pg)
+    pg.sql("INSERT INTO ev SELECT 'p', g FROM generate_series(11, 20) g")
+    pg.switch_wal()
+    b2 = take_backup(ws, repo.root, pg)
+    pg.wait_archived(pg.switch_wal())
+    pg.stop()
+
+    before = files(repo.root)
+    rc, out, err = prune(ws, repo.root, "--keep-backups=1", "--dry-run", "-v")
+    assert rc == 0, describe(rc, out, err)
+    assert files(repo.root) == before, "a dry run removed something"
+    listed = [m.group(1) for m in re.finditer(r"^would remove (\S+) \(", out, re.M)]
+    assert len(listed) == len(set(listed)), out
+    assert any(f"/backups/{b1}/" in k for k in listed) and not any(f"/backups/{b2}/" in k for k in listed), out
+    wal = [k for k in listed if "/wal/" in k]
+    assert any(re.search(r"/wal/[0-9A-F]{16}/[0-9A-F]{24}$", k) for k in wal), "the WAL before the kept backup\n" + out
+    assert re.search(rf"^would remove 1 backup \({b1}\), {len(wal)} WAL files, freeing ", out, re.M), out
+
+    rc, out2, err = prune(ws, repo.root, "--keep-backups=1")
+    assert rc == 0, describe(rc, out2, err)
+    removed = before - files(repo.root)
+    assert removed == set(listed), (
+        f"listed but kept: {sorted(set(listed) - removed)}\nremoved but not listed: {sorted(removed - set(listed))}"
+    )

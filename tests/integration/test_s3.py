@@ -8,9 +8,20 @@ plain http:// to a host that is not loopback."""
 
 import json
 import os
+import re
 import subprocess
 
-from pgcluster import FIRST_SEGMENT, describe, has_phrase, make_pg_dir, pg_copy, run, sha256_file, write_pg_file
+from pgcluster import (
+    FIRST_SEGMENT,
+    describe,
+    free_port,
+    has_phrase,
+    make_pg_dir,
+    pg_copy,
+    run,
+    sha256_file,
+    write_pg_file,
+)
 
 PREFIX = "cluster/a"
 TIME = "/usr/bin/time"
@@ -363,3 +374,38 @@ def test_server_killed_mid_upload(ws, datadir64, s3server, s3bucket):
     rc, out, err, target = fetch_to(ws, url, datadir64, cfg, tag="back")
     assert rc == 0, describe(rc, out, err)
     assert sha256_file(target) == sha256_file(seg)
+
+
+def test_retries_are_reported_while_s3_is_down(ws, datadir, s3server, s3bucket):
+    """An outage is said at the first retry, every 10 s while retried and when given up; a push that
+    needed retries says so when it gets through."""
+    cfg = s3_config(ws, s3server)
+    url = s3server.url(s3bucket, PREFIX)
+    ws.init(url, datadir, config=cfg)
+    down = f"http://127.0.0.1:{free_port()}"
+    text = s3server.config_text().replace(s3server.endpoint, down) + "io-timeout = 21\n"
+    down_cfg = write_config(ws, "down.conf", text)
+    rc, out, err = ws.push(url, f"pg_wal/{FIRST_SEGMENT}", FIRST_SEGMENT, datadir, config=down_cfg)
+    assert rc == 1, describe(rc, out, err)
+    lines = err.splitlines()
+    first = [i for i, line in enumerate(lines) if line.startswith("walship-push: warning: could not ")]
+    assert first and f'(S3 at "{down}"): ' in lines[first[0]], err
+    assert lines[first[0]].endswith("; retrying for up to 21 s (io-timeout)"), err
+    assert lines[first[0] + 1].startswith("walship-push: hint: "), err
+    still = [line for line in lines if line.startswith("walship-push: warning: still retrying to ")]
+    assert 1 <= len(still) <= 2 and all(f'(S3 at "{down}"): failed ' in line for line in still), err
+    assert re.search(r"^walship-push: warning: gave up trying to .* after \d+ retries in [12]\d s \(io-timeout is 21 s\)",
+                     err, re.M), err
+    assert re.search(r"^walship-push: error: could not .*S3 at \"" + re.escape(down), err, re.M), err
+    assert "stored" not in out + err and "archived" not in out + err, err
+    keys = [o["Key"] for o in s3server.boto3_client().list_objects_v2(Bucket=s3bucket).get("Contents", [])]
+    assert not any(FIRST_SEGMENT in k for k in keys), keys
+
+    # Two refused PUTs, then S3 takes it: one warning, and the line saying it got through.
+    s3server.add_fault(method="PUT", action="status", status=503, code="SlowDown", count=2)
+    rc, out, err = ws.push(url, f"pg_wal/{FIRST_SEGMENT}", FIRST_SEGMENT, datadir, config=cfg)
+    assert rc == 0, describe(rc, out, err)
+    assert err.count("walship-push: warning: could not write ") == 1 and "HTTP 503 SlowDown" in err, err
+    assert re.search(r"^walship-push: warning: could write .* after 2 retries in [\d.]+ s: S3 at \"" +
+                     re.escape(s3server.endpoint) + r"\" answers again$", err, re.M), err
+    assert "still retrying" not in err and "gave up" not in err, err

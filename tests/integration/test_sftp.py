@@ -6,6 +6,7 @@ the exit codes PostgreSQL needs and leave no partial object; the directory
 sync runs on the server (and can be turned off)."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -394,3 +395,43 @@ def test_server_killed_mid_upload(ws, own_sshd, work, datadir64):  # noqa: F811
     rc, out, err = ws.push(url, seg, FIRST_SEGMENT, datadir64, config=cfg)
     assert rc == 0, "push after the server came back\n" + describe(rc, out, err)
     assert zstd_sha256(view.key_path(FIRST_SEGMENT)) == want
+
+
+def test_retries_are_reported_while_sshd_is_down(ws, own_sshd, work, datadir):  # noqa: F811
+    """sshd down: the push says at the first retry that it retries until io-timeout, every 10 s that
+    it still does, and when it gives up; started again meanwhile, the push gets through and says so."""
+    server = own_sshd
+    cfg = write_config(work, "c.conf", server.config_text() + "io-timeout = 15\n")
+    url, view = init_repo(ws, server, work, datadir, cfg)
+    server.stop()
+    try:
+        t0 = time.monotonic()
+        rc, out, err = push(ws, url, datadir, cfg)
+        took = time.monotonic() - t0
+        assert rc == 1, describe(rc, out, err)
+        assert 12.5 < took < 22, f"the push took {took:.1f} s with io-timeout = 15"
+        host = f"127.0.0.1:{server.port}"
+        lines = err.splitlines()
+        assert lines[0] == (f'walship-push: warning: could not connect to SSH server "{host}": Connection refused; '
+                            "retrying for up to 15 s (io-timeout)"), err
+        assert lines[1].startswith("walship-push: hint: "), err
+        still = [x for x in lines if x.startswith(f'walship-push: warning: still retrying to connect to SSH server "{host}": ')]
+        assert len(still) == 1 and "last: Connection refused; gives up after io-timeout (15 s)" in still[0], err
+        assert re.search(rf'^walship-push: warning: gave up trying to connect to SSH server "{re.escape(host)}" after '
+                         r"\d+ retries in 1\d s \(io-timeout is 15 s\): Connection refused$", err, re.M), err
+        assert re.search(r"^walship-push: error: could not archive .*could not connect to .*Connection refused", err, re.M), err
+        assert view.objects() == {}, view.objects()
+
+        # Started again while a push retries: it gets through, and says after how long.
+        proc = popen([ws.push_bin, f"--config={cfg}", f"--repo={url}", SEG_PATH, FIRST_SEGMENT], cwd=datadir,
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        server.start()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if not server.running():
+            server.start()
+    assert proc.returncode == 0, describe(proc.returncode, out, err)
+    assert re.search(rf'^walship-push: warning: could connect to SSH server "127.0.0.1:{server.port}" after \d+ '
+                     r'retr(y|ies) in [\d.]+ s: SSH server "127.0.0.1:\d+" answers again$', err, re.M), err
+    assert zstd_sha256(view.key_path(FIRST_SEGMENT)) == sha256_file(datadir / SEG_PATH)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -70,6 +71,9 @@ static int mem_read(void *ctx, unsigned char *buf, size_t cap, size_t *got, WsEr
 	return 0;
 }
 
+/* 2026-11-26T09:00:00Z */
+#define WAL_STORED_AT 1795683600
+
 static void put_wal(RepoFixture *f, const char *name, const char *content)
 {
 	WsError err;
@@ -79,6 +83,11 @@ static void put_wal(RepoFixture *f, const char *name, const char *content)
 	assert_int_equal(walname_parse(name, &wn, &err), 0);
 	assert_int_equal(repo_key_wal(repo_meta_newest(repo_meta(f->repo)), &wn, key, sizeof(key)), 0);
 	assert_int_equal(repo_put_object(f->repo, key, mem_read, &src, src.len, true, NULL, &err), 0);
+	/* Archived at WAL_STORED_AT, for list's "archived" time. */
+	char *path = xasprintf("%s/repo/%s", f->root, key);
+	struct timespec ts[2] = {{WAL_STORED_AT, 0}, {WAL_STORED_AT, 0}};
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+	free(path);
 }
 
 static void put_plain(RepoFixture *f, const char *key, const char *content)
@@ -244,11 +253,11 @@ static void test_cmd_list_text_and_json_over_a_real_repository(void **state)
 		"  also: 1 partial segment, 1 backup history file\n"
 		"recoverable (epoch 15-1):\n"
 		"  timeline 1: from 0/2000138 (backup " ID_A ", 2026-11-25 19:00:04) to 0/5000000 (end of "
-		"000000010000000000000004)\n"
+		"000000010000000000000004, archived 2026-11-26 09:00:00)\n"
 		"  timeline 2: from 0/2000138 (backup " ID_A ", 2026-11-25 19:00:04) to 0/7000000 (end of "
-		"000000020000000000000006); gap: 000000020000000000000007 missing (1 segment); from "
-		"0/8000100 "
-		"(backup " ID_B ", 2026-11-26 08:00:00) to 0/A000000 (end of 000000020000000000000009)\n";
+		"000000020000000000000006, archived 2026-11-26 09:00:00); gap: 000000020000000000000007 "
+		"missing (1 segment); from 0/8000100 (backup " ID_B ", 2026-11-26 08:00:00) to 0/A000000 "
+		"(end of 000000020000000000000009, archived 2026-11-26 09:00:00)\n";
 	const char *body = strchr(out, '\n');
 	assert_non_null(body);
 	assert_string_equal(body + 1, expect);
@@ -287,6 +296,8 @@ static void test_cmd_list_text_and_json_over_a_real_repository(void **state)
 	assert_string_equal(json_string_value(json_object_get(t2, "from_time")), "2026-11-25T19:00:04Z");
 	assert_string_equal(json_string_value(json_object_get(t2, "to_lsn")), "0/A000000");
 	assert_string_equal(json_string_value(json_object_get(t2, "to_wal")), "000000020000000000000009");
+	assert_string_equal(json_string_value(json_object_get(t2, "to_archived_time")),
+			    "2026-11-26T09:00:00Z");
 	json_t *gaps = json_object_get(t2, "gaps");
 	assert_int_equal(json_array_size(gaps), 1);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(gaps, 0), "first_missing")),
