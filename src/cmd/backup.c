@@ -133,6 +133,7 @@ typedef struct ServerInfo {
 	int major;
 	uint64_t sysid;
 	uint32_t seg_size;
+	uint32_t tli; /* the timeline it writes, from IDENTIFY_SYSTEM */
 } ServerInfo;
 
 static int identify_server(PqConn *conn, ServerInfo *si, WsError *err)
@@ -169,6 +170,8 @@ static int identify_server(PqConn *conn, ServerInfo *si, WsError *err)
 		return WS_FATAL;
 	}
 	si->sysid = (uint64_t)v;
+	unsigned long tli = strtoul(pq_row_value(res, 1), &end, 10);
+	si->tli = *end == '\0' && tli <= UINT32_MAX ? (uint32_t)tli : 0;
 	pq_row_free(res);
 
 	if ((rc = pq_query_row(conn, "SHOW wal_segment_size", 1, false, &res, err)) != 0)
@@ -209,13 +212,14 @@ static void on_finding(void *arg, ArchFinding kind, const WsError *e)
 }
 
 /*
- * walship check's archive settings checks (pg/archcheck.h), before anything
- * is stored: a backup whose WAL cannot arrive would only wait out
- * --wal-timeout.  Its failures fail the backup, its warnings are warnings.
- * *sql: a plain connection kept for pg_stat_archiver (NULL when the role may
- * not have one: the checks then use the replication connection).
+ * walship check's archive settings checks (pg/archcheck.h), and its check of
+ * the current timeline's history file, before anything is stored: a backup
+ * whose WAL cannot arrive would only wait out --wal-timeout.  Its failures fail the backup, its warnings are
+ * warnings. *sql: a plain connection kept for pg_stat_archiver (NULL when the role may not have one: the
+ * checks then use the replication connection).
  */
-static int check_archiving(const Config *cfg, const char *dbname, PqConn *repl, PqConn **sql, WsError *err)
+static int check_archiving(const Config *cfg, const char *dbname, PqConn *repl, Repo *repo,
+			   const RepoEpoch *epoch, uint32_t tli, PqConn **sql, WsError *err)
 {
 	Findings f = {0};
 	WsError e;
@@ -241,6 +245,10 @@ static int check_archiving(const Config *cfg, const char *dbname, PqConn *repl, 
 		ws_error_prefix(&e, "could not check the server's archive settings");
 		log_report_warning(&e);
 	}
+	/* A history file that was never archived would be waited for until --wal-timeout, too. */
+	int rc;
+	if (f.failed == 0 && (rc = archcheck_history(&ac, repo, epoch, tli, err)) != 0)
+		return rc;
 	if (f.failed == 0)
 		return 0;
 	*err = f.last;
@@ -599,7 +607,7 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 	ci.pg_major = si.major;
 	if ((rc = cluster_push_epoch(repo_meta(repo), &ci, repo_display(repo), &epoch, err)) != 0)
 		goto done;
-	if ((rc = check_archiving(cfg, opt->dbname, conn.conn, &sql, err)) != 0)
+	if ((rc = check_archiving(cfg, opt->dbname, conn.conn, repo, epoch, si.tli, &sql, err)) != 0)
 		goto done;
 
 	start = time(NULL);

@@ -280,12 +280,10 @@ static void archiver_detail(CheckRun *r, const char *wal, WsError *e)
 }
 
 /* The history file of the timeline the server writes (past 1): recovery along it needs it. */
-static int check_history(CheckRun *r, Repo *repo, const RepoEpoch *epoch, WsError *err)
+static int check_history(CheckRun *r, Repo *repo, const RepoEpoch *epoch, ArchCheck *ac, WsError *err)
 {
-	char wal[64], text[WAL_NAME_MAX], key[STORE_KEY_MAX], datadir[1024];
+	char wal[64];
 	WalName name;
-	StoreStat st;
-	WsError e, ignored;
 	int rc;
 
 	if (epoch == NULL)
@@ -295,51 +293,7 @@ static int check_history(CheckRun *r, Repo *repo, const RepoEpoch *epoch, WsErro
 		return rc;
 	if (walname_parse(wal, &name, err) != 0 || name.kind != WAL_SEGMENT)
 		return ws_error(err, WS_FATAL, "unexpected WAL file name \"%.64s\" from the server", wal);
-	uint32_t tli = name.tli;
-	if (tli == 1)
-		return 0;
-	snprintf(text, sizeof(text), "%08" PRIX32 ".history", tli);
-	if ((rc = walname_parse(text, &name, err)) != 0)
-		return rc;
-	if (repo_key_wal(epoch, &name, key, sizeof(key)) != 0)
-		return ws_error(err, WS_FATAL, "repository key for \"%s\" is too long", text);
-	ws_error_clear(&e);
-	rc = store_stat(repo_store(repo), key, &st, &e);
-	if (rc == 0) {
-		say_ok("timeline %" PRIu32 ": its history file \"%s\" is in repository \"%s\"", tli, text,
-		       r->repo);
-		return 0;
-	}
-	if (rc == WS_INTERRUPTED) {
-		*err = e;
-		return rc;
-	}
-	if (rc != WS_NOT_FOUND) {
-		ws_error_prefix(&e, "could not look for history file \"%s\" in the repository", text);
-		say_failed(r, &e);
-		return 0;
-	}
-	ws_error_clear(&ignored);
-	if (query_value(r->conn, "SHOW data_directory", datadir, sizeof(datadir), &ignored) != 0 ||
-	    datadir[0] == '\0')
-		snprintf(datadir, sizeof(datadir), "DATADIR");
-	ws_error_clear(&e);
-	ws_error(&e, WS_FATAL,
-		 "the server is on timeline %" PRIu32 ", but its history file \"%s\" is not in repository "
-		 "\"%s\" (epoch \"%s\")",
-		 tli, text, r->repo, epoch->id);
-	ws_error_detail(&e,
-			"Rebuilds and standbys that follow timeline %" PRIu32 " need it. PostgreSQL archives "
-			"it once, at the promotion that made the timeline, and only if archive_mode was on "
-			"then (not after a recovery with archive_mode = off); it is still in the server's "
-			"pg_wal/.",
-			tli);
-	ws_error_hint(&e,
-		      "Archive it by hand, as the server's user: walship-push --repo=%s -D %s %s/pg_wal/%s "
-		      "%s",
-		      r->repo_url, datadir, datadir, text, text);
-	say_failed(r, &e);
-	return 0;
+	return archcheck_history(ac, repo, epoch, name.tli, err);
 }
 
 static int check_switch(CheckRun *r, Repo *repo, const RepoEpoch *epoch, int timeout, WsError *err)
@@ -426,7 +380,7 @@ int cmd_check(const Config *cfg, const CheckOptions *opt, WsError *err)
 	check_epoch(&r, repo, &sv, &epoch);
 	if ((rc = check_not_found(&r, repo, epoch)) != 0)
 		goto done;
-	if ((rc = check_history(&r, repo, epoch, err)) != 0)
+	if ((rc = check_history(&r, repo, epoch, &ac, err)) != 0)
 		goto done;
 
 	if (r.failed > 0) {

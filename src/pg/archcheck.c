@@ -11,12 +11,15 @@
 #include "pg/archcheck.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "pg/walname.h"
+#include "repo/keys.h"
 #include "store/s3_util.h"
 #include "store/sftp_util.h"
 #include "util/config.h"
@@ -860,5 +863,83 @@ int archcheck_archiver(PqConn *conn, ArchiverStat *out, WsError *err)
 	snprintf(out->last_failed_time, sizeof(out->last_failed_time), "%s", pq_row_value(res, 5));
 	out->failing = strcmp(pq_row_value(res, 6), "t") == 0;
 	pq_row_free(res);
+	return 0;
+}
+
+/* ---- the current timeline's history file ---- */
+
+/* Whether the server still has name to archive (pg_wal/archive_status/NAME.ready); false when not known. */
+static bool archive_pending(PqConn *conn, const char *name)
+{
+	char sql[256], v[16];
+	WsError ignored;
+	ws_error_clear(&ignored);
+	/* pg_ls_archive_statusdir: 12 and later, superuser or pg_monitor. */
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name = '%s.ready'",
+		 name);
+	return query_value(conn, sql, v, sizeof(v), &ignored) == 0 && strcmp(v, "1") == 0;
+}
+
+int archcheck_history(const ArchCheck *ac, Repo *repo, const RepoEpoch *epoch, uint32_t tli, WsError *err)
+{
+	char text[WAL_NAME_MAX], key[STORE_KEY_MAX], datadir[1024];
+	WalName name;
+	StoreStat st;
+	WsError e, ignored;
+	int rc;
+
+	if (tli <= 1)
+		return 0;
+	snprintf(text, sizeof(text), "%08" PRIX32 ".history", tli);
+	if ((rc = walname_parse(text, &name, err)) != 0)
+		return rc;
+	if (repo_key_wal(epoch, &name, key, sizeof(key)) != 0)
+		return ws_error(err, WS_FATAL, "repository key for \"%s\" is too long", text);
+	ws_error_clear(&e);
+	rc = store_stat(repo_store(repo), key, &st, &e);
+	if (rc == 0) {
+		report_text(ac, ARCH_OK,
+			    "timeline %" PRIu32 ": its history file \"%s\" is in repository \"%s\"", tli,
+			    text, repo_display(repo));
+		return 0;
+	}
+	if (rc == WS_INTERRUPTED) {
+		*err = e;
+		return rc;
+	}
+	if (rc != WS_NOT_FOUND) {
+		ws_error_prefix(&e, "could not look for history file \"%s\" in the repository", text);
+		report(ac, ARCH_FAILED, &e);
+		return 0;
+	}
+	ws_error_clear(&e);
+	if (archive_pending(ac->conn, text)) {
+		ws_error(&e, WS_FATAL, "timeline %" PRIu32 "'s history file \"%s\" is not archived yet", tli,
+			 text);
+		ws_error_detail(&e,
+				"pg_wal/archive_status holds \"%s.ready\": the archiver has it still to do.",
+				text);
+		report(ac, ARCH_WARNING, &e);
+		return 0;
+	}
+	ws_error_clear(&ignored);
+	if (query_value(ac->conn, "SHOW data_directory", datadir, sizeof(datadir), &ignored) != 0 ||
+	    datadir[0] == '\0')
+		snprintf(datadir, sizeof(datadir), "DATADIR");
+	ws_error(&e, WS_FATAL,
+		 "the server is on timeline %" PRIu32
+		 ", but its history file \"%s\" is not in repository \"%s\" "
+		 "(epoch \"%s\")",
+		 tli, text, repo_display(repo), epoch->id);
+	ws_error_detail(
+		&e,
+		"Rebuilds and standbys that follow timeline %" PRIu32 " need it. PostgreSQL archives it "
+		"once, at the promotion that made the timeline, and only if archive_mode was on then "
+		"(not after a recovery with archive_mode = off); it is still in the server's pg_wal/.",
+		tli);
+	ws_error_hint(
+		&e, "Archive it by hand, as the server's user: walship-push --repo=%s -D %s %s/pg_wal/%s %s",
+		ac->repo_url, datadir, datadir, text, text);
+	report(ac, ARCH_FAILED, &e);
 	return 0;
 }

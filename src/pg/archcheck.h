@@ -14,8 +14,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "pg/pqconn.h"
+#include "repo/repo.h"
 #include "util/error.h"
 
 /* What one check found.  For ARCH_OK and ARCH_SKIPPED only e->msg is set. */
@@ -42,6 +44,16 @@ typedef struct ArchCheck {
  * reported).
  */
 int archcheck_settings(const ArchCheck *ac, bool *archiving, WsError *err);
+
+/*
+ * On timeline tli past 1: is its history file in the repository's epoch?
+ * PostgreSQL archives it once, at the promotion, and only when archive_mode
+ * was on then.  Missing: ARCH_FAILED with the walship-push command that
+ * archives it from the server's pg_wal (ARCH_WARNING while
+ * pg_wal/archive_status still holds it as .ready, when the role may see
+ * that).  A negative WsStatus only when interrupted.
+ */
+int archcheck_history(const ArchCheck *ac, Repo *repo, const RepoEpoch *epoch, uint32_t tli, WsError *err);
 
 /* One row of pg_stat_archiver, as text ("" for NULL). */
 typedef struct ArchiverStat {

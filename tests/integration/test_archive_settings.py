@@ -7,7 +7,8 @@ backup says every 5 seconds which WAL file it waits for and what
 pg_stat_archiver says.  On a Debian cluster (pg_createcluster, configuration
 in /etc) an archive_mode = off written to postgresql.auto.conf is named with
 its file and line, and after a promotion made while archiving was off, check
-names the new timeline's missing history file until it is pushed by hand."""
+names the new timeline's missing history file (and backup stops on it) until it
+is pushed by hand."""
 
 import re
 import time
@@ -101,7 +102,7 @@ def test_backup_says_what_it_waits_for_while_archiving_lags(ws, work, clusters):
     assert "archiving is failing" not in err
 
 
-def test_debian_archive_mode_off_in_auto_conf_and_missing_history(ws, work, debian_clusters):
+def test_debian_archive_mode_off_in_auto_conf_is_named(ws, work, debian_clusters):
     dc = debian_clusters.new("pitr")
     repo = ws.init(work / "repo", dc.data)
     dc.configure(archive_mode=True, archive_command=ws.archive_command(repo.root))
@@ -133,7 +134,15 @@ def test_debian_archive_mode_off_in_auto_conf_and_missing_history(ws, work, debi
     assert f"error: archive_mode = off {where}: the server archives nothing" in err, err
     assert backups_left(repo) == []
 
-    # A point-in-time recovery in place while archiving is off: timeline 2, its history never archived.
+
+def test_debian_history_of_a_timeline_promoted_with_archiving_off(ws, work, debian_clusters):
+    dc = debian_clusters.new("tli")
+    repo = ws.init(work / "repo", dc.data)
+    dc.configure(archive_mode=True, archive_command=ws.archive_command(repo.root))
+    dc.start()
+    # A point-in-time recovery in place while archiving is off (as walship rebuild leaves it in
+    # postgresql.auto.conf): timeline 2, its history file never archived.
+    dc.sql("ALTER SYSTEM SET archive_mode = off")
     dc.stop()
     (dc.data / "standby.signal").touch()
     check_run(["chown", "postgres:postgres", str(dc.data / "standby.signal")], user=None)
@@ -150,8 +159,14 @@ def test_debian_archive_mode_off_in_auto_conf_and_missing_history(ws, work, debi
             f'repository "{repo.root}"') in out, out
     assert "ok: archive_mode = on" in out and "ok: archive_command calls walship-push" in out
     m = re.search(r"hint: Archive it by hand, as the server's user: (.*)", out)
-    assert m and f"pg_wal/00000002.history" in m.group(1), out
+    assert m and "pg_wal/00000002.history" in m.group(1), out
     assert not RepoView(repo.root).key_path("00000002.history").exists()
+    # backup would wait for it until --wal-timeout: it stops at once with check's message.
+    rc, out, err, took = backup(ws, repo.root, dc)
+    assert rc == 1, describe(rc, out, err)
+    assert took < 30, took
+    assert 'error: the server is on timeline 2, but its history file "00000002.history" is not in' in err, err
+    assert backups_left(repo) == []
 
     # The hint's command, as written, puts it there; then check passes.
     hint = m.group(1).split()
@@ -161,3 +176,5 @@ def test_debian_archive_mode_off_in_auto_conf_and_missing_history(ws, work, debi
     rc, out, err = check(ws, repo.root, dc)
     assert rc == 0, describe(rc, out, err)
     assert 'ok: timeline 2: its history file "00000002.history" is in repository' in out
+    rc, out, err, _ = backup(ws, repo.root, dc)
+    assert rc == 0, describe(rc, out, err)
