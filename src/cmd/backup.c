@@ -214,9 +214,10 @@ static void on_finding(void *arg, ArchFinding kind, const WsError *e)
 /*
  * walship check's archive settings checks (pg/archcheck.h), and its check of
  * the current timeline's history file, before anything is stored: a backup
- * whose WAL cannot arrive would only wait out --wal-timeout.  Its failures fail the backup, its warnings are
- * warnings. *sql: a plain connection kept for pg_stat_archiver (NULL when the role may not have one: the
- * checks then use the replication connection).
+ * whose WAL cannot arrive would only wait out --wal-timeout.  Its failures
+ * fail the backup, its warnings are warnings.  *sql: a plain connection kept
+ * for pg_stat_archiver (NULL when the role may not have one: the checks then
+ * run over the replication connection, without pg_settings).
  */
 static int check_archiving(const Config *cfg, const char *dbname, PqConn *repl, Repo *repo,
 			   const RepoEpoch *epoch, uint32_t tli, PqConn **sql, WsError *err)
@@ -451,9 +452,8 @@ static void wait_progress(PqConn *sql, const char *wal, double waited, long time
 			waited, timeout, wal, st.failed_count, failed, archived);
 	else if (log_get_level() >= LOG_LEVEL_WARNING)
 		fprintf(stderr,
-			"%s: waiting %.0f s of %ld for WAL file \"%s\": pg_stat_archiver: last_archived_wal "
-			"%s, "
-			"failed_count %s%s\n",
+			"%s: waiting %.0f s of %ld for WAL file \"%s\": pg_stat_archiver: "
+			"last_archived_wal %s, failed_count %s%s\n",
 			log_progname(), waited, timeout, wal, archived, st.failed_count, failed);
 }
 

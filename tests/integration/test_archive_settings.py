@@ -84,6 +84,28 @@ def test_backup_fails_fast_when_archive_command_archives_elsewhere(ws, work, clu
     assert re.search(r'backup "\S+" complete', out), out
 
 
+def test_backup_by_a_replication_only_role_checks_over_the_replication_connection(ws, work, clusters, tmp):
+    pg = clusters.new("primary").initdb()
+    repo = ws.init(work / "repo", pg.data)
+    pg.configure(archive_mode=True, archive_command=f"cp %p {tmp}/somewhere/%f")
+    pg.start()
+    # A role that may stream a base backup but may not connect to a database.
+    pg.sql("CREATE ROLE replicator LOGIN REPLICATION")
+    pg.sql("REVOKE CONNECT ON DATABASE postgres FROM PUBLIC")
+    role_dsn = f"host={pg.dir} port={pg.port} user=replicator dbname=postgres"
+    cmd = [ws.walship, f"--config={ws.config}", "backup", f"--repo={repo.root}", "-d", role_dsn]
+    rc, out, err = run(cmd, cwd=ws.work, timeout=120)
+    assert rc == 1, describe(rc, out, err)
+    # SHOW over the replication connection: the same failure, without the file and line.
+    assert f'error: archive_command does not call walship-push: "cp %p {tmp}/somewhere/%f"\n' in err, err
+
+    set_archive_command(pg, ws.archive_command(repo.root))
+    rc, out, err = run(cmd + ["-v"], cwd=ws.work, timeout=120)
+    assert rc == 0, describe(rc, out, err)
+    assert "archive settings are read over the replication connection" in err
+    assert re.search(r'backup "\S+" complete', out), out
+
+
 def test_backup_says_what_it_waits_for_while_archiving_lags(ws, work, clusters):
     pg = clusters.new("primary").initdb()
     repo = ws.init(work / "repo", pg.data)
