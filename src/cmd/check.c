@@ -10,7 +10,6 @@
  */
 #include "cmd/check.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>

@@ -592,8 +592,9 @@ static int check_archive_mode(const ArchCheck *ac, bool *on, WsError *err)
 			&e, "With always, standbys archive too, and a standby's copy of a segment may differ "
 			    "from the primary's; walship-push refuses a differing segment, so archiving "
 			    "would stop.");
+		char how[1200];
 		ws_error_hint(&e, "Set archive_mode = on %s and restart the server.",
-			      where_to_set(file, src, sizeof(src)));
+			      where_to_set(file, how, sizeof(how)));
 	} else {
 		ws_error(&e, WS_FATAL, "archive_mode = %s%s%s%s: the server archives nothing", mode, open,
 			 src, close);
@@ -687,7 +688,7 @@ done:
 /* archive_library (15+) replaces archive_command when set. */
 static int check_archive_library(const ArchCheck *ac, bool *set, WsError *err)
 {
-	char lib[1024], src[1200], file[1024];
+	char lib[1024], src[1200], file[1024], how[1200];
 	WsError e;
 	int rc;
 
@@ -706,7 +707,7 @@ static int check_archive_library(const ArchCheck *ac, bool *set, WsError *err)
 	ws_error_hint(&e,
 		      "Set archive_library = '' and archive_command = 'walship-push --repo=%s %%p %%f' %s, "
 		      "then reload the server.",
-		      ac->repo_url, where_to_set(file, src, sizeof(src)));
+		      ac->repo_url, where_to_set(file, how, sizeof(how)));
 	report(ac, ARCH_FAILED, &e);
 	return 0;
 }
