@@ -2,13 +2,14 @@
 (pg/archcheck.c, shared by both): backup stops within seconds, with check's
 message, when archive_command archives elsewhere (cp, walship-push into
 another repository) or archive_mode is off; a check warning (a repository
-that cannot be read from the command) stays a warning; while archiving lags,
-backup says every 5 seconds which WAL file it waits for and what
-pg_stat_archiver says.  On a Debian cluster (pg_createcluster, configuration
-in /etc) an archive_mode = off written to postgresql.auto.conf is named with
-its file and line, and after a promotion made while archiving was off, check
-names the new timeline's missing history file (and backup stops on it) until it
-is pushed by hand."""
+that cannot be read from the command) stays a warning; a role that may only
+stream a backup gets the same checks over the replication connection; while
+archiving lags, backup says every 5 seconds which WAL file it waits for and
+what pg_stat_archiver says.  On a Debian cluster (pg_createcluster,
+configuration in /etc) an archive_mode = off written to postgresql.auto.conf
+is named with its file and line, and after a promotion made while archiving
+was off, check names the new timeline's missing history file (and backup
+stops on it) until it is pushed by hand."""
 
 import re
 import time
