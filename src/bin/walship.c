@@ -141,9 +141,11 @@ static const CliCommand backup_command = {
 	.name = "backup",
 	.about = "take a base backup of the running server into the repository",
 	.usage = "walship backup --repo=URL [-d CONNSTR] [--wal-timeout=SECONDS]",
-	.notes = "Streams the server's base backup into the repository, then waits until every\n"
-		 "WAL file it needs is archived (see walship check): only then does the backup\n"
-		 "exist. The user needs the REPLICATION attribute.",
+	.notes = "First makes walship check's archive settings checks: a failure stops it at\n"
+		 "once. Streams the server's base backup into the repository, then waits until\n"
+		 "every WAL file it needs is archived, saying every 5 s what pg_stat_archiver\n"
+		 "reports: only then does the backup exist. The user needs the REPLICATION\n"
+		 "attribute.",
 	.options = backup_options,
 	.examples = "walship backup --repo=/var/lib/walship\n"
 		    "walship backup -d \"host=/var/run/postgresql port=5433 user=postgres\"",

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pg/archcheck.h"
 #include "pg/basebackup.h"
 #include "pg/cluster.h"
 #include "pg/history.h"
@@ -35,6 +36,8 @@
 
 /* How often the repository is asked again for a WAL file that is not there yet. */
 #define WAL_POLL_S 0.5
+/* How often a wait for WAL says what it waits for and what pg_stat_archiver says. */
+#define WAL_PROGRESS_S 5.0
 
 /* ---- progress on a terminal ---- */
 
@@ -130,6 +133,7 @@ typedef struct ServerInfo {
 	int major;
 	uint64_t sysid;
 	uint32_t seg_size;
+	uint32_t tli; /* the timeline it writes, from IDENTIFY_SYSTEM */
 } ServerInfo;
 
 static int identify_server(PqConn *conn, ServerInfo *si, WsError *err)
@@ -166,6 +170,8 @@ static int identify_server(PqConn *conn, ServerInfo *si, WsError *err)
 		return WS_FATAL;
 	}
 	si->sysid = (uint64_t)v;
+	unsigned long tli = strtoul(pq_row_value(res, 1), &end, 10);
+	si->tli = *end == '\0' && tli <= UINT32_MAX ? (uint32_t)tli : 0;
 	pq_row_free(res);
 
 	if ((rc = pq_query_row(conn, "SHOW wal_segment_size", 1, false, &res, err)) != 0)
@@ -180,6 +186,78 @@ static int identify_server(PqConn *conn, ServerInfo *si, WsError *err)
 	si->seg_size = (uint32_t)seg;
 	pq_row_free(res);
 	return 0;
+}
+
+/* ---- is the server archiving into this repository? ---- */
+
+typedef struct Findings {
+	int failed;
+	WsError last; /* the latest failure: the others are printed as they come */
+} Findings;
+
+static void on_finding(void *arg, ArchFinding kind, const WsError *e)
+{
+	Findings *f = arg;
+	if (kind == ARCH_OK)
+		log_debug("%s", e->msg);
+	else if (kind == ARCH_SKIPPED)
+		log_debug("skipped: %s", e->msg);
+	else if (kind == ARCH_WARNING)
+		log_report_warning(e);
+	else {
+		if (f->failed++ > 0)
+			log_report(&f->last);
+		f->last = *e;
+	}
+}
+
+/*
+ * walship check's archive settings checks (pg/archcheck.h), and its check of
+ * the current timeline's history file, before anything is stored: a backup
+ * whose WAL cannot arrive would only wait out --wal-timeout.  Its failures
+ * fail the backup, its warnings are warnings.  *sql: a plain connection kept
+ * for pg_stat_archiver (NULL when the role may not have one: the checks then
+ * run over the replication connection, without pg_settings).
+ */
+static int check_archiving(const Config *cfg, const char *dbname, PqConn *repl, Repo *repo,
+			   const RepoEpoch *epoch, uint32_t tli, PqConn **sql, WsError *err)
+{
+	Findings f = {0};
+	WsError e;
+	bool archiving;
+
+	ws_error_clear(&e);
+	if (pq_connect(dbname, false, "walship", BACKUP_ROLE_HINT, sql, &e) != 0) {
+		log_info("archive settings are read over the replication connection: %s", e.msg);
+	} else {
+		PqRow *res = NULL;
+		if (pq_query_row(*sql, "SELECT pg_is_in_recovery()", 1, false, &res, &e) == 0) {
+			bool standby = strcmp(pq_row_value(res, 0), "t") == 0;
+			pq_row_free(res);
+			if (standby) {
+				log_info("the server is a standby: its archive settings are not checked");
+				return 0;
+			}
+		}
+	}
+	ArchCheck ac = {*sql ? *sql : repl, config_get(cfg, "repo"), "walship backup", on_finding, &f};
+	ws_error_clear(&e);
+	if (archcheck_settings(&ac, &archiving, &e) != 0) {
+		ws_error_prefix(&e, "could not check the server's archive settings");
+		log_report_warning(&e);
+	}
+	/* A history file that was never archived would be waited for until --wal-timeout, too. */
+	int rc;
+	if (f.failed == 0 && (rc = archcheck_history(&ac, repo, epoch, tli, err)) != 0)
+		return rc;
+	if (f.failed == 0)
+		return 0;
+	*err = f.last;
+	if (err->detail[0] == '\0')
+		ws_error_detail(err,
+				"walship backup checks this before it starts: the backup's WAL would never "
+				"reach the repository.");
+	return WS_FATAL;
 }
 
 /* ---- the repository side ---- */
@@ -342,12 +420,51 @@ static int verify_wal(Repo *repo, const BackupMeta *m, const RepoEpoch *epoch, c
 }
 
 /*
+ * Said every WAL_PROGRESS_S while waiting for a WAL file: which, for how long,
+ * and what pg_stat_archiver says (a warning when archiving is failing).
+ */
+static void wait_progress(PqConn *sql, const char *wal, double waited, long timeout)
+{
+	char archived[160] = "(none)", failed[160] = "";
+	ArchiverStat st;
+	WsError e;
+
+	ws_error_clear(&e);
+	if (sql == NULL || archcheck_archiver(sql, &st, &e) != 0) {
+		if (log_get_level() >= LOG_LEVEL_WARNING)
+			fprintf(stderr,
+				"%s: waiting %.0f s of %ld for WAL file \"%s\" (pg_stat_archiver: %s)\n",
+				log_progname(), waited, timeout, wal,
+				sql == NULL ? "not readable over a replication connection" : e.msg);
+		return;
+	}
+	if (st.last_archived_wal[0])
+		snprintf(archived, sizeof(archived), "\"%s\" at %s", st.last_archived_wal,
+			 st.last_archived_time);
+	if (st.last_failed_wal[0])
+		snprintf(failed, sizeof(failed), ", last_failed_wal \"%s\" at %s", st.last_failed_wal,
+			 st.last_failed_time);
+	if (st.failing)
+		log_warning(
+			"waiting %.0f s of %ld for WAL file \"%s\": archiving is failing: pg_stat_archiver: "
+			"failed_count %s%s, last_archived_wal %s (the server log has archive_command's "
+			"messages)",
+			waited, timeout, wal, st.failed_count, failed, archived);
+	else if (log_get_level() >= LOG_LEVEL_WARNING)
+		fprintf(stderr,
+			"%s: waiting %.0f s of %ld for WAL file \"%s\": pg_stat_archiver: "
+			"last_archived_wal %s, failed_count %s%s\n",
+			log_progname(), waited, timeout, wal, archived, st.failed_count, failed);
+}
+
+/*
  * Every WAL file the backup needs, in order (the timeline's history file
  * first when it is not 1), until each is in the repository and verified.
  * The timeout runs from the last file found, so a long range that keeps
  * arriving is never cut short.
  */
-static int wait_for_wal(Repo *repo, const BackupMeta *m, const RepoEpoch *epoch, long timeout, WsError *err)
+static int wait_for_wal(Repo *repo, PqConn *sql, const BackupMeta *m, const RepoEpoch *epoch, long timeout,
+			WsError *err)
 {
 	uint64_t first = m->start_lsn / m->seg_size;
 	uint64_t last = (m->stop_lsn - 1) / m->seg_size;
@@ -365,6 +482,7 @@ static int wait_for_wal(Repo *repo, const BackupMeta *m, const RepoEpoch *epoch,
 		if ((rc = walname_parse(text, &name, err)) != 0)
 			return rc;
 		bool waiting = false;
+		double since = 0, said = 0;
 		for (;;) {
 			rc = verify_wal(repo, m, epoch, &name, err);
 			if (rc == 0)
@@ -392,9 +510,14 @@ static int wait_for_wal(Repo *repo, const BackupMeta *m, const RepoEpoch *epoch,
 					"longer with --wal-timeout.");
 				return WS_FATAL;
 			}
-			if (!waiting)
+			if (!waiting) {
 				log_info("waiting for WAL file \"%s\" to be archived", name.name);
-			waiting = true;
+				since = said = clock_now();
+				waiting = true;
+			} else if (clock_now() - said >= WAL_PROGRESS_S) {
+				said = clock_now();
+				wait_progress(sql, name.name, said - since, timeout);
+			}
 			clock_sleep(WAL_POLL_S);
 		}
 		log_debug("WAL file \"%s\" is archived and verified", name.name);
@@ -431,9 +554,25 @@ static int write_manifest(Repo *repo, const BackupMeta *m, WsError *err)
 	return rc;
 }
 
+/* backup "ID" complete: SIZE, stored SIZE, DURATION */
+static void print_summary(const BackupMeta *meta, double took)
+{
+	uint64_t size = meta->has_manifest ? meta->manifest.size : 0;
+	uint64_t stored = meta->has_manifest ? meta->manifest.stored_size : 0;
+	char s1[32], s2[32], d[32];
+	for (int i = 0; i < meta->n_tablespaces; i++) {
+		size += meta->tablespaces[i].obj.size;
+		stored += meta->tablespaces[i].obj.stored_size;
+	}
+	printf("backup \"%s\" complete: %s, stored %s, %s\n", meta->id, fmt_size(size, s1, sizeof(s1)),
+	       fmt_size(stored, s2, sizeof(s2)), duration_str(took, d, sizeof(d)));
+	fflush(stdout);
+}
+
 int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 {
 	BackupConn conn = {0};
+	PqConn *sql = NULL; /* a plain connection beside the replication one: pg_stat_archiver */
 	Progress progress = {0};
 	Repo *repo = NULL;
 	RepoLock *lock = NULL;
@@ -467,6 +606,8 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 	ci.control.seg_size = si.seg_size;
 	ci.pg_major = si.major;
 	if ((rc = cluster_push_epoch(repo_meta(repo), &ci, repo_display(repo), &epoch, err)) != 0)
+		goto done;
+	if ((rc = check_archiving(cfg, opt->dbname, conn.conn, repo, epoch, si.tli, &sql, err)) != 0)
 		goto done;
 
 	start = time(NULL);
@@ -518,24 +659,13 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 	log_info("backup \"%s\" streamed; waiting for WAL files %s to %s", meta->id, meta->start_wal,
 		 meta->stop_wal);
 
-	if ((rc = wait_for_wal(repo, meta, epoch, opt->wal_timeout, err)) != 0)
+	if ((rc = wait_for_wal(repo, sql, meta, epoch, opt->wal_timeout, err)) != 0)
 		goto done;
 	if ((rc = write_manifest(repo, meta, err)) != 0)
 		goto done;
 
-	if (!quiet) {
-		uint64_t size = meta->has_manifest ? meta->manifest.size : 0;
-		uint64_t stored = meta->has_manifest ? meta->manifest.stored_size : 0;
-		char s1[32], s2[32], d[32];
-		for (int i = 0; i < meta->n_tablespaces; i++) {
-			size += meta->tablespaces[i].obj.size;
-			stored += meta->tablespaces[i].obj.stored_size;
-		}
-		printf("backup \"%s\" complete: %s, stored %s, %s\n", meta->id,
-		       fmt_size(size, s1, sizeof(s1)), fmt_size(stored, s2, sizeof(s2)),
-		       duration_str(clock_now() - start_mono, d, sizeof(d)));
-		fflush(stdout);
-	}
+	if (!quiet)
+		print_summary(meta, clock_now() - start_mono);
 done:
 	if (rc != 0 && repo != NULL) {
 		/* Close first: the server then ends its side of the backup. */
@@ -546,6 +676,7 @@ done:
 	written_free(&written);
 	bb_stream_free(bs);
 	pq_close(conn.conn);
+	pq_close(sql);
 	free(command);
 	backup_meta_free(meta);
 	repo_lock_release(lock);

@@ -204,15 +204,28 @@ def test_backup_streams_verified_objects_and_tablespaces(ws, work, clusters):
 def test_backup_fails_when_wal_is_not_archived(ws, work, clusters):
     pg = clusters.new("primary").initdb()
     repo = ws.init(work / "repo", pg.data)
-    pg.configure(archive_mode=True, archive_command="/bin/false")
+    pg.configure(archive_mode=True, archive_command=ws.archive_command(repo.root))
     pg.start()
+    # The settings are right (backup's checks pass), but walship-push (the postgres user) cannot
+    # write in the epoch's WAL directory: every archive_command fails.
+    wal_dir = repo.root / repo.epoch / "wal"
+    wal_dir.mkdir(parents=True, exist_ok=True)
+    chown_pg(repo.root / repo.epoch)
+    for dirpath, dirnames, filenames in os.walk(wal_dir):
+        for n in dirnames + filenames:
+            os.chown(os.path.join(dirpath, n), 0, 0)
+    os.chown(wal_dir, 0, 0)
+    os.chmod(wal_dir, 0o755)
 
-    rc, out, err = backup(ws, repo.root, pg, "--wal-timeout=5", timeout=60)
+    rc, out, err = backup(ws, repo.root, pg, "--wal-timeout=12", timeout=90)
     assert rc == 1, describe(rc, out, err)
     m = re.search(r'error: WAL file "([0-9A-F]{24})" needed by the backup did not reach repository', err)
     assert m, f"the error does not name the missing WAL file:\n{err}"
-    assert "within 5 seconds" in err
+    assert "within 12 seconds" in err
     assert "archive_command" in err, f"no hint about archive_command:\n{err}"
+    # While it waited it said so every 5 s, with pg_stat_archiver's failure.
+    assert re.search(rf'warning: waiting \d+ s of 12 for WAL file "{m.group(1)}": archiving is failing: '
+                     r'pg_stat_archiver: failed_count [1-9]\d*, last_failed_wal "[0-9A-F]{24}" at ', err), err
     assert not repo.key_path(m.group(1)).exists()
     # Nothing that looks like a backup is left: no manifest.json, no objects.
     assert backup_files(repo) == [], f"a failed backup left files: {backup_files(repo)}"
@@ -223,7 +236,7 @@ def test_backup_fails_on_page_checksum_failure(ws, work, clusters):
     pg = clusters.new("primary").initdb(extra=["--data-checksums"])
     repo = ws.init(work / "repo", pg.data)
     # Nothing may read the damaged page before the backup does.
-    pg.configure(autovacuum=False)
+    pg.configure(autovacuum=False, archive_mode=True, archive_command=ws.archive_command(repo.root))
     pg.start()
     pg.sql("CREATE TABLE victim AS SELECT g AS id, repeat('x', 100) AS pad FROM generate_series(1, 2000) g")
     pg.sql("CHECKPOINT")

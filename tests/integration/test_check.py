@@ -79,8 +79,11 @@ def test_archive_mode_off_fails_with_the_hint(clusters, ws, work):
     pg, repo = archiving(clusters, ws, local_repo(ws, work), archive_mode=False)
     rc, out, err, _ = check(ws, pg, repo)
     assert rc == 3, describe(rc, out, err)
-    assert "failed: archive_mode = off" in out
-    assert "hint: Set archive_mode = on in postgresql.conf and restart the server" in out
+    # Where it was set: postgresql.conf's last archive_mode line (configure appends it).
+    lines = (pg.data / "postgresql.conf").read_text().splitlines()
+    line = max(i + 1 for i, t in enumerate(lines) if t.startswith("archive_mode"))
+    assert f"failed: archive_mode = off (set in {pg.data}/postgresql.conf line {line})" in out, out
+    assert f"hint: Set archive_mode = on in {pg.data}/postgresql.conf and restart the server" in out
     # archive_command is still checked, from the configuration files, and nothing is switched.
     assert "ok: archive_command calls walship-push" in out
     assert "skipped: WAL switch" in out
@@ -91,7 +94,7 @@ def test_archive_mode_always_is_refused(clusters, ws, work):
     pg, repo = archiving(clusters, ws, local_repo(ws, work), archive_mode="always")
     rc, out, err, _ = check(ws, pg, repo)
     assert rc == 3, describe(rc, out, err)
-    assert "failed: archive_mode = always: set it to on" in out
+    assert re.search(r"failed: archive_mode = always \(set in \S+/postgresql\.conf line \d+\): set it to on", out), out
     assert has_phrase(out, "standbys archive too")
 
 
