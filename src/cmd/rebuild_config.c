@@ -29,7 +29,8 @@
 
 #define PGCONF_MAX    (16 * 1024 * 1024)
 #define INCLUDE_DEPTH 10 /* PostgreSQL's CONF_FILE_MAX_DEPTH */
-#define MARK          "# walship rebuild: "
+#define MARK_WORDS    "# walship rebuild:"
+#define MARK          MARK_WORDS " "
 
 /* ---- growing text ---- */
 
@@ -486,8 +487,8 @@ static int held_list(void *ctx, const char *dir, char ***names, int *n, WsError 
 		}
 		free(d);
 	}
-	if (*n == 0)
-		return ws_error(err, WS_NOT_FOUND, "the backup holds no file of \"%s\"", dir);
+	/* None: the directory held no file with a setting (pg_file_settings) nor one an include names. */
+	(void)err;
 	return 0;
 }
 
@@ -757,16 +758,19 @@ int rebuild_config_write(Repo *repo, const char *epoch, const BackupMeta *b, con
 		goto done;
 	if (conf.nwarnings > 0)
 		log_warning("%d include%s of the configuration %s not in the backup and %s removed from the "
-			    "copy's (see \"" MARK "\" in its postgresql.conf)",
+			    "copy's (see \"" MARK_WORDS "\" in its postgresql.conf)",
 			    conf.nwarnings, conf.nwarnings == 1 ? "" : "s",
 			    conf.nwarnings == 1 ? "was" : "were", conf.nwarnings == 1 ? "was" : "were");
 	int included = 0;
 	for (int i = 1; i < conf.nfiles; i++)
 		included += conf.files[i].text != NULL;
-	printf("configuration: postgresql.conf %s (%d line%s changed, marked \"" MARK "\"), %d included "
-	       "file%s; pg_hba.conf %s; pg_ident.conf %s\n",
-	       from, conf.nchanges, conf.nchanges == 1 ? "" : "s", included, included == 1 ? "" : "s", hba,
-	       ident);
+	char inc[64] = "";
+	if (included > 0)
+		snprintf(inc, sizeof(inc), " with %d included file%s", included, included == 1 ? "" : "s");
+	printf("configuration: postgresql.conf %s%s, %d line%s changed (marked \"" MARK_WORDS
+	       "\"); pg_hba.conf "
+	       "%s; pg_ident.conf %s\n",
+	       from, inc, conf.nchanges, conf.nchanges == 1 ? "" : "s", hba, ident);
 done:
 	rebuild_conf_free(&conf);
 	free(blob);

@@ -81,7 +81,7 @@ def test_rebuild_debian_layout_gets_the_primarys_postgresql_conf(ws, work, clust
         assert written.is_file(), "rebuild wrote no postgresql.conf"
         # The primary's, kept by walship backup; nothing in it names the primary's own files.
         assert written.read_bytes() == (tmp / "etc-postgresql" / "postgresql.conf").read_bytes()
-        assert "configuration: postgresql.conf from the backup (0 lines changed" in out, out
+        assert "configuration: postgresql.conf from the backup, 0 lines changed" in out, out
         lines = (dest / "postmaster.pid").read_text().splitlines()
         assert int(lines[3]) == port, lines
         sockdir = lines[4]
