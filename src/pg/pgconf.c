@@ -150,6 +150,12 @@ char *pgconf_quote(const char *value)
 	char *out = xmalloc(2 * n + 3);
 	out[j++] = '\'';
 	for (size_t i = 0; i < n; i++) {
+		/* A line break written as is would end the line: what follows would be a line of its own. */
+		if (value[i] == '\n' || value[i] == '\r') {
+			out[j++] = '\\';
+			out[j++] = value[i] == '\n' ? 'n' : 'r';
+			continue;
+		}
 		if (value[i] == '\'' || value[i] == '\\')
 			out[j++] = value[i];
 		out[j++] = value[i];

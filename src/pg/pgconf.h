@@ -36,7 +36,10 @@ void pgconf_line_clear(PgConfLine *l);
 /* Whether name is want, compared as the server compares setting names (ASCII case ignored). */
 bool pgconf_name_is(const char *name, const char *want);
 
-/* value as a quoted configuration-file string ('' for ', \\ for \), malloc'd. */
+/*
+ * value as a quoted configuration-file string ('' for ', \\ for \, \n and \r
+ * for line breaks, so that it stays on its line), malloc'd.
+ */
 char *pgconf_quote(const char *value);
 
 #endif

@@ -79,6 +79,11 @@ static void test_parse_lines(void **state)
 	char *q = pgconf_quote("it's a\\b");
 	assert_string_equal(q, "'it''s a\\\\b'");
 	free(q);
+	/* A line break in a value stays inside the quotes: it cannot start a line of its own. */
+	q = pgconf_quote("x\ndata_directory = 'y'");
+	assert_string_equal(q, "'x\\ndata_directory = ''y'''");
+	free(q);
+	expect_setting("x = 'a\\nb'", "x", "a\nb", true);
 }
 
 /* ---- the sanitiser, over files in memory ---- */
