@@ -289,7 +289,7 @@ int backup_config_save(Repo *repo, const char *dbname, uint64_t sysid, BackupMet
 	*stored = false;
 	meta->has_config = true;
 	ws_error_clear(&e);
-	if (pq_connect(dbname, false, "walship backup", NULL, &c, &e) != 0) {
+	if (pq_connect(dbname, false, "walship backup", "", &c, &e) != 0) {
 		backup_meta_add_config_missing(meta, "config_file", e.msg);
 		warn_missing(meta);
 		return 0;

@@ -412,8 +412,8 @@ int rebuild_conf_sanitise(const char *path, const char *text, size_t len, const 
 			  const char *src_confdir, const char *pgdata, const RebuildConfSource *src,
 			  RebuildConf *out, WsError *err)
 {
-	San s = {src_datadir, src_confdir, pgdata, src, out};
 	memset(out, 0, sizeof(*out));
+	San s = {src_datadir, src_confdir, pgdata, src, out};
 	int rc = san_file(&s, path, text, len, "postgresql.conf", 0, err);
 	if (rc == 0 && out->nchanges > 0) {
 		char *head =
@@ -735,6 +735,11 @@ int rebuild_config_write(Repo *repo, const char *epoch, const BackupMeta *b, con
 	int rc;
 
 	memset(&conf, 0, sizeof(conf));
+	/* The backed-up cluster's own data directory: its configuration elsewhere is the one to use. */
+	char *here = fs_resolve(pgdata);
+	in_place = in_place || (here != NULL && b->config.data_directory != NULL &&
+				strcmp(here, b->config.data_directory) == 0);
+	free(here);
 	if (in_place) {
 		log_info("rebuilt in place: the cluster's configuration stays as it is");
 		return 0;

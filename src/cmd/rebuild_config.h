@@ -83,7 +83,8 @@ void rebuild_conf_free(RebuildConf *c);
 /*
  * The configuration of a rebuilt data directory pgdata, owned by uid/gid,
  * called once base.tar is extracted.  in_place (rebuilding the same cluster's
- * data directory, whose configuration elsewhere stays): nothing is written.
+ * data directory, whose configuration elsewhere stays; also when pgdata is
+ * the data_directory the backup recorded): nothing is written.
  * When base.tar had a postgresql.conf (initdb's layout) it is kept.  Else
  * postgresql.conf comes from config_from (a file on this host) or from the
  * backup's config object (b->config, read from repo under epoch), sanitised

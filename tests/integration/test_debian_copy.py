@@ -109,6 +109,15 @@ def test_backup_keeps_the_configuration_and_the_copy_is_self_contained(ws, work,
     assert tree_hash(dc.etc) == etc_before
     assert tree_hash(dc.data) == data_before
 
+    # verify checks the new object as the others: a damaged one is named.
+    obj = bdir / "config-files"
+    raw = bytearray(obj.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    obj.write_bytes(bytes(raw))
+    rc, out, err = run([ws.walship, f"--config={ws.config}", "verify", f"--repo={repo.root}", "--full"],
+                       cwd=ws.work)
+    assert rc != 0 and "config-files" in err, describe(rc, out, err)
+
 
 def test_config_from_the_source_cluster_is_made_safe(ws, work, debian_clusters, tmp):
     dc, repo = debian_primary(ws, work, debian_clusters)
@@ -222,3 +231,22 @@ def test_backup_reads_the_files_locally_when_the_server_may_not(ws, work, debian
         meta["config"]
     assert meta["config"]["missing"] == [], meta["config"]
     assert "holds no copy" not in err, err
+
+
+def test_rebuild_in_place_leaves_the_configuration_in_etc(ws, work, debian_clusters, tmp):
+    """Over the cluster's own data directory, the configuration in /etc is the one that applies:
+    rebuild writes none into the data directory, and pg_ctlcluster starts the cluster."""
+    dc, repo = debian_primary(ws, work, debian_clusters)
+    rc, out, err = backup(ws, repo.root, dc)
+    assert rc == 0, describe(rc, out, err)
+    fill_and_archive(dc)
+    dc.stop()
+    etc_before = tree_hash(dc.etc)
+    rc, out, err = rebuild(ws, repo, dc.data, "--force", "--archive=keep")
+    assert rc == 0, describe(rc, out, err)
+    assert "configuration:" not in out, out
+    assert not (dc.data / "postgresql.conf").exists()
+    assert not (dc.data / "pg_hba.conf").exists()
+    assert tree_hash(dc.etc) == etc_before
+    dc.start()
+    assert dc.scalar("SELECT count(*) FROM kept") == 100

@@ -181,7 +181,7 @@ static void test_debian_conf(void **state)
 		{ETC "/extra.conf", "max_connections = 7\n"},
 		{NULL, NULL},
 	};
-	RebuildConf c;
+	RebuildConf c = {0};
 	WsError err;
 	int rc = sanitise(files, false, &c, &err);
 	if (rc != 0)
@@ -228,7 +228,7 @@ static void test_unchanged_is_byte_for_byte(void **state)
 	(void)state;
 	MemFile files[] = {{"/home/me/my.conf", "shared_buffers = 17MB\n# x\nlisten_addresses = ''"},
 			   {NULL, NULL}};
-	RebuildConf c;
+	RebuildConf c = {0};
 	WsError err;
 	assert_int_equal(sanitise(files, false, &c, &err), 0);
 	assert_int_equal(c.nchanges, 0);
@@ -248,7 +248,7 @@ static void test_nested_includes(void **state)
 		{"/opt/pg/x.conf", "# other x\n"},
 		{NULL, NULL},
 	};
-	RebuildConf c;
+	RebuildConf c = {0};
 	WsError err;
 	int rc = sanitise(files, false, &c, &err);
 	if (rc != 0)
@@ -265,7 +265,7 @@ static void test_nested_includes(void **state)
 static void expect_refused(const char *conf, bool from_backup, const char *words)
 {
 	MemFile files[] = {{"/home/me/my.conf", conf}, {ETC "/conf.d/a.conf", "x = 1\n"}, {NULL, NULL}};
-	RebuildConf c;
+	RebuildConf c = {0};
 	WsError err;
 	int rc = sanitise(files, from_backup, &c, &err);
 	if (rc != WS_FATAL)
@@ -299,7 +299,7 @@ static void test_backup_lacks_an_include(void **state)
 	MemFile files[] = {
 		{ETC "/postgresql.conf", "include 'empty.conf'\ninclude_dir 'conf.d'\nport = 5433\n"},
 		{NULL, NULL}};
-	RebuildConf c;
+	RebuildConf c = {0};
 	WsError err;
 	assert_int_equal(sanitise(files, true, &c, &err), 0);
 	assert_int_equal(c.nwarnings, 2);
