@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cmd/backup_config.h"
 #include "pg/archcheck.h"
 #include "pg/basebackup.h"
 #include "pg/cluster.h"
@@ -620,6 +621,17 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 	meta->pg_major = si.major;
 	meta->seg_size = si.seg_size;
 	clock_utc_iso((int64_t)start, meta->start_time);
+
+	/* The configuration outside the data directory first: base.tar does not hold it. */
+	bool config_stored = false;
+	rc = backup_config_save(repo, opt->dbname, si.sysid, meta, &config_stored, err);
+	if (config_stored) {
+		char key[STORE_KEY_MAX];
+		if (backup_key(meta->epoch, meta->id, BACKUP_CONFIG_OBJECT, key, sizeof(key)) == 0)
+			written_add(&written, key);
+	}
+	if (rc != 0)
+		goto done;
 
 	command = bb_command(si.version, meta->label, true);
 	log_info("starting backup \"%s\" of the server (PostgreSQL %d, system identifier %" PRIu64 ")",

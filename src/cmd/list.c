@@ -149,6 +149,10 @@ static void backup_sizes(const BackupMeta *b, uint64_t *size, uint64_t *stored)
 {
 	*size = b->has_manifest ? b->manifest.size : 0;
 	*stored = b->has_manifest ? b->manifest.stored_size : 0;
+	if (b->config.n_files > 0) {
+		*size += b->config.obj.size;
+		*stored += b->config.obj.stored_size;
+	}
 	for (int i = 0; i < b->n_tablespaces; i++) {
 		*size += b->tablespaces[i].obj.size;
 		*stored += b->tablespaces[i].obj.stored_size;

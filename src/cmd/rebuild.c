@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cmd/rebuild_config.h"
 #include "cmd/rebuild_datadir.h"
 #include "cmd/rebuild_plan.h"
 #include "cmd/rebuild_server.h"
@@ -364,17 +365,10 @@ static int write_settings(Rebuild *r, WsError *err)
 			break;
 		}
 	}
-	char *conf = xasprintf("%s/postgresql.conf", pgdata);
-	bool has_conf = access(conf, F_OK) == 0;
-	free(conf);
 	/* A Debian cluster's configuration is in /etc: one written here would never be read. */
-	if (!has_conf && r->deb.name != NULL && o->config_from == NULL)
-		has_conf = true;
-	if (!has_conf && (rc = rebuild_copy_config(o->config_from, pgdata, ow->uid, ow->gid, err)) != 0)
+	if ((rc = rebuild_config_write(r->repo, r->scan.epoch->id, r->pl.b, o->config_from, pgdata, ow->uid,
+				       ow->gid, r->in_place || r->deb.name != NULL, err)) != 0)
 		return rc;
-	if (has_conf && o->config_from != NULL)
-		log_warning("the backup has its own postgresql.conf: --config-from=\"%s\" not used",
-			    o->config_from);
 
 	RecoverySettings rs = {0};
 	rs.restore_command = r->restore;

@@ -20,8 +20,6 @@
 #include "util/fsutil.h"
 #include "util/mem.h"
 
-#define PGCONF_MAX (16 * 1024 * 1024)
-
 /* ---- the data directory ---- */
 
 /* Refuse while postmaster.pid names a running process (or one we may not signal: someone else's). */
@@ -315,28 +313,7 @@ int rebuild_end_command(const RebuildOptions *o, char **out, WsError *err)
 	return 0;
 }
 
-/* ---- configuration files ---- */
-
-int rebuild_copy_config(const char *from, const char *pgdata, uid_t uid, gid_t gid, WsError *err)
-{
-	char *text = NULL;
-	size_t len = 0;
-	int rc;
-	if (from != NULL) {
-		if ((rc = fs_read_small(from, PGCONF_MAX, &text, &len, err)) != 0)
-			return rc;
-	} else {
-		/* PostgreSQL starts with an empty file; say where it came from. */
-		text = xstrdup("# Written by walship rebuild: the backup had no postgresql.conf (on Debian "
-			       "it lives\n"
-			       "# in /etc/postgresql).  Every setting has its default; add what this server "
-			       "needs.\n");
-		len = strlen(text);
-	}
-	rc = rebuild_write_file(pgdata, "postgresql.conf", text, len, uid, gid, err);
-	free(text);
-	return rc;
-}
+/* ---- small files ---- */
 
 int rebuild_write_tablespace_map(const char *pgdata, const RebuildTablespace *d, int n, uid_t uid, gid_t gid,
 				 WsError *err)

@@ -2,8 +2,8 @@
  * rebuild_datadir.h - walship rebuild's data-directory preparation: the
  * checks before anything is written (no running server, tablespace
  * directories empty), who will own the files, the backup's tars extracted,
- * and the small files written beside them (postgresql.conf, tablespace_map,
- * restore_command's text).  Returned strings are the caller's to free.
+ * and the small files written beside them (tablespace_map, restore_command's
+ * text; postgresql.conf and its kin are rebuild_config's).  Returned strings are the caller's to free.
  */
 #ifndef WALSHIP_CMD_REBUILD_DATADIR_H
 #define WALSHIP_CMD_REBUILD_DATADIR_H
@@ -77,7 +77,6 @@ int rebuild_extract(Repo *repo, const CatalogEpoch *s, const BackupMeta *b, cons
 int rebuild_restore_command(const Config *cfg, const RebuildOptions *o, const char *epoch, char **out,
 			    WsError *err);
 
-/* pgdata/postgresql.conf: a copy of from, or (from NULL) a commented empty file. */
 /*
  * recovery_end_command for a point-in-time rebuild of pgdata on PostgreSQL 12
  * and later: "walship rebuild --recovery-ended --pgdata=DIR" with this
@@ -86,8 +85,6 @@ int rebuild_restore_command(const Config *cfg, const RebuildOptions *o, const ch
  * did not start the server.  WS_FATAL when walship cannot be found.
  */
 int rebuild_end_command(const RebuildOptions *o, char **out, WsError *err);
-
-int rebuild_copy_config(const char *from, const char *pgdata, uid_t uid, gid_t gid, WsError *err);
 
 /* pgdata/tablespace_map for the n destinations d. */
 int rebuild_write_tablespace_map(const char *pgdata, const RebuildTablespace *d, int n, uid_t uid, gid_t gid,

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cmd/rebuild_config.h"
 #include "pg/history.h"
 #include "pg/lsn.h"
 #include "pg/pgcontrol.h"
@@ -269,6 +270,9 @@ static int start_pg_ctl(RebuildServer *s, int pg_major, int port, WsError *err)
 		ws_error_hint(err, "Install it, or start the server yourself: the data directory is ready.");
 		goto done;
 	}
+	/* A server already there would answer for the copy, or make it fail after a long recovery. */
+	if ((rc = rebuild_config_check_port(s->pgdata, port, err)) != 0)
+		goto done;
 	/* A log copied in with the backup (of a server rebuilt earlier) would answer for this run. */
 	if (unlink(s->logf) != 0 && errno != ENOENT) {
 		rc = ws_error_errno(err, WS_FATAL, errno, "could not remove \"%s\"", s->logf);

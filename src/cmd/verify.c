@@ -648,6 +648,8 @@ static const BackupObject *manifest_object(const BackupMeta *b, const char *name
 			return &b->tablespaces[i].obj;
 	if (b->has_manifest && strcmp(b->manifest.name, name) == 0)
 		return &b->manifest;
+	if (b->config.n_files > 0 && strcmp(b->config.obj.name, name) == 0)
+		return &b->config.obj;
 	return NULL;
 }
 
@@ -786,10 +788,12 @@ static void check_manifests(Verify *v)
 		const CatalogEpoch *s = &v->scans[i];
 		for (int j = 0; j < s->nbackups; j++) {
 			const BackupMeta *b = s->backups[j];
-			for (int t = 0; t <= b->n_tablespaces; t++) {
-				const BackupObject *o = t < b->n_tablespaces
-								? &b->tablespaces[t].obj
-								: (b->has_manifest ? &b->manifest : NULL);
+			for (int t = 0; t <= b->n_tablespaces + 1; t++) {
+				const BackupObject *o =
+					t < b->n_tablespaces ? &b->tablespaces[t].obj
+					: t == b->n_tablespaces
+						? (b->has_manifest ? &b->manifest : NULL)
+						: (b->config.n_files > 0 ? &b->config.obj : NULL);
 				char key[STORE_KEY_MAX], sz[32];
 				WsError e;
 				if (o == NULL ||

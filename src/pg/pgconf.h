@@ -1,16 +1,12 @@
 /*
- * pgconf.h - reading PostgreSQL configuration files (postgresql.conf and
- * what it includes) one line at a time, as the server's own parser
- * (guc-file.l) reads them.
+ * pgconf.h - PostgreSQL's configuration-file syntax (guc-file.l), one line
+ * at a time: "name = value" or "name value", a value quoted ('...', with ''
+ * or \' for a quote and backslash escapes) or bare, a comment after #, and
+ * the include directives (include, include_if_exists, include_dir), which
+ * are settings by their syntax.  Names compare without regard to case, as
+ * the server compares them.
  *
- * A line is blank, a comment, or "name [=] value [# comment]".  name is
- * letters, digits, '_' and '.' (custom settings), compared case-blind by the
- * server; value is a quoted string ('...' with '' or \' for a quote and the
- * backslash escapes \b \f \n \r \t and octal), or an unquoted word (a number
- * with its unit, an identifier, a path without spaces).  include,
- * include_if_exists and include_dir are lines of the same shape.
- *
- * Memory: pgconf_line fills out with malloc'd strings (pgconf_line_free).
+ * Memory: a PgConfLine owns name and value (pgconf_line_clear).
  */
 #ifndef WALSHIP_PG_PGCONF_H
 #define WALSHIP_PG_PGCONF_H
@@ -21,24 +17,32 @@
 #include "util/error.h"
 
 typedef enum PgConfKind {
-	PGCONF_EMPTY = 0, /* blank or comment */
-	PGCONF_SETTING,   /* name = value */
-	PGCONF_BAD,       /* what the server would refuse as a syntax error */
+	PGCONF_BLANK = 0, /* empty, white space or a comment only */
+	PGCONF_SETTING,
+	PGCONF_ERROR, /* the server would refuse the file at this line */
 } PgConfKind;
 
 typedef struct PgConfLine {
 	PgConfKind kind;
-	char *name;  /* PGCONF_SETTING: as written */
-	char *value; /* PGCONF_SETTING: unquoted, escapes processed */
+	char *name;  /* as written */
+	char *value; /* unquoted, escapes processed */
+	bool quoted;
+	const char *error; /* PGCONF_ERROR: what is wrong (static text) */
 } PgConfLine;
 
-/* Parse one line (len bytes, no newline needed) into out. */
-PgConfKind pgconf_line(const char *line, size_t len, PgConfLine *out);
+/* Parse one line (len bytes, no line break) into *out; pgconf_line_clear it after. */
+PgConfKind pgconf_parse_line(const char *line, size_t len, PgConfLine *out);
 
-void pgconf_line_free(PgConfLine *l);
+void pgconf_line_clear(PgConfLine *l);
 
-/* Whether a setting's name is name, case-blind as the server compares them. */
-bool pgconf_name_is(const PgConfLine *l, const char *name);
+/* Whether name is want, compared as the server compares setting names (ASCII case ignored). */
+bool pgconf_name_is(const char *name, const char *want);
+
+/*
+ * value as a quoted configuration-file string ('' for ', \\ for \, \n and \r
+ * for line breaks, so that it stays on its line), malloc'd.
+ */
+char *pgconf_quote(const char *value);
 
 /*
  * The value of the last line of file that sets name (includes are not

@@ -163,6 +163,14 @@ int pq_query_row(PqConn *c, const char *sql, int ncols, bool allow_empty, PqRow 
 	return 0;
 }
 
+char *pq_quote_literal(PqConn *c, const char *s)
+{
+	char *q = PQescapeLiteral(c->conn, s, strlen(s));
+	char *out = q != NULL ? xstrdup(q) : NULL;
+	PQfreemem(q);
+	return out;
+}
+
 const char *pq_row_value(const PqRow *r, int col)
 {
 	/* PQgetvalue gives "" for NULL. */

@@ -80,6 +80,9 @@ extern const BbConnOps pq_bb_ops;
  */
 int pq_query_row(PqConn *c, const char *sql, int ncols, bool allow_empty, PqRow **out, WsError *err);
 
+/* s as an SQL string literal for this connection (PQescapeLiteral), malloc'd; NULL if libpq refused it. */
+char *pq_quote_literal(PqConn *c, const char *s);
+
 /* Column col of the row as text, "" for SQL NULL; borrowed from r. */
 const char *pq_row_value(const PqRow *r, int col);
 

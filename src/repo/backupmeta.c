@@ -42,6 +42,19 @@ void backup_meta_free(BackupMeta *meta)
 	for (int i = 0; i < meta->n_tablespaces; i++)
 		free(meta->tablespaces[i].location);
 	free(meta->tablespaces);
+	BackupConfig *c = &meta->config;
+	free(c->config_file);
+	free(c->hba_file);
+	free(c->ident_file);
+	free(c->data_directory);
+	for (int i = 0; i < c->n_files; i++)
+		free(c->files[i].path);
+	free(c->files);
+	for (int i = 0; i < c->n_missing; i++) {
+		free(c->missing[i].what);
+		free(c->missing[i].reason);
+	}
+	free(c->missing);
 	free(meta->label);
 	free(meta);
 }
@@ -64,6 +77,27 @@ BackupTablespaceInfo *backup_meta_add_tablespace(BackupMeta *meta, bool is_base,
 		snprintf(t->obj.name, sizeof(t->obj.name), "%" PRIu32 ".tar", oid);
 	}
 	return t;
+}
+
+BackupConfigFile *backup_meta_add_config_file(BackupMeta *meta, const char *path)
+{
+	BackupConfig *c = &meta->config;
+	c->files = xrealloc(c->files, (size_t)(c->n_files + 1) * sizeof(*c->files));
+	BackupConfigFile *f = &c->files[c->n_files++];
+	memset(f, 0, sizeof(*f));
+	f->path = xstrdup(path);
+	meta->has_config = true;
+	return f;
+}
+
+void backup_meta_add_config_missing(BackupMeta *meta, const char *what, const char *reason)
+{
+	BackupConfig *c = &meta->config;
+	c->missing = xrealloc(c->missing, (size_t)(c->n_missing + 1) * sizeof(*c->missing));
+	c->missing[c->n_missing].what = xstrdup(what);
+	c->missing[c->n_missing].reason = xstrdup(reason);
+	c->n_missing++;
+	meta->has_config = true;
 }
 
 static void wal_names(const BackupMeta *m, char start[32], char stop[32])
@@ -277,6 +311,100 @@ static int parse_tablespace(BackupMeta *m, json_t *obj, int index, WsError *err)
 	return parse_object(obj, name, where, &t->obj, err);
 }
 
+/* A string member that may be null (*out NULL) or an absolute path. */
+static int get_path_or_null(json_t *obj, const char *key, const char *where, char **out, WsError *err)
+{
+	json_t *v = json_object_get(obj, key);
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_value(v)[0] != '/' ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return ws_error(err, WS_CORRUPT, INVALID ": %s\"%s\" is not an absolute path or null", where,
+				key);
+	*out = xstrdup(json_string_value(v));
+	return 0;
+}
+
+static int parse_config_files(BackupMeta *m, json_t *files, WsError *err)
+{
+	uint64_t total = 0;
+	int rc;
+	if (files == NULL || !json_is_array(files) || json_array_size(files) > 10000)
+		return ws_error(err, WS_CORRUPT, INVALID ": config: \"files\" is not an array");
+	for (size_t i = 0; i < json_array_size(files); i++) {
+		json_t *f = json_array_get(files, i);
+		char where[48], *path = NULL;
+		const char *s;
+		json_int_t v;
+		snprintf(where, sizeof(where), "config: file %zu: ", i + 1);
+		if (!json_is_object(f))
+			return ws_error(err, WS_CORRUPT, INVALID ": %snot an object", where);
+		if ((rc = get_path_or_null(f, "path", where, &path, err)) != 0)
+			return rc;
+		if (path == NULL)
+			return ws_error(err, WS_CORRUPT, INVALID ": %s\"path\" is missing", where);
+		BackupConfigFile *cf = backup_meta_add_config_file(m, path);
+		free(path);
+		if ((rc = get_int(f, "size", 0, INT64_MAX, where, &v, err)) != 0)
+			return rc;
+		cf->size = (uint64_t)v;
+		total += cf->size;
+		if ((s = get_string(f, "sha256", where, err)) == NULL)
+			return WS_CORRUPT;
+		if (!parse_sha256(s, cf->sha256))
+			return ws_error(err, WS_CORRUPT,
+					INVALID ": %s\"sha256\" is not 64 lowercase hex digits", where);
+	}
+	if (m->config.n_files > 0 && total != m->config.obj.size)
+		return ws_error(err, WS_CORRUPT,
+				INVALID ": config: the files add up to %" PRIu64
+					" bytes, the object has %" PRIu64,
+				total, m->config.obj.size);
+	return 0;
+}
+
+/* "config": the configuration outside the data directory (absent in older manifests). */
+static int parse_config(BackupMeta *m, json_t *c, WsError *err)
+{
+	BackupConfig *bc = &m->config;
+	json_t *files, *missing;
+	int rc;
+
+	if (c == NULL)
+		return 0;
+	if (!json_is_object(c))
+		return ws_error(err, WS_CORRUPT, INVALID ": \"config\" is not an object");
+	m->has_config = true;
+	if ((rc = get_path_or_null(c, "config_file", "config: ", &bc->config_file, err)) != 0 ||
+	    (rc = get_path_or_null(c, "hba_file", "config: ", &bc->hba_file, err)) != 0 ||
+	    (rc = get_path_or_null(c, "ident_file", "config: ", &bc->ident_file, err)) != 0 ||
+	    (rc = get_path_or_null(c, "data_directory", "config: ", &bc->data_directory, err)) != 0)
+		return rc;
+	files = json_object_get(c, "files");
+	if (files != NULL && json_is_array(files) && json_array_size(files) > 0 &&
+	    (rc = parse_object(c, BACKUP_CONFIG_OBJECT, "config: ", &bc->obj, err)) != 0)
+		return rc;
+	if ((rc = parse_config_files(m, files, err)) != 0)
+		return rc;
+	missing = json_object_get(c, "missing");
+	if (missing == NULL || !json_is_array(missing) || json_array_size(missing) > 10000)
+		return ws_error(err, WS_CORRUPT, INVALID ": config: \"missing\" is not an array");
+	for (size_t i = 0; i < json_array_size(missing); i++) {
+		json_t *e = json_array_get(missing, i);
+		const char *what, *why;
+		char where[48];
+		snprintf(where, sizeof(where), "config: missing %zu: ", i + 1);
+		if (!json_is_object(e))
+			return ws_error(err, WS_CORRUPT, INVALID ": %snot an object", where);
+		if ((what = get_string(e, "what", where, err)) == NULL ||
+		    (why = get_string(e, "reason", where, err)) == NULL)
+			return WS_CORRUPT;
+		backup_meta_add_config_missing(m, what, why);
+	}
+	return 0;
+}
+
 /* The fields that must agree with each other. */
 static int check_consistency(const BackupMeta *m, WsError *err)
 {
@@ -404,6 +532,8 @@ static int parse_root(json_t *root, BackupMeta *m, WsError *err)
 			return rc;
 		m->has_manifest = true;
 	}
+	if ((rc = parse_config(m, json_object_get(root, "config"), err)) != 0)
+		return rc;
 	return check_consistency(m, err);
 }
 
@@ -457,6 +587,55 @@ static json_t *utf8_string(const char *s, const char *what, WsError *err)
 	return v;
 }
 
+static json_t *path_or_null(const char *p, WsError *err)
+{
+	return p == NULL ? json_null() : utf8_string(p, "a configuration file's path", err);
+}
+
+static json_t *config_json(const BackupConfig *c, WsError *err)
+{
+	char hex[65];
+	json_t *root = json_object(), *files, *missing, *v;
+	const char *const names[] = {"config_file", "hba_file", "ident_file", "data_directory"};
+	const char *const vals[] = {c->config_file, c->hba_file, c->ident_file, c->data_directory};
+	for (int i = 0; i < 4; i++) {
+		if ((v = path_or_null(vals[i], err)) == NULL)
+			goto fail;
+		json_object_set_new(root, names[i], v);
+	}
+	if (c->n_files > 0)
+		object_json(root, &c->obj);
+	json_object_set_new(root, "files", files = json_array());
+	for (int i = 0; i < c->n_files; i++) {
+		json_t *f = json_object();
+		json_array_append_new(files, f);
+		if ((v = path_or_null(c->files[i].path, err)) == NULL)
+			goto fail;
+		json_object_set_new(f, "path", v);
+		json_object_set_new(f, "size", json_integer((json_int_t)c->files[i].size));
+		hex_encode(c->files[i].sha256, 32, hex);
+		json_object_set_new(f, "sha256", json_string(hex));
+	}
+	json_object_set_new(root, "missing", missing = json_array());
+	for (int i = 0; i < c->n_missing; i++) {
+		json_t *e = json_object(), *w = NULL, *r;
+		json_array_append_new(missing, e);
+		if ((w = utf8_string(c->missing[i].what, "a missing configuration file's name", err)) ==
+			    NULL ||
+		    (r = utf8_string(c->missing[i].reason, "why a configuration file is missing", err)) ==
+			    NULL) {
+			json_decref(w);
+			goto fail;
+		}
+		json_object_set_new(e, "what", w);
+		json_object_set_new(e, "reason", r);
+	}
+	return root;
+fail:
+	json_decref(root);
+	return NULL;
+}
+
 char *backup_meta_serialize(const BackupMeta *m, WsError *err)
 {
 	char buf[64];
@@ -500,6 +679,11 @@ char *backup_meta_serialize(const BackupMeta *m, WsError *err)
 	}
 	json_object_set_new(root, "backup_manifest",
 			    m->has_manifest ? object_json(json_object(), &m->manifest) : json_null());
+	if (m->has_config) {
+		if ((v = config_json(&m->config, err)) == NULL)
+			goto fail;
+		json_object_set_new(root, "config", v);
+	}
 
 	char *out = json_file_dump(root, "manifest.json");
 	json_decref(root);

@@ -37,6 +37,38 @@ typedef struct BackupTablespaceInfo {
 	BackupObject obj;
 } BackupTablespaceInfo;
 
+/* A configuration file of the server kept in the backup's config object. */
+typedef struct BackupConfigFile {
+	char *path; /* absolute, where the server read it */
+	uint64_t size;
+	unsigned char sha256[32];
+} BackupConfigFile;
+
+/* A file the backup should hold and does not, and why. */
+typedef struct BackupConfigMissing {
+	char *what; /* a path, or a setting's name when even the path is unknown */
+	char *reason;
+} BackupConfigMissing;
+
+/*
+ * The server's configuration outside its data directory ("config" in
+ * manifest.json; absent in backups taken before walship kept it).  The
+ * object "config-files" holds the files' contents one after the other, in
+ * the order of files[], each n bytes as recorded; it exists when n_files > 0.
+ */
+#define BACKUP_CONFIG_OBJECT "config-files"
+typedef struct BackupConfig {
+	char *config_file; /* SHOW config_file etc.; NULL when unknown */
+	char *hba_file;
+	char *ident_file;
+	char *data_directory;
+	int n_files;
+	BackupConfigFile *files;
+	int n_missing;
+	BackupConfigMissing *missing;
+	BackupObject obj; /* valid when n_files > 0 */
+} BackupConfig;
+
 typedef struct BackupMeta {
 	int format;
 	char id[BACKUP_ID_MAX];
@@ -57,6 +89,8 @@ typedef struct BackupMeta {
 	BackupTablespaceInfo *tablespaces;
 	bool has_manifest;
 	BackupObject manifest;
+	bool has_config; /* false in manifests written before walship kept the configuration */
+	BackupConfig config;
 } BackupMeta;
 
 BackupMeta *backup_meta_new(void);
@@ -68,6 +102,10 @@ void backup_meta_free(BackupMeta *meta);
  */
 BackupTablespaceInfo *backup_meta_add_tablespace(BackupMeta *meta, bool is_base, uint32_t oid,
 						 const char *location);
+
+/* Record one configuration file (path copied) or one that is missing (copied). */
+BackupConfigFile *backup_meta_add_config_file(BackupMeta *meta, const char *path);
+void backup_meta_add_config_missing(BackupMeta *meta, const char *what, const char *reason);
 
 /*
  * Fill start_wal and stop_wal from the LSNs, timeline and segment size

@@ -1,7 +1,8 @@
 """walship rebuild and postgresql.conf: a backup of a Debian-style primary (its
-postgresql.conf outside the data directory, so not in base.tar) is rebuilt
-with a minimal postgresql.conf and starts; --config-from=FILE supplies the
-rebuilt server's postgresql.conf byte for byte."""
+postgresql.conf outside the data directory, so not in base.tar) keeps that file
+beside base.tar, and the rebuilt copy gets it and starts; --config-from=FILE
+supplies the rebuilt server's postgresql.conf byte for byte (when nothing in it
+names the source cluster's files: test_debian_copy.py)."""
 
 import io
 import json
@@ -57,7 +58,7 @@ def debian_primary(ws, work, clusters, tmp):
     return pg, repo
 
 
-def test_rebuild_debian_layout_gets_a_minimal_postgresql_conf(ws, work, clusters, tmp):
+def test_rebuild_debian_layout_gets_the_primarys_postgresql_conf(ws, work, clusters, tmp):
     pg, repo = debian_primary(ws, work, clusters, tmp)
     rc, out, err = backup(ws, repo.root, pg)
     assert rc == 0, describe(rc, out, err)
@@ -78,10 +79,9 @@ def test_rebuild_debian_layout_gets_a_minimal_postgresql_conf(ws, work, clusters
              if (dest / "walship-rebuild.log").exists() else "(none)")
         written = dest / "postgresql.conf"
         assert written.is_file(), "rebuild wrote no postgresql.conf"
-        wtext = written.read_text()
-        assert "archive_command" not in wtext and f"port = {pg.port}" not in wtext, wtext
-        assert "walship" in wtext, wtext
-        # Minimal config: the socket is in PostgreSQL's default directory; postmaster.pid says where.
+        # The primary's, kept by walship backup; nothing in it names the primary's own files.
+        assert written.read_bytes() == (tmp / "etc-postgresql" / "postgresql.conf").read_bytes()
+        assert "configuration: postgresql.conf from the backup, 0 lines changed" in out, out
         lines = (dest / "postmaster.pid").read_text().splitlines()
         assert int(lines[3]) == port, lines
         sockdir = lines[4]
@@ -89,6 +89,7 @@ def test_rebuild_debian_layout_gets_a_minimal_postgresql_conf(ws, work, clusters
         assert got == (100, 1, 100), got
         assert rows(sockdir, port, "SELECT pg_is_in_recovery()")[0][0] is False
         assert rows(sockdir, port, "SHOW config_file")[0][0] == str(written)
+        assert rows(sockdir, port, "SHOW archive_mode")[0][0] == "off"
     finally:
         stop_server(dest)
 

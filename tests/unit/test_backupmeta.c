@@ -133,6 +133,71 @@ static void test_roundtrip_keeps_every_field(void **state)
 	backup_meta_free(m);
 }
 
+/* The configuration kept from outside the data directory: round trip; an older manifest has none. */
+static void test_config_roundtrip_and_absent(void **state)
+{
+	(void)state;
+	WsError err;
+	BackupMeta *m = sample();
+	char *old = backup_meta_serialize(m, &err);
+	assert_non_null(old);
+	assert_null(strstr(old, "\"config\""));
+	BackupMeta *b = NULL;
+	assert_int_equal(backup_meta_parse(old, strlen(old), &b, &err), 0);
+	assert_false(b->has_config);
+	assert_int_equal(b->config.n_files, 0);
+	backup_meta_free(b);
+
+	m->config.config_file = xstrdup("/etc/postgresql/15/main/postgresql.conf");
+	m->config.hba_file = xstrdup("/etc/postgresql/15/main/pg_hba.conf");
+	m->config.data_directory = xstrdup("/var/lib/postgresql/15/main");
+	BackupConfigFile *f = backup_meta_add_config_file(m, "/etc/postgresql/15/main/postgresql.conf");
+	f->size = 30000;
+	memset(f->sha256, 0x11, 32);
+	f = backup_meta_add_config_file(m, "/etc/postgresql/15/main/conf.d/x.conf");
+	f->size = 12;
+	memset(f->sha256, 0x22, 32);
+	backup_meta_add_config_missing(m, "ident_file", "permission denied");
+	snprintf(m->config.obj.name, sizeof(m->config.obj.name), BACKUP_CONFIG_OBJECT);
+	m->config.obj.size = 30012;
+	m->config.obj.stored_size = 9000;
+	memset(m->config.obj.sha256, 0x33, 32);
+	char *text = backup_meta_serialize(m, &err);
+	if (text == NULL)
+		fail_msg("serialize failed: %s", err.msg);
+	assert_non_null(strstr(text, "\"object\": \"config-files\""));
+	assert_non_null(strstr(text, "\"ident_file\": null"));
+	assert_int_equal(backup_meta_parse(text, strlen(text), &b, &err), 0);
+	assert_true(b->has_config);
+	assert_string_equal(b->config.config_file, m->config.config_file);
+	assert_string_equal(b->config.data_directory, m->config.data_directory);
+	assert_null(b->config.ident_file);
+	assert_int_equal(b->config.n_files, 2);
+	assert_string_equal(b->config.files[1].path, "/etc/postgresql/15/main/conf.d/x.conf");
+	assert_true(b->config.files[1].size == 12);
+	assert_memory_equal(b->config.files[0].sha256, m->config.files[0].sha256, 32);
+	assert_int_equal(b->config.n_missing, 1);
+	assert_string_equal(b->config.missing[0].what, "ident_file");
+	assert_true(b->config.obj.size == 30012);
+	char *again = backup_meta_serialize(b, &err);
+	assert_string_equal(again, text);
+	free(again);
+	backup_meta_free(b);
+
+	/* Files that do not add up to the object, or a relative path: refused. */
+	m->config.obj.size = 30013;
+	assert_null(backup_meta_serialize(m, &err));
+	assert_non_null(strstr(err.msg, "add up"));
+	m->config.obj.size = 30012;
+	free(m->config.files[1].path);
+	m->config.files[1].path = xstrdup("conf.d/x.conf");
+	assert_null(backup_meta_serialize(m, &err));
+	assert_non_null(strstr(err.msg, "absolute path"));
+	free(text);
+	free(old);
+	backup_meta_free(m);
+}
+
 static void test_no_manifest_before_13(void **state)
 {
 	(void)state;
@@ -380,6 +445,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip_keeps_every_field),
+		cmocka_unit_test(test_config_roundtrip_and_absent),
 		cmocka_unit_test(test_no_manifest_before_13),
 		cmocka_unit_test(test_stop_wal_is_segment_of_byte_before_stop),
 		cmocka_unit_test(test_ids_and_keys),

@@ -1,8 +1,8 @@
 /*
- * test_pgconf.c - PostgreSQL configuration lines as the server reads them
- * (names, '=', quoted values with '' and backslash escapes, comments, what
- * is a syntax error), and postgresql-common clusters found by their data
- * directory or by VERSION/NAME in a made-up /etc/postgresql.
+ * test_pgcommon.c - postgresql-common clusters found by their data directory
+ * (data_directory, the last uncommented line; or the pgdata link) or by
+ * VERSION/NAME in a made-up /etc/postgresql, and what is refused.  The
+ * configuration-line parser itself is tested in test_rebuild_config.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,47 +17,6 @@
 #include <unistd.h>
 
 #include "pg/pgcommon.h"
-#include "pg/pgconf.h"
-
-static void expect_setting(const char *line, const char *name, const char *value)
-{
-	PgConfLine l;
-	if (pgconf_line(line, strlen(line), &l) != PGCONF_SETTING)
-		fail_msg("\"%s\" did not parse as a setting", line);
-	assert_string_equal(l.name, name);
-	assert_string_equal(l.value, value);
-	pgconf_line_free(&l);
-}
-
-static void expect_kind(const char *line, PgConfKind kind)
-{
-	PgConfLine l;
-	if (pgconf_line(line, strlen(line), &l) != kind)
-		fail_msg("\"%s\" is not of kind %d", line, (int)kind);
-	pgconf_line_free(&l);
-}
-
-static void test_lines_read_as_the_server_reads_them(void **state)
-{
-	(void)state;
-	expect_setting("port = 5432", "port", "5432");
-	expect_setting("  port=5433 # the second", "port", "5433");
-	expect_setting("shared_buffers 128MB", "shared_buffers", "128MB");
-	expect_setting("data_directory = '/var/lib/postgresql/15/main'\t\t# use data in another directory",
-		       "data_directory", "/var/lib/postgresql/15/main");
-	expect_setting("include_dir 'conf.d'", "include_dir", "conf.d");
-	expect_setting("archive_command = 'cp %p /a''b/%f'", "archive_command", "cp %p /a'b/%f");
-	expect_setting("x.y = 'tab\\there\\\\ \\101'", "x.y", "tab\there\\ A");
-	expect_setting("empty = ''", "empty", "");
-	expect_kind("", PGCONF_EMPTY);
-	expect_kind("   # port = 1", PGCONF_EMPTY);
-	expect_kind("#data_directory = 'ConfigDir'", PGCONF_EMPTY);
-	expect_kind("port = ", PGCONF_BAD);
-	expect_kind("port = 'unterminated", PGCONF_BAD);
-	expect_kind("port = 1 2", PGCONF_BAD);
-	expect_kind("9port = 1", PGCONF_BAD);
-	expect_kind("= 1", PGCONF_BAD);
-}
 
 static char *make_tree(void)
 {
@@ -140,7 +99,6 @@ static void test_clusters_found_by_data_directory_and_by_name(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_lines_read_as_the_server_reads_them),
 		cmocka_unit_test(test_clusters_found_by_data_directory_and_by_name),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
