@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pg/pgcommon.h"
 #include "pg/walname.h"
 #include "repo/keys.h"
 #include "store/s3_util.h"
@@ -549,21 +550,45 @@ static int query_value(PqConn *conn, const char *sql, char *buf, size_t size, Ws
 	return rc;
 }
 
-static void archive_mode_hint(WsError *e, const char *file)
+/*
+ * How to restart this server, as a hint says it: pg_ctlcluster for a Debian
+ * cluster (pg_ctl -D ignores /etc/postgresql), pg_ctl -D for another data
+ * directory this role may see, else in words.
+ */
+static const char *restart_how(PqConn *conn, char *buf, size_t size)
 {
+	char dir[1024];
+	WsError ignored;
+	PgCommonCluster c;
+	ws_error_clear(&ignored);
+	if (query_value(conn, "SHOW data_directory", dir, sizeof(dir), &ignored) != 0 || dir[0] != '/')
+		return "restart the server";
+	if (pgcommon_cluster_of(PGCOMMON_ETC, dir, &c) == 1) {
+		snprintf(buf, size, "restart the server (pg_ctlcluster %s %s restart)", c.version, c.name);
+		pgcommon_cluster_free(&c);
+	} else {
+		snprintf(buf, size, "restart the server (pg_ctl -D %s restart)", dir);
+	}
+	return buf;
+}
+
+static void archive_mode_hint(const ArchCheck *ac, WsError *e, const char *file)
+{
+	char how[1200];
+	const char *restart = restart_how(ac->conn, how, sizeof(how));
 	if (is_auto_conf(file)) {
 		ws_error_detail(e, "postgresql.auto.conf is written by ALTER SYSTEM (and by walship rebuild, "
 				   "which turns archiving off in a rebuilt copy unless --archive=keep) and "
 				   "overrides postgresql.conf and the files it includes.");
 		ws_error_hint(
-			e, "Run ALTER SYSTEM RESET archive_mode (it removes that line; or ALTER SYSTEM SET "
-			   "archive_mode = on), then restart the server (archive_mode changes only at "
-			   "server start).");
+			e,
+			"Run ALTER SYSTEM RESET archive_mode (it removes that line; or ALTER SYSTEM SET "
+			"archive_mode = on), then %s: archive_mode changes only at server start.",
+			restart);
 	} else {
-		ws_error_hint(e,
-			      "Set archive_mode = on in %s and restart the server (archive_mode changes only "
-			      "at server start).",
-			      file[0] ? file : "postgresql.conf");
+		ws_error_hint(
+			e, "Set archive_mode = on in %s and %s: archive_mode changes only at server start.",
+			file[0] ? file : "postgresql.conf", restart);
 	}
 }
 
@@ -592,13 +617,13 @@ static int check_archive_mode(const ArchCheck *ac, bool *on, WsError *err)
 			&e, "With always, standbys archive too, and a standby's copy of a segment may differ "
 			    "from the primary's; walship-push refuses a differing segment, so archiving "
 			    "would stop.");
-		char how[1200];
-		ws_error_hint(&e, "Set archive_mode = on %s and restart the server.",
-			      where_to_set(file, how, sizeof(how)));
+		char how[1200], restart[1200];
+		ws_error_hint(&e, "Set archive_mode = on %s and %s.", where_to_set(file, how, sizeof(how)),
+			      restart_how(ac->conn, restart, sizeof(restart)));
 	} else {
 		ws_error(&e, WS_FATAL, "archive_mode = %s%s%s%s: the server archives nothing", mode, open,
 			 src, close);
-		archive_mode_hint(&e, file);
+		archive_mode_hint(ac, &e, file);
 		if (query_value(ac->conn,
 				"SELECT pending_restart FROM pg_settings WHERE name = 'archive_mode'",
 				pending, sizeof(pending), &ignored) == 0 &&

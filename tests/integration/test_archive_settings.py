@@ -143,6 +143,7 @@ def test_debian_archive_mode_off_in_auto_conf_is_named(ws, work, debian_clusters
     assert rc == 3, describe(rc, out, err)
     assert f"failed: archive_mode = off {where}: the server archives nothing" in out, out
     assert "hint: Run ALTER SYSTEM RESET archive_mode" in out
+    assert f"then restart the server (pg_ctlcluster 15 {dc.name} restart)" in out, out
     assert str(dc.conf) not in out  # postgresql.conf (archive_mode = on in conf.d) is not blamed
     # A role that may not see where settings come from is told so.
     dc.sql("CREATE ROLE watcher LOGIN")

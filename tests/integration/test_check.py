@@ -83,7 +83,8 @@ def test_archive_mode_off_fails_with_the_hint(clusters, ws, work):
     lines = (pg.data / "postgresql.conf").read_text().splitlines()
     line = max(i + 1 for i, t in enumerate(lines) if t.startswith("archive_mode"))
     assert f"failed: archive_mode = off (set in {pg.data}/postgresql.conf line {line})" in out, out
-    assert f"hint: Set archive_mode = on in {pg.data}/postgresql.conf and restart the server" in out
+    assert (f"hint: Set archive_mode = on in {pg.data}/postgresql.conf and restart the server "
+            f"(pg_ctl -D {pg.data} restart)") in out
     # archive_command is still checked, from the configuration files, and nothing is switched.
     assert "ok: archive_command calls walship-push" in out
     assert "skipped: WAL switch" in out
