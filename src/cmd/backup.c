@@ -570,6 +570,37 @@ static void print_summary(const BackupMeta *meta, double took)
 	fflush(stdout);
 }
 
+/*
+ * The backup's id and what manifest.json says of the server; then the
+ * configuration outside the data directory, stored first (base.tar does not
+ * hold it) and counted in written so that a failure removes it.
+ */
+static int begin_meta(Repo *repo, const BackupOptions *opt, const RepoEpoch *epoch, const ServerInfo *si,
+		      BackupMeta *meta, Written *written, WsError *err)
+{
+	time_t start = time(NULL);
+	int rc;
+
+	snprintf(meta->epoch, sizeof(meta->epoch), "%s", epoch->id);
+	if ((rc = choose_id(repo, epoch->id, start, meta->id, err)) != 0)
+		return rc;
+	meta->label = xasprintf("walship backup %s", meta->id);
+	meta->sysid = si->sysid;
+	meta->server_version_num = si->version;
+	meta->pg_major = si->major;
+	meta->seg_size = si->seg_size;
+	clock_utc_iso((int64_t)start, meta->start_time);
+
+	bool config_stored = false;
+	rc = backup_config_save(repo, opt->dbname, si->sysid, meta, &config_stored, err);
+	if (config_stored) {
+		char key[STORE_KEY_MAX];
+		if (backup_key(meta->epoch, meta->id, BACKUP_CONFIG_OBJECT, key, sizeof(key)) == 0)
+			written_add(written, key);
+	}
+	return rc;
+}
+
 int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 {
 	BackupConn conn = {0};
@@ -585,7 +616,6 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 	const RepoEpoch *epoch;
 	char *command = NULL;
 	bool quiet = log_get_level() <= LOG_LEVEL_ERROR;
-	time_t start;
 	double start_mono = clock_now();
 	uint32_t stop_tli;
 	int rc;
@@ -611,26 +641,7 @@ int cmd_backup(const Config *cfg, const BackupOptions *opt, WsError *err)
 	if ((rc = check_archiving(cfg, opt->dbname, conn.conn, repo, epoch, si.tli, &sql, err)) != 0)
 		goto done;
 
-	start = time(NULL);
-	snprintf(meta->epoch, sizeof(meta->epoch), "%s", epoch->id);
-	if ((rc = choose_id(repo, epoch->id, start, meta->id, err)) != 0)
-		goto done;
-	meta->label = xasprintf("walship backup %s", meta->id);
-	meta->sysid = si.sysid;
-	meta->server_version_num = si.version;
-	meta->pg_major = si.major;
-	meta->seg_size = si.seg_size;
-	clock_utc_iso((int64_t)start, meta->start_time);
-
-	/* The configuration outside the data directory first: base.tar does not hold it. */
-	bool config_stored = false;
-	rc = backup_config_save(repo, opt->dbname, si.sysid, meta, &config_stored, err);
-	if (config_stored) {
-		char key[STORE_KEY_MAX];
-		if (backup_key(meta->epoch, meta->id, BACKUP_CONFIG_OBJECT, key, sizeof(key)) == 0)
-			written_add(&written, key);
-	}
-	if (rc != 0)
+	if ((rc = begin_meta(repo, opt, epoch, &si, meta, &written, err)) != 0)
 		goto done;
 
 	command = bb_command(si.version, meta->label, true);
