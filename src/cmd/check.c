@@ -118,19 +118,6 @@ static int connect_server(const char *dbname, PqConn **out, WsError *err)
 			  out, err);
 }
 
-/* A one-value answer copied into buf ("" for NULL or no row). */
-static int query_value(PqConn *conn, const char *sql, char *buf, size_t size, WsError *err)
-{
-	PqRow *res;
-	int rc = pq_query_row(conn, sql, 1, true, &res, err);
-	buf[0] = '\0';
-	if (rc == 0 && res != NULL) {
-		snprintf(buf, size, "%s", pq_row_value(res, 0));
-		pq_row_free(res);
-	}
-	return rc;
-}
-
 typedef struct Server {
 	int version;
 	int major;
@@ -152,7 +139,7 @@ static int identify(PqConn *conn, Server *sv, WsError *err)
 	}
 	sv->major = pg_major_of_version_num(sv->version);
 
-	if ((rc = query_value(conn, "SELECT pg_is_in_recovery()", v, sizeof(v), err)) != 0)
+	if ((rc = pq_query_value(conn, "SELECT pg_is_in_recovery()", v, sizeof(v), err)) != 0)
 		return rc;
 	if (strcmp(v, "t") == 0) {
 		ws_error(err, WS_FATAL, "the server is in recovery (a standby)");
@@ -162,8 +149,8 @@ static int identify(PqConn *conn, Server *sv, WsError *err)
 		return WS_FATAL;
 	}
 
-	if ((rc = query_value(conn, "SELECT system_identifier FROM pg_control_system()", v, sizeof(v),
-			      err)) != 0)
+	if ((rc = pq_query_value(conn, "SELECT system_identifier FROM pg_control_system()", v, sizeof(v),
+				 err)) != 0)
 		return rc;
 	errno = 0;
 	unsigned long long id = strtoull(v, &end, 10);
@@ -171,7 +158,7 @@ static int identify(PqConn *conn, Server *sv, WsError *err)
 		return ws_error(err, WS_FATAL, "unexpected system identifier \"%.64s\" from the server", v);
 	sv->sysid = (uint64_t)id;
 
-	if ((rc = query_value(conn, "SHOW wal_segment_size", v, sizeof(v), err)) != 0)
+	if ((rc = pq_query_value(conn, "SHOW wal_segment_size", v, sizeof(v), err)) != 0)
 		return rc;
 	uint64_t seg;
 	if (pg_size_parse(v, &seg) != 0 || seg > UINT32_MAX || !wal_segsize_valid((uint32_t)seg))
@@ -287,8 +274,8 @@ static int check_history(CheckRun *r, Repo *repo, const RepoEpoch *epoch, ArchCh
 
 	if (epoch == NULL)
 		return 0; /* the repository is not this cluster's: said above */
-	if ((rc = query_value(r->conn, "SELECT pg_walfile_name(pg_current_wal_lsn())", wal, sizeof(wal),
-			      err)) != 0)
+	if ((rc = pq_query_value(r->conn, "SELECT pg_walfile_name(pg_current_wal_lsn())", wal, sizeof(wal),
+				 err)) != 0)
 		return rc;
 	if (walname_parse(wal, &name, err) != 0 || name.kind != WAL_SEGMENT)
 		return ws_error(err, WS_FATAL, "unexpected WAL file name \"%.64s\" from the server", wal);
@@ -305,11 +292,11 @@ static int check_switch(CheckRun *r, Repo *repo, const RepoEpoch *epoch, int tim
 	ws_error_clear(&e);
 	/* A switch on an empty segment does nothing: write a WAL record first, touching no table. */
 	char ignored[64];
-	if ((rc = query_value(r->conn, "SELECT pg_logical_emit_message(false, 'walship', 'check')", ignored,
-			      sizeof(ignored), err)) != 0)
+	if ((rc = pq_query_value(r->conn, "SELECT pg_logical_emit_message(false, 'walship', 'check')",
+				 ignored, sizeof(ignored), err)) != 0)
 		return rc;
-	if ((rc = query_value(r->conn, "SELECT pg_walfile_name(pg_switch_wal())", wal, sizeof(wal), err)) !=
-	    0)
+	if ((rc = pq_query_value(r->conn, "SELECT pg_walfile_name(pg_switch_wal())", wal, sizeof(wal),
+				 err)) != 0)
 		return rc;
 	if (walname_parse(wal, &name, err) != 0 || name.kind != WAL_SEGMENT)
 		return ws_error(err, WS_FATAL, "unexpected WAL file name \"%.64s\" from the server", wal);

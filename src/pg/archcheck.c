@@ -537,19 +537,6 @@ static void report_text(const ArchCheck *ac, ArchFinding kind, const char *fmt, 
 	report(ac, kind, &e);
 }
 
-/* A one-value answer copied into buf ("" for NULL or no row). */
-static int query_value(PqConn *conn, const char *sql, char *buf, size_t size, WsError *err)
-{
-	PqRow *res;
-	int rc = pq_query_row(conn, sql, 1, true, &res, err);
-	buf[0] = '\0';
-	if (rc == 0 && res != NULL) {
-		snprintf(buf, size, "%s", pq_row_value(res, 0));
-		pq_row_free(res);
-	}
-	return rc;
-}
-
 /*
  * How to restart this server, as a hint says it: pg_ctlcluster for a Debian
  * cluster (pg_ctl -D ignores /etc/postgresql), pg_ctl -D for another data
@@ -561,7 +548,7 @@ static const char *restart_how(PqConn *conn, char *buf, size_t size)
 	WsError ignored;
 	PgCommonCluster c;
 	ws_error_clear(&ignored);
-	if (query_value(conn, "SHOW data_directory", dir, sizeof(dir), &ignored) != 0 || dir[0] != '/')
+	if (pq_query_value(conn, "SHOW data_directory", dir, sizeof(dir), &ignored) != 0 || dir[0] != '/')
 		return "restart the server";
 	if (pgcommon_cluster_of(PGCOMMON_ETC, dir, &c) == 1) {
 		snprintf(buf, size, "restart the server (pg_ctlcluster %s %s restart)", c.version, c.name);
@@ -599,7 +586,7 @@ static int check_archive_mode(const ArchCheck *ac, bool *on, WsError *err)
 	int rc;
 
 	*on = false;
-	if ((rc = query_value(ac->conn, "SHOW archive_mode", mode, sizeof(mode), err)) != 0)
+	if ((rc = pq_query_value(ac->conn, "SHOW archive_mode", mode, sizeof(mode), err)) != 0)
 		return rc;
 	if (strcmp(mode, "on") == 0) {
 		*on = true;
@@ -624,9 +611,9 @@ static int check_archive_mode(const ArchCheck *ac, bool *on, WsError *err)
 		ws_error(&e, WS_FATAL, "archive_mode = %s%s%s%s: the server archives nothing", mode, open,
 			 src, close);
 		archive_mode_hint(ac, &e, file);
-		if (query_value(ac->conn,
-				"SELECT pending_restart FROM pg_settings WHERE name = 'archive_mode'",
-				pending, sizeof(pending), &ignored) == 0 &&
+		if (pq_query_value(ac->conn,
+				   "SELECT pending_restart FROM pg_settings WHERE name = 'archive_mode'",
+				   pending, sizeof(pending), &ignored) == 0 &&
 		    strcmp(pending, "t") == 0)
 			ws_error_detail(&e, "The configuration file has a new value that takes effect at the "
 					    "next restart.");
@@ -720,7 +707,7 @@ static int check_archive_library(const ArchCheck *ac, bool *set, WsError *err)
 	*set = false;
 	if (pq_server_version(ac->conn) < 150000)
 		return 0;
-	if ((rc = query_value(ac->conn, "SHOW archive_library", lib, sizeof(lib), err)) != 0)
+	if ((rc = pq_query_value(ac->conn, "SHOW archive_library", lib, sizeof(lib), err)) != 0)
 		return rc;
 	if (lib[0] == '\0')
 		return 0;
@@ -744,26 +731,22 @@ static bool check_push_repo(const ArchCheck *ac, const ArchPushCall *call, const
 	char *push_repo = NULL, *source = NULL;
 	bool same = false;
 	WsError e;
+	const char *decides = strcmp(ac->command, "walship check") == 0
+				      ? "The WAL switch below decides"
+				      : "walship check's WAL switch decides";
 
 	ws_error_clear(&e);
 	if (call->dynamic) {
 		ws_error(&e, WS_FATAL, "cannot tell which repository archive_command's walship-push uses");
 		ws_error_detail(&e, "Its arguments use shell expansions ($ or `): \"%s\".", cmd);
-		ws_error_hint(&e, "%s; an explicit --repo=%s makes it certain.",
-			      strcmp(ac->command, "walship check") == 0
-				      ? "The WAL switch below decides"
-				      : "walship check's WAL switch decides",
-			      ac->repo_url);
+		ws_error_hint(&e, "%s; an explicit --repo=%s makes it certain.", decides, ac->repo_url);
 		report(ac, ARCH_WARNING, &e);
 		goto done;
 	}
 	if (call->repo != NULL) {
 		push_repo = xstrdup(call->repo);
 	} else if ((push_repo = push_repo_from_config(call, &source, &e)) == NULL) {
-		ws_error_hint(&e, "%s; add --repo=%s to archive_command to make it certain.",
-			      strcmp(ac->command, "walship check") == 0
-				      ? "The WAL switch below decides"
-				      : "walship check's WAL switch decides",
+		ws_error_hint(&e, "%s; add --repo=%s to archive_command to make it certain.", decides,
 			      ac->repo_url);
 		report(ac, ARCH_WARNING, &e);
 		goto done;
@@ -903,7 +886,7 @@ static bool archive_pending(PqConn *conn, const char *name)
 	/* pg_ls_archive_statusdir: 12 and later, superuser or pg_monitor. */
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name = '%s.ready'",
 		 name);
-	return query_value(conn, sql, v, sizeof(v), &ignored) == 0 && strcmp(v, "1") == 0;
+	return pq_query_value(conn, sql, v, sizeof(v), &ignored) == 0 && strcmp(v, "1") == 0;
 }
 
 int archcheck_history(const ArchCheck *ac, Repo *repo, const RepoEpoch *epoch, uint32_t tli, WsError *err)
@@ -949,7 +932,7 @@ int archcheck_history(const ArchCheck *ac, Repo *repo, const RepoEpoch *epoch, u
 		return 0;
 	}
 	ws_error_clear(&ignored);
-	if (query_value(ac->conn, "SHOW data_directory", datadir, sizeof(datadir), &ignored) != 0 ||
+	if (pq_query_value(ac->conn, "SHOW data_directory", datadir, sizeof(datadir), &ignored) != 0 ||
 	    datadir[0] == '\0')
 		snprintf(datadir, sizeof(datadir), "DATADIR");
 	ws_error(&e, WS_FATAL,

@@ -163,6 +163,18 @@ int pq_query_row(PqConn *c, const char *sql, int ncols, bool allow_empty, PqRow 
 	return 0;
 }
 
+int pq_query_value(PqConn *c, const char *sql, char *buf, size_t size, WsError *err)
+{
+	PqRow *res;
+	int rc = pq_query_row(c, sql, 1, true, &res, err);
+	buf[0] = '\0';
+	if (rc == 0 && res != NULL) {
+		snprintf(buf, size, "%s", pq_row_value(res, 0));
+		pq_row_free(res);
+	}
+	return rc;
+}
+
 char *pq_quote_literal(PqConn *c, const char *s)
 {
 	char *q = PQescapeLiteral(c->conn, s, strlen(s));

@@ -80,6 +80,9 @@ extern const BbConnOps pq_bb_ops;
  */
 int pq_query_row(PqConn *c, const char *sql, int ncols, bool allow_empty, PqRow **out, WsError *err);
 
+/* A one-value answer copied into buf ("" for NULL or no row); pq_query_row's errors. */
+int pq_query_value(PqConn *c, const char *sql, char *buf, size_t size, WsError *err);
+
 /* s as an SQL string literal for this connection (PQescapeLiteral), malloc'd; NULL if libpq refused it. */
 char *pq_quote_literal(PqConn *c, const char *s);
 

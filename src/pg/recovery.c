@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "pg/pgconf.h"
 #include "pg/pgmajor.h"
 #include "util/fsutil.h"
 #include "util/mem.h"
@@ -120,135 +121,12 @@ static bool file_exists(const char *dir, const char *name)
 	return found;
 }
 
-static bool is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
-}
-
-static bool is_name_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-	       c == '.' || (unsigned char)c >= 0x80;
-}
-
-/*
- * Parse one 'quoted' value starting after the opening quote, unescaping as
- * PostgreSQL's GUC_scanstr does ('' and backslash escapes).  Returns the
- * position after the closing quote, or NULL if the line ends first.
- */
-static const char *scan_quoted(const char *p, const char *end, char *out, size_t size)
-{
-	size_t n = 0;
-
-	while (p < end) {
-		char c = *p++;
-		if (c == '\'') {
-			if (p < end && *p == '\'') {
-				c = '\'';
-				p++;
-			} else {
-				out[n] = '\0';
-				return p;
-			}
-		} else if (c == '\\' && p < end) {
-			c = *p++;
-			switch (c) {
-			case 'b':
-				c = '\b';
-				break;
-			case 'f':
-				c = '\f';
-				break;
-			case 'n':
-				c = '\n';
-				break;
-			case 'r':
-				c = '\r';
-				break;
-			case 't':
-				c = '\t';
-				break;
-			case '0':
-			case '1':
-			case '2':
-			case '3':
-			case '4':
-			case '5':
-			case '6':
-			case '7': {
-				int v = c - '0';
-				for (int k = 0; k < 2 && p < end && *p >= '0' && *p <= '7'; k++)
-					v = v * 8 + (*p++ - '0');
-				c = (char)v;
-				break;
-			}
-			default:
-				break;
-			}
-		}
-		if (n + 1 < size)
-			out[n++] = c;
-	}
-	return NULL;
-}
-
-/*
- * From one line of a PostgreSQL configuration file ("name = value",
- * "name value", "name=value", value optionally 'quoted', # comments), copy the
- * value into value if the name is want.  Malformed lines are ignored: they are
- * PostgreSQL's to refuse.
- */
-static bool line_sets(const char *p, const char *end, const char *want, char *value, size_t size)
-{
-	const char *name;
-	size_t name_len;
-
-	while (p < end && is_space(*p))
-		p++;
-	name = p;
-	while (p < end && is_name_char(*p))
-		p++;
-	name_len = (size_t)(p - name);
-	if (name_len == 0)
-		return false; /* blank, comment, or junk */
-	while (p < end && is_space(*p))
-		p++;
-	if (p < end && *p == '=') {
-		p++;
-		while (p < end && is_space(*p))
-			p++;
-	}
-	if (p < end && *p == '\'') {
-		p = scan_quoted(p + 1, end, value, size);
-		if (p == NULL)
-			return false;
-	} else {
-		const char *v = p;
-		size_t n;
-		while (p < end && !is_space(*p) && *p != '#')
-			p++;
-		n = (size_t)(p - v);
-		if (n == 0 || n >= size)
-			return false;
-		memcpy(value, v, n);
-		value[n] = '\0';
-	}
-	while (p < end && is_space(*p))
-		p++;
-	if (p < end && *p != '#')
-		return false;
-	/* Names are compared exactly, as PostgreSQL up to 11 does for recovery.conf. */
-	return name_len == strlen(want) && memcmp(name, want, name_len) == 0;
-}
-
 /* standby_mode from DIR/recovery.conf: 1 on, 0 off or absent. */
 static int recovery_conf_standby(const char *datadir)
 {
 	char *path = xasprintf("%s/recovery.conf", datadir);
 	char *text = NULL;
 	size_t len = 0;
-	char value[256], last[256];
-	bool found = false;
 	int standby = 0;
 
 	if (fs_read_small(path, RECOVERY_CONF_MAX, &text, &len, NULL) != 0)
@@ -257,15 +135,18 @@ static int recovery_conf_standby(const char *datadir)
 		const char *eol = memchr(line, '\n', (size_t)(text + len - line));
 		if (eol == NULL)
 			eol = text + len;
-		/* Later settings override earlier ones, as in PostgreSQL. */
-		if (line_sets(line, eol, "standby_mode", value, sizeof(value))) {
-			memcpy(last, value, sizeof(last));
-			found = true;
-		}
+		/*
+		 * Later settings override earlier ones, as in PostgreSQL; names are compared
+		 * exactly, as PostgreSQL up to 11 does for recovery.conf.  Malformed lines
+		 * are PostgreSQL's to refuse.
+		 */
+		PgConfLine l;
+		if (pgconf_parse_line(line, (size_t)(eol - line), &l) == PGCONF_SETTING &&
+		    strcmp(l.name, "standby_mode") == 0)
+			standby = pg_parse_bool(l.value) == 1;
+		pgconf_line_clear(&l);
 		line = eol + 1;
 	}
-	if (found && pg_parse_bool(last) == 1)
-		standby = 1;
 
 done:
 	free(text);

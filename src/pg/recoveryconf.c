@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "pg/pgcontrol.h"
+#include "pg/pgconf.h"
 #include "pg/pgmajor.h"
 #include "util/fsutil.h"
 #include "util/mem.h"
@@ -85,30 +86,12 @@ static void text_str(Text *t, const char *s)
 /* "name = 'value'\n" */
 static void text_setting(Text *t, const char *name, const char *value)
 {
-	char *quoted = recoveryconf_quote(value);
+	char *quoted = pgconf_quote(value);
 	text_str(t, name);
 	text_str(t, " = ");
 	text_str(t, quoted);
 	text_str(t, "\n");
 	free(quoted);
-}
-
-char *recoveryconf_quote(const char *value)
-{
-	size_t n = strlen(value);
-	char *out = xmalloc(2 * n + 3);
-	size_t j = 0;
-
-	out[j++] = '\'';
-	for (size_t i = 0; i < n; i++) {
-		/* As PostgreSQL's escape_single_quotes_ascii: both are special inside '...'. */
-		if (value[i] == '\'' || value[i] == '\\')
-			out[j++] = value[i];
-		out[j++] = value[i];
-	}
-	out[j++] = '\'';
-	out[j] = '\0';
-	return out;
 }
 
 /* ---- validation ---- */

@@ -12,8 +12,7 @@
  * rename, fsync of the directory).  A file that existed keeps its mode and
  * owner; a new one gets mode 0600 and the data directory's owner and group,
  * so that settings written by root can be read by the server's user.
- *
- * Memory: recoveryconf_quote is malloc'd (caller frees).
+
  */
 #ifndef WALSHIP_PG_RECOVERYCONF_H
 #define WALSHIP_PG_RECOVERYCONF_H
@@ -114,12 +113,5 @@ int recovery_settings_write(const char *pgdata, int pg_major, const RecoverySett
  * unsupported pg_major, WS_FATAL for I/O errors.
  */
 int recovery_targets_clear(const char *pgdata, int pg_major, WsError *err);
-
-/*
- * value as a PostgreSQL configuration-file string, quotes included: 'it''s'
- * for it's, 'C:\\dir' for C:\dir.  The caller must have refused
- * line breaks, which a quoted string cannot hold.
- */
-char *recoveryconf_quote(const char *value);
 
 #endif

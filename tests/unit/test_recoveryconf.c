@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pg/pgconf.h"
 #include "pg/recoveryconf.h"
 #include "pg/pgmajor.h"
 
@@ -261,13 +262,13 @@ static void test_quote_doubles_single_quotes_and_backslashes(void **state)
 {
 	char *q;
 	(void)state;
-	q = recoveryconf_quote("cp '/arch/%f' \"%p\" C:\\new\\dir\\");
+	q = pgconf_quote("cp '/arch/%f' \"%p\" C:\\new\\dir\\");
 	assert_string_equal(q, "'cp ''/arch/%f'' \"%p\" C:\\\\new\\\\dir\\\\'");
 	free(q);
-	q = recoveryconf_quote("");
+	q = pgconf_quote("");
 	assert_string_equal(q, "''");
 	free(q);
-	q = recoveryconf_quote("''");
+	q = pgconf_quote("''");
 	assert_string_equal(q, "''''''");
 	free(q);
 }
