@@ -484,9 +484,20 @@ int rebuild_server_report(RebuildServer *s, RebuildWant want, RebuildOutcome out
 	case REBUILD_ENDED_EARLY:
 		print_log_tail(s);
 		ws_error(err, WS_FATAL, "recovery ended before the target was reached");
-		ws_error_detail(err, "The WAL in the repository ends before \"%s\".",
-				o->target_value ? o->target_value : "the target");
-		ws_error_hint(err, "The server log is \"%s\".", s->logf);
+		if (o->target == TARGET_TIME)
+			ws_error_detail(
+				err,
+				"PostgreSQL stops at the first transaction that ends after \"%s\"; the "
+				"timeline it followed has none in the repository (its WAL ends first, "
+				"or it branched off before one, as after a point-in-time restore).",
+				o->target_value);
+		else
+			ws_error_detail(err, "The WAL in the repository ends before \"%s\".",
+					o->target_value ? o->target_value : "the target");
+		ws_error_hint(err,
+			      "walship list shows each timeline's end; --target-timeline=N follows another "
+			      "timeline. The server log is \"%s\".",
+			      s->logf);
 		return WS_FATAL;
 	case REBUILD_STOPPED:
 		print_log_tail(s);

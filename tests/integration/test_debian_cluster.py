@@ -204,3 +204,38 @@ def test_standby_of_a_debian_primary_streams_and_archives_once_promoted(ws, work
         assert "00000002.history" in {f.rsplit("/", 1)[-1] for f in repo.files()}
     finally:
         stop_server(standby)
+
+
+def test_a_time_target_on_a_timeline_with_no_later_commit_is_explained(ws, work, clusters, tmp):
+    """After an in-place PITR to T, timeline 2 has no commit after T: a copy to the same T along
+    timeline 2 cannot stop there, and PostgreSQL ends recovery with FATAL. rebuild says why and
+    what to do, not that the WAL ends before T."""
+    pg, repo = archiving_cluster(ws, work, clusters)
+    rc, out, err = backup(ws, repo.root, pg)
+    assert rc == 0, describe(rc, out, err)
+    pg.sql("CREATE TABLE kept AS SELECT generate_series(1, 10) AS id")
+    time.sleep(1.2)
+    target = pg.scalar("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
+    time.sleep(1.2)
+    pg.sql("DROP TABLE kept")
+    pg.wait_archived(pg.switch_wal())
+    pg.stop()
+    rc, out, err = rebuild(ws, repo, pg.data, "--force", f"--target-time={target}", "--target-action=promote",
+                           "--start")
+    assert rc == 0, describe(rc, out, err)
+    pg.started = True
+    pg.sql("SELECT pg_logical_emit_message(false, 'walship', 'no commit')")
+    last = pg.scalar("SELECT pg_walfile_name(pg_switch_wal())")
+    assert last.startswith("00000002"), last
+    pg.wait_archived(last)
+
+    copy = make_pg_dir(tmp / "copy", 0o700)
+    try:
+        rc, out, err = rebuild(ws, repo, copy, f"--target-time={target}", "--target-action=promote", "--start",
+                               f"--port={free_port()}")
+        assert rc == 1, describe(rc, out, err)
+        assert "recovery ended before the target was reached" in err, err
+        assert "the timeline it followed has none in the repository" in err, err
+        assert "--target-timeline=N" in err, err
+    finally:
+        stop_server(copy)
