@@ -171,6 +171,14 @@ static int read_plan(Rebuild *r, WsError *err)
 	return repo_lease_hold(r->lease, r->scan.epoch->id, b->id, r->pl.tli, start_wal, err);
 }
 
+/*
+ * Left in an in-place restore's data directory until its pg_control is
+ * written: a rebuild that failed after emptying the directory leaves no
+ * pg_control, and the next attempt must still know it is in place.  It holds
+ * the system identifier.
+ */
+#define IN_PLACE_MARK "walship-rebuild.in-place"
+
 /* How this data directory's server is stopped and started: pg_ctlcluster for a Debian cluster. */
 static void find_cluster(Rebuild *r)
 {
@@ -226,6 +234,22 @@ static void print_in_place(const Rebuild *r)
 		       what, o->standby ? "what it writes once promoted" : "the new timeline");
 }
 
+/* The system identifier an earlier in-place rebuild of pgdata that failed left in IN_PLACE_MARK, or 0. */
+static uint64_t read_in_place_mark(const char *pgdata)
+{
+	char *path = xasprintf("%s/" IN_PLACE_MARK, pgdata);
+	char *text = NULL;
+	size_t len;
+	WsError ignored;
+	uint64_t sysid = 0;
+	ws_error_clear(&ignored);
+	if (fs_read_small(path, 64, &text, &len, &ignored) == 0)
+		sysid = strtoull(text, NULL, 10);
+	free(text);
+	free(path);
+	return sysid;
+}
+
 /* The data directory: absent, empty, or (--force) not in use; and what it will be given. */
 static int check_datadir(Rebuild *r, WsError *err)
 {
@@ -248,6 +272,8 @@ static int check_datadir(Rebuild *r, WsError *err)
 		ws_error_clear(&ignored);
 		if (pg_control_read(pgdata, &old, &ignored) == 0)
 			r->old_sysid = old.sysid;
+		else
+			r->old_sysid = read_in_place_mark(pgdata);
 		int e = fs_dir_is_empty(pgdata);
 		if (e < 0)
 			return ws_error_errno(err, WS_FATAL, errno, "could not read directory \"%s\"",
@@ -299,6 +325,20 @@ static int prepare_datadir(Rebuild *r, WsError *err)
 		printf("removed %d lease%s of earlier rebuilds of \"%s\": what they held is no longer "
 		       "needed\n",
 		       dropped, dropped == 1 ? "" : "s", pgdata);
+	if (r->in_place) {
+		char mark[32];
+		int n = snprintf(mark, sizeof(mark), "%" PRIu64 "\n", r->scan.epoch->sysid);
+		FsFileOpts fo = {.mode = 0600,
+				 .chown = geteuid() == 0,
+				 .uid = r->ow.uid,
+				 .gid = r->ow.gid,
+				 .durable = true};
+		char *path = xasprintf("%s/" IN_PLACE_MARK, pgdata);
+		rc = fs_write_file(path, mark, (size_t)n, &fo, err);
+		free(path);
+		if (rc != 0)
+			return rc;
+	}
 	/* Segments prefetched for what this directory held before are not for the new cluster. */
 	return prefetch_clear_datadir(r->cfg, pgdata, err);
 }
@@ -416,8 +456,13 @@ static int write_settings(Rebuild *r, WsError *err)
 			      "The backup's objects were replaced: run \"walship verify\", and rebuild from "
 			      "another backup (--backup=ID).");
 	}
-	if (rc != 0)
+	if (rc != 0) {
 		(void)unlink(control); /* never leave a directory that looks startable */
+	} else {
+		char *mark = xasprintf("%s/" IN_PLACE_MARK, pgdata);
+		(void)unlink(mark); /* pg_control says it now */
+		free(mark);
+	}
 	free(control);
 	return rc;
 }

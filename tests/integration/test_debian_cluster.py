@@ -6,7 +6,7 @@ started the server, --cluster=15/NAME names the data directory, and the hints na
 import re
 import time
 
-from pgcluster import PG_BIN, describe, free_port, make_pg_dir, run, tree_listing, wait_for
+from pgcluster import PG_BIN, describe, flip_byte, free_port, make_pg_dir, run, tree_listing, wait_for
 from test_backup import archiving_cluster, backup
 from test_rebuild import rebuild, rows, stop_server
 
@@ -239,3 +239,32 @@ def test_a_time_target_on_a_timeline_with_no_later_commit_is_explained(ws, work,
         assert "--target-timeline=N" in err, err
     finally:
         stop_server(copy)
+
+
+def test_a_retried_in_place_rebuild_is_still_in_place(ws, work, clusters):
+    """The first attempt empties the directory and fails on a damaged backup: no pg_control is
+    left to tell the retry that this is the cluster's own directory. It is still in place, and
+    archiving is still kept (the initdb layout, where no /etc/postgresql says so either)."""
+    pg, repo = archiving_cluster(ws, work, clusters)
+    for _ in range(2):
+        rc, out, err = backup(ws, repo.root, pg)
+        assert rc == 0, describe(rc, out, err)
+        time.sleep(1.1)  # backup ids are to the second
+    pg.wait_archived(pg.switch_wal())
+    pg.stop()
+    ids = sorted(p.name for p in (repo.root / repo.epoch / "backups").iterdir())
+    assert len(ids) == 2, ids
+    base = repo.root / repo.epoch / "backups" / ids[1] / "base.tar"
+    flip_byte(base, base.stat().st_size // 2)
+
+    rc, out, err = rebuild(ws, repo, pg.data, "--force")
+    assert rc != 0, describe(rc, out, err)
+    assert "in-place restore of this cluster" in out, out
+    assert not (pg.data / "global" / "pg_control").exists()
+
+    rc, out, err = rebuild(ws, repo, pg.data, "--force", f"--backup={ids[0]}", "--start")
+    assert rc == 0, describe(rc, out, err)
+    assert "in-place restore of this cluster" in out, out
+    pg.started = True
+    assert pg.scalar("SHOW archive_mode") == "on"
+    assert not (pg.data / "walship-rebuild.in-place").exists()
