@@ -4,8 +4,6 @@
  */
 #include "cmd/backup_config.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,8 +76,8 @@ static char *included_files(PqConn *c, BackupMeta *meta, bool quiet)
 /* Whether path is the data directory or below it (base.tar has it then). */
 static bool in_datadir(const BackupConfig *c, const char *path)
 {
-	size_t n = c->data_directory ? strlen(c->data_directory) : 0;
-	return n > 0 && strncmp(path, c->data_directory, n) == 0 && (path[n] == '/' || path[n] == '\0');
+	const char *dd = c->data_directory;
+	return dd != NULL && dd[strspn(dd, "/")] != '\0' && fs_path_within(path, dd);
 }
 
 /* This host runs the backed-up cluster itself: its data directory's pg_control is the server's. */
@@ -149,14 +147,9 @@ static char **list_dir(PqConn *c, const BackupMeta *meta, uint64_t sysid, const 
 		}
 		free(list);
 	} else if (local_cluster(&meta->config, sysid)) {
-		DIR *d = opendir(dir);
-		struct dirent *de;
-		while (d != NULL && (de = readdir(d)) != NULL) {
-			names = xrealloc(names, (size_t)(*n + 1) * sizeof(*names));
-			names[(*n)++] = xstrdup(de->d_name);
-		}
-		if (d != NULL)
-			closedir(d);
+		WsError le;
+		ws_error_clear(&le);
+		(void)fs_dir_names(dir, &names, n, &le); /* none: nothing more to keep from there */
 	}
 	pq_row_free(row);
 	free(sql);

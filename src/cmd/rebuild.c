@@ -571,10 +571,8 @@ done:
 
 int cmd_rebuild_recovery_ended(const char *pgdata, WsError *err)
 {
-	PgControl pc;
 	int major, rc;
-	if ((rc = pg_control_read(pgdata, &pc, err)) != 0 ||
-	    (rc = pg_version_read(pgdata, &major, err)) != 0 ||
+	if ((rc = pg_version_read(pgdata, &major, err)) != 0 ||
 	    (rc = recovery_targets_clear(pgdata, major, err)) != 0)
 		return rc;
 	printf("recovery has ended: the recovery target settings walship rebuild wrote are removed from "

@@ -7,7 +7,6 @@
 #include "cmd/rebuild_config.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <netdb.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -63,12 +62,10 @@ typedef struct San {
 	RebuildConf *out;
 } San;
 
+/* path is dir or below it; never for no directory or the root (a source cluster's directory is neither). */
 static bool within(const char *path, const char *dir)
 {
-	size_t n = dir != NULL ? strlen(dir) : 0;
-	while (n > 1 && dir[n - 1] == '/')
-		n--;
-	return n > 1 && strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+	return dir != NULL && dir[strspn(dir, "/")] != '\0' && fs_path_within(path, dir);
 }
 
 /*
@@ -501,19 +498,7 @@ static int local_read(void *ctx, const char *path, char **text, size_t *len, WsE
 static int local_list(void *ctx, const char *dir, char ***names, int *n, WsError *err)
 {
 	(void)ctx;
-	*names = NULL;
-	*n = 0;
-	DIR *d = opendir(dir);
-	if (d == NULL)
-		return ws_error_errno(err, errno == ENOENT || errno == ENOTDIR ? WS_NOT_FOUND : WS_FATAL,
-				      errno, "could not open directory \"%s\"", dir);
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		*names = xrealloc(*names, (size_t)(*n + 1) * sizeof(**names));
-		(*names)[(*n)++] = xstrdup(de->d_name);
-	}
-	closedir(d);
-	return 0;
+	return fs_dir_names(dir, names, n, err);
 }
 
 /* The backup's config object, checked against manifest.json file by file (*blob malloc'd). */

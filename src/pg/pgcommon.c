@@ -14,6 +14,19 @@
 #include "pg/pgconf.h"
 #include "util/mem.h"
 
+/* Where the symbolic link dir/name points (malloc'd), or NULL when it is none. */
+static char *link_target(const char *dir, const char *name)
+{
+	char *link = xasprintf("%s/%s", dir, name);
+	char target[PATH_MAX];
+	ssize_t n = readlink(link, target, sizeof(target) - 1);
+	free(link);
+	if (n <= 0)
+		return NULL;
+	target[n] = '\0';
+	return xstrdup(target);
+}
+
 /* Where postgresql-common's PgCommon.pm finds the data directory: data_directory, else the pgdata link. */
 static char *data_dir_of(const char *conf_dir, const char *conf)
 {
@@ -23,14 +36,7 @@ static char *data_dir_of(const char *conf_dir, const char *conf)
 	if (pgconf_file_value(conf, "data_directory", &value, &e) == 0 && value != NULL && value[0] != '\0')
 		return value;
 	free(value);
-	char *link = xasprintf("%s/pgdata", conf_dir);
-	char target[PATH_MAX];
-	ssize_t n = readlink(link, target, sizeof(target) - 1);
-	free(link);
-	if (n <= 0)
-		return NULL;
-	target[n] = '\0';
-	return xstrdup(target);
+	return link_target(conf_dir, "pgdata");
 }
 
 static bool same_dir(const char *a, const char *b)
@@ -54,16 +60,9 @@ static bool cluster_load(const char *etc, const char *version, const char *name,
 	}
 	c->version = xstrdup(version);
 	c->name = xstrdup(name);
-	char *link = xasprintf("%s/log", c->conf_dir);
-	char target[PATH_MAX];
-	ssize_t n = readlink(link, target, sizeof(target) - 1);
-	free(link);
-	if (n > 0) {
-		target[n] = '\0';
-		c->log_file = xstrdup(target);
-	} else {
+	c->log_file = link_target(c->conf_dir, "log");
+	if (c->log_file == NULL)
 		c->log_file = xasprintf("/var/log/postgresql/postgresql-%s-%s.log", version, name);
-	}
 	return true;
 }
 

@@ -279,9 +279,28 @@ char *fs_resolve(const char *path)
 bool fs_path_within(const char *path, const char *dir)
 {
 	size_t n = strlen(dir);
-	if (strcmp(dir, "/") == 0)
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	if (n == 1 && dir[0] == '/')
 		return true;
 	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+int fs_dir_names(const char *dir, char ***names, int *n, WsError *err)
+{
+	*names = NULL;
+	*n = 0;
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return ws_error_errno(err, errno == ENOENT || errno == ENOTDIR ? WS_NOT_FOUND : WS_FATAL,
+				      errno, "could not open directory \"%s\"", dir);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		*names = xrealloc(*names, (size_t)(*n + 1) * sizeof(**names));
+		(*names)[(*n)++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	return 0;
 }
 
 char *fs_first_missing(const char *path)

@@ -88,7 +88,14 @@ int fs_dir_is_empty(const char *path);
  */
 char *fs_resolve(const char *path);
 
-/* Whether path is dir or below it (both resolved, as by realpath). */
+/* Whether path is dir or below it (both resolved, as by realpath; dir's trailing slashes aside). */
 bool fs_path_within(const char *path, const char *dir);
+
+/*
+ * Every name in directory dir, "." and ".." included, in readdir's order:
+ * *names (malloc'd, each name too) and *n.  WS_NOT_FOUND when dir does not
+ * exist or is not a directory, WS_FATAL for other errors (*n is 0 then).
+ */
+int fs_dir_names(const char *dir, char ***names, int *n, WsError *err);
 
 #endif

@@ -375,6 +375,11 @@ static void test_fs_resolve_and_within(void **state)
 	assert_true(fs_path_within(real, "/"));
 	assert_false(fs_path_within("/tmp/ab", "/tmp/a"));
 	assert_false(fs_path_within("/tmp", "/tmp/a"));
+	/* a directory named with trailing slashes is the same directory */
+	assert_true(fs_path_within("/tmp/a/b", "/tmp/a/"));
+	assert_true(fs_path_within("/tmp/a", "/tmp/a//"));
+	assert_false(fs_path_within("/tmp/ab", "/tmp/a/"));
+	assert_true(fs_path_within("/tmp", "//"));
 	free(r);
 	free(want);
 	free(missing);
