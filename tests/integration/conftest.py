@@ -24,6 +24,7 @@ from pgcluster import (
     DebianClusterFactory,
     debian_tools_problem,
     drop_stale_debian_clusters,
+    host_path,
     check_run,
     chown_pg,
     make_pg_dir,
@@ -57,8 +58,8 @@ def pytest_sessionstart(session):
     if not problems and TEST_HOOK not in (src / "walship").read_bytes():
         problems.append(f"{src} holds release programs, built without the test hooks (-DWALSHIP_TESTING)")
     for tool in ("initdb", "pg_ctl", "postgres", "pg_basebackup", "pgbench"):
-        if not (PG_BIN / tool).exists():
-            problems.append(f"PostgreSQL program missing: {PG_BIN / tool}")
+        if not host_path(PG_BIN / tool).exists():
+            problems.append(f"PostgreSQL program missing: {host_path(PG_BIN / tool)}")
     if shutil.which("zstd") is None:
         problems.append("the zstd command-line tool is missing (apt-get install zstd)")
     if os.geteuid() == 0:

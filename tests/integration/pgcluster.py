@@ -22,6 +22,22 @@ import psycopg
 
 PG_BIN = Path(os.environ.get("WALSHIP_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_USER = "postgres"
+# The version matrix (tests/matrix/run): a Debian root of another release, holding that release's
+# PostgreSQL and walship built there, with /tmp, /proc, /sys and /dev of this host mounted in it.
+# Every program the tests start through popen() runs chrooted into it; files, sockets and ports are
+# shared, so the tests themselves (psycopg, file checks, zstd) run here unchanged.
+TEST_ROOT = os.environ.get("WALSHIP_TEST_ROOT") or None
+
+
+def _pg_major():
+    """The major under test: $WALSHIP_PG_MAJOR, else the version in PG_BIN's path (Debian's layout)."""
+    if os.environ.get("WALSHIP_PG_MAJOR"):
+        return int(os.environ["WALSHIP_PG_MAJOR"])
+    parts = PG_BIN.parts
+    return int(parts[-2]) if len(parts) >= 2 and parts[-2].isdigit() else 15
+
+
+PG_MAJOR = _pg_major()
 
 # The environment of every program the tests start: nothing inherited, so a
 # WALSHIP_* or PG* variable of the caller's shell cannot change a result, and
@@ -56,12 +72,41 @@ def popen(cmd, cwd=None, user=PG_USER, env=None, **kwargs):
     full_env = dict(BASE_ENV)
     if env:
         full_env.update(env)
+    if TEST_ROOT is not None and "/" in str(cmd[0]):
+        return _popen_in_root(cmd, cwd, user, full_env, kwargs)
     if user is not None and _am_root() and user != "root":
         uid, gid = _user_ids(user)
         kwargs.setdefault("user", uid)
         kwargs.setdefault("group", gid)
         kwargs.setdefault("extra_groups", [])
     return subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=full_env, **kwargs)
+
+
+def _popen_in_root(cmd, cwd, user, env, kwargs):
+    """popen() for the version matrix: chroot into TEST_ROOT, change back to cwd (the same path
+    there), then drop to user, all in the child before exec, so that the process started is the
+    program itself, as outside the matrix.  Programs named by a path (PostgreSQL's, walship's) run
+    there; tools named bare (mount, zstd, sleep) run on this host, so that a mount a test makes is
+    this host's, as outside the matrix."""
+    if not _am_root():
+        raise RuntimeError("the version matrix (WALSHIP_TEST_ROOT) runs as root: chroot needs it")
+    ids = _user_ids(user) if user is not None and user != "root" else None
+    wd = str(cwd) if cwd is not None else "/"
+
+    def enter():
+        os.chroot(TEST_ROOT)
+        os.chdir(wd)
+        if ids is not None:
+            os.setgroups([])
+            os.setgid(ids[1])
+            os.setuid(ids[0])
+
+    return subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env, preexec_fn=enter, **kwargs)
+
+
+def host_path(path):
+    """Where a path of the programs' world is on this host: under TEST_ROOT in the matrix."""
+    return Path(TEST_ROOT + str(path)) if TEST_ROOT is not None else Path(path)
 
 
 def run(cmd, cwd=None, user=PG_USER, env=None, timeout=120, input=None):
@@ -160,7 +205,9 @@ def remove_tree(root):
 
     def fix(func, path, exc):
         try:
-            os.chmod(os.path.dirname(path), 0o700)
+            # Never above root: rmtree's last call is on root itself, and its parent is /tmp.
+            if Path(path) != root:
+                os.chmod(os.path.dirname(path), 0o700)
             os.chmod(path, 0o700)
         except OSError:
             pass
@@ -279,8 +326,10 @@ class Cluster:
     """One PostgreSQL cluster in base/<name>: data/ for the data directory,
     the directory itself for the Unix socket, server.log for the log."""
 
-    def __init__(self, base, name):
+    def __init__(self, base, name, bindir=None):
         self.name = name
+        # Another major's programs (the version matrix's pg_upgrade test); PG_BIN's by default.
+        self.bin = Path(bindir) if bindir is not None else PG_BIN
         self.dir = make_pg_dir(Path(base) / name, 0o755)
         self.data = self.dir / "data"
         self.log = self.dir / "server.log"
@@ -290,7 +339,7 @@ class Cluster:
     # -- creation ---------------------------------------------------------
 
     def initdb(self, wal_segsize=None, extra=()):
-        cmd = [PG_BIN / "initdb", "-D", self.data, *INITDB_OPTS]
+        cmd = [self.bin / "initdb", "-D", self.data, *INITDB_OPTS]
         if wal_segsize:
             cmd.append(f"--wal-segsize={wal_segsize}")
         cmd.extend(extra)
@@ -301,7 +350,7 @@ class Cluster:
     def basebackup_from(self, source, extra=("-X", "none")):
         """Fill this cluster's data directory with pg_basebackup of source."""
         check_run(
-            [PG_BIN / "pg_basebackup", "-D", self.data, "-h", source.dir, "-p", source.port, "-U", "postgres",
+            [self.bin / "pg_basebackup", "-D", self.data, "-h", source.dir, "-p", source.port, "-U", "postgres",
              "-c", "fast", "--no-sync", *extra],
             timeout=300,
         )
@@ -335,7 +384,7 @@ class Cluster:
 
     def start(self, timeout=120):
         rc, out, err = run(
-            [PG_BIN / "pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", str(timeout), "start"],
+            [self.bin / "pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", str(timeout), "start"],
             timeout=timeout + 30,
         )
         if rc != 0:
@@ -349,11 +398,11 @@ class Cluster:
         if not (self.data / "postmaster.pid").exists():
             self.started = False
             return
-        run([PG_BIN / "pg_ctl", "-D", self.data, "-m", mode, "-w", "-t", "60", "stop"], timeout=90)
+        run([self.bin / "pg_ctl", "-D", self.data, "-m", mode, "-w", "-t", "60", "stop"], timeout=90)
         self.started = False
 
     def promote(self, timeout=60):
-        rc, out, err = run([PG_BIN / "pg_ctl", "-D", self.data, "-w", "-t", str(timeout), "promote"],
+        rc, out, err = run([self.bin / "pg_ctl", "-D", self.data, "-w", "-t", str(timeout), "promote"],
                            timeout=timeout + 30)
         assert rc == 0, f"pg_ctl promote failed: {out}\n{err}\nserver log:\n{self.log_tail()}"
 
@@ -387,7 +436,7 @@ class Cluster:
         return rows[0][0] if rows else None
 
     def pgbench(self, *args, timeout=300):
-        return check_run([PG_BIN / "pgbench", "-h", self.dir, "-p", self.port, "-U", "postgres", *args,
+        return check_run([self.bin / "pgbench", "-h", self.dir, "-p", self.port, "-U", "postgres", *args,
                           "postgres"], timeout=timeout)
 
     # -- WAL --------------------------------------------------------------
@@ -440,8 +489,8 @@ class ClusterFactory:
         self.base = Path(base)
         self.clusters = []
 
-    def new(self, name):
-        c = Cluster(self.base, name)
+    def new(self, name, bindir=None):
+        c = Cluster(self.base, name, bindir)
         self.clusters.append(c)
         return c
 
@@ -449,7 +498,7 @@ class ClusterFactory:
         for c in reversed(self.clusters):
             try:
                 if (c.data / "postmaster.pid").exists():
-                    run([PG_BIN / "pg_ctl", "-D", c.data, "-m", "immediate", "-w", "-t", "60", "stop"], timeout=90)
+                    run([c.bin / "pg_ctl", "-D", c.data, "-m", "immediate", "-w", "-t", "60", "stop"], timeout=90)
             except Exception:
                 pass
 

@@ -1,4 +1,4 @@
-"""walship backup against a real PostgreSQL 15: archives streamed into the
+"""walship backup against a real PostgreSQL (15 here, 13 and 17 in tests/matrix/run): archives streamed into the
 repository as objects that plain `zstd -d` turns into the tars PostgreSQL
 sent, a manifest.json that describes them, pg_verifybackup accepting the
 result, and every way a backup must fail without leaving a usable-looking
@@ -15,6 +15,7 @@ import tarfile
 
 from pgcluster import (
     PG_BIN,
+    PG_MAJOR,
     check_run,
     chown_pg,
     describe,
@@ -92,7 +93,7 @@ def check_backup(repo, backup_id, tablespaces=()):
     with open(repo.root / "walship.json") as f:
         epoch = json.load(f)["epochs"][-1]
     assert meta["system_identifier"] == epoch["system_identifier"]
-    assert meta["pg_version"]["major"] == "15" and meta["pg_version"]["server_version_num"] // 10000 == 15
+    assert meta["pg_version"]["major"] == str(PG_MAJOR) and meta["pg_version"]["server_version_num"] // 10000 == PG_MAJOR
     assert meta["wal_segment_size"] == 16 * 1024 * 1024
     assert re.fullmatch(r"[0-9A-F]+/[0-9A-F]+", meta["start_lsn"]) and re.fullmatch(r"[0-9A-F]+/[0-9A-F]+",
                                                                                     meta["stop_lsn"])
@@ -129,7 +130,7 @@ def check_backup(repo, backup_id, tablespaces=()):
         if t["oid"] is not None:
             assert t["object"] == f"{t['oid']}.tar"
             names = tar_members(contents[t["object"]])
-            assert any(n.startswith("PG_15_") for n in names), f"{t['object']} holds {sorted(names)}"
+            assert any(n.startswith(f"PG_{PG_MAJOR}_") for n in names), f"{t['object']} holds {sorted(names)}"
 
     pg_manifest = json.loads(contents["backup_manifest"])
     assert pg_manifest["PostgreSQL-Backup-Manifest-Version"] == 1

@@ -1,4 +1,4 @@
-"""walship prune against real PostgreSQL 15: backups on two timelines while
+"""walship prune against real PostgreSQL (15 here, 13 and 17 in tests/matrix/run): backups on two timelines while
 the parent timeline goes on being written (a promoted copy archives timeline
 2 into the same repository, the old primary keeps archiving timeline 1);
 prune with --keep-backups and --keep-days removes exactly the older backups

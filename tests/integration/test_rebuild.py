@@ -1,4 +1,4 @@
-"""walship rebuild against a real PostgreSQL 15: a backup plus archived WAL
+"""walship rebuild against a real PostgreSQL (15 here, 13 and 17 in tests/matrix/run): a backup plus archived WAL
 recreated into a fresh data directory and started to each kind of recovery
 target (time, LSN, xid, restore point, immediate, latest), with exactly the
 rows committed up to the target; and the refusals that must leave the data
@@ -12,6 +12,7 @@ import time
 
 from pgcluster import (
     PG_BIN,
+    PG_MAJOR,
     chown_pg,
     describe,
     free_port,
@@ -295,7 +296,7 @@ def test_rebuild_remaps_a_tablespace_and_leaves_the_original_alone(ws, work, clu
         assert os.readlink(dest / "pg_tblspc" / str(oid)) == str(newts)
         assert rows(pg.dir, port, "SELECT count(*), max(g) FROM in_ts")[0] == (6000, 6000)
         assert rows(pg.dir, port, f"SELECT pg_tablespace_location({oid})")[0][0] == str(newts)
-        assert any(p.name.startswith("PG_15_") for p in newts.iterdir())
+        assert any(p.name.startswith(f"PG_{PG_MAJOR}_") for p in newts.iterdir())
     finally:
         stop_server(dest)
     assert tree_listing(tsdir) == original, "the original tablespace directory changed"

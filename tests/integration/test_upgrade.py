@@ -4,9 +4,11 @@ its own cluster's epoch, and the old cluster can no longer push."""
 
 import json
 
-from pgcluster import FIRST_SEGMENT, describe, has_phrase, make_pg_dir, run, sha256_file, zstd_sha256
+from pgcluster import FIRST_SEGMENT, PG_MAJOR, describe, has_phrase, make_pg_dir, run, sha256_file, zstd_sha256
 
 SEG = f"pg_wal/{FIRST_SEGMENT}"
+# The epochs of the major under test (15 here; 13 and 17 in tests/matrix/run).
+E1, E2 = f"{PG_MAJOR}-1", f"{PG_MAJOR}-2"
 
 
 def upgrade(ws, repo, pgdata):
@@ -29,16 +31,16 @@ def test_upgrade_adds_an_epoch_for_the_new_cluster(ws, repo, datadir, foreign_da
 
     rc, out, err = upgrade(ws, repo, foreign_datadir)
     assert rc == 0, describe(rc, out, err)
-    assert has_phrase(out, 'added epoch "15-2"'), describe(rc, out, err)
+    assert has_phrase(out, f'added epoch "{E2}"'), describe(rc, out, err)
     got = epochs(repo)
-    assert [e[0] for e in got] == ["15-1", "15-2"], got
+    assert [e[0] for e in got] == [E1, E2], got
     assert got[0][1] != got[1][1]
 
-    # The new cluster pushes into 15-2; its segment has the same name as the old one's.
+    # The new cluster pushes into the second epoch; its segment has the same name as the old one's.
     rc, out, err = ws.push(repo.root, SEG, FIRST_SEGMENT, foreign_datadir)
     assert rc == 0, describe(rc, out, err)
-    assert zstd_sha256(repo.key_path(FIRST_SEGMENT, epoch="15-2")) == sha256_file(foreign_datadir / SEG)
-    assert zstd_sha256(repo.key_path(FIRST_SEGMENT, epoch="15-1")) == sha256_file(datadir / SEG)
+    assert zstd_sha256(repo.key_path(FIRST_SEGMENT, epoch=E2)) == sha256_file(foreign_datadir / SEG)
+    assert zstd_sha256(repo.key_path(FIRST_SEGMENT, epoch=E1)) == sha256_file(datadir / SEG)
 
     # Each data directory fetches its own cluster's segment.
     out_dir = make_pg_dir(work / "out")

@@ -1,4 +1,4 @@
-"""walship verify against a real PostgreSQL 15: a repository with a backup,
+"""walship verify against a real PostgreSQL (15 here, 13 and 17 in tests/matrix/run): a repository with a backup,
 WAL after it and a second timeline (a promoted rebuilt copy archiving into the
 same repository) is whole; then each kind of damage is found and named, with
 exit code 3: a WAL file deleted in the middle, one the backup itself needs, a
