@@ -25,9 +25,10 @@ WARNINGS := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Wconversion $(call cc_op
 
 # Compiler and linker flags of the libraries, from pkg-config.  libcurl and libxml2 (S3 only) are
 # loaded with dlopen when an S3 store is opened (src/store/s3_lib.h): linked, they and their
-# dependencies cost every hook call about 3 ms of start-up.  Their headers are still needed;
-# dlopen is in glibc's libc.  libpq: pkg-config's libpq.pc, else pg_config (some PostgreSQL
-# packages ship no .pc file).
+# dependencies cost every hook call about 3 ms of start-up.  Their headers are still needed.
+# dlopen is in libdl before glibc 2.34 and in libc from 2.34 (libdl is an empty stub there):
+# -ldl --as-needed records libdl only where it has dlopen.  libpq: pkg-config's libpq.pc, else
+# pg_config (some PostgreSQL packages ship no .pc file).
 LINKED_PKGS := libzstd libssh2 libssl libcrypto jansson
 DLOPEN_PKGS := libcurl libxml-2.0
 PKG_CFLAGS  := $(shell $(PKG_CONFIG) --cflags $(LINKED_PKGS) $(DLOPEN_PKGS))
@@ -36,7 +37,7 @@ PQ_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libpq 2>/dev/null || echo "-I$$($(
 PQ_LIBS     := $(shell $(PKG_CONFIG) --libs libpq 2>/dev/null || echo "-L$$($(PG_CONFIG) --libdir) -lpq")
 
 CPPFLAGS += -Isrc $(PKG_CFLAGS) $(PQ_CFLAGS) -D_GNU_SOURCE -DWALSHIP_VERSION='"$(VERSION)"'
-LDLIBS   := $(PKG_LIBS) -lpthread
+LDLIBS   := $(PKG_LIBS) -Wl,--push-state,--as-needed -ldl -Wl,--pop-state -lpthread
 PYTEST   ?= /usr/bin/python3 -m pytest
 
 LIB_SRC  := $(wildcard src/util/*.c src/pg/*.c src/store/*.c src/repo/*.c src/wal/*.c src/cmd/*.c)

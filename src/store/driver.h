@@ -100,7 +100,7 @@ int store_local_open(const char *root, const Config *cfg, int flags, Store **out
 int store_sftp_open(const char *url, const Config *cfg, int flags, Store **out, WsError *err);
 
 /*
- * S3 through libcurl's SigV4 signer (s3.c): url is the whole
+ * S3 through libcurl, signed with SigV4 by s3_sign.c (s3.c): url is the whole
  * "s3://bucket[/prefix]".  Settings: s3-endpoint, s3-region, s3-uri-style,
  * s3-key, s3-key-secret, s3-token, s3-profile, s3-ca-file, s3-allow-http,
  * s3-part-size, io-timeout.  STORE_OPEN_CREATE never creates a bucket.

@@ -259,7 +259,7 @@ static int open_temp(const LocalStore *ls, const char *key, const char *dir, con
 		int slot;
 		int fd = cleanup_create(tmp, O_WRONLY | O_CLOEXEC, LOCAL_FILE_MODE, &slot);
 		if (fd >= 0) {
-			int rc = give_to_owner(ls, fd, NULL, key, err);
+			int rc = give_to_owner(ls, fd, tmp, key, err);
 			if (rc != 0) {
 				close(fd);
 				unlink(tmp);

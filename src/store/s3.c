@@ -1,12 +1,13 @@
 /*
- * s3.c - the S3 store driver: libcurl with its SigV4 signer, libxml2 for the
- * answers (both loaded when the first S3 store is opened, s3_lib.h), OpenSSL
- * for the payload digests.
+ * s3.c - the S3 store driver: libcurl for HTTP, libxml2 for the answers
+ * (both loaded when the first S3 store is opened, s3_lib.h), walship's own
+ * SigV4 signer (s3_sign.h) and OpenSSL for the payload digests.
  *
- * curl 7.88 signs exactly what it is given (notes/s3-with-libcurl-7.88.md):
- * every request carries x-amz-content-sha256 with the body's real SHA-256,
- * paths and queries are written already canonical (s3_util.c), and nothing
- * else about the signature is left to chance.  A put holds at most one part
+ * Each attempt is signed with its own time, over exactly the headers walship
+ * writes, Host included, and nothing curl adds on its own: every request
+ * carries x-amz-content-sha256 with the body's real SHA-256, and paths and
+ * queries are written already canonical (s3_util.c), so that what is sent is
+ * what is signed on every libcurl, old or new.  A put holds at most one part
  * in memory: a source that ends within the part size becomes one PutObject,
  * a longer one a multipart upload whose parts are hashed before they are
  * sent.  With no_overwrite, If-None-Match: * on the PutObject or on the
@@ -34,6 +35,7 @@
 
 #include "store/retry.h"
 #include "store/s3_lib.h"
+#include "store/s3_sign.h"
 #include "store/s3_util.h"
 #include "util/cleanup.h"
 #include "util/clock.h"
@@ -54,6 +56,17 @@
 #define S3_BACKOFF_BASE   0.1 /* seconds */
 #define S3_BACKOFF_CAP    5.0
 #define S3_CREDS_MAX      (64 * 1024)
+#define S3_MAX_HEADERS    10
+
+/*
+ * CURLOPT_PROTOCOLS_STR is libcurl 7.85's, which deprecates the bitmask of
+ * CURLOPT_PROTOCOLS: older headers lack it, and which one to use depends on
+ * the libcurl loaded, not on the headers (set_protocols).
+ */
+#define S3_CURL_PROTOCOLS_STR_SINCE 0x075500 /* 7.85.0 */
+#if LIBCURL_VERSION_NUM < S3_CURL_PROTOCOLS_STR_SINCE
+#define CURLOPT_PROTOCOLS_STR ((CURLoption)(CURLOPTTYPE_STRINGPOINT + 318))
+#endif
 
 typedef struct S3Store {
 	Store base;
@@ -62,9 +75,10 @@ typedef struct S3Store {
 	char *prefix;      /* "" or "a/b", no slashes at either end */
 	char *base_url;    /* requests go to base_url + path */
 	char *bucket_path; /* path of bucket-level requests: "/" (host style) or "" (path style) */
+	char *url_path;    /* what base_url adds to the URL's path: "" (host style) or "/bucket" */
+	char *host;        /* the Host header: base_url's host, with its port unless the default */
 	char *endpoint;    /* for messages: "https://s3.eu-west-1.amazonaws.com" */
 	char *region;
-	char *sigv4;
 	char *ca_file;
 	char *creds_source; /* where the access key came from, for hints */
 	S3Creds creds;
@@ -303,6 +317,21 @@ static struct curl_slist *add_header(struct curl_slist *list, const char *fmt, .
 	return out;
 }
 
+/* The headers walship writes on a request: all of them are signed. */
+typedef struct ReqHeaders {
+	S3Header v[S3_MAX_HEADERS];
+	size_t n;
+	char date[S3_SIGN_DATE_SIZE];
+	char range[80];
+} ReqHeaders;
+
+static void header_set(ReqHeaders *hs, const char *name, const char *value)
+{
+	if (hs->n == S3_MAX_HEADERS)
+		cleanup_fatal("too many headers on an S3 request (\"%s\")", name);
+	hs->v[hs->n++] = (S3Header){name, value};
+}
+
 typedef enum AttemptResult {
 	ATTEMPT_DONE,  /* r->status holds an HTTP answer (any status) */
 	ATTEMPT_RETRY, /* a transport failure worth retrying; r->last says what */
@@ -327,12 +356,29 @@ static void attempt_reset(S3Store *s, S3Req *r)
 	s->errbuf[0] = '\0';
 }
 
-/* What every request sets: the URL, timeouts, TLS, signing and the callbacks. */
+/*
+ * Only http and https, whatever the URL says (no redirect is followed
+ * either): CURLOPT_PROTOCOLS_STR from libcurl 7.85, the bitmask before, which
+ * newer curls still accept but deprecate.
+ */
+static void set_protocols(CURL *c)
+{
+	if (s3_lib.curl_version >= S3_CURL_PROTOCOLS_STR_SINCE) {
+		s3_curl_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+		return;
+	}
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+	s3_curl_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#pragma GCC diagnostic pop
+}
+
+/* What every request sets: the URL, timeouts, TLS and the callbacks. */
 static void attempt_set_common(S3Store *s, S3Req *r, CURL *c, const char *url)
 {
 	s3_curl_setopt(c, CURLOPT_URL, url);
 	s3_curl_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	s3_curl_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	set_protocols(c);
 	s3_curl_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	s3_curl_setopt(c, CURLOPT_USERAGENT, "walship/" WALSHIP_VERSION);
 	s3_curl_setopt(c, CURLOPT_ERRORBUFFER, s->errbuf);
@@ -346,9 +392,6 @@ static void attempt_set_common(S3Store *s, S3Req *r, CURL *c, const char *url)
 	s3_curl_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (s->ca_file)
 		s3_curl_setopt(c, CURLOPT_CAINFO, s->ca_file);
-	s3_curl_setopt(c, CURLOPT_AWS_SIGV4, s->sigv4);
-	s3_curl_setopt(c, CURLOPT_USERNAME, s->creds.key_id);
-	s3_curl_setopt(c, CURLOPT_PASSWORD, s->creds.secret);
 	s3_curl_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
 	s3_curl_setopt(c, CURLOPT_WRITEDATA, r);
 	s3_curl_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
@@ -358,10 +401,11 @@ static void attempt_set_common(S3Store *s, S3Req *r, CURL *c, const char *url)
 	s3_curl_setopt(c, CURLOPT_NOPROGRESS, 0L);
 }
 
-/* The method's own options and headers (a GET's range, a PUT's body); returns the header list. */
-static struct curl_slist *attempt_set_method(S3Req *r, CURL *c, struct curl_slist *h)
+/* The method's own options and headers (a GET's range, a PUT's body). */
+static void attempt_set_method(S3Req *r, CURL *c, ReqHeaders *hs)
 {
-	char range[80];
+	char *range = hs->range;
+	size_t range_size = sizeof(hs->range);
 
 	if (strcmp(r->method, "HEAD") == 0) {
 		s3_curl_setopt(c, CURLOPT_NOBODY, 1L);
@@ -374,21 +418,19 @@ static struct curl_slist *attempt_set_method(S3Req *r, CURL *c, struct curl_slis
 			range[0] = '\0';
 			if (r->length == STORE_TO_END) {
 				if (start > 0)
-					snprintf(range, sizeof(range), "bytes=%llu-",
-						 (unsigned long long)start);
+					snprintf(range, range_size, "bytes=%llu-", (unsigned long long)start);
 			} else {
 				uint64_t last = r->offset + r->length - 1;
 				if (last < r->offset) /* wrapped: the rest of the object */
-					snprintf(range, sizeof(range), "bytes=%llu-",
-						 (unsigned long long)start);
+					snprintf(range, range_size, "bytes=%llu-", (unsigned long long)start);
 				else
-					snprintf(range, sizeof(range), "bytes=%llu-%llu",
+					snprintf(range, range_size, "bytes=%llu-%llu",
 						 (unsigned long long)start, (unsigned long long)last);
 			}
 			if (range[0])
-				h = add_header(h, "Range: %s", range);
+				header_set(hs, "Range", range);
 			if (r->delivered > 0 && r->get_etag[0])
-				h = add_header(h, "If-Match: %s", r->get_etag);
+				header_set(hs, "If-Match", r->get_etag);
 		}
 	} else if (strcmp(r->method, "PUT") == 0) {
 		s3_curl_setopt(c, CURLOPT_UPLOAD, 1L);
@@ -397,15 +439,6 @@ static struct curl_slist *attempt_set_method(S3Req *r, CURL *c, struct curl_slis
 		s3_curl_setopt(c, CURLOPT_SEEKFUNCTION, seek_cb);
 		s3_curl_setopt(c, CURLOPT_SEEKDATA, r);
 		s3_curl_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
-		/*
-		 * curl 7.88 sends "Expect: 100-continue" with every PUT and waits for
-		 * the answer before the body: a round trip per object (a 1 s stall
-		 * with servers that never answer it), to spare a body the server
-		 * would refuse.  The open's listing has proven the credentials and
-		 * a refused PUT (412) is rare: send the body at once.  (Removing the
-		 * header with "Expect:" is no way: curl's SigV4 would sign it.)
-		 */
-		s3_curl_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
 	} else if (strcmp(r->method, "POST") == 0) {
 		s3_curl_setopt(c, CURLOPT_POST, 1L);
 		s3_curl_setopt(c, CURLOPT_POSTFIELDS, r->body ? (const char *)r->body : "");
@@ -413,6 +446,39 @@ static struct curl_slist *attempt_set_method(S3Req *r, CURL *c, struct curl_slis
 	} else {
 		s3_curl_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
 	}
+}
+
+/*
+ * The request's headers for curl: those walship writes, signed, then the
+ * Authorization header.  curl sends "Expect: 100-continue" with a PUT (and
+ * a large POST) and waits for the answer before the body: a round trip per
+ * object (a 1 s stall with servers that never answer it), to spare a body
+ * the server would refuse.  The open's listing has proven the credentials
+ * and a refused PUT (412) is rare: "Expect:" removes the header, unsigned,
+ * and the body goes at once.
+ */
+static struct curl_slist *attempt_headers(const S3Store *s, const S3Req *r, const ReqHeaders *hs,
+					  const char *sha)
+{
+	char *path = xasprintf("%s%s", s->url_path, r->path);
+	S3SignRequest sr = {.method = r->method,
+			    .path = path,
+			    .query = r->query,
+			    .headers = hs->v,
+			    .nheaders = hs->n,
+			    .payload_sha256 = sha};
+	char *auth = s3_sign(&sr, s->region, s->creds.key_id, s->creds.secret);
+	if (auth == NULL)
+		cleanup_fatal("could not sign an S3 request: no valid x-amz-date");
+	free(path);
+
+	struct curl_slist *h = NULL;
+	for (size_t i = 0; i < hs->n; i++)
+		h = add_header(h, "%s: %s", hs->v[i].name, hs->v[i].value);
+	h = add_header(h, "Authorization: %s", auth);
+	if (strcmp(r->method, "PUT") == 0 || strcmp(r->method, "POST") == 0)
+		h = add_header(h, "Expect:");
+	free(auth);
 	return h;
 }
 
@@ -455,7 +521,7 @@ static AttemptResult attempt_outcome(S3Store *s, S3Req *r, CURLcode cres, WsErro
 static AttemptResult attempt(S3Store *s, S3Req *r, const char *sha, WsError *err)
 {
 	CURL *c = s->curl;
-	struct curl_slist *h = NULL;
+	ReqHeaders hs = {0};
 
 	/* curl_easy_reset keeps the open connection, so requests still share it. */
 	s3_lib.easy_reset(c);
@@ -463,15 +529,25 @@ static AttemptResult attempt(S3Store *s, S3Req *r, const char *sha, WsError *err
 	char *url = xasprintf("%s%s%s%s", s->base_url, r->path, r->query && r->query[0] ? "?" : "",
 			      r->query ? r->query : "");
 	attempt_set_common(s, r, c, url);
-	h = add_header(h, "x-amz-content-sha256: %s", sha);
+	/*
+	 * Signed at each attempt with its own time: a retry late in a long
+	 * io-timeout is not refused as too old (S3 accepts 15 minutes).  Host
+	 * is written here too, as s3_host_header says curl would, so that the
+	 * Host signed is the Host sent whatever curl's version.
+	 */
+	s3_sign_date(time(NULL), hs.date);
+	header_set(&hs, "Host", s->host);
+	header_set(&hs, "x-amz-date", hs.date);
+	header_set(&hs, "x-amz-content-sha256", sha);
 	if (s->creds.token)
-		h = add_header(h, "x-amz-security-token: %s", s->creds.token);
+		header_set(&hs, "x-amz-security-token", s->creds.token);
 	if (r->if_none_match)
-		h = add_header(h, "If-None-Match: *");
+		header_set(&hs, "If-None-Match", "*");
 	if (r->content_type)
-		h = add_header(h, "Content-Type: %s", r->content_type);
+		header_set(&hs, "Content-Type", r->content_type);
+	attempt_set_method(r, c, &hs);
 
-	h = attempt_set_method(r, c, h);
+	struct curl_slist *h = attempt_headers(s, r, &hs, sha);
 	s3_curl_setopt(c, CURLOPT_HTTPHEADER, h);
 
 	CURLcode cres = s3_lib.easy_perform(c);
@@ -1123,7 +1199,8 @@ static void s3_free(Store *st)
 	free(s->bucket_path);
 	free(s->endpoint);
 	free(s->region);
-	free(s->sigv4);
+	free(s->url_path);
+	free(s->host);
 	free(s->ca_file);
 	free(s->creds_source);
 	free(s);
@@ -1378,9 +1455,10 @@ int store_s3_open(const char *url, const Config *cfg, int flags, Store **out, Ws
 	if (rc != 0)
 		goto done;
 
-	s->sigv4 = xasprintf("aws:amz:%s:s3", s->region);
 	s->base_url = s3_base_url(&ep, s->bucket, host_style);
 	s->bucket_path = xstrdup(host_style ? "/" : "");
+	s->url_path = host_style ? xstrdup("") : xasprintf("/%s", s->bucket);
+	s->host = s3_host_header(&ep, s->bucket, host_style);
 
 	if ((s->curl = s3_lib.easy_init()) == NULL) {
 		rc = ws_error(err, WS_FATAL, "could not initialize libcurl");

@@ -34,6 +34,7 @@ static const Sym curl_syms[] = {
 	{"curl_easy_strerror", offsetof(S3Lib, easy_strerror)},
 	{"curl_slist_append", offsetof(S3Lib, slist_append)},
 	{"curl_slist_free_all", offsetof(S3Lib, slist_free_all)},
+	{"curl_version_info", offsetof(S3Lib, version_info)},
 };
 
 static const Sym libxml2_syms[] = {
@@ -124,6 +125,8 @@ static void load(void)
 		return;
 	}
 	s3_lib.init_parser();
+	const curl_version_info_data *v = s3_lib.version_info(CURLVERSION_NOW);
+	s3_lib.curl_version = v != NULL ? v->version_num : 0;
 }
 
 int s3_lib_load(WsError *err)

@@ -28,7 +28,10 @@
 #define S3_LIB_TEST_LIBXML2_ENV "WALSHIP_TEST_LIBXML2"
 #endif
 
-/* Exactly the functions the S3 driver uses, named after them without their prefixes. */
+/*
+ * Exactly the functions the S3 driver uses, named after them without their
+ * prefixes, and the version of the libcurl loaded.
+ */
 typedef struct S3Lib {
 	CURLcode (*global_init)(long flags);
 	CURL *(*easy_init)(void);
@@ -40,6 +43,9 @@ typedef struct S3Lib {
 	const char *(*easy_strerror)(CURLcode code);
 	struct curl_slist *(*slist_append)(struct curl_slist *list, const char *string);
 	void (*slist_free_all)(struct curl_slist *list);
+	curl_version_info_data *(*version_info)(CURLversion age);
+	/* version_num of the libcurl loaded (0x074a00 is 7.74.0), which may not be the headers' */
+	unsigned int curl_version;
 
 	void (*init_parser)(void);
 	xmlDocPtr (*read_memory)(const char *buffer, int size, const char *url, const char *encoding,

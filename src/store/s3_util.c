@@ -2,9 +2,9 @@
  * s3_util.c - the pure parts of the S3 driver: parsing, escaping, the
  * credentials file, S3's XML and the classification of its answers.
  *
- * curl 7.88 signs the path and query exactly as written, so both are built
- * here already in canonical form: each path segment escaped with uppercase
- * hex, query parameters sorted by name.  XML goes through libxml2 (loaded
+ * Paths and queries are built here already in SigV4's canonical form (each
+ * path segment escaped with uppercase hex, query parameters sorted by
+ * escaped name), so that what is sent is exactly what s3_sign.c signs.  XML goes through libxml2 (loaded
  * by s3_lib.c) with the network off and entities left unexpanded.
  */
 #include "store/s3_util.h"
@@ -199,6 +199,23 @@ char *s3_base_url(const S3Endpoint *ep, const char *bucket, bool host_style)
 	return xasprintf("%s://%s%s/%s", scheme, ep->host, port, bucket);
 }
 
+char *s3_host_header(const S3Endpoint *ep, const char *bucket, bool host_style)
+{
+	char port[16] = "";
+	if (ep->port != 0 && ep->port != (ep->https ? 443 : 80))
+		snprintf(port, sizeof(port), ":%d", ep->port);
+	if (host_style)
+		return xasprintf("%s.%s%s", bucket, ep->host, port);
+	return xasprintf("%s%s", ep->host, port);
+}
+
+/* RFC 3986's unreserved characters, whatever the locale (isalnum would follow it). */
+static bool unreserved(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+	       c == '.' || c == '_' || c == '~';
+}
+
 char *s3_escape(const char *s, bool keep_slash)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -207,7 +224,7 @@ char *s3_escape(const char *s, bool keep_slash)
 	char *o = out;
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		unsigned char c = *p;
-		if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || (keep_slash && c == '/')) {
+		if (unreserved(c) || (keep_slash && c == '/')) {
 			*o++ = (char)c;
 		} else {
 			*o++ = '%';
@@ -219,29 +236,37 @@ char *s3_escape(const char *s, bool keep_slash)
 	return out;
 }
 
+typedef struct EscapedParam {
+	char *name;
+	char *value;
+} EscapedParam;
+
+/* SigV4 sorts the escaped names bytewise, then the escaped values of a repeated name. */
 static int param_cmp(const void *a, const void *b)
 {
-	return strcmp(((const S3Param *)a)->name, ((const S3Param *)b)->name);
+	const EscapedParam *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c != 0 ? c : strcmp(x->value, y->value);
 }
 
 char *s3_query(const S3Param *params, size_t n)
 {
-	S3Param *sorted = xmalloc((n ? n : 1) * sizeof(*sorted));
-	if (n > 0)
-		memcpy(sorted, params, n * sizeof(*sorted));
-	qsort(sorted, n, sizeof(*sorted), param_cmp);
+	EscapedParam *e = xmalloc((n ? n : 1) * sizeof(*e));
+	for (size_t i = 0; i < n; i++) {
+		e[i].name = s3_escape(params[i].name, false);
+		e[i].value = s3_escape(params[i].value ? params[i].value : "", false);
+	}
+	qsort(e, n, sizeof(*e), param_cmp);
 
 	char *out = xstrdup("");
 	for (size_t i = 0; i < n; i++) {
-		char *name = s3_escape(sorted[i].name, false);
-		char *value = s3_escape(sorted[i].value ? sorted[i].value : "", false);
-		char *next = xasprintf("%s%s%s=%s", out, i ? "&" : "", name, value);
+		char *next = xasprintf("%s%s%s=%s", out, i ? "&" : "", e[i].name, e[i].value);
 		free(out);
-		free(name);
-		free(value);
+		free(e[i].name);
+		free(e[i].value);
 		out = next;
 	}
-	free(sorted);
+	free(e);
 	return out;
 }
 
@@ -662,8 +687,10 @@ bool s3_curl_transient(CURLcode rc)
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_HTTP2:
 	case CURLE_HTTP2_STREAM:
-	case CURLE_HTTP3:
 	case CURLE_WEIRD_SERVER_REPLY:
+#if LIBCURL_VERSION_NUM >= 0x074400 /* 7.68.0: older headers lack it, and older curls never answer it */
+	case CURLE_HTTP3:
+#endif
 		return true;
 	default:
 		return false;

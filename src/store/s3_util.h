@@ -48,6 +48,13 @@ bool s3_host_is_ip(const char *host);
  */
 char *s3_base_url(const S3Endpoint *ep, const char *bucket, bool host_style);
 
+/*
+ * The Host header of requests, as curl writes it from the base URL and as
+ * SigV4 signs it: "bucket.host" (host style) or "host", with ":port" only
+ * when the port is not the scheme's default.
+ */
+char *s3_host_header(const S3Endpoint *ep, const char *bucket, bool host_style);
+
 /* Percent-encode all but RFC 3986's unreserved characters, uppercase hex; keep '/' when keep_slash. */
 char *s3_escape(const char *s, bool keep_slash);
 
@@ -56,7 +63,11 @@ typedef struct S3Param {
 	const char *value; /* NULL or "": a bare parameter, written "name=" */
 } S3Param;
 
-/* The query string sorted by name with escaped values, e.g. "list-type=2&prefix=a%2Fb" ("" for n = 0). */
+/*
+ * The query string in SigV4's canonical form, which is also what is sent:
+ * names and values escaped, sorted by escaped name then value, e.g.
+ * "list-type=2&prefix=a%2Fb" ("" for n = 0).
+ */
 char *s3_query(const S3Param *params, size_t n);
 
 typedef struct S3Creds {

@@ -4,14 +4,21 @@
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "util/cleanup.h"
 #include "util/mem.h"
+
+/* glibc declares close_range from 2.34 (with _GNU_SOURCE). */
+#if __GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34)
+#define FS_HAVE_CLOSE_RANGE 1
+#endif
 
 int fs_write_all(int fd, const void *buf, size_t len)
 {
@@ -339,4 +346,80 @@ int fs_chown_tree(const char *path, uid_t uid, gid_t gid, WsError *err)
 	}
 	closedir(d);
 	return rc;
+}
+
+#ifdef WALSHIP_TESTING
+int fs_close_from_test_fallback;
+#endif
+
+/*
+ * close_range(2): glibc declares it from 2.34; before, the system call is
+ * made by number where the kernel headers know it.  -1 with ENOSYS where
+ * neither (and from kernels before 5.9).
+ */
+static int close_range_call(unsigned first, unsigned last)
+{
+#ifdef WALSHIP_TESTING
+	if (fs_close_from_test_fallback > 0) {
+		errno = ENOSYS;
+		return -1;
+	}
+#endif
+#if defined(FS_HAVE_CLOSE_RANGE)
+	return close_range(first, last, 0);
+#elif defined(SYS_close_range)
+	return (int)syscall(SYS_close_range, first, last, 0);
+#else
+	(void)first;
+	(void)last;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/*
+ * Close what /proc/self/fd lists from lowfd up, but keep and the listing's
+ * own descriptor; false without /proc.
+ */
+static bool close_listed(int lowfd, int keep)
+{
+#ifdef WALSHIP_TESTING
+	if (fs_close_from_test_fallback > 1)
+		return false;
+#endif
+	DIR *d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return false;
+	int self = dirfd(d);
+	struct dirent *de;
+	/* Closing while reading is safe here: the kernel lists /proc/self/fd by descriptor number. */
+	while ((de = readdir(d)) != NULL) {
+		char *end = NULL;
+		long fd = strtol(de->d_name, &end, 10);
+		if (end == de->d_name || *end != '\0' || fd < lowfd || fd > INT_MAX)
+			continue;
+		if (fd != keep && fd != self)
+			(void)close((int)fd);
+	}
+	closedir(d);
+	return true;
+}
+
+void fs_close_from(int lowfd, int keep)
+{
+	if (keep < lowfd)
+		keep = -1;
+	if (keep < 0) {
+		if (close_range_call((unsigned)lowfd, ~0U) == 0)
+			return;
+	} else if ((keep == lowfd || close_range_call((unsigned)lowfd, (unsigned)keep - 1) == 0) &&
+		   close_range_call((unsigned)keep + 1, ~0U) == 0) {
+		return;
+	}
+	if (close_listed(lowfd, keep))
+		return;
+	long max = sysconf(_SC_OPEN_MAX);
+	for (long fd = lowfd; fd < (max > 0 ? max : 1024); fd++)
+		if (fd != keep)
+			(void)close((int)fd);
 }

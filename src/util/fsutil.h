@@ -98,4 +98,21 @@ bool fs_path_within(const char *path, const char *dir);
  */
 int fs_dir_names(const char *dir, char ***names, int *n, WsError *err);
 
+/*
+ * Close every file descriptor from lowfd up except keep (-1: none), for a
+ * process just forked that must not hold its parent's files: close_range(2)
+ * (Linux 5.9), else each descriptor /proc/self/fd lists, else every number
+ * below the open-files limit.  Errors are ignored: a descriptor that cannot
+ * be closed was not open.
+ */
+void fs_close_from(int lowfd, int keep);
+
+#ifdef WALSHIP_TESTING
+/*
+ * Test build only: 1 makes fs_close_from act as on a kernel without
+ * close_range, 2 also as without /proc, so that the fallbacks are tested here.
+ */
+extern int fs_close_from_test_fallback;
+#endif
+
 #endif

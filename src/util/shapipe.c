@@ -6,6 +6,7 @@
 #include "util/shapipe.h"
 
 #include <openssl/evp.h>
+#include <openssl/opensslv.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -30,7 +31,11 @@ struct ShaPipe {
 	size_t *lens;
 	uint64_t submitted; /* buffers handed to the thread */
 	uint64_t hashed;    /* buffers the thread finished */
-	EVP_MD *md;
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+	EVP_MD *md; /* fetched once: EVP_sha256() would make OpenSSL 3 look its provider up at each init */
+#else
+	const EVP_MD *md; /* OpenSSL 1.1's static table entry: no look-up to spare */
+#endif
 	EVP_MD_CTX *ctx; /* the thread's while work is pending, the caller's when idle */
 };
 
@@ -74,8 +79,11 @@ ShaPipe *sha_pipe_new(size_t chunk, int nbufs)
 	p->lens = xcalloc((size_t)p->nbufs, sizeof(*p->lens));
 	for (int i = 0; i < p->nbufs; i++)
 		p->bufs[i] = xmalloc(chunk);
-	/* An explicit fetch spares OpenSSL 3 a provider look-up on every digest. */
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
 	p->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+#else
+	p->md = EVP_sha256();
+#endif
 	p->ctx = EVP_MD_CTX_new();
 	if (p->md == NULL || p->ctx == NULL || EVP_DigestInit_ex(p->ctx, p->md, NULL) != 1)
 		fatal("could not initialise SHA-256");
@@ -106,7 +114,9 @@ void sha_pipe_free(ShaPipe *p)
 	free(p->bufs);
 	free(p->lens);
 	EVP_MD_CTX_free(p->ctx);
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
 	EVP_MD_free(p->md);
+#endif
 	pthread_cond_destroy(&p->work);
 	pthread_cond_destroy(&p->done);
 	pthread_mutex_destroy(&p->mu);

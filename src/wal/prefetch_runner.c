@@ -658,12 +658,7 @@ static void close_inherited(int keep)
 		if (fd == 3)
 			close(keep);
 	}
-	if (close_range((unsigned)(fd == 3 ? 4 : 3), ~0U, 0) != 0) {
-		long max = sysconf(_SC_OPEN_MAX);
-		for (long i = 3; i < (max > 0 ? max : 1024); i++)
-			if (i != fd)
-				close((int)i);
-	}
+	fs_close_from(3, fd);
 	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 

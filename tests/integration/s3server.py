@@ -206,10 +206,10 @@ class S3Server:
         """Requests seen since the last clear_log(), oldest first: dicts with seq, conn (connection
         number: equal for requests on one kept-alive connection), method, path (as sent, escaped),
         query (raw), status (None if dropped or still running), code (S3 error code or None),
-        akid (the access key the request claims, None if unsigned), fault (last action that
-        fired or None), dropped, truncated, aborted (booleans), headers {if-none-match,
-        x-amz-content-sha256, content-length, range} (None when absent).  Every key is always
-        present."""
+        akid (the access key the request claims, None if unsigned), signed (the header names of
+        its SignedHeaders, None if unsigned), fault (last action that fired or None), dropped,
+        truncated, aborted (booleans), headers {if-none-match, x-amz-content-sha256, x-amz-date,
+        content-length, range, expect} (None when absent).  Every key is always present."""
         return self._control("GET", "log")
 
     def clear_log(self):

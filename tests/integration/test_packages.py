@@ -316,5 +316,5 @@ def test_rpm_same_files(build):
     assert "c" in attrs[str(CONF)][2] and "n" in attrs[str(CONF)][2], f"{CONF} is not %config(noreplace)"
     assert attrs[str(SPOOL)][:2] == ["drwx------", "postgres:postgres"], attrs[str(SPOOL)]
     requires = sh(["rpm", "-qpR", rpm]).stdout.split("\n")
-    for need in ("libcurl >= 7.85", "libxml2", "libzstd.so.1()(64bit)", "libpq.so.5()(64bit)"):
+    for need in ("libcurl >= 7.59", "libxml2", "libzstd.so.1()(64bit)", "libpq.so.5()(64bit)"):
         assert need in [r.strip() for r in requires], f"Requires lacks {need}:\n" + "\n".join(requires)

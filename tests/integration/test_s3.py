@@ -213,6 +213,37 @@ def test_faults_are_retried(ws, datadir, s3server, s3bucket):
     assert sha256_file(target) == sha256_file(datadir / "pg_wal" / FIRST_SEGMENT)
 
 
+def test_each_attempt_is_signed_by_walship(ws, datadir, s3server, s3bucket):
+    """walship signs every request itself (src/store/s3_sign.c), the same way on every libcurl:
+    over Host, each x-amz-* header it sends (the session token too) and its conditional headers,
+    with the time of each attempt, so that a retry carries a new x-amz-date; and without curl's
+    "Expect: 100-continue", so that a body is sent at once."""
+    cfg = s3_config(ws, s3server, token=True)
+    url = s3server.url(s3bucket, PREFIX)
+    ws.init(url, datadir, config=cfg)
+    s3server.clear_log()
+    # The first PUT waits past the next second, then fails: the retry is signed anew.
+    s3server.add_fault(method="PUT", action="delay", delay_ms=1100, count=1)
+    s3server.add_fault(method="PUT", action="status", status=500, code="InternalError", count=1)
+    rc, out, err = ws.push(url, f"pg_wal/{FIRST_SEGMENT}", FIRST_SEGMENT, datadir, config=cfg)
+    assert rc == 0, describe(rc, out, err)
+    rc, out, err, target = fetch_to(ws, url, datadir, cfg)
+    assert rc == 0, describe(rc, out, err)
+
+    log = s3server.log()
+    base = {"host", "x-amz-content-sha256", "x-amz-date", "x-amz-security-token"}
+    for e in log:
+        # Answered by S3 (not by a fault): the proxy recomputed the signature and took it.
+        assert e["fault"] is not None or (e["status"] is not None and e["status"] < 400), e
+        assert base <= set(e["signed"]), e
+        assert e["headers"]["expect"] is None, e
+    puts = [e for e in log if e["method"] == "PUT"]
+    assert [e["status"] for e in puts] == [500, 200], puts
+    assert all("if-none-match" in e["signed"] for e in puts), puts
+    first, retry = (e["headers"]["x-amz-date"] for e in puts)
+    assert retry > first, puts
+
+
 def test_budget_runs_out_then_a_retry_succeeds(ws, datadir, s3server, s3bucket):
     cfg = s3_config(ws, s3server, extra="io-timeout = 3\n")
     url = s3server.url(s3bucket, PREFIX)

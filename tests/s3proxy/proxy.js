@@ -1016,13 +1016,19 @@ async function handle(req, res) {
 		dropped: false,
 		truncated: false,
 		aborted: false,
+		/* the headers the request claims to have signed (SignedHeaders), null if unsigned */
+		signed: ((/SignedHeaders=([^,\s]+)/.exec(req.headers.authorization || '') || [])[1] || null),
 		headers: {
 			'if-none-match': req.headers['if-none-match'] || null,
 			'x-amz-content-sha256': req.headers['x-amz-content-sha256'] || null,
+			'x-amz-date': req.headers['x-amz-date'] || null,
 			'content-length': req.headers['content-length'] || null,
 			range: req.headers.range || null,
+			expect: req.headers.expect || null,
 		},
 	};
+	if (entry.signed !== null)
+		entry.signed = entry.signed.split(';');
 	requestLog.push(entry);
 	return handleS3(req, res, entry, rawPath, rawQuery);
 }

@@ -1,9 +1,10 @@
 /*
  * test_store_s3.c - the pure parts of the S3 driver (store/s3_util.h): the
- * repository URL and endpoint, the request paths and queries as curl 7.88
- * must be given them for SigV4, the shared-credentials file, S3's XML
- * answers, and which answers are retried, missing, or fatal.  The driver
- * against a real server is tested in tests/integration/test_s3.py.
+ * repository URL and endpoint, the Host header, the request paths and
+ * queries in the canonical form SigV4 signs (the signer is tested in
+ * test_s3_sign.c), the shared-credentials file, S3's XML answers, and which
+ * answers are retried, missing, or fatal.  The driver against a real server
+ * is tested in tests/integration/test_s3.py.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -91,6 +92,37 @@ static void test_endpoint(void **state)
 	assert_int_equal(s3_parse_endpoint("https://host?x=1", &ep, &err), WS_USAGE);
 }
 
+/* The Host header curl sends and SigV4 signs: the port only when it is not the scheme's default. */
+static void test_host_header(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *endpoint;
+		bool host_style;
+		const char *want;
+	} cases[] = {
+		{"https://s3.eu-west-1.amazonaws.com", true, "bkt.s3.eu-west-1.amazonaws.com"},
+		{"https://s3.eu-west-1.amazonaws.com", false, "s3.eu-west-1.amazonaws.com"},
+		{"https://S3.Example.COM:443/", true, "bkt.s3.example.com"},
+		{"http://minio.lan:80", false, "minio.lan"},
+		{"https://minio.lan:8443", true, "bkt.minio.lan:8443"},
+		{"http://minio.lan:443", false, "minio.lan:443"},
+		{"https://minio.lan:80", false, "minio.lan:80"},
+		{"http://127.0.0.1:9000", false, "127.0.0.1:9000"},
+		{"http://[::1]:9000", false, "[::1]:9000"},
+		{"http://[::1]", false, "[::1]"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		S3Endpoint ep;
+		WsError err;
+		assert_int_equal(s3_parse_endpoint(cases[i].endpoint, &ep, &err), 0);
+		char *h = s3_host_header(&ep, "bkt", cases[i].host_style);
+		assert_string_equal(h, cases[i].want);
+		free(h);
+		s3_endpoint_clear(&ep);
+	}
+}
+
 static void test_loopback(void **state)
 {
 	(void)state;
@@ -146,6 +178,12 @@ static void test_query(void **state)
 
 	s = s3_query(NULL, 0);
 	assert_string_equal(s, "");
+	free(s);
+
+	/* Sorted as escaped ("%2B" before "-" before "A"), a repeated name by value. */
+	S3Param odd[] = {{"b", "2"}, {"A", ""}, {"-x", "1"}, {"+", "p"}, {"b", "10"}};
+	s = s3_query(odd, 5);
+	assert_string_equal(s, "%2B=p&-x=1&A=&b=10&b=2");
 	free(s);
 }
 
@@ -376,12 +414,12 @@ static void test_classify(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_url),           cmocka_unit_test(test_endpoint),
-		cmocka_unit_test(test_loopback),      cmocka_unit_test(test_escape),
-		cmocka_unit_test(test_query),         cmocka_unit_test(test_creds),
-		cmocka_unit_test(test_error_xml),     cmocka_unit_test(test_list_xml),
-		cmocka_unit_test(test_multipart_xml), cmocka_unit_test(test_time),
-		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_url),         cmocka_unit_test(test_endpoint),
+		cmocka_unit_test(test_host_header), cmocka_unit_test(test_loopback),
+		cmocka_unit_test(test_escape),      cmocka_unit_test(test_query),
+		cmocka_unit_test(test_creds),       cmocka_unit_test(test_error_xml),
+		cmocka_unit_test(test_list_xml),    cmocka_unit_test(test_multipart_xml),
+		cmocka_unit_test(test_time),        cmocka_unit_test(test_classify),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

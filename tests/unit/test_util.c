@@ -386,6 +386,45 @@ static void test_fs_resolve_and_within(void **state)
 	free(real);
 }
 
+/*
+ * fs_close_from in a child: descriptors 10 to 13 and 40 open, then everything
+ * from 11 up closed but 12.  Exit status: 0, or the first descriptor found in
+ * the wrong state.
+ */
+static int close_from_child(int fallback)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+		const int fds[] = {10, 11, 12, 13, 40};
+		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+			if (null < 0 || dup2(null, fds[i]) != fds[i])
+				_exit(100);
+		fs_close_from_test_fallback = fallback;
+		fs_close_from(11, 12);
+		if (fcntl(10, F_GETFD) < 0)
+			_exit(10);
+		if (fcntl(12, F_GETFD) < 0)
+			_exit(12);
+		for (int fd = 11; fd < 64; fd++)
+			if (fd != 12 && fcntl(fd, F_GETFD) >= 0)
+				_exit(fd);
+		_exit(0);
+	}
+	int status = 0;
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+static void test_fs_close_from_keeps_one(void **state)
+{
+	(void)state;
+	assert_int_equal(close_from_child(0), 0); /* close_range */
+	assert_int_equal(close_from_child(1), 0); /* as before Linux 5.9: /proc/self/fd */
+	assert_int_equal(close_from_child(2), 0); /* neither: every number up to the limit */
+}
+
 /* ---- dirwalk ---- */
 
 /* A tree as a driver would read it: "dir/" entries hold the keys below them. */
@@ -744,6 +783,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fs_write_file_replaces_whole, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_fs_remove_contents_and_empty, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_fs_resolve_and_within, setup_dir, teardown_dir),
+		cmocka_unit_test(test_fs_close_from_keeps_one),
 		cmocka_unit_test(test_dir_walk_in_key_order),
 		cmocka_unit_test_setup_teardown(test_log_line_format, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_log_errors_always_printed, setup_dir, teardown_dir),
