@@ -63,7 +63,7 @@ UNITS      := $(UNIT_SRC:tests/unit/%.c=$(TEST_BUILD)/tests/%)
 # Evaluated only where used: packagers who skip the tests need no cmocka.
 CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
-.PHONY: all man preload testing objects test unit integration asan lint install uninstall demo standby-demo bench clean \
+.PHONY: all man preload testing objects test test-matrix unit integration asan lint install uninstall demo standby-demo bench clean \
 	format dist deb rpm fuzz fuzz-build fuzz-replay
 
 # Keep object files of the programs between builds.
@@ -127,10 +127,21 @@ objects: $(LIB_OBJ) $(PROGRAMS:%=$(BUILD)/src/bin/%.o) $(TEST_OBJ) $(PROGRAMS:%=
 # make test is the developers' and CI's target, so warnings are errors there unless WERROR is given
 # (packagers run make and make unit).
 TEST_WERROR = $(if $(filter command line environment,$(origin WERROR)),$(WERROR),1)
+# Then the version matrix's runs that make integration has not covered: PostgreSQL 13 and 17 in
+# Debian roots, and pg_upgrade from 13 to 15 and from 15 to 17 (TEST_MATRIX= skips them).
+TEST_MATRIX ?= 13 17 13to15 15to17
 test:
 	$(MAKE) WERROR=$(TEST_WERROR) unit
 	$(MAKE) WERROR=$(TEST_WERROR) fuzz-replay
 	$(MAKE) WERROR=$(TEST_WERROR) integration
+	$(if $(strip $(TEST_MATRIX)),PYTEST='$(PYTEST)' tests/matrix/run $(TEST_MATRIX))
+
+# The version matrix alone (tests/matrix/README.md): the version-dependent flows against each
+# major's real server, walship built in that major's Debian release; PG_MAJORS="13 15 17" selects
+# (pg_upgrade between selected neighbours is added).  As root; the first run makes the roots.
+PG_MAJORS ?= 13 15 17
+test-matrix:
+	PYTEST='$(PYTEST)' tests/matrix/run $(PG_MAJORS)
 
 unit: $(UNITS) $(TEST_BINS)
 	@set -e; for t in $(UNITS); do echo "== $$t"; WALSHIP_BIN=$(abspath $(TEST_BUILD)/bin) $$t; done
@@ -201,7 +212,7 @@ fuzz: $(FUZZERS:%=$(FUZZ_BUILD)/bin/%)
 # AddressSanitizer and UndefinedBehaviorSanitizer build, then every test on it.
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' \
-		LDFLAGS='-fsanitize=address,undefined' test
+		LDFLAGS='-fsanitize=address,undefined' TEST_MATRIX= test
 
 FORMAT_FILES = $(wildcard src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/fuzz/*.h tests/preload/*.c)
 

@@ -104,6 +104,14 @@ def _popen_in_root(cmd, cwd, user, env, kwargs):
     return subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env, preexec_fn=enter, **kwargs)
 
 
+def program_path(path):
+    """A path this host shows (a process's /proc links) as the programs see it: without TEST_ROOT."""
+    path = str(path)
+    if TEST_ROOT is not None and path.startswith(TEST_ROOT.rstrip("/") + "/"):
+        return path[len(TEST_ROOT.rstrip("/")):]
+    return path
+
+
 def host_path(path):
     """Where a path of the programs' world is on this host: under TEST_ROOT in the matrix."""
     return Path(TEST_ROOT + str(path)) if TEST_ROOT is not None else Path(path)

@@ -5,6 +5,8 @@ on this host's 15).
 - The server is the major the run says (WALSHIP_PG_MAJOR), and the page magic of
   its WAL is the one walship's table holds for that major (src/pg/walpage.c),
   read from a segment the server wrote and walship archived.
+- A standby rebuilt with --standby streams from its primary, then, promoted,
+  archives its new timeline (history file and WAL) into the same repository.
 - PostgreSQL 17 and later: a server that summarizes WAL (summarize_wal = on) is
   backed up in full (walship takes no incremental backup yet), the stored
   backup passes pg_verifybackup, and rebuilds to exactly the primary's rows.
@@ -86,6 +88,36 @@ def rebuilt_content(ws, repo, dest, sockdir, *opts):
     finally:
         stop_server(dest)
 
+
+
+def test_a_rebuilt_standby_streams_then_is_promoted_and_archives(ws, work, clusters, tmp):
+    pg, repo = archiving_cluster(ws, work, clusters)
+    pg.sql("CREATE TABLE t (id int PRIMARY KEY, v text NOT NULL)")
+    fill(pg, 1, 100)
+    take_backup(ws, repo.root, pg)
+    standby = make_pg_dir(tmp / "standby", 0o700)
+    port = free_port()
+    app = "walship_matrix_standby"
+    conninfo = f"host={pg.dir} port={pg.port} user=postgres application_name={app}"
+    try:
+        rc, out, err = rebuild(ws, repo, standby, "--standby", f"--primary-conninfo={conninfo}", "--start",
+                               f"--port={port}")
+        assert rc == 0 and "the standby is running" in out, describe(rc, out, err)
+        wait_for(lambda: pg.sql("SELECT state FROM pg_stat_replication WHERE application_name = %s", (app,))
+                 == [("streaming",)], 60, "the rebuilt standby does not stream")
+        fill(pg, 101, 200)
+        want = tuple(pg.sql(CONTENT)[0])
+        wait_for(lambda: tuple(rows(pg.dir, port, CONTENT)[0]) == want, 30, "rows did not stream to the standby")
+
+        # Promoted: timeline 2, its history file and WAL archived by the standby itself.
+        check_run([PG_BIN / "pg_ctl", "-D", standby, "-w", "-t", "60", "promote"], timeout=90)
+        wait_for(lambda: rows(pg.dir, port, "SELECT NOT pg_is_in_recovery()")[0][0], 60, "not promoted")
+        name = rows(pg.dir, port, "SELECT pg_walfile_name(pg_switch_wal())")[0][0]
+        assert name.startswith("00000002")
+        wait_for(lambda: repo.key_path(name).is_file() and repo.key_path("00000002.history").is_file(), 60,
+                 lambda: f"the promoted standby did not archive {name} and 00000002.history")
+    finally:
+        stop_server(standby)
 
 if PG_MAJOR >= 17:
     def test_a_server_that_summarizes_wal_is_backed_up_in_full(ws, work, clusters, tmp):

@@ -23,6 +23,7 @@ from pgcluster import (
     free_port,
     make_pg_dir,
     popen,
+    program_path,
     run,
     sha256_file,
     wait_for,
@@ -216,7 +217,10 @@ def test_pg_rewind_with_restore_command_never_prefetches(ws, work, clusters, tmp
         (pg.data / "pg_wal" / name).unlink(missing_ok=True)
 
     src = f"host={copy.dir} port={copy.port} user=postgres dbname=postgres"
-    rc, out, err = run([PG_BIN / "pg_rewind", "-D", pg.data, f"--source-server={src}", "-c"], cwd=pg.dir,
+    # -R: primary_conninfo for the new primary in postgresql.auto.conf, as an operator does it.  pg_rewind
+    # copies the source's postgresql.auto.conf, and the copy's names its old primary: this server (seen on 13,
+    # where it then tried to stream from itself until the test gave up).
+    rc, out, err = run([PG_BIN / "pg_rewind", "-D", pg.data, f"--source-server={src}", "-c", "-R"], cwd=pg.dir,
                        timeout=180)
     assert rc == 0, describe(rc, out, err)
     assert re.search(r"walship-fetch: \w+: restored", err), f"pg_rewind did not use walship-fetch:\n{err}"
@@ -321,7 +325,7 @@ def test_prefetcher_leaves_when_the_postmaster_is_gone(ws, work, clusters, tmp):
         # and the spool;
         # nothing inherited from the caller (a pipe there would keep a syslogger alive).
         pid = prefetchers(ws)[0][0]
-        links = {int(f.name): os.readlink(f) for f in Path(f"/proc/{pid}/fd").iterdir()}
+        links = {int(f.name): program_path(os.readlink(f)) for f in Path(f"/proc/{pid}/fd").iterdir()}
         assert links[0] == links[1] == "/dev/null" and links[2].endswith(".log"), links
         assert links[3].endswith("/lock"), links
         # (A segment being written into the spool is its own too.)
