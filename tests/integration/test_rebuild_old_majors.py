@@ -1,9 +1,9 @@
 """walship rebuild of backups of old PostgreSQL major versions, and targets
 past the end of the archive.
 
-Only PostgreSQL 15 runs here, so the old versions are copies of a real
-PostgreSQL 15 repository whose walship.json epoch and manifest.json say 12
-(or 9.6): every decision tested is made from that metadata and the
+No PostgreSQL 12 or older runs here (tests/matrix/run has 13, 15 and 17), so
+the old versions are copies of a real repository of the major under test
+whose walship.json epoch and manifest.json say 12 (or 9.6): every decision tested is made from that metadata and the
 repository's listing before anything is written, which is what an old
 server's repository would give too (no server is started on them).
 
