@@ -33,27 +33,6 @@
 
 /* ---- growing text ---- */
 
-typedef struct Buf {
-	char *s;
-	size_t len, cap;
-} Buf;
-
-static void buf_add(Buf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->s = xrealloc(b->s, b->cap);
-	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-static void buf_str(Buf *b, const char *s)
-{
-	buf_add(b, s, strlen(s));
-}
-
 /* ---- the sanitiser ---- */
 
 typedef struct San {
@@ -165,24 +144,14 @@ static int refuse(const char *path, int line, WsError *err, const char *fmt, ...
 }
 
 /* "# walship rebuild: <what>: <the line as it was>" */
-static void mark(San *s, Buf *o, const char *what, const char *line, size_t n)
+static void mark(San *s, Text *o, const char *what, const char *line, size_t n)
 {
-	buf_str(o, MARK);
-	buf_str(o, what);
-	buf_str(o, ": ");
-	buf_add(o, line, n);
-	buf_str(o, "\n");
+	text_str(o, MARK);
+	text_str(o, what);
+	text_str(o, ": ");
+	text_add(o, line, n);
+	text_str(o, "\n");
 	s->out->nchanges++;
-}
-
-static void setting(Buf *o, const char *name, const char *value)
-{
-	char *q = pgconf_quote(value);
-	buf_str(o, name);
-	buf_str(o, " = ");
-	buf_str(o, q);
-	buf_str(o, "\n");
-	free(q);
 }
 
 static int san_file(San *s, const char *path, const char *text, size_t len, const char *rel, int depth,
@@ -194,7 +163,7 @@ static int cmp_names(const void *a, const void *b)
 }
 
 /* include_dir: each "*.conf" file of the directory (not hidden), in name order, into the copy's dir. */
-static int san_dir(San *s, const char *path, int line, const char *dir, Buf *o, const char *orig, size_t n,
+static int san_dir(San *s, const char *path, int line, const char *dir, Text *o, const char *orig, size_t n,
 		   int depth, WsError *err)
 {
 	char **names = NULL;
@@ -236,7 +205,7 @@ static int san_dir(San *s, const char *path, int line, const char *dir, Buf *o, 
 	if (rc == 0) {
 		char *to = xasprintf("%s/%s", s->pgdata, dname);
 		mark(s, o, "rewritten to the copy's own directory, was", orig, n);
-		setting(o, "include_dir", to);
+		pgconf_setting(o, "include_dir", to);
 		free(to);
 	}
 	free(dname);
@@ -247,7 +216,7 @@ static int san_dir(San *s, const char *path, int line, const char *dir, Buf *o, 
 }
 
 /* include / include_if_exists: the file sanitised into the copy, the directive pointed at it. */
-static int san_include(San *s, const char *path, int line, const PgConfLine *l, Buf *o, const char *orig,
+static int san_include(San *s, const char *path, int line, const PgConfLine *l, Text *o, const char *orig,
 		       size_t n, int depth, WsError *err)
 {
 	char *dir = fs_dirname(path);
@@ -287,7 +256,7 @@ static int san_include(San *s, const char *path, int line, const PgConfLine *l, 
 		if ((rc = san_file(s, target, t, tl, name, depth + 1, err)) == 0) {
 			char *to = xasprintf("%s/%s", s->pgdata, name);
 			mark(s, o, "rewritten to the copy's own file, was", orig, n);
-			setting(o, l->name, to);
+			pgconf_setting(o, l->name, to);
 			free(to);
 		}
 		free(name);
@@ -302,14 +271,14 @@ static const char hint_shared[] =
 	"and rebuild with --config-from=FILE naming an edited copy of the configuration.";
 
 /* Any other setting: nothing may point at the source cluster's files. */
-static int san_value(San *s, const char *path, int line, const PgConfLine *l, Buf *o, const char *orig,
+static int san_value(San *s, const char *path, int line, const PgConfLine *l, Text *o, const char *orig,
 		     size_t n, WsError *err)
 {
 	const char *v = l->value;
 	if (s->datadir != NULL && within(v, s->datadir)) {
 		char *to = xasprintf("%s%s", s->pgdata, v + strlen(s->datadir));
 		mark(s, o, "rewritten into the copy's data directory, was", orig, n);
-		setting(o, l->name, to);
+		pgconf_setting(o, l->name, to);
 		free(to);
 		return 0;
 	}
@@ -332,12 +301,12 @@ static int san_value(San *s, const char *path, int line, const PgConfLine *l, Bu
 			return WS_FATAL;
 		}
 	}
-	buf_add(o, orig, n);
-	buf_str(o, "\n");
+	text_add(o, orig, n);
+	text_str(o, "\n");
 	return 0;
 }
 
-static int san_line(San *s, const char *path, int line, const char *orig, size_t n, Buf *o, int depth,
+static int san_line(San *s, const char *path, int line, const char *orig, size_t n, Text *o, int depth,
 		    WsError *err)
 {
 	PgConfLine l;
@@ -348,8 +317,8 @@ static int san_line(San *s, const char *path, int line, const char *orig, size_t
 		ws_error_hint(err, "PostgreSQL would not read this file either: correct it.");
 		rc = WS_FATAL;
 	} else if (kind == PGCONF_BLANK) {
-		buf_add(o, orig, n);
-		buf_str(o, "\n");
+		text_add(o, orig, n);
+		text_str(o, "\n");
 	} else if (pgconf_name_is(l.name, "data_directory")) {
 		mark(s, o, "removed (the copy's data directory is where it is started)", orig, n);
 	} else if (pgconf_name_is(l.name, "external_pid_file") ||
@@ -373,7 +342,7 @@ static int san_line(San *s, const char *path, int line, const char *orig, size_t
 static int san_file(San *s, const char *path, const char *text, size_t len, const char *rel, int depth,
 		    WsError *err)
 {
-	Buf o = {NULL, 0, 0};
+	Text o = {NULL, 0, 0};
 	int rc = 0, line = 0;
 	int before = s->out->nchanges;
 
@@ -382,7 +351,7 @@ static int san_file(San *s, const char *path, const char *text, size_t len, cons
 	/* Its place first: the files it includes come after it. */
 	int index = s->out->nfiles;
 	add_file(s->out, rel);
-	buf_add(&o, "", 0);
+	text_add(&o, "", 0);
 	for (size_t pos = 0; rc == 0 && pos < len;) {
 		const char *nl = memchr(text + pos, '\n', len - pos);
 		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;

@@ -166,6 +166,16 @@ char *pgconf_quote(const char *value)
 	return out;
 }
 
+void pgconf_setting(Text *t, const char *name, const char *value)
+{
+	char *quoted = pgconf_quote(value);
+	text_str(t, name);
+	text_str(t, " = ");
+	text_str(t, quoted);
+	text_str(t, "\n");
+	free(quoted);
+}
+
 int pgconf_file_value(const char *file, const char *name, char **value, WsError *err)
 {
 	char *text = NULL;

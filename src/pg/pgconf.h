@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "util/error.h"
+#include "util/text.h"
 
 typedef enum PgConfKind {
 	PGCONF_BLANK = 0, /* empty, white space or a comment only */
@@ -43,6 +44,9 @@ bool pgconf_name_is(const char *name, const char *want);
  * for line breaks, so that it stays on its line), malloc'd.
  */
 char *pgconf_quote(const char *value);
+
+/* Appends the line "name = 'value'\n" (value quoted by pgconf_quote) to t. */
+void pgconf_setting(Text *t, const char *name, const char *value);
 
 /*
  * The value of the last line of file that sets name (includes are not

@@ -57,43 +57,6 @@ enum {
 	DROP_END_COMMAND = 1 << 8,     /* recovery_end_command */
 };
 
-/* A growing text buffer. */
-typedef struct Text {
-	char *data;
-	size_t len;
-	size_t cap;
-} Text;
-
-static void text_add(Text *t, const char *s, size_t n)
-{
-	if (t->len + n + 1 > t->cap) {
-		size_t cap = t->cap ? t->cap : 256;
-		while (cap < t->len + n + 1)
-			cap *= 2;
-		t->data = xrealloc(t->data, cap);
-		t->cap = cap;
-	}
-	memcpy(t->data + t->len, s, n);
-	t->len += n;
-	t->data[t->len] = '\0';
-}
-
-static void text_str(Text *t, const char *s)
-{
-	text_add(t, s, strlen(s));
-}
-
-/* "name = 'value'\n" */
-static void text_setting(Text *t, const char *name, const char *value)
-{
-	char *quoted = pgconf_quote(value);
-	text_str(t, name);
-	text_str(t, " = ");
-	text_str(t, quoted);
-	text_str(t, "\n");
-	free(quoted);
-}
-
 /* ---- validation ---- */
 
 static const char *target_setting(RecoveryTargetKind kind)
@@ -556,14 +519,14 @@ static int auto_conf_rewrite(const char *pgdata, const struct stat *dir_st, unsi
 	filter_lines(&out, old, old_len, drop);
 	text_str(&out, add);
 	if (exists)
-		rc = write_atomic(pgdata, AUTO_CONF, out.data, out.len, st.st_mode & 07777, st.st_uid,
+		rc = write_atomic(pgdata, AUTO_CONF, out.s, out.len, st.st_mode & 07777, st.st_uid,
 				  st.st_gid, err);
 	else
-		rc = write_atomic(pgdata, AUTO_CONF, out.data, out.len, 0600, dir_st->st_uid, dir_st->st_gid,
+		rc = write_atomic(pgdata, AUTO_CONF, out.s, out.len, 0600, dir_st->st_uid, dir_st->st_gid,
 				  err);
 
 done:
-	free(out.data);
+	free(out.s);
 	free(old);
 	return rc;
 }
@@ -573,20 +536,20 @@ static void common_settings(Text *t, int pg_major, const RecoverySettings *s)
 {
 	const char *tname = target_setting(s->target);
 
-	text_setting(t, "restore_command", s->restore_command);
+	pgconf_setting(t, "restore_command", s->restore_command);
 	if (strcmp(s->target_timeline, "current") == 0 && !!pg_has_recovery_conf(pg_major))
 		text_str(t, "# recovery_target_timeline not set: PostgreSQL 11 and older recover along the "
 			    "backup's timeline (current) by default\n");
 	else
-		text_setting(t, "recovery_target_timeline", s->target_timeline);
+		pgconf_setting(t, "recovery_target_timeline", s->target_timeline);
 	if (s->target == TARGET_IMMEDIATE)
-		text_setting(t, tname, "immediate");
+		pgconf_setting(t, tname, "immediate");
 	else if (tname != NULL)
-		text_setting(t, tname, s->target_value);
+		pgconf_setting(t, tname, s->target_value);
 	if (s->target_exclusive)
-		text_setting(t, "recovery_target_inclusive", "false");
+		pgconf_setting(t, "recovery_target_inclusive", "false");
 	if (s->target_action != NULL)
-		text_setting(t, "recovery_target_action", s->target_action);
+		pgconf_setting(t, "recovery_target_action", s->target_action);
 }
 
 static int signals_clear(const char *pgdata, bool *removed, WsError *err)
@@ -628,13 +591,13 @@ static int write_v12(const char *pgdata, const struct stat *dir_st, int pg_major
 	text_str(&add, ADDED_MARK "\n");
 	common_settings(&add, pg_major, s);
 	if (s->end_command != NULL)
-		text_setting(&add, "recovery_end_command", s->end_command);
+		pgconf_setting(&add, "recovery_end_command", s->end_command);
 	if (s->standby && s->primary_conninfo != NULL)
-		text_setting(&add, "primary_conninfo", s->primary_conninfo);
+		pgconf_setting(&add, "primary_conninfo", s->primary_conninfo);
 	if (s->archive_off)
-		text_setting(&add, "archive_mode", "off");
+		pgconf_setting(&add, "archive_mode", "off");
 
-	if ((rc = auto_conf_rewrite(pgdata, dir_st, drop, add.data, err)) != 0)
+	if ((rc = auto_conf_rewrite(pgdata, dir_st, drop, add.s, err)) != 0)
 		goto done;
 	/* Both would be wrong if left: standby.signal wins over recovery.signal. */
 	if ((rc = signals_clear(pgdata, &removed, err)) != 0)
@@ -645,7 +608,7 @@ static int write_v12(const char *pgdata, const struct stat *dir_st, int pg_major
 	rc = fs_fsync_dir(pgdata, err);
 
 done:
-	free(add.data);
+	free(add.s);
 	free(rconf);
 	return rc;
 }
@@ -677,11 +640,11 @@ static int write_v11(const char *pgdata, const struct stat *dir_st, int pg_major
 	text_str(&conf, WRITTEN_MARK "\n");
 	common_settings(&conf, pg_major, s);
 	if (s->standby)
-		text_setting(&conf, "standby_mode", "on");
+		pgconf_setting(&conf, "standby_mode", "on");
 	if (s->standby && s->primary_conninfo != NULL)
-		text_setting(&conf, "primary_conninfo", s->primary_conninfo);
+		pgconf_setting(&conf, "primary_conninfo", s->primary_conninfo);
 
-	if ((rc = write_atomic(pgdata, RECOVERY_CONF, conf.data, conf.len, 0600, uid, gid, err)) != 0)
+	if ((rc = write_atomic(pgdata, RECOVERY_CONF, conf.s, conf.len, 0600, uid, gid, err)) != 0)
 		goto done;
 	if (s->archive_off) {
 		rc = auto_conf_rewrite(pgdata, dir_st, DROP_ARCHIVE_MODE | DROP_MARKS,
@@ -695,7 +658,7 @@ static int write_v11(const char *pgdata, const struct stat *dir_st, int pg_major
 		rc = fs_fsync_dir(pgdata, err);
 
 done:
-	free(conf.data);
+	free(conf.s);
 	free(rconf);
 	return rc;
 }
@@ -749,10 +712,10 @@ int recovery_targets_clear(const char *pgdata, int pg_major, WsError *err)
 	if (filter_lines(&out, old, old_len, drop | DROP_CLEARED_MARK) == 0)
 		goto done;
 	text_str(&out, CLEARED_MARK "\n");
-	rc = write_atomic(pgdata, name, out.data, out.len, st.st_mode & 07777, st.st_uid, st.st_gid, err);
+	rc = write_atomic(pgdata, name, out.s, out.len, st.st_mode & 07777, st.st_uid, st.st_gid, err);
 
 done:
-	free(out.data);
+	free(out.s);
 	free(old);
 	return rc;
 }

@@ -23,33 +23,11 @@
 
 #include "util/cleanup.h"
 #include "util/mem.h"
+#include "util/text.h"
 
 #define S3_SIGN_ALGORITHM  "AWS4-HMAC-SHA256"
 #define S3_SIGN_SERVICE    "s3"
 #define S3_SIGN_TERMINATOR "aws4_request"
-
-/* A string that grows; every append keeps it terminated. */
-typedef struct Text {
-	char *s;
-	size_t len;
-	size_t cap;
-} Text;
-
-static void text_add(Text *t, const char *s, size_t n)
-{
-	if (t->len + n + 1 > t->cap) {
-		t->cap = (t->len + n + 1) * 2;
-		t->s = xrealloc(t->s, t->cap);
-	}
-	memcpy(t->s + t->len, s, n);
-	t->len += n;
-	t->s[t->len] = '\0';
-}
-
-static void text_str(Text *t, const char *s)
-{
-	text_add(t, s, strlen(s));
-}
 
 void s3_sign_date(time_t t, char out[S3_SIGN_DATE_SIZE])
 {
