@@ -519,8 +519,8 @@ static int auto_conf_rewrite(const char *pgdata, const struct stat *dir_st, unsi
 	filter_lines(&out, old, old_len, drop);
 	text_str(&out, add);
 	if (exists)
-		rc = write_atomic(pgdata, AUTO_CONF, out.s, out.len, st.st_mode & 07777, st.st_uid,
-				  st.st_gid, err);
+		rc = write_atomic(pgdata, AUTO_CONF, out.s, out.len, st.st_mode & 07777, st.st_uid, st.st_gid,
+				  err);
 	else
 		rc = write_atomic(pgdata, AUTO_CONF, out.s, out.len, 0600, dir_st->st_uid, dir_st->st_gid,
 				  err);
