@@ -5,6 +5,8 @@ on this host's 15).
 - The server is the major the run says (WALSHIP_PG_MAJOR), and the page magic of
   its WAL is the one walship's table holds for that major (src/pg/walpage.c),
   read from a segment the server wrote and walship archived.
+- A time target with --target-action=pause and an xid target with shutdown
+  stop the server of the major there.
 - A standby rebuilt with --standby streams from its primary, then, promoted,
   archives its new timeline (history file and WAL) into the same repository.
 - PostgreSQL 17 and later: a server that summarizes WAL (summarize_wal = on) is
@@ -24,6 +26,7 @@ import io
 import json
 import os
 import tarfile
+import time
 from pathlib import Path
 
 from pgcluster import (
@@ -118,6 +121,46 @@ def test_a_rebuilt_standby_streams_then_is_promoted_and_archives(ws, work, clust
                  lambda: f"the promoted standby did not archive {name} and 00000002.history")
     finally:
         stop_server(standby)
+
+
+def test_a_time_target_paused_and_an_xid_target_shut_down(ws, work, clusters, tmp):
+    """The target actions beyond promote with other kinds of target than test_rebuild.py's (which
+    pauses and shuts down at --target-immediate): the server of the major under test stops there."""
+    pg, repo = archiving_cluster(ws, work, clusters)
+    pg.sql("CREATE TABLE t (id int PRIMARY KEY, v text NOT NULL)")
+    fill(pg, 1, 100)
+    take_backup(ws, repo.root, pg)
+    xid = pg.scalar("WITH x AS (INSERT INTO t SELECT g, md5(g::text) FROM generate_series(101, 200) g "
+                    "RETURNING 1) SELECT txid_current()::text")
+    want = tuple(pg.sql(CONTENT)[0])  # the same at the xid and at the time: nothing is written between
+    time.sleep(1.1)
+    target = pg.scalar("SELECT clock_timestamp()::text")
+    time.sleep(1.1)
+    fill(pg, 201, 300)
+    last = pg.switch_wal()
+    pg.wait_archived(last)
+
+    paused = make_pg_dir(tmp / "paused", 0o700)
+    port = free_port()
+    try:
+        rc, out, err = rebuild(ws, repo, paused, f"--target-time={target}", "--target-action=pause", "--start",
+                               f"--port={port}")
+        assert rc == 0 and "recovery reached its target and is paused" in out, describe(rc, out, err)
+        assert rows(pg.dir, port, "SELECT pg_is_in_recovery(), pg_is_wal_replay_paused()")[0] == (True, True)
+        assert tuple(rows(pg.dir, port, CONTENT)[0]) == want
+    finally:
+        stop_server(paused)
+
+    down = make_pg_dir(tmp / "down", 0o700)
+    rc, out, err = rebuild(ws, repo, down, f"--target-xid={xid}", "--target-action=shutdown", "--start",
+                           f"--port={free_port()}")
+    try:
+        assert rc == 0 and "the server shut down as asked" in out, describe(rc, out, err)
+        assert not (down / "postmaster.pid").exists()
+        log = (down / "walship-rebuild.log").read_text(errors="replace")
+        assert f"recovery stopping after commit of transaction {xid}" in log, log[-3000:]
+    finally:
+        stop_server(down)
 
 if PG_MAJOR >= 17:
     def test_a_server_that_summarizes_wal_is_backed_up_in_full(ws, work, clusters, tmp):
