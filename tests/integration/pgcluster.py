@@ -24,8 +24,8 @@ PG_BIN = Path(os.environ.get("WALSHIP_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_USER = "postgres"
 # The version matrix (tests/matrix/run): a Debian root of another release, holding that release's
 # PostgreSQL and walship built there, with /tmp, /proc, /sys and /dev of this host mounted in it.
-# Every program the tests start through popen() runs chrooted into it; files, sockets and ports are
-# shared, so the tests themselves (psycopg, file checks, zstd) run here unchanged.
+# Every program the tests start by path through popen() runs chrooted into it; files, sockets and
+# ports are shared, so the tests themselves (psycopg, file checks, zstd) run here unchanged.
 TEST_ROOT = os.environ.get("WALSHIP_TEST_ROOT") or None
 
 
