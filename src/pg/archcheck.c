@@ -680,9 +680,10 @@ static char *push_repo_from_config(const ArchPushCall *call, char **source, WsEr
 		ws_error_prefix(e, "cannot tell which repository archive_command's walship-push uses");
 		goto done;
 	}
-	const char *v = config_get(c, "repo");
-	const char *src = config_source(c, "repo");
-	if (v == NULL || strncmp(src, "configuration file", 18) != 0) {
+	/* The file's own value: the server's environment, not this program's, could override it. */
+	const char *src;
+	const char *v = config_file_value(c, "repo", &src);
+	if (v == NULL) {
 		ws_error(e, WS_FATAL, "cannot tell which repository archive_command's walship-push uses");
 		ws_error_detail(e,
 				"It passes no --repo and \"%s\" sets no repo, so it depends on the server's "

@@ -431,6 +431,14 @@ const char *config_source(const Config *cfg, const char *key)
 	return "default";
 }
 
+const char *config_file_value(const Config *cfg, const char *key, const char **source)
+{
+	int k = key_index(key);
+	if (source != NULL)
+		*source = cfg->file_source;
+	return k < 0 ? NULL : cfg->value[k][SRC_FILE];
+}
+
 int config_get_int(const Config *cfg, const char *key, long min, long max, long *out, WsError *err)
 {
 	int k = key_index(key);

@@ -72,6 +72,10 @@ const char *config_get(const Config *cfg, const char *key);
  * "command line". */
 const char *config_source(const Config *cfg, const char *key);
 
+/* The configuration file's own value, NULL if the file sets none, whatever the environment or the
+ * command line say; *source (if not NULL) gets config_source's wording for the file. */
+const char *config_file_value(const Config *cfg, const char *key, const char **source);
+
 /* Parse an integer value in [min, max]; error names the key and its source. */
 int config_get_int(const Config *cfg, const char *key, long min, long max, long *out, WsError *err);
 

@@ -131,6 +131,13 @@ def test_wrong_archive_commands_fail_naming_what_to_change(clusters, ws, work, t
     rc, out, err, _ = check(ws, pg, repo)
     assert rc == 0, describe(rc, out, err)
     assert f'with repository "{repo}/" (from configuration file "{conf}")' in out
+    # check's own WALSHIP_REPO (docker exec passes the container's) does not hide the file's repo,
+    # which is what the server's walship-push reads.
+    rc, out, err = run([ws.walship, f"--config={ws.config}", "check", f"--repo={repo}", "-d", conninfo(pg)],
+                       cwd=ws.work, timeout=120, env={"WALSHIP_REPO": str(repo)})
+    assert rc == 0, describe(rc, out, err)
+    assert "cannot tell" not in out + err, out + err
+    assert f'with repository "{repo}/" (from configuration file "{conf}")' in out
 
     # A repository check cannot read from the command: a warning, and the WAL switch decides.
     set_archive_command(pg, f"R={repo}; " + ws.archive_command("$R").replace("'--repo=$R'", '"--repo=$R"'))
