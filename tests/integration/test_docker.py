@@ -425,3 +425,69 @@ def test_repository_volume_of_another_cluster_stops_the_first_start(docker, prim
     assert p.returncode != 0, p.stdout + p.stderr
     assert "belongs to another cluster" in p.stderr, p.stdout + p.stderr
     assert (primary.repo / "walship.json").read_bytes() == before
+
+
+def _compose_cli():
+    for cand in (shutil.which("docker-compose"), "/usr/bin/docker-compose"):
+        if cand and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def test_compose_file_primary_standby_and_prune(docker, vols):
+    """packaging/docker/compose.yaml as docs/docker.md runs it: a primary, its backup, a standby
+    rebuilt with `run --rm standby walship rebuild --standby` and started, and prune; on the
+    host's network, so no Docker network is made."""
+    compose = _compose_cli()
+    assert compose, "no docker-compose: apt-get install docker-compose"
+    d = vols / "compose"
+    d.mkdir()
+    pw = d / "postgres_password"
+    pw.write_text("compose-pw\n")
+    os.chmod(pw, 0o600)  # root's, as secrets are: the entrypoints read it before they become postgres
+    pport, sport = free_port(), free_port()
+    project = f"walship-it-{TAG}"
+    env = {**docker.env, "WALSHIP_IMAGE": IMAGE, "PRIMARY_PORT": str(pport), "STANDBY_PORT": str(sport),
+           "PRIMARY_DATA": str(d / "primary-data"), "STANDBY_DATA": str(d / "standby-data"),
+           "WALSHIP_REPO_DIR": str(d / "repo"), "POSTGRES_PASSWORD_FILE_HOST": str(pw)}
+    base = [compose, "-p", project, "-f", REPO_ROOT / "packaging" / "docker" / "compose.yaml", "--profile", "standby",
+            "--profile", "tools"]
+
+    def dc(*args, timeout=300):
+        p = subprocess.run([*map(str, base), *args], env=env, capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+        assert p.returncode == 0, f"docker-compose {' '.join(args)}: {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+        return p
+
+    networks = docker("network", "ls", "-q").stdout.split()
+    try:
+        dc("up", "-d", "primary")
+        primary = dc("ps", "-q", "primary").stdout.strip()
+        docker.wait_ready(primary)
+        docker.sql(primary, "CREATE TABLE c AS SELECT generate_series(1, 500) AS id")
+        p = dc("exec", "-T", "-u", "postgres", "primary", "walship", "check")
+        assert "all checks passed" in p.stdout, p.stdout + p.stderr
+        dc("exec", "-T", "-u", "postgres", "primary", "walship", "backup")
+
+        p = dc("run", "--rm", "standby", "walship", "rebuild", f"--pgdata={PGDATA}", "--standby",
+               f"--primary-conninfo=host=127.0.0.1 port={pport} user=postgres application_name=compose_standby")
+        assert "standby.signal written" in p.stdout, p.stdout + p.stderr
+        dc("up", "-d", "standby")
+        standby = dc("ps", "-q", "standby").stdout.strip()
+        docker.wait_ready(standby)
+        wait_for(lambda: docker.sql(primary, "SELECT state FROM pg_stat_replication "
+                                             "WHERE application_name = 'compose_standby'") == "streaming",
+                 60, lambda: docker.logs(standby)[-3000:])
+        docker.sql(primary, "INSERT INTO c SELECT generate_series(501, 600)")
+        wait_for(lambda: docker.sql(standby, "SELECT count(*) FROM c") == "600", 30, "the standby did not replay")
+
+        switch_and_wait(docker, primary)
+        dc("exec", "-T", "-u", "postgres", "primary", "walship", "backup")
+        p = dc("run", "--rm", "walship", "walship", "prune", "--keep-backups=1")
+        # The older backup stays: the standby's rebuild holds a lease on it (walship rebuild --lease).
+        assert "removed 0 backups" in p.stdout and "kept 2 backups" in p.stdout, p.stdout + p.stderr
+        assert re.search(r"lease \S+ \(walship rebuild", p.stdout), p.stdout
+        assert docker("network", "ls", "-q").stdout.split() == networks, "compose made a Docker network"
+    finally:
+        subprocess.run([*map(str, base), "down", "-v", "--remove-orphans"], env=env, capture_output=True, timeout=300)
+    assert docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}").stdout.strip() == ""

@@ -29,6 +29,14 @@ if [ "${1:0:1}" = '-' ]; then
 	set -- postgres "$@"
 fi
 
+if [ "$1" = postgres ]; then
+	# Read here, as root first (a secret file may be root's), and exported through gosu.
+	file_env POSTGRES_PASSWORD
+	file_env POSTGRES_USER postgres
+	file_env POSTGRES_DB "$POSTGRES_USER"
+	file_env POSTGRES_INITDB_ARGS
+fi
+
 if [ "$1" = postgres ] && [ "$(id -u)" = 0 ]; then
 	mkdir -p "$PGDATA"
 	chmod 00700 "$PGDATA" || :
@@ -40,10 +48,6 @@ if [ "$1" = postgres ] && [ "$(id -u)" = 0 ]; then
 fi
 
 if [ "$1" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
-	file_env POSTGRES_PASSWORD
-	file_env POSTGRES_USER postgres
-	file_env POSTGRES_DB "$POSTGRES_USER"
-	file_env POSTGRES_INITDB_ARGS
 	auth=${POSTGRES_HOST_AUTH_METHOD:-scram-sha-256}
 	if [ -z "$POSTGRES_PASSWORD" ] && [ "$auth" != trust ]; then
 		cat >&2 <<-'EOM'
