@@ -63,7 +63,7 @@ UNITS      := $(UNIT_SRC:tests/unit/%.c=$(TEST_BUILD)/tests/%)
 # Evaluated only where used: packagers who skip the tests need no cmocka.
 CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
-.PHONY: all man preload testing objects test test-matrix unit integration asan lint install uninstall demo standby-demo bench clean \
+.PHONY: all man preload testing objects test test-matrix unit integration asan lint install uninstall demo standby-demo docker bench clean \
 	format dist deb rpm fuzz fuzz-build fuzz-replay
 
 # Keep object files of the programs between builds.
@@ -121,7 +121,8 @@ testing: $(TEST_BINS) $(UNITS) $(PRELOADS)
 objects: $(LIB_OBJ) $(PROGRAMS:%=$(BUILD)/src/bin/%.o) $(TEST_OBJ) $(PROGRAMS:%=$(TEST_BUILD)/src/bin/%.o) \
 	$(UNIT_SRC:%.c=$(TEST_BUILD)/%.o) $(PRELOADS)
 
-# Unit tests first (fast, no services), the fuzz corpora replayed, then the integration tests
+# The test-only packages (Docker) installed if missing, then unit tests (fast, no services), the
+# fuzz corpora replayed, then the integration tests
 # that start a real PostgreSQL as an unprivileged user: one after the other also under make -j
 # (prerequisites would run side by side), each built with the jobs it is given.
 # make test is the developers' and CI's target, so warnings are errors there unless WERROR is given
@@ -131,6 +132,7 @@ TEST_WERROR = $(if $(filter command line environment,$(origin WERROR)),$(WERROR)
 # Debian roots, and pg_upgrade from 13 to 15 and from 15 to 17 (TEST_MATRIX= skips them).
 TEST_MATRIX ?= 13 17 13to15 15to17
 test:
+	scripts/install-deps --test
 	$(MAKE) WERROR=$(TEST_WERROR) unit
 	$(MAKE) WERROR=$(TEST_WERROR) fuzz-replay
 	$(MAKE) WERROR=$(TEST_WERROR) integration
@@ -269,6 +271,14 @@ deb:
 
 rpm:
 	scripts/build-rpm $(BUILD)
+
+# walship's Docker image (docs/docker.md): the .deb, then the image on the postgres image
+# DOCKER_BASE names (postgres:15-bookworm from Docker Hub; "standin" builds a local stand-in of it
+# from a Debian 12 root, for machines without Docker Hub).  Needs a running Docker engine.
+DOCKER_BASE ?= postgres:15-bookworm
+DOCKER_TAG ?= walship:$(VERSION)
+docker:
+	DOCKER_BASE='$(DOCKER_BASE)' DOCKER_TAG='$(DOCKER_TAG)' scripts/docker-build $(BUILD)
 
 bench: $(BINS)
 	scripts/bench

@@ -16,6 +16,8 @@ volumes are temporary host directories:
   archives its new timeline into the same repository;
 - the primary killed with docker kill while it archives, started again: walship verify --full
   finds the repository whole, no WAL file missing;
+- an in-place restore: the primary's container stopped, rebuilt into its own volume, started; the
+  rows at the target, and its new timeline archived;
 - an S3 repository with the keys given as files (Docker secrets): archived, and the secret is in
   no command line, environment or docker inspect output;
 - refusals: a local repository not on a volume; a repository volume of another cluster.
@@ -370,6 +372,29 @@ def test_docker_kill_while_archiving_loses_nothing(docker, primary):
     p = docker.exec(primary.name, "walship", "verify", "--full", check=False, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     assert docker.sql(primary.name, "SELECT count(*) FROM t") == "3500"
+
+
+def test_in_place_restore_of_the_primary_into_its_own_volume(docker, primary):
+    """Stop the primary's container, rebuild into its data volume with --force, start it: the rows
+    at the target, and the new timeline archived (in place, archiving stays on)."""
+    target = docker.sql(primary.name, "SELECT clock_timestamp()")
+    time.sleep(1.2)
+    docker.sql(primary.name, "DELETE FROM t WHERE id > 1000")
+    switch_and_wait(docker, primary.name)
+    sysid = docker.sql(primary.name, "SELECT system_identifier FROM pg_control_system()")
+    docker("stop", primary.name, timeout=180)
+    p = docker.one_shot({primary.data: PGDATA, primary.repo: REPO}, "walship", "rebuild", f"--pgdata={PGDATA}",
+                        "--force", "--target-timeline=1", f"--target-time={target}", "--target-action=promote",
+                        env=(f"WALSHIP_REPO={REPO}",))
+    assert f"in-place restore of this cluster (system identifier {sysid})" in p.stdout, p.stdout + p.stderr
+    docker("start", primary.name)
+    docker.wait_ready(primary.name)
+    wait_for(lambda: docker.sql(primary.name, "SELECT pg_is_in_recovery()") == "f", 90,
+             lambda: docker.logs(primary.name)[-3000:])
+    assert docker.sql(primary.name, "SELECT count(*) FROM t") == "3500"
+    walfile = switch_and_wait(docker, primary.name)
+    assert int(walfile[:8], 16) >= 3, walfile  # a timeline after the standby's 2
+    assert (wal_dir(primary.repo, int(walfile[:8], 16)) / walfile).is_file()
 
 
 def test_s3_repository_with_keys_from_secret_files(docker, vols, s3server, s3bucket):  # noqa: F811
