@@ -363,6 +363,10 @@ def test_docker_kill_while_archiving_loses_nothing(docker, primary):
     docker("start", primary.name)
     docker.wait_ready(primary.name)
     last = switch_and_wait(docker, primary.name, timeout=180)
+    # The entrypoint ran again: walship.conf has its block once, not once per start.
+    conf = docker("exec", primary.name, "cat", "/etc/walship/walship.conf").stdout
+    assert conf.count("walship-docker-entrypoint: from the environment") == 1, conf
+    assert conf.count(f"repo = '{REPO}'") == 1, conf
 
     # Every WAL file of timeline 1 from the first to the last switched is in the repository.
     names = sorted(f for f in os.listdir(wal_dir(primary.repo)) if re.fullmatch(r"[0-9A-F]{24}", f))

@@ -159,6 +159,13 @@ static void test_precedence_default_file_env_option(void **state)
 	assert_string_equal(config_source(f->cfg, "compress-level"), src);
 	assert_string_equal(config_get(f->cfg, "s3-uri-style"), "host");
 	assert_string_equal(config_source(f->cfg, "s3-uri-style"), "default");
+	/* The file's own values, under the environment and the command line (walship check asks). */
+	const char *fsrc = NULL;
+	assert_string_equal(config_file_value(f->cfg, "repo", &fsrc), "/from/file");
+	assert_string_equal(fsrc, src);
+	assert_string_equal(config_file_value(f->cfg, "log-level", NULL), "info");
+	assert_null(config_file_value(f->cfg, "spool-path", NULL));
+	assert_null(config_file_value(f->cfg, "no-such-key", NULL));
 	free(src);
 	free(path);
 }
