@@ -43,7 +43,6 @@ from pgcluster import free_port, make_tmp_root, remove_tree, sha256_file, wait_f
 from s3server import s3bucket, s3server  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-VERSION = (REPO_ROOT / "VERSION").read_text().strip()
 PGDATA = "/var/lib/postgresql/data"
 REPO = "/var/lib/walship"
 TAG = secrets.token_hex(4)
@@ -68,9 +67,9 @@ class Docker:
         self.env = env
         self.containers = []
 
-    def __call__(self, *args, timeout=120, check=True, input=None):
+    def __call__(self, *args, timeout=120, check=True):
         p = subprocess.run([self.cli, *map(str, args)], env=self.env, capture_output=True, text=True,
-                           timeout=timeout, input=input, stdin=None if input is not None else subprocess.DEVNULL)
+                           timeout=timeout, stdin=subprocess.DEVNULL)
         if check:
             assert p.returncode == 0, (f"docker {' '.join(map(str, args))}: exit code {p.returncode}\n"
                                        f"stdout:\n{p.stdout[-4000:]}\nstderr:\n{p.stderr[-4000:]}")
@@ -91,14 +90,20 @@ class Docker:
     def sql(self, name, query):
         return self.exec(name, "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", query).stdout.strip()
 
-    def run_pg(self, name, port, volumes, env=(), args=()):
-        """A PostgreSQL container of walship's image, detached, on the host's network."""
-        opts = ["run", "-d", "--name", name, "--network", "host", "-e", f"PGPORT={port}"]
+    @staticmethod
+    def _mounts(volumes, env):
+        """-v HOST:INSIDE and -e VAR=VALUE options."""
+        opts = []
         for host, inside in volumes.items():
             opts += ["-v", f"{host}:{inside}"]
         for e in env:
             opts += ["-e", e]
-        self(*opts, IMAGE, *args)
+        return opts
+
+    def run_pg(self, name, port, volumes, env=()):
+        """A PostgreSQL container of walship's image, detached, on the host's network."""
+        self("run", "-d", "--name", name, "--network", "host", "-e", f"PGPORT={port}", *self._mounts(volumes, env),
+             IMAGE)
         self.wait_ready(name)
 
     def wait_ready(self, name, timeout=90):
@@ -114,12 +119,8 @@ class Docker:
 
     def one_shot(self, volumes, *cmd, env=(), timeout=300, check=True):
         """docker run --rm of walship's image (its entrypoint runs walship as postgres)."""
-        opts = ["run", "--rm", "--network", "host"]
-        for host, inside in volumes.items():
-            opts += ["-v", f"{host}:{inside}"]
-        for e in env:
-            opts += ["-e", e]
-        return self(*opts, IMAGE, *cmd, timeout=timeout, check=check)
+        return self("run", "--rm", "--network", "host", *self._mounts(volumes, env), IMAGE, *cmd,
+                    timeout=timeout, check=check)
 
 
 def _start_dockerd(cli, env):
@@ -127,13 +128,14 @@ def _start_dockerd(cli, env):
     data = Path(tempfile.mkdtemp(prefix="walship-dockerd-", dir="/var/tmp"))
     run_dir = Path(tempfile.mkdtemp(prefix="wsd-", dir="/run"))
     sock = run_dir / "docker.sock"
-    log = open(data / "dockerd.log", "w")
     dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"
     assert os.access(dockerd, os.X_OK), "dockerd is missing: apt-get install docker.io"
-    proc = subprocess.Popen([dockerd, "--bridge=none", "--iptables=false", "--ip6tables=false",
-                             f"--data-root={data / 'root'}", f"--exec-root={run_dir / 'exec'}",
-                             f"--pidfile={run_dir / 'dockerd.pid'}", "-H", f"unix://{sock}"],
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    with open(data / "dockerd.log", "w") as log:
+        proc = subprocess.Popen([dockerd, "--bridge=none", "--iptables=false", "--ip6tables=false",
+                                 f"--data-root={data / 'root'}", f"--exec-root={run_dir / 'exec'}",
+                                 f"--pidfile={run_dir / 'dockerd.pid'}", "-H", f"unix://{sock}"],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
     env = {**env, "DOCKER_HOST": f"unix://{sock}"}
 
     def up():
