@@ -122,9 +122,9 @@ objects: $(LIB_OBJ) $(PROGRAMS:%=$(BUILD)/src/bin/%.o) $(TEST_OBJ) $(PROGRAMS:%=
 	$(UNIT_SRC:%.c=$(TEST_BUILD)/%.o) $(PRELOADS)
 
 # The test-only packages (Docker) installed if missing, then unit tests (fast, no services), the
-# fuzz corpora replayed, then the integration tests
-# that start a real PostgreSQL as an unprivileged user: one after the other also under make -j
-# (prerequisites would run side by side), each built with the jobs it is given.
+# fuzz corpora replayed, then the integration tests that start a real PostgreSQL as an
+# unprivileged user: one after the other also under make -j (prerequisites would run side by
+# side), each built with the jobs it is given.
 # make test is the developers' and CI's target, so warnings are errors there unless WERROR is given
 # (packagers run make and make unit).
 TEST_WERROR = $(if $(filter command line environment,$(origin WERROR)),$(WERROR),1)
