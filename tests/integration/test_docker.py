@@ -343,22 +343,35 @@ def test_standby_container_streams_then_promoted_archives(docker, primary, vols)
 def test_docker_kill_while_archiving_loses_nothing(docker, primary):
     status = primary.data / "pg_wal" / "archive_status"
 
-    def done_count():
-        return sum(1 for f in os.listdir(status) if f.endswith(".done"))
+    def marked(suffix):
+        return {f for f in os.listdir(status) if f.endswith(suffix)}
 
-    before = done_count()
-    load = subprocess.Popen([docker.cli, "exec", "-u", "postgres", primary.name, "pgbench", "-i", "-q", "-s", "15"],
-                            env=docker.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def load():
+        return subprocess.Popen([docker.cli, "exec", "-u", "postgres", primary.name, "pgbench", "-i", "-q", "-s", "15"],
+                                env=docker.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    # Killed while the archiver has work: some files archived since the load began, some waiting.
+    # The load (pgbench -i) is started again until that moment comes.
+    # (.done names seen, as a checkpoint may remove the marks of recycled files)
+    before = marked(".done")
+    done = set()
+    pgbench = load()
+    pending = []
+    deadline = time.monotonic() + 180
     try:
-        # Killed while the archiver has work: some files archived since the load began, some waiting.
-        def archiving():
-            ready = [f for f in os.listdir(status) if f.endswith(".ready")]
-            return done_count() >= before + 2 and ready
-
-        pending = wait_for(archiving, 120, "the load never left WAL files waiting to be archived", interval=0.02)
+        while not pending:
+            assert time.monotonic() < deadline, "the load never left WAL files waiting to be archived"
+            ready = sorted(marked(".ready"))
+            done |= marked(".done") - before
+            if len(done) >= 2 and ready:
+                pending = ready
+            elif pgbench.poll() is not None:
+                pgbench = load()
+            else:
+                time.sleep(0.02)
         docker("kill", primary.name)
     finally:
-        load.wait(timeout=60)
+        pgbench.wait(timeout=60)
     assert pending, "nothing was waiting when the primary was killed"
     assert docker("inspect", "-f", "{{.State.Running}}", primary.name).stdout.strip() == "false"
 
