@@ -18,11 +18,11 @@ def conninfo(pg):
     return f"host={pg.dir} port={pg.port} user=postgres dbname=postgres"
 
 
-def check(ws, pg, repo, *opts, config=None, dbname=None):
+def check(ws, pg, repo, *opts, config=None, dbname=None, env=None):
     cmd = [ws.walship, f"--config={config or ws.config}", "check", f"--repo={repo}",
            "-d", dbname or conninfo(pg), *opts]
     start = time.monotonic()
-    rc, out, err = run(cmd, cwd=ws.work, timeout=120)
+    rc, out, err = run(cmd, cwd=ws.work, timeout=120, env=env)
     return rc, out, err, time.monotonic() - start
 
 
@@ -133,8 +133,7 @@ def test_wrong_archive_commands_fail_naming_what_to_change(clusters, ws, work, t
     assert f'with repository "{repo}/" (from configuration file "{conf}")' in out
     # check's own WALSHIP_REPO (docker exec passes the container's) does not hide the file's repo,
     # which is what the server's walship-push reads.
-    rc, out, err = run([ws.walship, f"--config={ws.config}", "check", f"--repo={repo}", "-d", conninfo(pg)],
-                       cwd=ws.work, timeout=120, env={"WALSHIP_REPO": str(repo)})
+    rc, out, err, _ = check(ws, pg, repo, env={"WALSHIP_REPO": str(repo)})
     assert rc == 0, describe(rc, out, err)
     assert "cannot tell" not in out + err, out + err
     assert f'with repository "{repo}/" (from configuration file "{conf}")' in out
