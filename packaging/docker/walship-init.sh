@@ -1,13 +1,14 @@
 #!/bin/bash
 # /docker-entrypoint-initdb.d/50-walship-init.sh: run once, as postgres, by the image's entrypoint
 # after initdb made a new cluster on an empty data volume.  With a repository configured
-# (WALSHIP_REPO, or repo in /etc/walship/walship.conf) it creates the repository for this cluster:
+# (WALSHIP_REPO, or repo in /etc/walship/walship.conf: WALSHIP_DOCKER_REPO, as
+# walship-docker-entrypoint found it) it creates the repository for this cluster:
 # walship init, with --encrypt when WALSHIP_ENCRYPT=yes.  WALSHIP_INIT=no leaves it to you.
 # walship init never replaces a repository: one that belongs to another cluster stops the first
 # start here, before anything is archived into it.
 set -euo pipefail
 
-if [ -z "${WALSHIP_REPO:-}" ] && ! grep -Eq '^[[:space:]]*repo[[:space:]]*=' /etc/walship/walship.conf 2>/dev/null; then
+if [ -z "${WALSHIP_DOCKER_REPO:-}" ]; then
 	exit 0
 fi
 case ${WALSHIP_INIT:-yes} in
