@@ -19,6 +19,7 @@
 #include "repo/keys.h"
 #include "util/fsutil.h"
 #include "util/mem.h"
+#include "util/text.h"
 
 /* ---- the data directory ---- */
 
@@ -318,14 +319,16 @@ int rebuild_end_command(const RebuildOptions *o, char **out, WsError *err)
 int rebuild_write_tablespace_map(const char *pgdata, const RebuildTablespace *d, int n, uid_t uid, gid_t gid,
 				 WsError *err)
 {
-	char *text = xstrdup("");
+	Text t = {0};
 	for (int i = 0; i < n; i++) {
-		char *next = xasprintf("%s%" PRIu32 " %s\n", text, d[i].oid, d[i].dir);
-		free(text);
-		text = next;
+		char oid[16];
+		snprintf(oid, sizeof(oid), "%" PRIu32 " ", d[i].oid);
+		text_str(&t, oid);
+		text_str(&t, d[i].dir);
+		text_str(&t, "\n");
 	}
-	int rc = rebuild_write_file(pgdata, "tablespace_map", text, strlen(text), uid, gid, err);
-	free(text);
+	int rc = rebuild_write_file(pgdata, "tablespace_map", t.s ? t.s : "", t.len, uid, gid, err);
+	free(t.s);
 	return rc;
 }
 

@@ -22,6 +22,7 @@
 
 #include "store/s3_lib.h"
 #include "util/mem.h"
+#include "util/text.h"
 
 #define S3_URL_HINT "A repository in S3 is s3://bucket or s3://bucket/prefix."
 
@@ -258,16 +259,18 @@ char *s3_query(const S3Param *params, size_t n)
 	}
 	qsort(e, n, sizeof(*e), param_cmp);
 
-	char *out = xstrdup("");
+	Text out = {0};
 	for (size_t i = 0; i < n; i++) {
-		char *next = xasprintf("%s%s%s=%s", out, i ? "&" : "", e[i].name, e[i].value);
-		free(out);
+		if (i > 0)
+			text_str(&out, "&");
+		text_str(&out, e[i].name);
+		text_str(&out, "=");
+		text_str(&out, e[i].value);
 		free(e[i].name);
 		free(e[i].value);
-		out = next;
 	}
 	free(e);
-	return out;
+	return out.s ? out.s : xstrdup("");
 }
 
 /* ------------------------------------------------------------------ */
